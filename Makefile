@@ -1,0 +1,35 @@
+# Two commands on a fresh machine:  make run  (the app)   make test  (the tests)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test demo browser bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/borderwatch setup
+
+demo: setup
+	$(BIN)/borderwatch demo --if-absent
+
+run: demo
+	$(BIN)/streamlit run app.py --server.port 8501 --server.headless true
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
+	$(BIN)/python -m pytest -q
+
+bench: demo
+	$(BIN)/borderwatch bench
+
+clean:
+	rm -rf $(VENV) var static/vendor

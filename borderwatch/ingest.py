@@ -1,0 +1,120 @@
+"""Writing incidents from any source (file import, live feed): derive, deduplicate, commit.
+
+``prepare_incidents`` completes records with what Borderwatch derives itself (H3 cell, nearest
+border segment and its nations, agreements shared under, ingest time); ``insert_incidents``
+writes them all-or-nothing, skipping ids already in the store.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import shapely
+
+import queries
+from borderwatch import hexgrid
+from borderwatch.filters import THREAT_TYPES, utcnow
+from borderwatch.store import Store
+
+INCIDENT_SCHEMA = pa.schema([
+    ("incident_id", pa.string()), ("occurred_at", pa.timestamp("us")), ("time_precision", pa.string()),
+    ("threat_type", pa.string()), ("severity", pa.int8()), ("confidence", pa.float32()),
+    ("reporting_nation", pa.string()), ("source", pa.string()), ("description", pa.string()),
+    ("lon", pa.float64()), ("lat", pa.float64()), ("location_error_m", pa.float32()), ("h3", pa.uint64()),
+    ("segment_id", pa.string()), ("nation_a", pa.string()), ("nation_b", pa.string()),
+    ("shared_under", pa.list_(pa.string())), ("dataset", pa.string()), ("synthetic", pa.bool_()),
+    ("ingested_at", pa.timestamp("us")),
+])
+REQUIRED = ("incident_id", "occurred_at", "threat_type", "lon", "lat")
+NEAREST_SEGMENT_MAX_DEG = 1.0  # ~100 km: farther incidents keep no segment
+
+
+class SegmentLocator:
+    """Nearest border segment for points (planar nearest in degrees, within a bound)."""
+
+    def __init__(self, store: Store):
+        from borderwatch.demo import segments_frame
+
+        segs = segments_frame(store)
+        self.ids = np.array(segs.segment_id, dtype=object)
+        self.nation_a = np.array(segs.nation_a, dtype=object)
+        self.nation_b = np.array(segs.nation_b, dtype=object)
+        self.tree = shapely.STRtree(np.asarray(segs.geometry.values))
+        shared = dict(queries.rows("segment_internal_agreements", store=store))
+        self.shared = np.array([shared.get(s, []) for s in self.ids], dtype=object)
+
+    def nearest(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Index of the nearest segment for each point, -1 where none is near enough."""
+        out = np.full(len(lon), -1, dtype=int)
+        if len(lon) == 0 or len(self.ids) == 0:
+            return out
+        pts = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
+        idx = self.tree.query_nearest(pts, max_distance=NEAREST_SEGMENT_MAX_DEG, all_matches=False)
+        out[idx[0]] = idx[1]
+        return out
+
+
+_locators: dict[str, tuple[int, SegmentLocator]] = {}
+_locator_lock = threading.Lock()
+
+
+def locator(store: Store) -> SegmentLocator:
+    key = str(store.path)
+    count = queries.scalar("count_rows", store=store, idents={"table": "segments"})
+    with _locator_lock:
+        cached = _locators.get(key)
+        if cached is None or cached[0] != count:
+            cached = (count, SegmentLocator(store))
+            _locators[key] = cached
+        return cached[1]
+
+
+def prepare_incidents(frame: pd.DataFrame, store: Store, *, dataset: str, synthetic: bool = False) -> pa.Table:
+    """Complete validated incident records (``REQUIRED`` columns at least) into store rows."""
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise ValueError(f"incident records lack column(s): {', '.join(missing)}")
+    df = frame.copy()
+    bad = sorted(set(df.threat_type) - set(THREAT_TYPES))
+    if bad:
+        raise ValueError(f"unknown threat type(s): {', '.join(map(str, bad))}")
+    n = len(df)
+    lon = df.lon.to_numpy(float)
+    lat = df.lat.to_numpy(float)
+    df["h3"] = hexgrid.cells(lon, lat) if n else np.array([], dtype=np.uint64)
+    loc = locator(store)
+    near = loc.nearest(lon, lat)
+    has = near >= 0
+    if "segment_id" not in df.columns or df["segment_id"].isna().all():
+        df["segment_id"] = np.where(has, loc.ids[np.maximum(near, 0)], None)
+    df["nation_a"] = np.where(has, loc.nation_a[np.maximum(near, 0)], None)
+    df["nation_b"] = np.where(has, loc.nation_b[np.maximum(near, 0)], None)
+    df["shared_under"] = [list(loc.shared[i]) if i >= 0 else [] for i in near]
+    defaults = {"time_precision": "second", "severity": 2, "confidence": 0.5, "reporting_nation": None,
+                "source": dataset, "description": "", "location_error_m": None}
+    for col, value in defaults.items():
+        if col not in df.columns:
+            df[col] = value
+    df["dataset"] = dataset
+    df["synthetic"] = synthetic
+    df["ingested_at"] = utcnow()
+    df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True).dt.tz_localize(None)
+    df["description"] = df["description"].fillna("")
+    return pa.Table.from_pandas(df[[f.name for f in INCIDENT_SCHEMA]], schema=INCIDENT_SCHEMA, preserve_index=False)
+
+
+def insert_incidents(store: Store, table: pa.Table) -> int:
+    """Commit incidents not yet in the store (by ``incident_id``); returns how many were new."""
+    if table.num_rows == 0:
+        return 0
+    with store.transaction() as cur:
+        before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
+        cur.register("staged", table)
+        try:
+            queries.execute("insert_incidents", store=store)
+        finally:
+            cur.unregister("staged")
+        after = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
+    return int(after - before)

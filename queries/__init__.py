@@ -1,0 +1,119 @@
+"""Named SQL queries (``queries/<name>.sql``) and the one gateway every query passes through.
+
+A query file uses DuckDB ``$name`` parameters for values, and two kinds of placeholders that
+are filled here from fixed vocabularies, never from user text:
+
+- ``{{filter:TARGET:ALIAS}}`` (or ``{{filter_notime:...}}``): the Filter's predicate for
+  ``TARGET`` rows (incident, segment, sensor, fortification) with columns qualified by ALIAS;
+- ``{{ident:NAME}}``: an identifier (sort column, direction, grouping) chosen from ``IDENTIFIERS``.
+
+Values from users only ever travel as bound parameters. Access rules (a viewer's nation and the
+agreements it belongs to limit what it may see) belong in ``_access_predicate``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import pathlib
+import re
+from typing import Any
+
+from borderwatch.filters import Filter, utcnow
+from borderwatch.store import Store, _retry, default_store
+
+QUERY_DIR = pathlib.Path(__file__).parent
+_PLACEHOLDER = re.compile(r"\{\{(filter|filter_notime|ident):(\w+)(?::(\w+))?\}\}")
+
+# identifiers a query may have substituted, by placeholder name
+IDENTIFIERS: dict[str, tuple[str, ...]] = {
+    "sort": ("occurred_at", "threat_type", "severity", "confidence", "reporting_nation", "source",
+             "segment_id", "incident_id"),
+    "direction": ("ASC", "DESC"),
+    "dimension": ("reporting_nation", "segment_id", "threat_type", "severity", "source", "nation"),
+    "bucket": ("hour", "day", "week", "month"),
+    "table": ("incidents", "sensors", "fortifications", "nations", "segments", "agreements",
+              "agreement_members", "segment_agreements", "meta"),
+}
+
+
+class QueryError(ValueError):
+    pass
+
+
+@functools.lru_cache(maxsize=None)
+def text(name: str) -> str:
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        raise QueryError(f"bad query name {name!r}")
+    path = QUERY_DIR / f"{name}.sql"
+    if not path.exists():
+        raise QueryError(f"no query named {name!r}")
+    return path.read_text(encoding="utf-8")
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in QUERY_DIR.glob("*.sql"))
+
+
+def render(name: str, flt: Filter | None = None, *, now: dt.datetime | None = None,
+           idents: dict[str, str] | None = None, params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """The SQL text of query ``name`` with placeholders filled, and all its bound parameters."""
+    flt = flt or Filter()
+    now = now or utcnow()
+    idents = idents or {}
+    params = dict(params or {})
+    clash = [k for k in params if k.startswith("f_")]
+    if clash:
+        raise QueryError(f"parameter names starting with f_ are reserved for the filter: {clash}")
+    bound: dict[str, Any] = {}
+
+    def fill(m: re.Match) -> str:
+        kind, arg, alias = m.group(1), m.group(2), m.group(3) or ""
+        if kind == "ident":
+            value = idents.get(arg)
+            allowed = IDENTIFIERS.get(arg, ())
+            if value not in allowed:
+                raise QueryError(f"{arg} must be one of {', '.join(allowed)}, not {value!r}")
+            return value
+        where, fparams = flt.sql(arg, alias, now=now, time=(kind == "filter"))
+        access, aparams = _access_predicate(arg, alias)
+        bound.update(fparams)
+        bound.update(aparams)
+        return f"({where}) AND ({access})"
+
+    sql = _PLACEHOLDER.sub(fill, text(name))
+    used = set(re.findall(r"\$(\w+)", sql))
+    missing = [p for p in used if p not in bound and p not in params]
+    if missing:
+        raise QueryError(f"query {name!r} needs parameter(s): {', '.join(sorted(missing))}")
+    bound.update({k: v for k, v in params.items() if k in used})
+    return sql, bound
+
+
+def _access_predicate(target: str, alias: str) -> tuple[str, dict[str, Any]]:
+    """Where a viewer's access rules will restrict rows; every query passes through here."""
+    return "TRUE", {}
+
+
+def execute(name: str, flt: Filter | None = None, *, store: Store | None = None,
+            now: dt.datetime | None = None, idents: dict[str, str] | None = None, **params):
+    """Run query ``name`` on the calling thread's cursor; returns the cursor to fetch from."""
+    sql, bound = render(name, flt, now=now, idents=idents, params=params)
+    cur = (store or default_store()).cursor()
+    return _retry(lambda: cur.execute(sql, bound))
+
+
+def df(name: str, flt: Filter | None = None, **kw):
+    return execute(name, flt, **kw).fetch_df()
+
+
+def arrow(name: str, flt: Filter | None = None, **kw):
+    return execute(name, flt, **kw).fetch_arrow_table()
+
+
+def rows(name: str, flt: Filter | None = None, **kw) -> list[tuple]:
+    return execute(name, flt, **kw).fetchall()
+
+
+def scalar(name: str, flt: Filter | None = None, **kw):
+    row = execute(name, flt, **kw).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,2 @@
+-- Empty a reference table before it is reloaded.
+DELETE FROM {{ident:table}}

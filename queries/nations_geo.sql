@@ -1,0 +1,1 @@
+SELECT iso3, name, ST_AsWKB(geom) AS wkb FROM nations ORDER BY iso3

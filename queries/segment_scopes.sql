@@ -1,0 +1,1 @@
+SELECT segment_id, agreement_id, scope FROM segment_agreements

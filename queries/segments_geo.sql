@@ -1,0 +1,3 @@
+-- Segments with WKB geometry (scenario placement, reference checks).
+SELECT segment_id, nation_a, nation_b, length_km, ST_AsWKB(geom) AS wkb
+FROM segments ORDER BY segment_id
