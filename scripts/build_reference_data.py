@@ -192,7 +192,7 @@ def split_antimeridian(polygon: Polygon) -> list[Polygon]:
     for k in (-1, 0, 1):
         window = shapely.box(-180.0 + 360.0 * k, -90.0, 180.0 + 360.0 * k, 90.0)
         piece = shapely.transform(shapely.intersection(unwrapped, window), lambda xy: xy - [360.0 * k, 0.0])
-        pieces.extend(p for p in shapely.get_parts(piece) if isinstance(p, Polygon) and not p.is_empty)
+        pieces.extend(_polygons(piece))
     return pieces
 
 
