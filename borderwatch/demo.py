@@ -13,7 +13,7 @@ import shapely
 
 import queries
 from borderwatch import agreements as agreements_mod
-from borderwatch import reference, scenario
+from borderwatch import coverage, reference, scenario
 from borderwatch.filters import utcnow
 from borderwatch.store import Store
 
@@ -130,6 +130,7 @@ def build_demo(store: Store, *, seed: int = DEFAULT_SEED, incidents: int = DEFAU
         _stage(cur, pd.DataFrame(forts))
         queries.execute("insert_fortifications", store=store, dataset="scenario", synthetic=True)
         cur.unregister("staged")
+        coverage.refresh(store)
     done = 0
     for table in scenario.incident_chunks(geo, pl, incidents, seed, now, chunk=chunk):
         with store.transaction() as cur:

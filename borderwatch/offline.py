@@ -73,6 +73,7 @@ __all__ = [
     "inline_assets_html",
     "install_assets",
     "local_assets_prefix",
+    "offline_map",
     "scan_classes",
     "use_local_assets",
 ]
@@ -346,6 +347,30 @@ def use_local_assets(url_prefix: str = STREAMLIT_URL_PREFIX) -> None:
 def local_assets_prefix() -> str | None:
     """The prefix set by the last :func:`use_local_assets` call (None if never)."""
     return _current_prefix
+
+
+def offline_map(
+    location: tuple[float, float] | list[float] | None = None,
+    zoom_start: int = 6,
+    *,
+    min_zoom: int = 0,
+    max_zoom: int = 18,
+    **kwargs,
+) -> folium.Map:
+    """A ``folium.Map`` without CDN tiles, with its zoom range on the map itself.
+
+    folium only forwards ``min_zoom``/``max_zoom`` to the tile layer it creates,
+    so with ``tiles=None`` the Leaflet map has no maximum zoom and
+    Leaflet.markercluster throws "Map has no maxZoom specified" (which also
+    stops streamlit-folium from sizing its iframe: the map stays invisible).
+    """
+    kwargs.setdefault("tiles", None)
+    m = folium.Map(
+        location=location, zoom_start=zoom_start, min_zoom=min_zoom, max_zoom=max_zoom, **kwargs
+    )
+    m.options.setdefault("min_zoom", min_zoom)
+    m.options.setdefault("max_zoom", max_zoom)
+    return m
 
 
 # --------------------------------------------------------------------------- #

@@ -42,6 +42,10 @@ TABLES = {
         segment_id VARCHAR, nation_a VARCHAR, nation_b VARCHAR, shared_under VARCHAR[],
         dataset VARCHAR, synthetic BOOLEAN, ingested_at TIMESTAMP
     """,
+    # derived from sensors whenever they change (borderwatch.coverage.refresh)
+    "segment_coverage": """
+        segment_id VARCHAR, length_km DOUBLE, covered_km DOUBLE, gaps GEOMETRY
+    """,
     "meta": """
         key VARCHAR, value VARCHAR
     """,

@@ -1,36 +1,65 @@
-"""Shared fixtures: one small deterministic store per test session."""
+"""Shared pytest fixtures."""
+
 from __future__ import annotations
 
-import datetime as dt
-import os
-import pathlib
+import contextlib
+from pathlib import Path
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-REALDATA = SHARED / "realdata"
-NOW = dt.datetime(2026, 11, 1, 12, 0, 0)
-SMALL_INCIDENTS = 20_000
+import browser
+
+# --------------------------------------------------------------------------- #
+# Browser harness (see tests/browser.py)
+# --------------------------------------------------------------------------- #
 
 
 @pytest.fixture(scope="session")
-def small_store(tmp_path_factory):
-    """A store with the reference data and a 20k-incident scenario at a fixed time."""
-    from borderwatch import demo
-    from borderwatch.store import Store
+def chromium() -> str:
+    """Path of Debian's chromium; skips the test when it is not installed."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    path = browser.chromium_path()
+    if path is None:
+        pytest.skip(browser.chromium_missing_reason())
+    return path
 
-    path = tmp_path_factory.mktemp("store")
-    store = Store(path)
-    demo.build_demo(store, seed=3, incidents=SMALL_INCIDENTS, now=NOW, chunk=7_000, show_progress=False)
-    yield store
-    store.close()
+
+@pytest.fixture
+def streamlit_app():
+    """Start Streamlit scripts: ``base_url = streamlit_app(script, env={...})``.
+
+    Accepts the keyword arguments of :func:`browser.start_streamlit`; every
+    server is stopped at the end of the test.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(script_path: str | Path, **kwargs) -> browser.StreamlitURL:
+            return stack.enter_context(browser.start_streamlit(script_path, **kwargs))
+
+        yield start
 
 
 @pytest.fixture(scope="session")
-def small_store_env(small_store):
-    """Environment variables that point a child process (Streamlit, CLI) at the small store."""
-    env = dict(os.environ)
-    env["BORDERWATCH_STORE"] = str(small_store.path)
-    env["BORDERWATCH_NOW"] = NOW.isoformat()
-    return env
+def chromium_browser(chromium):
+    """One chromium (Playwright ``Browser``) shared by the whole session."""
+    with browser.launch_chromium() as instance:
+        yield instance
+
+
+@pytest.fixture
+def page_factory(chromium_browser):
+    """Open pages: ``session = page_factory(base_url)`` (a browser.BrowserSession).
+
+    Off-site requests are aborted and listed in ``session.blocked``; failed
+    local requests in ``session.failed``; console errors in
+    ``session.console_errors``.  Each page gets its own browser context,
+    closed at the end of the test.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def open_page(base_url: str | None = None, **kwargs) -> browser.BrowserSession:
+            return stack.enter_context(
+                browser.browser_page(base_url, browser=chromium_browser, **kwargs)
+            )
+
+        yield open_page

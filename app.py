@@ -1,0 +1,19 @@
+"""Borderwatch: the navigation frame and the shared sidebar; pages live in pages/."""
+from __future__ import annotations
+
+import streamlit as st
+
+from borderwatch import app_setup, ui
+
+app_setup.prepare()
+st.set_page_config(page_title="Borderwatch", page_icon=str(app_setup.ICON), layout="wide")
+
+pages = [
+    st.Page("pages/live_map.py", title="Live map", icon=":material/map:", default=True, url_path="live"),
+]
+for path, title, icon, slug in app_setup.OPTIONAL_PAGES:
+    if app_setup.page_exists(path):
+        pages.append(st.Page(path, title=title, icon=icon, url_path=slug))
+page = st.navigation(pages)
+st.session_state["bw_filter"] = ui.filter_sidebar()
+page.run()

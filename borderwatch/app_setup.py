@@ -1,0 +1,31 @@
+"""What the app does once per process before drawing anything: offline assets, the store."""
+from __future__ import annotations
+
+import functools
+
+from borderwatch import demo, offline
+from borderwatch.store import REPO_ROOT, default_store
+
+STATIC_DIR = REPO_ROOT / "static"
+ICON = REPO_ROOT / "assets" / "icon.png"
+OPTIONAL_PAGES = (
+    ("pages/analysis.py", "Incident analysis", ":material/query_stats:", "analysis"),
+    ("pages/briefing.py", "Briefing exports", ":material/picture_as_pdf:", "briefing"),
+    ("pages/data.py", "Import data", ":material/upload_file:", "data"),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def prepare() -> None:
+    """Serve map assets locally, make sure the store has its reference data and the basemap."""
+    from layers import basemap
+
+    offline.install_assets(STATIC_DIR)
+    offline.use_local_assets()
+    store = default_store()
+    demo.load_reference(store)
+    basemap.write_static_basemap(store, STATIC_DIR)
+
+
+def page_exists(path: str) -> bool:
+    return (REPO_ROOT / path).exists()

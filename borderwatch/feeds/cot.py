@@ -1,0 +1,574 @@
+"""Cursor-on-Target (CoT): a safe parser, a TCP stream splitter, and the CoT → incident mapping.
+
+Parsing is safe by construction: a message longer than the size limit is refused before any
+parser sees it, and ``defusedxml`` refuses any DTD, so entity expansion ("billion laughs") and
+external entities (``file:///etc/passwd``, URLs) are never processed.
+
+The mapping from CoT to Borderwatch is the table ``COT_RULES`` (first matching type pattern wins),
+refined by keywords in the free text and overridden by an explicit Borderwatch detail element::
+
+    <detail><borderwatch threat="smuggling" severity="3" confidence="0.8" nation="USA"
+                         source="patrol" description="..."/></detail>
+
+The table, with the reasons behind it, is documented in docs/feeds.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import xml.etree.ElementTree as ET
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
+from borderwatch.feeds import records
+from borderwatch.feeds.records import Ignored, Rejected
+
+MAX_MESSAGE_BYTES = 64 * 1024
+DATASET = "feed:cot"
+DEFAULT_SOURCE = "patrol"
+_TYPE = re.compile(r"[A-Za-z0-9_.]+(?:-[A-Za-z0-9_.*]+)*")
+_MAX_UID = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class CotEvent:
+    """The parts of a CoT event Borderwatch reads. Times are naive UTC; None where absent."""
+
+    uid: str
+    type: str
+    time: dt.datetime
+    start: dt.datetime | None
+    stale: dt.datetime | None
+    how: str | None = None
+    version: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    hae: float | None = None
+    ce: float | None = None  # circular error (m); None = unknown (9999999)
+    le: float | None = None
+    has_point: bool = False
+    callsign: str | None = None
+    remarks: str | None = None
+    emergency: str | None = None
+    platform: str | None = None
+    has_sensor: bool = False
+    extension: dict | None = None  # attributes of <detail><borderwatch .../>
+    raw_point: dict | None = None  # the <point> attributes as sent
+
+
+# -- parsing ---------------------------------------------------------------------------------
+def parse_event(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> CotEvent:
+    """One CoT event (bytes, optionally with an XML declaration) → ``CotEvent``, or ``Rejected``."""
+    if len(data) > max_bytes:
+        raise Rejected(f"oversized message ({len(data):,} bytes > limit {max_bytes:,})")
+    if data[:1] == b"\xbf":
+        raise Rejected("TAK protocol (protobuf) message: only CoT XML is accepted; set the client to XML")
+    if not data.strip():
+        raise Rejected("empty message")
+    try:
+        root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DTDForbidden:
+        raise Rejected("DTD/DOCTYPE not allowed (entity expansion or external entity attempt)") from None
+    except defusedxml.EntitiesForbidden:
+        raise Rejected("entity declarations not allowed (entity expansion attempt)") from None
+    except defusedxml.ExternalReferenceForbidden:
+        raise Rejected("external reference not allowed (external entity attempt)") from None
+    except ET.ParseError as exc:
+        raise Rejected(f"malformed XML: {exc}") from None
+    except (ValueError, UnicodeError) as exc:
+        raise Rejected(f"unreadable XML: {records.clip(str(exc), 80)}") from None
+    if root.tag != "event":
+        raise Rejected(f"root element is <{records.clip(root.tag, 30)}>, not a CoT <event>")
+    a = root.attrib
+    uid = (a.get("uid") or "").strip()
+    if not uid:
+        raise Rejected("event has no uid")
+    if len(uid) > _MAX_UID or not uid.isprintable():
+        raise Rejected(f"event uid is too long or not printable: {records.clip(uid, 40)!r}")
+    cot_type = (a.get("type") or "").strip()
+    if not cot_type:
+        raise Rejected("event has no type")
+    if not _TYPE.fullmatch(cot_type):
+        raise Rejected(f"event type is not a CoT type: {records.clip(cot_type, 40)!r}")
+    time = records.parse_time(a.get("time"), "event time")
+    start = records.parse_time(a["start"], "event start") if a.get("start") else None
+    stale = records.parse_time(a["stale"], "event stale") if a.get("stale") else None
+    if start and stale and stale < start:
+        raise Rejected("event stale time precedes its start time")
+
+    point = root.find("point")
+    fields: dict = {}
+    if point is not None:
+        p = point.attrib
+        fields["raw_point"] = dict(p)
+        fields["has_point"] = True
+        for name in ("lat", "lon", "hae", "ce", "le"):
+            fields[name] = _num(p.get(name))
+        for name in ("hae", "ce", "le"):
+            if fields[name] is not None and fields[name] >= records.UNKNOWN_ERROR_M:
+                fields[name] = None
+
+    detail = root.find("detail")
+    if detail is not None:
+        contact = detail.find("contact")
+        if contact is not None:
+            fields["callsign"] = contact.get("callsign")
+        remarks = detail.find("remarks")
+        if remarks is not None and (remarks.text or "").strip():
+            fields["remarks"] = remarks.text.strip()
+        emergency = detail.find("emergency")
+        if emergency is not None:
+            fields["emergency"] = (emergency.get("type") or emergency.text or "emergency").strip()
+        takv = detail.find("takv")
+        if takv is not None:
+            fields["platform"] = takv.get("platform") or takv.get("device")
+        fields["has_sensor"] = detail.find("sensor") is not None
+        ext = detail.find("borderwatch")
+        if ext is not None:
+            fields["extension"] = dict(ext.attrib)
+            if (ext.text or "").strip() and "description" not in fields["extension"]:
+                fields["extension"]["description"] = ext.text.strip()
+    return CotEvent(uid=uid, type=cot_type, time=time, start=start, stale=stale, how=a.get("how"),
+                    version=a.get("version"), **fields)
+
+
+def _num(text: str | None) -> float | None:
+    """A number from an attribute; None when absent, NaN when not a number (checked later)."""
+    if text is None or text.strip() == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+# -- mapping ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    pattern: str  # regular expression matched against the whole CoT type
+    threat: str | None  # None: not an incident report (ignored)
+    severity: int
+    label: str
+
+    def matches(self, cot_type: str) -> bool:
+        return re.fullmatch(self.pattern, cot_type) is not None
+
+
+# First match wins. Affiliation atoms (2nd atom of a-*): h hostile, j joker, k faker, s suspect,
+# u unknown, p pending, f friend, a assumed friend, n neutral, o none. Battle dimension (3rd):
+# A air, G ground, S sea surface, U subsurface, F special operations forces, P space.
+COT_RULES: tuple[Rule, ...] = (
+    Rule(r"b-t-f(-.*)?", None, 0, "chat message"),
+    Rule(r"t-.*", None, 0, "TAK control or tasking message"),
+    Rule(r"b-a-o-can", None, 0, "emergency cancelled"),
+    Rule(r"b-a-o-opn", "armed_incursion", 4, "emergency: troops in contact"),
+    Rule(r"b-a-o(-.*)?", "other", 4, "emergency alert"),
+    Rule(r"b-a-g(-.*)?", "illegal_crossing", 3, "geofence breached"),
+    Rule(r"b-r-f-h-c", "other", 3, "CASEVAC / MEDEVAC request"),
+    Rule(r"b-m-p-s-m", "other", 2, "spot report marker"),
+    Rule(r"a-[hjk]-A(-.*)?", "drone_incursion", 3, "hostile air track"),
+    Rule(r"a-[sup]-A(-.*)?", "drone_incursion", 2, "suspect or unknown air track"),
+    Rule(r"a-[hjk]-G-(U-C|E-W)(-.*)?", "armed_incursion", 4, "hostile armed ground unit"),
+    Rule(r"a-[sup]-G-(U-C|E-W)(-.*)?", "armed_incursion", 3, "suspect armed ground unit"),
+    Rule(r"a-[hjk]-F(-.*)?", "armed_incursion", 4, "hostile special operations forces"),
+    Rule(r"a-[hjk]-[GS](-.*)?", "illegal_crossing", 3, "hostile ground or sea-surface track"),
+    Rule(r"a-[sup]-[GS](-.*)?", "illegal_crossing", 2, "suspect or unknown ground or sea-surface track"),
+    Rule(r"a-[hjksup]-U(-.*)?", "smuggling", 3, "hostile or unknown subsurface track"),
+    Rule(r"a-[fano](-.*)?", None, 0, "position report of a friendly or neutral track"),
+    Rule(r"a-[hjksup](-.*)?", "other", 2, "hostile or unknown track"),
+)
+
+# Free-text refinement: applied only when the rule gives a non-specific threat (other,
+# illegal_crossing). Checked in order; the first keyword group found in the remarks or the
+# emergency text wins.
+KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("armed_incursion", r"gunshots?|gunfire|shots? fired|shooting|armed (?:men|group|persons?)|troops in contact"),
+    ("drone_incursion", r"drones?|uavs?|uas|quadcopter|multicopter"),
+    ("human_trafficking", r"human trafficking|trafficked|trafficking victims?"),
+    ("drug_trafficking", r"drugs?|narcotics?|cocaine|heroin|cannabis|marijuana|methamphetamine|fentanyl"),
+    ("weapons_trafficking", r"firearms?|ammunition|weapons? (?:cache|smuggling|trafficking)|rifles"),
+    ("document_fraud", r"forged|counterfeit|fake (?:passports?|documents?|ids?)|false documents?"),
+    ("smuggling", r"smuggl\w*|contraband|cigarettes"),
+    ("illegal_crossing", r"crossing|crossed|migrants?|climb(?:ed|ing)? the (?:fence|wall)|fence breach"),
+)
+_KEYWORDS = tuple((threat, re.compile(r"\b(?:" + rx + r")\b", re.IGNORECASE)) for threat, rx in KEYWORDS)
+
+
+def rule_for(cot_type: str) -> Rule | None:
+    for rule in COT_RULES:
+        if rule.matches(cot_type):
+            return rule
+    return None
+
+
+def refine(threat: str, text: str) -> str:
+    if threat not in ("other", "illegal_crossing") or not text:
+        return threat
+    for candidate, rx in _KEYWORDS:
+        if rx.search(text):
+            return candidate
+    return threat
+
+
+def _confidence(how: str | None) -> float:
+    """Machine-derived positions (how m-*) are trusted a little more than human entries (h-*)."""
+    if how and how.startswith("m-"):
+        return 0.7
+    if how and how.startswith("h-"):
+        return 0.6
+    return 0.5
+
+
+def to_incident(ev: CotEvent, *, nation: str | None = None, now: dt.datetime | None = None) -> dict:
+    """The incident record for a CoT event; ``Ignored`` when it is not an incident report."""
+    ext = ev.extension
+    rule = rule_for(ev.type)
+    if ext is None:
+        if rule is None:
+            raise Ignored(f"not an incident report: CoT type {ev.type} has no incident mapping")
+        if rule.threat is None:
+            raise Ignored(f"not an incident report: {rule.label} ({ev.type})")
+    if not ev.has_point:
+        raise Rejected("event has no <point>")
+    if ev.raw_point is not None and ("lat" not in ev.raw_point or "lon" not in ev.raw_point):
+        raise Rejected("event <point> lacks lat or lon")
+    lat, lon = records.check_location(ev.lat, ev.lon)
+    if ev.raw_point and ev.raw_point.get("ce") not in (None, ""):
+        ce = records.location_error(ev.raw_point.get("ce"))
+    else:
+        ce = None
+    occurred = records.check_time(ev.time, "event time", now)
+
+    text = "\n".join(t for t in (ev.emergency, ev.remarks) if t)
+    if rule is not None and rule.threat is not None:
+        threat, severity, label = refine(rule.threat, text), rule.severity, rule.label
+    else:
+        threat, severity, label = "other", 2, rule.label if rule else "report"
+    confidence = _confidence(ev.how)
+    source = DEFAULT_SOURCE
+    reporting_nation = nation
+    description_override = None
+    if ext is not None:
+        if ext.get("threat"):
+            threat = records.check_threat(ext["threat"])
+        if ext.get("severity"):
+            severity = records.check_severity(ext["severity"])
+        if ext.get("confidence"):
+            confidence = records.check_confidence(ext["confidence"])
+        if ext.get("nation"):
+            reporting_nation = records.check_nation(ext["nation"])
+        source = records.check_source(ext.get("source"), DEFAULT_SOURCE)
+        description_override = ext.get("description")
+    elif ev.has_sensor and ev.type.startswith("a-") and "-A" in ev.type:
+        source = "uav"
+    description = description_override or _describe(ev, label)
+    extra = {"uid": ev.uid, "type": ev.type, "how": ev.how, "callsign": ev.callsign,
+             "time": _iso(ev.time), "start": _iso(ev.start), "stale": _iso(ev.stale)}
+    return records.make_record(
+        incident_id=f"cot:{ev.uid}", occurred_at=occurred, threat_type=threat, severity=severity,
+        lat=lat, lon=lon, location_error_m=ce, source=source, confidence=confidence,
+        reporting_nation=reporting_nation, description=description, dataset=DATASET, extra=extra,
+    )
+
+
+def _describe(ev: CotEvent, label: str) -> str:
+    head = label[0].upper() + label[1:]
+    if ev.emergency and ev.emergency.lower() not in label.lower():
+        head += f": {ev.emergency}"
+    who = f" reported by {ev.callsign.splitlines()[0]}" if ev.callsign else ""
+    via = f" ({ev.platform})" if ev.platform else ""
+    out = f"{head}{who}{via} [CoT {ev.type}]"
+    if ev.remarks:
+        out += "\n" + ev.remarks
+    return out
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def parse_incident(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, nation: str | None = None,
+                   now: dt.datetime | None = None) -> dict:
+    """Bytes of one CoT event → incident record (or ``Rejected`` / ``Ignored``)."""
+    return to_incident(parse_event(data, max_bytes=max_bytes), nation=nation, now=now)
+
+
+# -- TCP stream splitting --------------------------------------------------------------------
+# States of the incremental scanner.
+_BETWEEN, _CONTENT, _TAG, _QUOTE, _COMMENT, _CDATA, _PI, _DTD = range(8)
+_FIND_TAG = re.compile(rb"[>\"'<]")
+_FIND_DTD = re.compile(rb"[\[\]>\"'<]")
+_FIND_QUOTE = {(b'"', True): re.compile(rb'["<]'), (b"'", True): re.compile(rb"['<]"),
+               (b'"', False): re.compile(rb'"'), (b"'", False): re.compile(rb"'")}
+_OPENERS = (b"<![CDATA[", b"<!DOCTYPE", b"<!--", b"<?xml ", b"<event ", b"<event\n", b"<event\t", b"<event\r")
+
+
+class CotStreamSplitter:
+    """Cuts a TCP byte stream into CoT events sent back to back, each possibly preceded by its own
+    XML declaration, whatever the packet boundaries.
+
+    ``feed(data)`` returns a list of ``(message_bytes, None)`` for each complete event and
+    ``(None, reason)`` for each fragment that cannot be an event: text outside any element, an
+    event cut short by the start of the next one, an oversized event (skipped without being
+    buffered). The scanner keeps its state between reads, so every byte is looked at once and
+    memory per connection stays below the size limit.
+    """
+
+    def __init__(self, max_bytes: int = MAX_MESSAGE_BYTES):
+        self.max_bytes = max_bytes
+        self.buf = bytearray()
+        self.pos = 0
+        self.start: int | None = None  # start of the current message in buf
+        self.dropped = 0  # bytes of the current message already discarded (oversized)
+        self.state = _BETWEEN
+        self.ret = _CONTENT  # state to return to after a quote / comment
+        self.depth = 0
+        self.dtd_depth = 0
+        self.quote = b'"'
+        self.tag_is_end = False
+        self.prolog_junk = False
+        self.root: bytes | None = None
+        self.junk = 0  # bytes of text outside any event, not yet reported
+        self.junk_excerpt = b""
+
+    # public -----------------------------------------------------------------------------
+    def feed(self, data: bytes) -> list[tuple[bytes | None, str | None]]:
+        out: list[tuple[bytes | None, str | None]] = []
+        self.buf += data
+        self._scan(out)
+        self._trim(out)
+        return out
+
+    def close(self) -> list[tuple[bytes | None, str | None]]:
+        """End of stream: report whatever incomplete fragment is left."""
+        out: list[tuple[bytes | None, str | None]] = []
+        self._flush_junk(out)
+        if self.start is not None:
+            size = self.dropped + len(self.buf) - self.start
+            out.append((None, f"stream ended inside an event ({size:,} bytes): "
+                              f"{records.excerpt(bytes(self.buf[self.start:self.start + 200]))}"))
+        self.__init__(self.max_bytes)
+        return out
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self.buf)
+
+    # scanner ----------------------------------------------------------------------------
+    def _begin(self, at: int) -> None:
+        self.start = at
+        self.dropped = 0
+        self.depth = 0
+        self.root = None
+        self.prolog_junk = False
+        self.state = _CONTENT
+
+    def _emit(self, out, end: int) -> None:
+        size = self.dropped + end - self.start
+        if self.dropped or size > self.max_bytes:
+            out.append((None, f"oversized message ({size:,} bytes > limit {self.max_bytes:,})"))
+        else:
+            out.append((bytes(self.buf[self.start:end]), None))
+        self.start = None
+        self.dropped = 0
+        self.state = _BETWEEN
+
+    def _broken(self, out, at: int, why: str) -> None:
+        """The message in progress cannot be completed; a new one begins at ``at``."""
+        size = self.dropped + at - self.start
+        text = records.excerpt(bytes(self.buf[self.start:min(at, self.start + 200)]))
+        out.append((None, f"malformed XML: {why} ({size:,} bytes): {text}"))
+        self._begin(at)
+
+    def _flush_junk(self, out) -> None:
+        if self.junk:
+            out.append((None, f"data outside any event ({self.junk:,} bytes): {records.excerpt(self.junk_excerpt)}"))
+            self.junk = 0
+            self.junk_excerpt = b""
+
+    def _scan(self, out) -> None:
+        buf = self.buf
+        n = len(buf)
+        while self.pos < n:
+            st = self.state
+            if st == _BETWEEN:
+                i = self.pos
+                while i < n and buf[i] in b" \t\r\n\x00":
+                    i += 1
+                if i >= n:
+                    self.pos = n
+                    return
+                if buf[i] == 0x3C:  # '<'
+                    self._flush_junk(out)
+                    self.pos = i
+                    self._begin(i)
+                    continue
+                j = buf.find(b"<", i)
+                end = n if j < 0 else j
+                if len(self.junk_excerpt) < 200:
+                    self.junk_excerpt += bytes(buf[i:min(end, i + 200)])
+                self.junk += end - i
+                self.pos = end
+                if j < 0:
+                    if self.junk > self.max_bytes:
+                        self._flush_junk(out)
+                    return
+                continue
+            if st == _CONTENT:
+                j = buf.find(b"<", self.pos)
+                if self.depth == 0 and buf[self.pos:n if j < 0 else j].strip(b" \t\r\n\x00"):
+                    self.prolog_junk = True  # text before the root element
+                if j < 0:
+                    self.pos = n
+                    return
+                if self.prolog_junk:
+                    self.prolog_junk = False
+                    self._broken(out, j, "text before the root element")
+                self.pos = j
+                if n - j < 9:  # '<![CDATA[' is the longest opener to recognise
+                    head = bytes(buf[j:n])
+                    if any(o.startswith(head) for o in _OPENERS):
+                        return  # wait for more bytes to classify this markup
+                self._open_markup(out, j)
+                continue
+            if st == _TAG:
+                m = _FIND_TAG.search(buf, self.pos)
+                if m is None:
+                    self.pos = n
+                    return
+                j = m.start()
+                c = buf[j]
+                if c == 0x3E:  # '>'
+                    self.pos = j + 1
+                    self._close_tag(out, j)
+                elif c == 0x3C:  # '<' cannot occur inside a tag
+                    self._broken(out, j, "unterminated tag")
+                    self.pos = j
+                else:
+                    self.quote = bytes([c])
+                    self.ret = _TAG
+                    self.state = _QUOTE
+                    self.pos = j + 1
+                continue
+            if st == _QUOTE:
+                m = _FIND_QUOTE[(self.quote, self.ret == _TAG)].search(buf, self.pos)
+                if m is None:
+                    self.pos = n
+                    return
+                j = m.start()
+                if buf[j] == 0x3C:  # '<' is not allowed in an attribute value
+                    self._broken(out, j, "unterminated attribute value")
+                    self.pos = j
+                else:
+                    self.state = self.ret
+                    self.pos = j + 1
+                continue
+            if st in (_COMMENT, _CDATA, _PI):
+                term = {_COMMENT: b"-->", _CDATA: b"]]>", _PI: b"?>"}[st]
+                j = buf.find(term, self.pos)
+                if j < 0:
+                    self.pos = max(self.pos, n - len(term) + 1)
+                    return
+                self.pos = j + len(term)
+                self.state = self.ret if st == _COMMENT else _CONTENT
+                continue
+            if st == _DTD:
+                m = _FIND_DTD.search(buf, self.pos)
+                if m is None:
+                    self.pos = n
+                    return
+                j = m.start()
+                c = buf[j]
+                self.pos = j + 1
+                if c == 0x5B:  # '['
+                    self.dtd_depth += 1
+                elif c == 0x5D:  # ']'
+                    self.dtd_depth = max(0, self.dtd_depth - 1)
+                elif c == 0x3E:  # '>'
+                    if self.dtd_depth == 0:
+                        self.state = _CONTENT
+                elif c == 0x3C:  # '<': a declaration, or a comment, inside the internal subset
+                    if n - j < 4:
+                        self.pos = j
+                        return
+                    if buf[j:j + 4] == b"<!--":
+                        self.ret = _DTD
+                        self.state = _COMMENT
+                        self.pos = j + 4
+                else:
+                    self.quote = bytes([c])
+                    self.ret = _DTD
+                    self.state = _QUOTE
+                continue
+
+    def _open_markup(self, out, j: int) -> None:
+        buf = self.buf
+        head = bytes(buf[j:j + 9])
+        if head.startswith(b"<?"):
+            if self.depth > 0 and re.match(rb"<\?xml[\s?]", head):
+                self._broken(out, j, "event cut short by a new XML declaration")
+            self.ret = _CONTENT
+            self.state = _PI
+            self.pos = j + 2
+        elif head.startswith(b"<!--"):
+            self.ret = _CONTENT
+            self.state = _COMMENT
+            self.pos = j + 4
+        elif head.startswith(b"<![CDATA["):
+            self.state = _CDATA
+            self.pos = j + 9
+        elif head.startswith(b"<!"):
+            self.dtd_depth = 0
+            self.state = _DTD
+            self.pos = j + 2
+        elif head.startswith(b"</"):
+            self.tag_is_end = True
+            self.state = _TAG
+            self.pos = j + 2
+        else:
+            m = re.match(rb"<([A-Za-z_:][-A-Za-z0-9_:.]*)", head) if len(head) > 1 else None
+            name = m.group(1) if m else b""
+            if self.depth > 0 and self.root == b"event" and name == b"event" and len(head) > 6 \
+                    and head[6:7] in (b" ", b"\t", b"\r", b"\n", b">", b"/"):
+                self._broken(out, j, "event cut short by the start of the next event")
+            if self.depth == 0 and self.root is None:
+                self.root = name or b"?"
+            self.tag_is_end = False
+            self.state = _TAG
+            self.pos = j + 1
+
+    def _close_tag(self, out, gt: int) -> None:
+        if self.tag_is_end and self.depth <= 0:
+            size = self.dropped + gt + 1 - self.start
+            text = records.excerpt(bytes(self.buf[self.start:min(gt + 1, self.start + 200)]))
+            out.append((None, f"malformed XML: closing tag with no open element ({size:,} bytes): {text}"))
+            self.start = None
+            self.dropped = 0
+            self.state = _BETWEEN
+            return
+        if self.tag_is_end:
+            self.depth -= 1
+        elif self.buf[gt - 1] != 0x2F:  # not '/>'
+            self.depth += 1
+        self.state = _CONTENT
+        if self.depth <= 0 and self.root is not None:
+            self._emit(out, gt + 1)
+
+    def _trim(self, out) -> None:
+        """Drop consumed bytes; drop (and count) the bytes of an oversized message in progress."""
+        if self.start is not None:
+            keep_from = self.start
+            if self.dropped + self.pos - self.start > self.max_bytes:
+                self.dropped += self.pos - self.start
+                keep_from = self.pos
+                self.start = self.pos
+            cut = keep_from
+        else:
+            cut = self.pos
+        if cut > 0:
+            del self.buf[:cut]
+            self.pos -= cut
+            if self.start is not None:
+                self.start -= cut

@@ -1,0 +1,193 @@
+"""Feed service status: counted in memory by the service, written atomically as a small JSON file
+(``<store>/feeds/status.json``, about once a second) and read by the app with ``read_status``.
+
+``read_status(store)`` returns a dict (see docs/feeds.md for every field)::
+
+    state            "running" | "stopped" | "not started" | "unresponsive" (no heartbeat for 10 s)
+    running          True while the service is up and its heartbeat is fresh
+    connections      client connections open now (TCP), over all listeners
+    listeners        [{name, format, protocol, bind, port | path, connections, received, accepted,
+                       rejected, ignored, last_event_at}]
+    last_event_at    ISO UTC time of the last accepted event (None if none since start)
+    events_per_minute  accepted events per minute over the last 5 minutes
+    per_minute       accepted counts for each of the last 5 minutes (oldest first)
+    counts           {received, accepted, stored, duplicates, rejected, ignored, pending}
+    rejects          the last 20 rejects: [{at, channel, peer, reason}] (newest last)
+    caught_up        every accepted event is in the store
+    store_error      the last store error while it persists, else None
+    started_at, updated_at, pid, last_commit_at, last_compact_at, journal
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import os
+import pathlib
+import tempfile
+import threading
+import time
+
+STATUS_FILE = "status.json"
+HEARTBEAT_S = 1.0
+UNRESPONSIVE_S = 10.0
+WINDOW_MIN = 5
+MAX_REJECTS = 20
+
+
+def feeds_dir(store_or_path) -> pathlib.Path:
+    """Where a store keeps its feed journal, status and inbox."""
+    base = getattr(store_or_path, "path", store_or_path)
+    return pathlib.Path(base) / "feeds"
+
+
+def now_iso(ts: float | None = None) -> str:
+    ts = time.time() if ts is None else ts
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+class FeedStats:
+    """Thread-safe counters of one service run."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.started = time.time()
+        self.counts = collections.Counter()
+        self.channels: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.last_event: dict[str, float] = {}
+        self.last_received_at: float | None = None
+        self.last_event_at: float | None = None
+        self.buckets: collections.deque = collections.deque()  # (minute index, accepted count)
+        self.rejects: collections.deque = collections.deque(maxlen=MAX_REJECTS)
+        self.ignored: collections.deque = collections.deque(maxlen=10)
+        self.store_error: str | None = None
+        self.last_commit_at: float | None = None
+        self.last_compact_at: float | None = None
+        self.caught_up = True
+        self.replayed = 0
+
+    def received(self, channel: str) -> None:
+        with self.lock:
+            now = time.time()
+            self.counts["received"] += 1
+            self.channels[channel]["received"] += 1
+            self.last_received_at = now
+
+    def rejected(self, channel: str, peer: str, reason: str) -> None:
+        with self.lock:
+            self.counts["rejected"] += 1
+            self.channels[channel]["rejected"] += 1
+            self.rejects.append({"at": now_iso(), "channel": channel, "peer": peer, "reason": reason})
+
+    def ignored_one(self, channel: str, peer: str, reason: str) -> None:
+        with self.lock:
+            self.counts["ignored"] += 1
+            self.channels[channel]["ignored"] += 1
+            self.ignored.append({"at": now_iso(), "channel": channel, "peer": peer, "reason": reason})
+
+    def accepted(self, channels: list[str]) -> None:
+        with self.lock:
+            now = time.time()
+            minute = int(now // 60)
+            n = len(channels)
+            self.counts["accepted"] += n
+            for ch in channels:
+                self.channels[ch]["accepted"] += 1
+                self.last_event[ch] = now
+            self.last_event_at = now
+            if self.buckets and self.buckets[-1][0] == minute:
+                self.buckets[-1][1] += n
+            else:
+                self.buckets.append([minute, n])
+            while self.buckets and self.buckets[0][0] <= minute - WINDOW_MIN:
+                self.buckets.popleft()
+
+    def stored(self, new: int, duplicates: int, replayed: int = 0) -> None:
+        with self.lock:
+            self.counts["stored"] += new
+            self.counts["duplicates"] += duplicates
+            self.counts["processed"] += new + duplicates - replayed
+            self.replayed += replayed
+            self.last_commit_at = time.time()
+            self.store_error = None
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            now = time.time()
+            minute = int(now // 60)
+            per_minute = [0] * WINDOW_MIN
+            for m, n in self.buckets:
+                k = WINDOW_MIN - 1 - (minute - m)
+                if 0 <= k < WINDOW_MIN:
+                    per_minute[k] = n
+            span_min = min(WINDOW_MIN, max(1.0, (now - self.started) / 60))
+            counts = {k: int(self.counts[k]) for k in ("received", "accepted", "stored", "duplicates", "rejected", "ignored")}
+            counts["pending"] = max(0, int(self.counts["accepted"] - self.counts["processed"]))
+            return {
+                "started_at": now_iso(self.started),
+                "updated_at": now_iso(now),
+                "last_received_at": now_iso(self.last_received_at) if self.last_received_at else None,
+                "last_event_at": now_iso(self.last_event_at) if self.last_event_at else None,
+                "events_per_minute": round(sum(per_minute) / span_min, 1),
+                "per_minute": per_minute,
+                "counts": counts,
+                "channels": {ch: dict(c) | {"last_event_at": now_iso(self.last_event[ch]) if ch in self.last_event else None}
+                             for ch, c in self.channels.items()},
+                "rejects": list(self.rejects),
+                "ignored_recent": list(self.ignored),
+                "store_error": self.store_error,
+                "last_commit_at": now_iso(self.last_commit_at) if self.last_commit_at else None,
+                "last_compact_at": now_iso(self.last_compact_at) if self.last_compact_at else None,
+                "caught_up": self.caught_up,
+                "replayed": self.replayed,
+            }
+
+
+def write_status(store_or_path, status: dict) -> None:
+    """Replace the status file atomically (readers never see half a file)."""
+    directory = feeds_dir(store_or_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".status-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(status, f, indent=1)
+        os.replace(tmp, directory / STATUS_FILE)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_status(store_or_path=None) -> dict:
+    """The feed service's status for the app (a store, or a store directory; default: the
+    process's store). Never raises for a missing or unreadable file: the state says so."""
+    if store_or_path is None:
+        from borderwatch.store import store_path
+
+        store_or_path = store_path()
+    path = feeds_dir(store_or_path) / STATUS_FILE
+    empty = {"state": "not started", "running": False, "connections": 0, "listeners": [],
+             "last_event_at": None, "events_per_minute": 0.0, "per_minute": [0] * WINDOW_MIN,
+             "counts": {k: 0 for k in ("received", "accepted", "stored", "duplicates", "rejected", "ignored", "pending")},
+             "rejects": [], "caught_up": True, "store_error": None}
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return empty
+    except (OSError, ValueError) as exc:
+        return empty | {"state": "unreadable", "error": str(exc)}
+    age = None
+    try:
+        updated = dt.datetime.fromisoformat(status["updated_at"].replace("Z", "+00:00"))
+        age = (dt.datetime.now(dt.timezone.utc) - updated).total_seconds()
+    except (KeyError, ValueError, AttributeError):
+        pass
+    status["age_s"] = round(age, 1) if age is not None else None
+    if status.get("state") == "running" and (age is None or age > UNRESPONSIVE_S):
+        status["state"] = "unresponsive"
+    status["running"] = status.get("state") == "running"
+    if not status["running"]:
+        status["connections"] = 0
+    return status

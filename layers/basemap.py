@@ -1,0 +1,123 @@
+"""The base map: offline vector land and nations (or a configured tile server), legend, scale bar.
+
+It depends on nothing that changes between refreshes, so streamlit-folium keeps its iframe and
+only the layers are replaced in place.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pathlib
+
+import folium
+from branca.element import MacroElement, Template
+
+import queries
+from borderwatch.filters import THREAT_LABELS
+from borderwatch.store import Store
+from layers import style
+from layers.elements import BasemapNations
+
+TILES_ENV = "BORDERWATCH_TILES"  # e.g. http://tiles.local/{z}/{x}/{y}.png on sites with a tile server
+TILES_ATTRIBUTION_ENV = "BORDERWATCH_TILES_ATTRIBUTION"
+BASEMAP_TOLERANCE = 0.01
+
+
+@functools.lru_cache(maxsize=4)
+def nations_geojson(store_path: str) -> str:
+    df = queries.df("basemap_nations", store=Store(store_path), tolerance=BASEMAP_TOLERANCE)
+    feats = [{"type": "Feature", "properties": {}, "geometry": json.loads(g)} for g in df.geojson]
+    return json.dumps({"type": "FeatureCollection", "features": feats}, separators=(",", ":"))
+
+
+BASEMAP_FILE = "basemap/nations.geojson"  # under the app's static directory
+STATIC_URL_PREFIX = "../../app/static"  # resolved from inside streamlit-folium's iframe
+
+
+def write_static_basemap(store: Store, static_dir) -> pathlib.Path:
+    """Write the basemap GeoJSON where Streamlit serves static files (at setup / app start)."""
+    target = pathlib.Path(static_dir) / BASEMAP_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = nations_geojson(str(store.path))
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    return target
+
+
+def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: float = 2, *,
+             legend: bool = True, embed_basemap: bool = False) -> folium.Map:
+    """The base map. ``embed_basemap`` puts the nations in the document (standalone exports);
+    otherwise the browser fetches them once from the app's static files."""
+    tiles = os.environ.get(TILES_ENV, "").strip()
+    m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
+                   world_copy_jump=False, min_zoom=2, max_zoom=14)
+    m.get_root().header.add_child(folium.Element(
+        f"<style>.leaflet-container{{background:{style.BASEMAP_SEA};}} .bw-symbol{{background:none;border:none;}}</style>"))
+    if tiles:
+        folium.TileLayer(tiles=tiles, attr=os.environ.get(TILES_ATTRIBUTION_ENV, "local tile server"),
+                         name="Tiles", control=False).add_to(m)
+    else:
+        if embed_basemap:
+            m.add_child(BasemapNations(data=nations_geojson(str(store.path))))
+        else:
+            m.add_child(BasemapNations(url=f"{STATIC_URL_PREFIX}/{BASEMAP_FILE}"))
+    if legend:
+        m.add_child(Legend())
+    return m
+
+
+class Legend(MacroElement):
+    """A static legend drawn with HTML/CSS only (no image or font from the internet)."""
+
+    _template = Template("""
+    {% macro html(this, kwargs) %}
+    <details id="bw-legend" {{ "open" if this.open else "" }} style="position:absolute; bottom:28px; right:10px; z-index:9999;
+         background:rgba(255,255,255,.93); padding:6px 9px; border-radius:6px; font:11px/1.35 sans-serif;
+         box-shadow:0 1px 4px rgba(0,0,0,.3); max-width:240px; max-height:70%; overflow:auto;">
+      <summary style="cursor:pointer;font-weight:bold">Legend</summary>
+      {{ this.body }}
+    </details>
+    {% endmacro %}
+    """)
+
+    def __init__(self, open: bool = True):
+        super().__init__()
+        self._name = "Legend"
+        self.body = legend_html()
+        self.open = open
+
+
+def legend_html() -> str:
+    def line(colour, width=4, dash=None):
+        d = f' stroke-dasharray="{dash}"' if dash else ""
+        return (f'<svg width="26" height="10"><line x1="1" y1="5" x2="25" y2="5" stroke="{colour}" '
+                f'stroke-width="{width}"{d}/></svg>')
+
+    def box(colour, opacity=0.6, outline=None, dash=None):
+        d = f' stroke-dasharray="{dash}"' if dash else ""
+        return (f'<svg width="14" height="12"><rect x="1" y="1" width="12" height="10" fill="{colour}" '
+                f'fill-opacity="{opacity}" stroke="{outline or colour}"{d}/></svg>')
+
+    parts = ['<b>Border impact level</b><br>']
+    parts += [f'{line(style.IMPACT_COLORS[l], style.IMPACT_WEIGHT[l])} {l}<br>' for l in style.IMPACT_LEVELS]
+    parts.append(f'<div style="color:#555;font-size:10px;margin:2px 0 4px">{style.IMPACT_RULE_TEXT}</div>')
+    parts.append('<b>Incident density</b><br>' + "".join(box(c, 0.75) for c in style.DENSITY_RAMP) + ' fewer → more<br>')
+    parts.append(f'<svg width="14" height="14"><circle cx="7" cy="7" r="5" fill="#fff" stroke="{style.NEW_INCIDENT_COLOR}" stroke-width="3"/></svg> new since last refresh<br>')
+    parts.append('<b>Sensors</b><br>')
+    parts += [f'{box(c, 0.35)} {t.replace("_", " ")} ' for t, c in style.SENSOR_COLORS.items() if t != "other"]
+    parts.append('<br>' + box("#1565c0", 0.18) + ' online ' + box("#1565c0", 0.10, dash="4 3") + ' degraded '
+                 + box("#1565c0", 0.05, "#757575", "2 4") + ' offline<br>')
+    parts.append(f'{line(style.GAP_COLOR, 3, style.GAP_DASH)} coverage gap<br>')
+    parts.append('<b>Fortifications</b><br>')
+    for kind in ("wall", "fence", "vehicle_barrier", "patrol_road"):
+        colour, dash, weight, _ = style.FORTIFICATION_STYLE[kind]
+        parts.append(f'{line(colour, weight, dash)} {style.FORTIFICATION_LABELS[kind]} ')
+    parts.append("<br>")
+    for kind in ("border_post", "checkpoint", "gate", "watchtower"):
+        parts.append(f'{style.symbol_svg(kind, 12)} {style.FORTIFICATION_LABELS[kind]} ')
+    parts.append('<br><b>Incident points</b><br>' + " ".join(
+        f'<span style="color:{c}">●</span>{THREAT_LABELS[t].lower()}' for t, c in style.THREAT_COLORS.items() if t != "other"))
+    return "".join(parts)

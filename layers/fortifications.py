@@ -1,0 +1,47 @@
+"""Fortifications: barrier lines styled by kind, posts / checkpoints / towers as distinct symbols."""
+from __future__ import annotations
+
+import json
+
+import folium
+
+from layers import MAX_FORTIFICATIONS, MapContext, feature_collection, style
+from layers.elements import SymbolPoints
+
+KEY = "fortifications"
+TITLE = "Fortifications"
+POINT_MIN_ZOOM = 5  # towers and other point works are drawn from this zoom in; crossings always
+
+
+def rows(ctx: MapContext):
+    return ctx.q("fortifications_in_view", tolerance=round(ctx.view.tolerance, 4), max_rows=MAX_FORTIFICATIONS,
+                 **ctx.view.params())
+
+
+def build(ctx: MapContext) -> folium.FeatureGroup:
+    fg = folium.FeatureGroup(name=TITLE, show=True)
+    df = rows(ctx)
+    lines, points = [], []
+    for r in df.itertuples(index=False):
+        kind = r.kind if r.kind in style.FORTIFICATION_STYLE else "other"
+        colour, dash, weight, _ = style.FORTIFICATION_STYLE[kind]
+        label = f"{style.FORTIFICATION_LABELS[kind]}: {r.name or r.fortification_id}"
+        detail = f"{label}<br>condition: {r.condition or 'unknown'}; built: {r.year_built or 'unknown'}"
+        if r.synthetic:
+            detail += "<br><i>synthetic scenario</i>"
+        geom = json.loads(r.geojson)
+        if geom["type"] in ("Point", "MultiPoint"):
+            if ctx.view.zoom < POINT_MIN_ZOOM and kind not in ("checkpoint", "border_post", "gate"):
+                continue
+            coords = geom["coordinates"] if geom["type"] == "Point" else geom["coordinates"][0]
+            points.append([round(coords[1], 5), round(coords[0], 5), kind, detail])
+        else:
+            lines.append({"type": "Feature", "geometry": geom, "properties": {
+                "detail": detail,
+                "style": {"color": colour, "weight": weight, "dashArray": dash, "opacity": 0.95, "lineCap": "butt"},
+            }})
+    if points:
+        fg.add_child(SymbolPoints(points, {k: style.symbol_svg(k) for k in {p[2] for p in points}}))
+    if lines:
+        folium.GeoJson(feature_collection(lines), tooltip=folium.GeoJsonTooltip(fields=["detail"], labels=False)).add_to(fg)
+    return fg

@@ -1,0 +1,63 @@
+"""Sensor coverage by type and status (offline visibly different), and the coverage gaps of segments."""
+from __future__ import annotations
+
+import json
+
+import folium
+
+from layers import MAX_SENSORS, MapContext, feature_collection, style
+from layers.elements import CirclePoints
+
+KEY = "sensors"
+TITLE = "Sensor coverage"
+GAPS_TITLE = "Coverage gaps"
+
+
+def build(ctx: MapContext) -> folium.FeatureGroup:
+    fg = folium.FeatureGroup(name=TITLE, show=True)
+    tol = ctx.view.tolerance
+    df = ctx.q("sensors_in_view", max_rows=MAX_SENSORS, grid=round(tol / 4, 6), tolerance=round(tol, 6), **ctx.view.params())
+    feats, sites = [], []
+    for r in df.itertuples(index=False):
+        colour = style.SENSOR_COLORS.get(r.sensor_type, style.SENSOR_COLORS["other"])
+        fill, dash, outline = style.SENSOR_STATUS_STYLE.get(r.status, style.SENSOR_STATUS_STYLE["offline"])
+        detail = (f"{r.sensor_type.replace('_', ' ')} — {r.status}<br>{r.name}<br>"
+                  f"range {r.range_m / 1000:.1f} km, field of view {r.fov_deg:.0f}°")
+        if r.synthetic:
+            detail += "<br><i>synthetic scenario</i>"
+        geom = json.loads(r.geojson)
+        if geom["type"] not in ("Polygon", "MultiPolygon") or not geom["coordinates"] or r.range_m < tol * 111_000 * 2:
+            sites.append([round(r.lat, 4), round(r.lon, 4), 3, colour, outline or colour, 1, detail])
+            continue
+        feats.append({"type": "Feature", "geometry": geom, "properties": {
+            "detail": detail,
+            "style": {"color": outline or colour, "weight": 1.2, "dashArray": dash, "fillColor": colour,
+                      "fillOpacity": fill, "opacity": 0.8},
+        }})
+    if feats:
+        folium.GeoJson(feature_collection(feats), tooltip=folium.GeoJsonTooltip(fields=["detail"], labels=False)).add_to(fg)
+    if sites:
+        fg.add_child(CirclePoints(sites, class_name="bw-sensor"))
+    gaps = gap_features(ctx)
+    if gaps:
+        folium.GeoJson(feature_collection(gaps), tooltip=folium.GeoJsonTooltip(fields=["detail"], labels=False)).add_to(fg)
+    return fg
+
+
+def gap_features(ctx: MapContext) -> list[dict]:
+    """Uncovered stretches of segments that have sensors (segments with none are all gap)."""
+    cov = ctx.coverage
+    shown = set(ctx.segment_stats.segment_id)
+    out = []
+    for r in cov.itertuples(index=False):
+        if r.segment_id not in shown or not r.gaps:
+            continue
+        geom = json.loads(r.gaps)
+        if not geom.get("coordinates") and not geom.get("geometries"):
+            continue
+        pct = 100 * min(r.covered_km, r.length_km) / max(r.length_km, 0.001)
+        out.append({"type": "Feature", "geometry": geom, "properties": {
+            "detail": f"Coverage gap on {r.segment_id}: {max(r.length_km - r.covered_km, 0):,.0f} km uncovered ({pct:.0f}% covered)",
+            "style": {"color": style.GAP_COLOR, "weight": 3, "dashArray": style.GAP_DASH, "opacity": 0.9},
+        }})
+    return out

@@ -1,0 +1,1 @@
+SELECT agreement_id, name FROM agreements ORDER BY name

@@ -1,0 +1,1 @@
+SELECT iso3, name FROM nations ORDER BY name

@@ -1,0 +1,360 @@
+"""Browser test harness: run a Streamlit script and drive it with Debian's chromium.
+
+Used by the fixtures in ``conftest.py``; importable on its own for ad-hoc runs.
+
+* :func:`start_streamlit` runs ``python -m streamlit run`` on a free port and
+  yields the base URL once ``/_stcore/health`` answers.
+* :func:`browser_page` opens chromium (never a Playwright-downloaded browser)
+  with every request that does not go to localhost aborted and recorded.
+* :func:`wait_for_app` / :func:`map_frame` wait, with bounded timeouts, for the
+  app to settle and for Leaflet to draw inside streamlit-folium's iframe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+CHROMIUM_ENV = "BORDERWATCH_CHROMIUM"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+# Schemes that never touch the network.
+LOCAL_SCHEMES = frozenset({"data", "blob", "about", "file", "chrome-error"})
+
+STARTUP_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_MS = 30_000
+
+FOLIUM_IFRAME = 'iframe[title="streamlit_folium.st_folium"]'
+APP_ROOT = '[data-testid="stApp"]'
+
+
+# --------------------------------------------------------------------------- #
+# chromium
+# --------------------------------------------------------------------------- #
+
+
+def chromium_path() -> str | None:
+    """Path of the chromium executable to use, or None if it is not installed.
+
+    ``$BORDERWATCH_CHROMIUM`` overrides the Debian default ``/usr/bin/chromium``.
+    """
+    return shutil.which(os.environ.get(CHROMIUM_ENV) or DEFAULT_CHROMIUM)
+
+
+def chromium_missing_reason() -> str:
+    wanted = os.environ.get(CHROMIUM_ENV) or DEFAULT_CHROMIUM
+    return (
+        f"chromium not found at {wanted!r}: install Debian's package "
+        f"(`make browser`, i.e. apt-get install chromium) or set ${CHROMIUM_ENV}"
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Streamlit server
+# --------------------------------------------------------------------------- #
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class StreamlitURL(str):
+    """The server's base URL (a plain ``str``) with the process and its log."""
+
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+_no_proxy_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with _no_proxy_opener.open(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    # start_new_session=True made the server its own process-group leader.
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def start_streamlit(
+    script_path: str | os.PathLike[str],
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    args: tuple[str, ...] = (),
+    base_url_path: str = "",
+    timeout: float = STARTUP_TIMEOUT_S,
+) -> Iterator[StreamlitURL]:
+    """Run ``streamlit run script_path`` and yield its base URL once healthy.
+
+    The server runs from the project root (so ``.streamlit/config.toml``
+    applies) with the project root on ``PYTHONPATH``; ``env`` entries (e.g.
+    ``BORDERWATCH_STORE``) are added to the inherited environment, and ``args``
+    are extra ``streamlit run`` options.  ``base_url_path`` serves the app
+    under a sub-path (``server.baseUrlPath``), as behind a reverse proxy; the
+    yielded URL includes it.  The whole process group is killed on exit.
+    """
+    script = Path(script_path).resolve()
+    if not script.is_file():
+        raise FileNotFoundError(script)
+    port = port or free_port()
+    run_env = dict(os.environ)
+    run_env.update(env or {})
+    run_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), run_env.get("PYTHONPATH", "")) if p
+    )
+    run_env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    run_env.setdefault("PYTHONUNBUFFERED", "1")
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    base_path = base_url_path.strip("/")
+    if base_path:
+        command += ["--server.baseUrlPath", base_path]
+    command += list(args)
+    log_fd, log_name = tempfile.mkstemp(prefix="streamlit-", suffix=".log")
+    with os.fdopen(log_fd, "wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=run_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = StreamlitURL(f"http://127.0.0.1:{port}" + (f"/{base_path}" if base_path else ""))
+    url.process = process
+    url.log_path = Path(log_name)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(f"{url}/_stcore/health"):
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"streamlit exited with code {process.returncode}:\n{url.log()[-4000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"streamlit not healthy after {timeout:.0f}s:\n{url.log()[-4000:]}"
+                )
+            time.sleep(0.2)
+        yield url
+    finally:
+        _stop(process)
+        url.log_path.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- #
+# Browser
+# --------------------------------------------------------------------------- #
+
+
+def is_local_url(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in LOCAL_SCHEMES:
+        return True
+    return parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname in LOCAL_HOSTS
+
+
+@dataclass
+class BrowserSession:
+    """A page plus what it tried to do that it should not have."""
+
+    page: object  # playwright.sync_api.Page
+    blocked: list[str] = field(default_factory=list)  # off-site requests (aborted)
+    failed: list[str] = field(default_factory=list)  # local requests that failed / >= 400
+    console_errors: list[str] = field(default_factory=list)  # console.error + uncaught
+
+    def problems(self) -> dict[str, list[str]]:
+        return {
+            k: v
+            for k, v in {
+                "blocked": self.blocked,
+                "failed": self.failed,
+                "console_errors": self.console_errors,
+            }.items()
+            if v
+        }
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[object]:
+    """Launch Debian's chromium through Playwright (yields a ``Browser``)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    if executable is None:
+        raise RuntimeError(chromium_missing_reason())
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=executable, args=list(CHROMIUM_ARGS), headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@contextlib.contextmanager
+def browser_page(
+    base_url: str | None = None,
+    *,
+    browser=None,
+    viewport: tuple[int, int] = (1280, 900),
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+) -> Iterator[BrowserSession]:
+    """Open a page on ``base_url`` with off-site traffic blocked.
+
+    Uses ``browser`` (a Playwright ``Browser``) or launches chromium for the
+    duration of the block.  Every request to a host other than
+    localhost/127.0.0.1 is aborted and its URL appended to ``session.blocked``
+    (a WebSocket to another host is recorded there too); local requests that
+    fail or answer >= 400 go to ``session.failed``; console errors and uncaught
+    exceptions go to ``session.console_errors``.  Service workers are blocked
+    so that no request can bypass the routing.
+    """
+    with contextlib.ExitStack() as stack:
+        if browser is None:
+            browser = stack.enter_context(launch_chromium())
+        context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            service_workers="block",
+        )
+        stack.callback(context.close)
+        context.set_default_timeout(timeout_ms)
+        page = context.new_page()
+        session = BrowserSession(page=page)
+
+        def route(route_obj) -> None:
+            url = route_obj.request.url
+            if is_local_url(url):
+                route_obj.continue_()
+            else:
+                session.blocked.append(url)
+                route_obj.abort("blockedbyclient")
+
+        def on_request_failed(request) -> None:
+            if request.url not in session.blocked:
+                session.failed.append(f"{request.url} ({request.failure})")
+
+        def on_response(response) -> None:
+            if response.status >= 400:
+                session.failed.append(f"{response.url} (HTTP {response.status})")
+
+        def on_console(message) -> None:
+            if message.type == "error":
+                where = (message.location or {}).get("url", "")
+                session.console_errors.append(f"{message.text} [{where}]")
+
+        def on_websocket(ws) -> None:
+            if not is_local_url(ws.url):
+                session.blocked.append(ws.url)
+
+        context.route("**/*", route)
+        page.on("requestfailed", on_request_failed)
+        page.on("response", on_response)
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: session.console_errors.append(f"uncaught: {exc}"))
+        page.on("websocket", on_websocket)
+        if base_url is not None:
+            page.goto(base_url)
+        yield session
+
+
+def wait_for_app(page, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
+    """Wait until the app is connected to its server and no script is running."""
+    page.wait_for_selector(
+        f"{APP_ROOT}[data-test-connection-state='CONNECTED']", timeout=timeout_ms
+    )
+    page.wait_for_selector(
+        f"{APP_ROOT}[data-test-script-state='notRunning']", timeout=timeout_ms
+    )
+
+
+def app_exceptions(page) -> list[str]:
+    """Texts of the exception boxes Streamlit shows (empty if none)."""
+    return page.locator('[data-testid="stException"]').all_inner_texts()
+
+
+# Something drawn: an SVG vector, a marker/cluster icon, or (preferCanvas maps)
+# a sized canvas in the overlay pane.
+_LEAFLET_DRAWN = """() => {
+  const container = document.querySelector('.leaflet-container');
+  if (!container) return false;
+  if (container.querySelector('path.leaflet-interactive, .leaflet-marker-icon')) return true;
+  const canvas = container.querySelector('.leaflet-overlay-pane canvas');
+  return !!canvas && canvas.width > 0 && canvas.height > 0;
+}"""
+
+
+def map_frame(page, timeout_ms: int = DEFAULT_TIMEOUT_MS, index: int = 0):
+    """Frame of the ``index``-th st_folium map, once Leaflet has drawn in it.
+
+    Waits for the ``.leaflet-container``, for at least one vector path or
+    marker (or a canvas, for ``preferCanvas`` maps), and for the iframe to be
+    visible (non-zero size).
+    """
+    iframe = page.locator(FOLIUM_IFRAME).nth(index)
+    iframe.wait_for(state="attached", timeout=timeout_ms)
+    frame = iframe.element_handle(timeout=timeout_ms).content_frame()
+    if frame is None:
+        raise RuntimeError("streamlit-folium iframe has no content frame")
+    frame.wait_for_selector(".leaflet-container", timeout=timeout_ms)
+    frame.wait_for_function(_LEAFLET_DRAWN, timeout=timeout_ms)
+    # streamlit-folium sizes the iframe only after its whole script ran: a JS
+    # error while building the map leaves it drawn but 0 px high.
+    iframe.wait_for(state="visible", timeout=timeout_ms)
+    return frame
