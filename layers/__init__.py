@@ -60,6 +60,11 @@ class View:
         v = self.clamped()
         return {"vw": v.west, "vs": v.south, "ve": v.east, "vn": v.north}
 
+    def padded(self, share: float = 0.5) -> "View":
+        """The view grown by ``share`` of its size on each side (lines drawn just off-screen)."""
+        dx, dy = (self.east - self.west) * share, (self.north - self.south) * share
+        return View(self.west - dx, self.south - dy, self.east + dx, self.north + dy, self.zoom).clamped()
+
     @property
     def tolerance(self) -> float:
         """Simplification tolerance in degrees: about one screen pixel at this zoom."""
@@ -113,7 +118,8 @@ class MapContext:
 
     @functools.cached_property
     def coverage(self) -> pd.DataFrame:
-        return segment_coverage(self.store, round(self.view.tolerance, 4))
+        return queries.df("segment_coverage", store=self.store, tolerance=round(self.view.tolerance, 4),
+                          **self.view.padded().params())
 
 
 def segment_fortifications(store: Store) -> dict[str, str]:
@@ -122,10 +128,6 @@ def segment_fortifications(store: Store) -> dict[str, str]:
     for sid, grp in df.groupby("segment_id"):
         out[sid] = ", ".join(f"{n} {style.FORTIFICATION_LABELS.get(k, k)}" for k, n in zip(grp.kind, grp.n))
     return out
-
-
-def segment_coverage(store: Store, tolerance: float) -> pd.DataFrame:
-    return queries.df("segment_coverage", store=store, tolerance=tolerance)
 
 
 def geojson(geom_json: str) -> dict:

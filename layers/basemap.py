@@ -22,6 +22,7 @@ from layers.elements import BasemapNations
 TILES_ENV = "BORDERWATCH_TILES"  # e.g. http://tiles.local/{z}/{x}/{y}.png on sites with a tile server
 TILES_ATTRIBUTION_ENV = "BORDERWATCH_TILES_ATTRIBUTION"
 BASEMAP_TOLERANCE = 0.01
+MIN_ZOOM, MAX_ZOOM = 2, 14
 
 
 @functools.lru_cache(maxsize=4)
@@ -53,7 +54,9 @@ def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: flo
     otherwise the browser fetches them once from the app's static files."""
     tiles = os.environ.get(TILES_ENV, "").strip()
     m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
-                   world_copy_jump=False, min_zoom=2, max_zoom=14)
+                   world_copy_jump=False)
+    # folium drops min/max zoom when there is no tile layer; marker clusters need maxZoom
+    m.options["min_zoom"], m.options["max_zoom"] = MIN_ZOOM, MAX_ZOOM
     m.get_root().header.add_child(folium.Element(
         f"<style>.leaflet-container{{background:{style.BASEMAP_SEA};}} .bw-symbol{{background:none;border:none;}}</style>"))
     if tiles:

@@ -50,7 +50,7 @@ def gap_features(ctx: MapContext) -> list[dict]:
     shown = set(ctx.segment_stats.segment_id)
     out = []
     for r in cov.itertuples(index=False):
-        if r.segment_id not in shown or not r.gaps:
+        if r.segment_id not in shown or not isinstance(r.gaps, str):
             continue
         geom = json.loads(r.gaps)
         if not geom.get("coordinates") and not geom.get("geometries"):

@@ -9,16 +9,19 @@ IMPACT_WEIGHT = {"low": 2.0, "medium": 3.0, "high": 4.5, "critical": 6.0}
 #   expected = the segment's own baseline daily rate x window length in days
 #   ratio    = (incidents in window + 1) / (expected + 1)
 #   z        = (incidents in window - expected) / sqrt(expected + 1)
-# critical: ratio >= 3 and z >= 3 | high: ratio >= 1.75 and z >= 2 | medium: ratio >= 1.25 and z >= 1 | else low
+# critical: ratio >= 3, z >= 3, n >= 8 | high: ratio >= 1.75, z >= 2, n >= 4 |
+# medium: ratio >= 1.25, z >= 1, n >= 2 | else low   (the minimum counts keep single events from
+# turning a quiet border red)
 IMPACT_RULE = (
-    ("critical", 3.0, 3.0),
-    ("high", 1.75, 2.0),
-    ("medium", 1.25, 1.0),
+    ("critical", 3.0, 3.0, 8),
+    ("high", 1.75, 2.0, 4),
+    ("medium", 1.25, 1.0, 2),
 )
 IMPACT_RULE_TEXT = (
     "Impact level = incidents in the window against the segment's own baseline "
     "(its daily rate over the preceding period, up to 28 days): "
-    "critical ≥ 3× and z ≥ 3; high ≥ 1.75× and z ≥ 2; medium ≥ 1.25× and z ≥ 1; otherwise low."
+    "critical ≥ 3× baseline (z ≥ 3, ≥ 8 incidents); high ≥ 1.75× (z ≥ 2, ≥ 4); "
+    "medium ≥ 1.25× (z ≥ 1, ≥ 2); otherwise low."
 )
 
 FORTIFICATION_STYLE = {
@@ -77,8 +80,8 @@ BASEMAP_SEA = "#c9dbe6"
 def impact_level(count: float, expected: float) -> str:
     ratio = (count + 1.0) / (expected + 1.0)
     z = (count - expected) / (expected + 1.0) ** 0.5
-    for level, min_ratio, min_z in IMPACT_RULE:
-        if ratio >= min_ratio and z >= min_z:
+    for level, min_ratio, min_z, min_count in IMPACT_RULE:
+        if ratio >= min_ratio and z >= min_z and count >= min_count:
             return level
     return "low"
 

@@ -1,4 +1,5 @@
--- Coverage per segment (derived table) with the gaps simplified for drawing.
+-- Coverage per segment (derived table) with the gaps in (or near) the map view simplified for drawing.
 SELECT segment_id, length_km, covered_km,
-       ST_AsGeoJSON(ST_SimplifyPreserveTopology(gaps, $tolerance)) AS gaps
+       CASE WHEN ST_Intersects(gaps, ST_MakeEnvelope($vw, $vs, $ve, $vn))
+            THEN ST_AsGeoJSON(ST_SimplifyPreserveTopology(gaps, $tolerance)) END AS gaps
 FROM segment_coverage

@@ -1,0 +1,589 @@
+"""The feed service: listeners (CoT over TCP and UDP, JSON lines over TCP, a watched folder) →
+validation → journal (durable acceptance) → store writer. Runs on its own, next to the app.
+
+Threads: one selector loop for every TCP listener and connection (bounded per-connection
+buffers, a cap on connections), one UDP receiver, one folder watcher, the journal writer, the
+store writer and the status writer. A message that fails validation is rejected with its reason
+(logged, counted, written to ``<store>/feeds/rejects.log``) and the stream goes on.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import logging.handlers
+import os
+import pathlib
+import selectors
+import socket
+import threading
+import time
+
+from borderwatch.feeds import cot, jsonfeed, records
+from borderwatch.feeds import journal as journal_mod
+from borderwatch.feeds.records import FeedError, Ignored, Rejected
+from borderwatch.feeds.status import FeedStats, feeds_dir, now_iso, write_status
+from borderwatch.store import Store, StoreError
+
+log = logging.getLogger("borderwatch.feeds")
+reject_log = logging.getLogger("borderwatch.feeds.rejects")
+
+DEFAULT_COT_PORT = 8087  # TAK's customary CoT port (TCP and UDP)
+DEFAULT_JSON_PORT = 8089
+MAX_FILE_BYTES = 64 * 1024 * 1024
+RECV_BYTES = 64 * 1024
+COT_SUFFIXES = (".xml", ".cot")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSON_SUFFIXES = (".json",)
+
+
+@dataclasses.dataclass
+class FeedConfig:
+    """Where and how the service listens. A port of 0 picks a free port; None disables it."""
+
+    bind: str = "127.0.0.1"
+    cot_tcp: int | None = DEFAULT_COT_PORT
+    cot_udp: int | None = DEFAULT_COT_PORT
+    json_tcp: int | None = DEFAULT_JSON_PORT
+    watch: pathlib.Path | None = None  # default: <store>/feeds/inbox
+    watch_enabled: bool = True
+    batch_ms: int = 250
+    max_message: int = cot.MAX_MESSAGE_BYTES
+    max_connections: int = 256
+    max_file: int = MAX_FILE_BYTES
+    nation: str | None = None  # reporting nation for CoT events without one
+    compact_every_s: float = 600.0
+    segment_bytes: int = journal_mod.SEGMENT_BYTES
+    poll_s: float = 0.25
+
+
+class _Conn:
+    __slots__ = ("sock", "listener", "peer", "splitter", "since", "events")
+
+    def __init__(self, sock, listener, peer, splitter):
+        self.sock = sock
+        self.listener = listener
+        self.peer = peer
+        self.splitter = splitter
+        self.since = time.time()
+        self.events = 0
+
+
+class _Listener:
+    __slots__ = ("name", "fmt", "protocol", "sock", "port", "connections")
+
+    def __init__(self, name, fmt, protocol, sock):
+        self.name = name
+        self.fmt = fmt
+        self.protocol = protocol
+        self.sock = sock
+        self.port = sock.getsockname()[1]
+        self.connections = 0
+
+
+class FeedService:
+    def __init__(self, store: Store, config: FeedConfig | None = None):
+        self.store = store
+        self.config = config or FeedConfig()
+        self.dir = feeds_dir(store)
+        self.stats = FeedStats()
+        self.journal = journal_mod.Journal(self.dir / "journal", segment_bytes=self.config.segment_bytes,
+                                           on_durable=self._on_durable, on_failed=self._on_failed)
+        self.writer = None
+        self.listeners: dict[str, _Listener] = {}
+        self.watch_dir: pathlib.Path | None = None
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.selector: selectors.BaseSelector | None = None
+        self.conns: dict[int, _Conn] = {}
+        self._lock_fd: int | None = None
+        self._wake_r = self._wake_w = None
+        self._reject_handler: logging.Handler | None = None
+        self._console_budget = [0.0, 0]
+        self.state = "starting"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "FeedService":
+        from borderwatch.feeds.writer import StoreWriter
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            self._setup_reject_log()
+            self.store.cursor()  # open (and if needed initialise) the store before accepting anything
+            self.journal.open()
+            self.writer = StoreWriter(self.store, self.journal, self.stats, batch_ms=self.config.batch_ms,
+                                      compact_every_s=self.config.compact_every_s)
+            self.writer.start()
+            self._open_listeners()
+            self._spawn(self._tcp_loop, "feeds-tcp")
+            if "cot-udp" in self.listeners:
+                self._spawn(self._udp_loop, "feeds-udp")
+            if self.watch_dir is not None:
+                self._spawn(self._watch_loop, "feeds-watch")
+            self.state = "running"
+            self.write_status()
+            self._spawn(self._status_loop, "feeds-status")
+        except BaseException:
+            self._close_sockets()
+            self._release_lock()
+            raise
+        log.info("feed service running: %s", ", ".join(self._describe_listeners()))
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop listening, make everything received durable, commit it to the store, stop."""
+        if self.stopping.is_set():
+            return
+        self.state = "stopping"
+        self.stopping.set()
+        self._wake()
+        for t in self.threads:
+            if t.name != "feeds-status":
+                t.join(5)
+        self._close_sockets()
+        self.journal.close()
+        done = self.writer.stop(timeout) if self.writer else True
+        if not done:
+            log.warning("stopping with accepted events not yet in the store: they stay in the journal "
+                        "and are committed at the next start")
+        self.state = "stopped"
+        for t in self.threads:
+            t.join(2)
+        self.write_status()
+        if self._reject_handler:
+            reject_log.removeHandler(self._reject_handler)
+            self._reject_handler.close()
+        self._release_lock()
+        log.info("feed service stopped")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _spawn(self, fn, name: str) -> None:
+        t = threading.Thread(target=fn, name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _take_lock(self) -> None:
+        fd = os.open(self.dir / "service.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            raise StoreError(f"a feed service is already running on this store (pid {other or '?'})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _setup_reject_log(self) -> None:
+        handler = logging.handlers.RotatingFileHandler(self.dir / "rejects.log", maxBytes=10 * 1024 * 1024,
+                                                       backupCount=1, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        reject_log.addHandler(handler)
+        reject_log.setLevel(logging.INFO)
+        reject_log.propagate = False
+        self._reject_handler = handler
+
+    # -- listeners ----------------------------------------------------------------------------
+    def _open_listeners(self) -> None:
+        c = self.config
+        self.selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, None)
+        for name, fmt, port in (("cot-tcp", "cot", c.cot_tcp), ("json-tcp", "json", c.json_tcp)):
+            if port is None:
+                continue
+            sock = socket.create_server((c.bind, port), family=_family(c.bind), reuse_port=False, backlog=128)
+            sock.setblocking(False)
+            listener = _Listener(name, fmt, "tcp", sock)
+            self.listeners[name] = listener
+            self.selector.register(sock, selectors.EVENT_READ, listener)
+        if c.cot_udp is not None:
+            sock = socket.socket(_family(c.bind), socket.SOCK_DGRAM)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            sock.bind((c.bind, c.cot_udp))
+            sock.settimeout(0.25)
+            self.listeners["cot-udp"] = _Listener("cot-udp", "cot", "udp", sock)
+        if c.watch_enabled:
+            self.watch_dir = pathlib.Path(c.watch) if c.watch else self.dir / "inbox"
+            for sub in ("", "processed", "rejected"):
+                (self.watch_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    def _describe_listeners(self) -> list[str]:
+        out = [f"{l.name} {self.config.bind}:{l.port}" for l in self.listeners.values()]
+        if self.watch_dir is not None:
+            out.append(f"folder {self.watch_dir}")
+        return out
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {name: l.port for name, l in self.listeners.items()}
+
+    def _close_sockets(self) -> None:
+        for conn in list(self.conns.values()):
+            self._close_conn(conn, flush=False)
+        for l in self.listeners.values():
+            with contextlib.suppress(OSError):
+                l.sock.close()
+        for s in (self._wake_r, self._wake_w):
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    s.close()
+        if self.selector is not None:
+            with contextlib.suppress(Exception):
+                self.selector.close()
+
+    def _wake(self) -> None:
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"x")
+
+    # -- TCP ----------------------------------------------------------------------------------
+    def _tcp_loop(self) -> None:
+        sel = self.selector
+        while not self.stopping.is_set():
+            try:
+                events = sel.select(0.5)
+            except OSError:
+                if self.stopping.is_set():
+                    return
+                raise
+            for key, _ in events:
+                data = key.data
+                if data is None:
+                    with contextlib.suppress(OSError):
+                        self._wake_r.recv(64)
+                elif isinstance(data, _Listener):
+                    self._accept(data)
+                else:
+                    self._read(data)
+
+    def _accept(self, listener: _Listener) -> None:
+        try:
+            sock, addr = listener.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.warning("%s: accept failed: %s", listener.name, exc)
+            return
+        peer = _peer(addr)
+        if len(self.conns) >= self.config.max_connections:
+            sock.close()
+            self._reject(listener.name, peer, f"connection refused: {self.config.max_connections} connections already open", b"")
+            return
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        splitter = (cot.CotStreamSplitter(self.config.max_message) if listener.fmt == "cot"
+                    else jsonfeed.LineSplitter(self.config.max_message))
+        conn = _Conn(sock, listener, peer, splitter)
+        self.conns[sock.fileno()] = conn
+        listener.connections += 1
+        self.selector.register(sock, selectors.EVENT_READ, conn)
+        log.info("%s: %s connected", listener.name, peer)
+
+    def _read(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.info("%s: %s connection error: %s", conn.listener.name, conn.peer, exc)
+            self._close_conn(conn)
+            return
+        if not data:
+            self._close_conn(conn)
+            return
+        for message, reason in conn.splitter.feed(data):
+            self._frame(conn, message, reason)
+
+    def _frame(self, conn: _Conn, message: bytes | None, reason: str | None) -> None:
+        channel = conn.listener.name
+        if message is None:
+            self.stats.received(channel)
+            self._reject(channel, conn.peer, reason, b"")
+        else:
+            conn.events += 1
+            self.handle(channel, conn.peer, message, conn.listener.fmt)
+
+    def _close_conn(self, conn: _Conn, flush: bool = True) -> None:
+        fd = conn.sock.fileno()
+        with contextlib.suppress(Exception):
+            self.selector.unregister(conn.sock)
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+        if self.conns.pop(fd, None) is not None:
+            conn.listener.connections -= 1
+        if flush:
+            for message, reason in conn.splitter.close():
+                self._frame(conn, message, reason)
+        log.info("%s: %s disconnected after %d message(s)", conn.listener.name, conn.peer, conn.events)
+
+    # -- UDP ----------------------------------------------------------------------------------
+    def _udp_loop(self) -> None:
+        sock = self.listeners["cot-udp"].sock
+        while not self.stopping.is_set():
+            try:
+                data, addr = sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                if self.stopping.is_set():
+                    return
+                time.sleep(0.05)
+                continue
+            self.handle("cot-udp", _peer(addr), data, "cot")
+
+    # -- watched folder -----------------------------------------------------------------------
+    def _watch_loop(self) -> None:
+        seen: dict[str, tuple[int, int]] = {}
+        while not self.stopping.wait(self.config.poll_s):
+            try:
+                entries = [p for p in self.watch_dir.iterdir() if p.is_file()]
+            except OSError as exc:
+                log.warning("watched folder %s unreadable: %s", self.watch_dir, exc)
+                continue
+            current = {}
+            for path in sorted(entries):
+                name = path.name
+                if name.startswith(".") or name.endswith((".tmp", ".part", ".partial", ".crdownload")):
+                    continue
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                sig = (st.st_size, st.st_mtime_ns)
+                current[name] = sig
+                # handle a file once its size and time stop changing between two polls
+                if seen.get(name) == sig:
+                    try:
+                        self.process_file(path)
+                    except Exception:
+                        log.exception("watched folder: %s could not be handled", name)
+                    current.pop(name, None)
+                if self.stopping.is_set():
+                    return
+            seen = current
+
+    def process_file(self, path: pathlib.Path) -> dict:
+        """Ingest one dropped file, then move it to processed/ (or rejected/ if nothing in it was
+        valid); per-record rejects are listed in rejected/<name>.rejects.txt."""
+        channel, peer = "folder", path.name
+        outcomes: list[tuple[str, str | None]] = []
+        seqs: list[int] = []
+        size = path.stat().st_size
+        suffix = path.suffix.lower()
+
+        def take(kind, value):
+            outcomes.append((kind, value if kind != "accepted" else None))
+            if kind == "accepted":
+                seqs.append(value)
+
+        if size > self.config.max_file:
+            self.stats.received(channel)
+            reason = f"file too large ({size:,} bytes > limit {self.config.max_file:,})"
+            self._reject(channel, peer, reason, b"")
+            outcomes.append(("rejected", reason))
+        elif suffix in COT_SUFFIXES:
+            splitter = cot.CotStreamSplitter(self.config.max_message)
+            with open(path, "rb") as f:
+                while chunk := f.read(RECV_BYTES):
+                    for message, reason in splitter.feed(chunk):
+                        take(*self._file_frame(peer, message, reason, "cot"))
+            for message, reason in splitter.close():
+                take(*self._file_frame(peer, message, reason, "cot"))
+        elif suffix in JSONL_SUFFIXES:
+            splitter = jsonfeed.LineSplitter(self.config.max_message)
+            with open(path, "rb") as f:
+                while chunk := f.read(RECV_BYTES):
+                    for message, reason in splitter.feed(chunk):
+                        take(*self._file_frame(peer, message, reason, "json"))
+            for message, reason in splitter.close():
+                take(*self._file_frame(peer, message, reason, "json"))
+        elif suffix in JSON_SUFFIXES:
+            try:
+                doc = jsonfeed.loads(path.read_bytes())
+                items = doc if isinstance(doc, list) else [doc]
+            except Rejected as exc:
+                self.stats.received(channel)
+                self._reject(channel, peer, exc.reason, b"")
+                items = []
+                outcomes.append(("rejected", exc.reason))
+            for obj in items:
+                take(*self.handle(channel, peer, obj, "json-object"))
+        else:
+            self.stats.received(channel)
+            reason = f"unknown file type {suffix or '(none)'}: expected {', '.join(COT_SUFFIXES + JSONL_SUFFIXES + JSON_SUFFIXES)}"
+            self._reject(channel, peer, reason, b"")
+            outcomes.append(("rejected", reason))
+
+        durable = all(self.journal.wait(seq, timeout=60) for seq in seqs)
+        if not durable:
+            log.error("watched folder: %s left in place (journal not confirmed); retried at the next poll", path.name)
+            return {"file": path.name, "moved_to": None}
+        accepted = sum(1 for k, _ in outcomes if k == "accepted")
+        rejects = [(i, r) for i, (k, r) in enumerate(outcomes, 1) if k == "rejected"]
+        target = "rejected" if (rejects and not accepted) or (not outcomes) else "processed"
+        dest = _unique(self.watch_dir / target / path.name)
+        os.replace(path, dest)
+        if rejects:
+            report = _unique(self.watch_dir / "rejected" / (path.name + ".rejects.txt"))
+            report.write_text("".join(f"message {i}: {r}\n" for i, r in rejects), encoding="utf-8")
+        log.info("watched folder: %s → %s/ (%d accepted, %d rejected, %d ignored)", path.name, target,
+                 accepted, len(rejects), sum(1 for k, _ in outcomes if k == "ignored"))
+        return {"file": path.name, "moved_to": str(dest), "accepted": accepted, "rejected": len(rejects)}
+
+    def _file_frame(self, peer, message, reason, fmt):
+        if message is None:
+            self.stats.received("folder")
+            self._reject("folder", peer, reason, b"")
+            return ("rejected", reason)
+        return self.handle("folder", peer, message, fmt)
+
+    # -- one message --------------------------------------------------------------------------
+    def handle(self, channel: str, peer: str, message, fmt: str) -> tuple[str, object]:
+        """Validate one message and journal it. Returns ("accepted", journal sequence number),
+        ("rejected", reason) or ("ignored", reason)."""
+        self.stats.received(channel)
+        try:
+            if fmt == "cot":
+                rec = cot.parse_incident(message, max_bytes=self.config.max_message, nation=self.config.nation)
+            elif fmt == "json":
+                rec = jsonfeed.parse_line(message, max_bytes=self.config.max_message)
+            else:
+                rec = jsonfeed.to_incident(message)
+        except Ignored as exc:
+            self._ignore(channel, peer, exc.reason)
+            return ("ignored", exc.reason)
+        except FeedError as exc:
+            self._reject(channel, peer, exc.reason, message)
+            return ("rejected", exc.reason)
+        except Exception as exc:  # a parser bug must not stop the service
+            log.exception("%s: unexpected error on a message from %s", channel, peer)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            self._reject(channel, peer, reason, message)
+            return ("rejected", reason)
+        rec["extra"].update(channel=channel, peer=peer, received_at=now_iso())
+        try:
+            return ("accepted", self.journal.submit(rec))
+        except RuntimeError as exc:  # the journal closed: shutting down
+            self._reject(channel, peer, f"not accepted: {exc}", message)
+            return ("rejected", str(exc))
+
+    def _on_durable(self, recs: list[dict]) -> None:
+        self.stats.accepted([r["extra"].get("channel", "?") for r in recs])
+
+    def _on_failed(self, recs: list[dict], reason: str) -> None:
+        for r in recs:
+            self._reject(r["extra"].get("channel", "?"), r["extra"].get("peer", "?"), reason, b"")
+
+    def _reject(self, channel: str, peer: str, reason: str, message) -> None:
+        self.stats.rejected(channel, peer, reason)
+        text = message if isinstance(message, (bytes, str)) else json.dumps(message, default=str)[:400]
+        reject_log.info(json.dumps({"at": now_iso(), "channel": channel, "peer": peer, "kind": "rejected",
+                                    "reason": reason, "excerpt": records.excerpt(text, 200)}, ensure_ascii=False))
+        self._console(logging.WARNING, "rejected %s message from %s: %s", channel, peer, reason)
+
+    def _ignore(self, channel: str, peer: str, reason: str) -> None:
+        self.stats.ignored_one(channel, peer, reason)
+        log.debug("ignored %s message from %s: %s", channel, peer, reason)
+
+    def _console(self, level, fmt, *args) -> None:
+        """Log at most 20 rejects per 10 s to the console (all go to rejects.log)."""
+        now = time.monotonic()
+        window, count = self._console_budget
+        if now - window > 10:
+            if count > 20:
+                log.warning("%d more rejects in the last 10 s (see %s)", count - 20, self.dir / "rejects.log")
+            self._console_budget = [now, 0]
+            count = 0
+        self._console_budget[1] = count + 1
+        if count < 20:
+            log.log(level, fmt, *args)
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self) -> dict:
+        snap = self.stats.snapshot()
+        listeners = []
+        for l in self.listeners.values():
+            ch = snap["channels"].get(l.name, {})
+            listeners.append({"name": l.name, "format": l.fmt, "protocol": l.protocol, "bind": self.config.bind,
+                              "port": l.port, "connections": l.connections if l.protocol == "tcp" else None,
+                              **{k: ch.get(k, 0) for k in ("received", "accepted", "rejected", "ignored")},
+                              "last_event_at": ch.get("last_event_at")})
+        if self.watch_dir is not None:
+            ch = snap["channels"].get("folder", {})
+            listeners.append({"name": "folder", "format": "cot+json", "protocol": "folder", "path": str(self.watch_dir),
+                              **{k: ch.get(k, 0) for k in ("received", "accepted", "rejected", "ignored")},
+                              "last_event_at": ch.get("last_event_at")})
+        clients = [{"listener": c.listener.name, "peer": c.peer, "since": now_iso(c.since), "messages": c.events}
+                   for c in list(self.conns.values())[:50]]
+        snap.pop("channels", None)
+        return {"state": self.state, "pid": os.getpid(), "listeners": listeners,
+                "connections": sum(l.connections for l in self.listeners.values()), "clients": clients,
+                "journal": {"segment": self.journal.segment, "offset": self.journal.offset,
+                            "fsyncs": self.journal.fsyncs,
+                            "store_position": list(self.writer.position) if self.writer else None,
+                            "corrupt_lines": self.writer.reader.corrupt if self.writer else 0},
+                "batch_ms": self.config.batch_ms, **snap}
+
+    def write_status(self) -> None:
+        try:
+            write_status(self.store, self.status())
+        except OSError as exc:
+            log.warning("status not written: %s", exc)
+
+    def _status_loop(self) -> None:
+        from borderwatch.feeds.status import HEARTBEAT_S
+
+        while not self.stopping.wait(HEARTBEAT_S):
+            self.write_status()
+
+    # -- for tests and benchmarks ------------------------------------------------------------
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until everything received is durable and in the store."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.journal.cond:
+                queued = bool(self.journal.queue) or self.journal.durable_seq < self.journal.next_seq - 1
+            if not queued and not self.writer.behind() and self.stats.caught_up:
+                return True
+            time.sleep(0.02)
+        return False
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _peer(addr) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return f"{addr[0]}:{addr[1]}"
+    return str(addr)
+
+
+def _unique(path: pathlib.Path) -> pathlib.Path:
+    if not path.exists():
+        return path
+    stem = time.strftime("%Y%m%dT%H%M%S")
+    for i in range(1, 10_000):
+        candidate = path.with_name(f"{path.name}.{stem}-{i}")
+        if not candidate.exists():
+            return candidate
+    raise OSError(f"no free name for {path}")

@@ -1,0 +1,187 @@
+"""The store writer: journal → store, in batches, idempotently; periodic compaction."""
+from __future__ import annotations
+
+import logging
+import pathlib
+import threading
+import time
+
+import pandas as pd
+import pyarrow as pa
+
+from borderwatch import ingest
+from borderwatch.feeds import journal as journal_mod
+from borderwatch.feeds.records import INCIDENT_FIELDS
+from borderwatch.feeds.status import FeedStats
+from borderwatch.store import Store
+
+log = logging.getLogger("borderwatch.feeds")
+
+MAX_BATCH = 20_000
+COMPACT_EVERY_S = 600.0
+_DATA_ERRORS = (ValueError, TypeError, KeyError, pa.ArrowException)
+
+
+def records_frame(recs: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records([{k: r.get(k) for k in INCIDENT_FIELDS} for r in recs], columns=list(INCIDENT_FIELDS))
+    df["occurred_at"] = pd.to_datetime(df["occurred_at"])
+    df["severity"] = df["severity"].astype("int8")
+    df["confidence"] = df["confidence"].astype("float32")
+    df["location_error_m"] = pd.to_numeric(df["location_error_m"], errors="coerce").astype("float32")
+    return df
+
+
+def store_records(store: Store, recs: list[dict]) -> int:
+    """Commit records (grouped by dataset) in one transaction; returns how many were new."""
+    tables = []
+    for dataset in sorted({r["dataset"] for r in recs}):
+        part = [r for r in recs if r["dataset"] == dataset]
+        tables.append(ingest.prepare_incidents(records_frame(part), store, dataset=dataset))
+    return ingest.insert_incidents(store, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+
+
+class StoreWriter:
+    """One thread: every ``batch_ms``, commit what the journal holds beyond the checkpoint."""
+
+    def __init__(self, store: Store, journal: journal_mod.Journal, stats: FeedStats, *,
+                 batch_ms: int = 250, max_batch: int = MAX_BATCH, compact_every_s: float = COMPACT_EVERY_S,
+                 deadletter: pathlib.Path | None = None):
+        self.store = store
+        self.journal = journal
+        self.stats = stats
+        self.batch_s = max(0, batch_ms) / 1000
+        self.max_batch = max_batch
+        self.compact_every_s = compact_every_s
+        self.reader = journal_mod.JournalReader(journal.directory)
+        self.checkpoint = journal_mod.Checkpoint(journal.directory)
+        self.deadletter = deadletter or journal.directory.parent / "deadletter.jsonl"
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.position: tuple[int, int] = (0, 0)
+        self.inserted_since_compact = 0
+        self.last_compact = time.monotonic()
+        self.commits = 0
+
+    def start(self) -> None:
+        saved = self.checkpoint.load()
+        existing = journal_mod.segments(self.journal.directory)
+        first = existing[0] if existing else self.journal.segment
+        self.position = saved if saved is not None else (first, 0)
+        if self.position[0] < first:
+            self.position = (first, 0)
+        self.thread = threading.Thread(target=self._run, name="feeds-store-writer", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Commit everything durable (within ``timeout``), then stop; True if nothing is left."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.behind() and self.thread and self.thread.is_alive():
+            time.sleep(0.05)
+        self.stop_event.set()
+        if self.thread:
+            self.thread.join(max(1.0, deadline - time.monotonic()))
+        return not self.behind()
+
+    def behind(self) -> bool:
+        return tuple(self.position) < tuple(self.journal.durable_position())
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            ingest.locator(self.store)  # warm the nearest-segment index before the first batch
+        except Exception as exc:  # the loop retries and reports
+            log.warning("store not ready yet: %s", exc)
+        while not self.stop_event.is_set():
+            if not self.behind():
+                self.stats.caught_up = True
+                self.journal.wait_for_data(self.position, timeout=0.5)
+                continue
+            self.stats.caught_up = False
+            if self.stop_event.wait(self.batch_s):
+                pass  # stopping: still commit what is durable
+            self._step()
+            self._maybe_compact()
+        self.stats.caught_up = not self.behind()
+
+    def _step(self) -> None:
+        end = self.journal.durable_position()
+        items, new_pos = self.reader.read(self.position, end, self.max_batch)
+        if items:
+            replayed = sum(1 for seg, _ in items if seg < self.journal.first_segment)
+            recs = [rec for _, rec in items]
+            if not self._commit(recs, replayed):
+                return  # not committed: retry later from the same position
+        try:
+            self.checkpoint.save(new_pos)
+        except OSError as exc:
+            log.error("journal checkpoint not saved (%s): the next start replays more, harmlessly", exc)
+        old = self.position
+        self.position = new_pos
+        if new_pos[0] > old[0]:
+            for seg in journal_mod.segments(self.journal.directory):
+                if seg < new_pos[0]:
+                    try:
+                        journal_mod.segment_path(self.journal.directory, seg).unlink()
+                    except OSError as exc:
+                        log.warning("cannot delete committed journal segment %s: %s", seg, exc)
+
+    def _commit(self, recs: list[dict], replayed: int) -> bool:
+        delay = 0.5
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                new = store_records(self.store, recs)
+            except _DATA_ERRORS as exc:
+                log.error("store refused a batch of %d (%s); retrying record by record", len(recs), exc)
+                return self._commit_one_by_one(recs, replayed)
+            except Exception as exc:  # a store that is busy, locked or unavailable: keep trying
+                self.stats.store_error = f"{type(exc).__name__}: {exc}"
+                log.error("store write failed (attempt %d): %s; retrying in %.1f s", attempt, exc, delay)
+                if self.stop_event.wait(delay):
+                    return False
+                delay = min(delay * 2, 30.0)
+                continue
+            self.commits += 1
+            self.inserted_since_compact += new
+            self.stats.stored(new, len(recs) - new, replayed)
+            return True
+
+    def _commit_one_by_one(self, recs: list[dict], replayed: int) -> bool:
+        import json
+
+        new = 0
+        dead = []
+        for rec in recs:
+            try:
+                new += store_records(self.store, [rec])
+            except _DATA_ERRORS as exc:
+                dead.append({"record": rec, "reason": f"{type(exc).__name__}: {exc}"})
+            except Exception as exc:
+                self.stats.store_error = f"{type(exc).__name__}: {exc}"
+                return False
+        if dead:
+            with open(self.deadletter, "a", encoding="utf-8") as f:
+                for d in dead:
+                    f.write(json.dumps(d, default=str) + "\n")
+            for d in dead:
+                self.stats.rejected(d["record"].get("extra", {}).get("channel", "?"), "store",
+                                    f"store refused the record: {d['reason']}")
+            log.error("%d record(s) refused by the store written to %s", len(dead), self.deadletter)
+        self.stats.stored(new, len(recs) - new - len(dead), replayed)
+        with self.stats.lock:
+            self.stats.counts["processed"] += len(dead)
+        return True
+
+    def _maybe_compact(self) -> None:
+        if not self.inserted_since_compact or time.monotonic() - self.last_compact < self.compact_every_s:
+            return
+        try:
+            t0 = time.monotonic()
+            self.store.compact()
+            log.info("store compacted in %.1f s", time.monotonic() - t0)
+            self.stats.last_compact_at = time.time()
+        except Exception as exc:
+            log.warning("store compaction failed: %s", exc)
+        self.inserted_since_compact = 0
+        self.last_compact = time.monotonic()

@@ -1,1 +1,0 @@
-SELECT incident_id FROM incidents WHERE list_contains($ids, incident_id)

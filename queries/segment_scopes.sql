@@ -1,1 +1,0 @@
-SELECT segment_id, agreement_id, scope FROM segment_agreements

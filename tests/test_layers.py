@@ -1,0 +1,132 @@
+"""Map layers: what each draws for a filter and a view, the impact rule, and bounded payloads."""
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+import re
+
+import folium
+import pandas as pd
+import pytest
+
+import layers
+import queries
+from borderwatch import offline
+from borderwatch.filters import Filter
+from conftest import NOW
+from layers import MapContext, View, basemap, density, style
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+WORLD = View()
+AEGEAN = View.around(41.0, 26.5, 8)
+US_MEXICO = View.around(31.5, -108.0, 6)
+
+
+def ctx_for(store, flt=Filter(window="30d"), view=WORLD, since=None):
+    return MapContext(flt, view, NOW, since=since, store=store)
+
+
+def render(store, ctx) -> str:
+    m = basemap.base_map(store)
+    for fg in layers.build_all(ctx):
+        fg.add_to(m)
+    folium.LayerControl().add_to(m)
+    return m.get_root().render()
+
+
+@pytest.mark.parametrize("count, expected, level", [
+    (0, 0.0, "low"), (10, 10.0, "low"), (14, 10.0, "medium"), (3, 0.1, "medium"), (5, 0.5, "high"),
+    (12, 1.0, "critical"), (40, 20.0, "high"), (70, 20.0, "critical"), (2, 0.0, "medium"), (1, 0.0, "low"),
+])
+def test_impact_rule(count, expected, level):
+    assert style.impact_level(count, expected) == level
+
+
+def test_registry_is_complete():
+    keys = [m.KEY for m in layers.REGISTRY]
+    assert keys == ["segments", "fortifications", "sensors", "density", "incidents"]
+    for module in layers.REGISTRY:
+        assert module.TITLE and callable(module.build)
+
+
+def test_every_named_query_is_used():
+    code = "\n".join(p.read_text() for p in ROOT.rglob("*.py") if ".venv" not in p.parts)
+    unused = [n for n in queries.names() if not re.search(rf"['\"]{n}['\"]", code)]
+    assert unused == []
+
+
+def test_segment_counts_match_pandas(small_store):
+    flt = Filter(window="7d", threat_types=("illegal_crossing", "smuggling"))
+    stats = ctx_for(small_store, flt).segment_stats.set_index("segment_id")
+    inc = small_store.cursor().execute("SELECT segment_id, occurred_at, threat_type FROM incidents").fetch_df()
+    start, end = flt.time_range(NOW)
+    m = (inc.occurred_at >= start) & (inc.occurred_at < end) & inc.threat_type.isin(flt.threat_types)
+    expected = inc[m].groupby("segment_id").size()
+    got = stats.n[stats.n > 0]
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False, check_dtype=False)
+    prev = inc[(inc.occurred_at >= start - (end - start)) & (inc.occurred_at < start) & inc.threat_type.isin(flt.threat_types)]
+    assert stats.n_prev.sum() == len(prev)
+
+
+def test_hot_segments_stand_out(small_store):
+    stats = ctx_for(small_store, Filter(window="7d")).segment_stats
+    levels = stats.impact.value_counts()
+    assert levels.get("critical", 0) + levels.get("high", 0) >= 1
+    assert levels.get("low", 0) > len(stats) / 2  # most borders are quiet
+
+
+def test_nation_filter_limits_segments(small_store):
+    stats = ctx_for(small_store, Filter(window="30d", nations=("POL",))).segment_stats
+    assert set(stats.segment_id) == {"BLR-POL", "CZE-POL", "DEU-POL", "LTU-POL", "POL-RUS", "POL-SVK", "POL-UKR"}
+
+
+def test_coverage_is_a_share_of_length(small_store):
+    stats = ctx_for(small_store).segment_stats
+    assert stats.coverage_pct.between(0, 100).all()
+    covered = stats[stats.coverage_pct > 0]
+    assert len(covered) >= 10
+    gaps = layers.sensors.gap_features(ctx_for(small_store))
+    assert gaps and all("uncovered" in g["properties"]["detail"] for g in gaps)
+
+
+def test_density_resolution_follows_zoom(small_store):
+    world_res, world = density.cells(ctx_for(small_store, Filter(window="365d"), WORLD))
+    close_res, close = density.cells(ctx_for(small_store, Filter(window="365d"), AEGEAN))
+    assert world_res < close_res
+    assert len(world) <= layers.MAX_HEX_CELLS and len(close) <= layers.MAX_HEX_CELLS
+    assert world.n.sum() == queries.scalar("incident_count_in_view", Filter(window="365d"), store=small_store, now=NOW,
+                                           **WORLD.params())
+
+
+def test_points_only_when_few_enough(small_store):
+    ctx = ctx_for(small_store, Filter(window="30d"), WORLD)
+    html = render(small_store, ctx)
+    assert ctx.incidents_in_view > layers.MAX_POINTS
+    assert "markerClusterGroup" not in html
+    ctx2 = ctx_for(small_store, Filter(window="7d"), AEGEAN)
+    html2 = render(small_store, ctx2)
+    assert 0 < ctx2.incidents_in_view <= layers.MAX_POINTS
+    assert "markerClusterGroup" in html2
+
+
+def test_new_incidents_are_ringed(small_store):
+    ctx = ctx_for(small_store, Filter(window="30d"), WORLD, since=NOW - dt.timedelta(days=1))
+    html = render(small_store, ctx)
+    # the scenario was ingested at NOW, i.e. after "since": all of its incidents count as new (capped)
+    assert ctx.new_incidents == 200 and style.NEW_INCIDENT_COLOR in html
+    ctx2 = ctx_for(small_store, Filter(window="30d"), WORLD, since=NOW)
+    render(small_store, ctx2)
+    assert ctx2.new_incidents == 0
+
+
+@pytest.mark.parametrize("flt, view", [
+    (Filter(window="365d"), WORLD),
+    (Filter(window="30d"), US_MEXICO),
+    (Filter(window="7d"), AEGEAN),
+    (Filter(window="24h", min_severity=3), WORLD),
+])
+def test_payload_is_bounded_and_offline(small_store, flt, view):
+    offline.use_local_assets()
+    html = render(small_store, ctx_for(small_store, flt, view, since=NOW - dt.timedelta(hours=1)))
+    assert len(html.encode()) < 2_000_000
+    assert offline.external_urls(html) == []
