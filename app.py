@@ -9,7 +9,7 @@ app_setup.prepare()
 st.set_page_config(page_title="Borderwatch", page_icon=str(app_setup.ICON), layout="wide")
 
 pages = [
-    st.Page("pages/live_map.py", title="Live map", icon=":material/map:", default=True, url_path="live"),
+    st.Page("pages/live_map.py", title="Live map", icon=":material/map:", default=True),
 ]
 for path, title, icon, slug in app_setup.OPTIONAL_PAGES:
     if app_setup.page_exists(path):

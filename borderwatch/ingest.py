@@ -56,17 +56,18 @@ class SegmentLocator:
         return out
 
 
-_locators: dict[str, tuple[int, SegmentLocator]] = {}
+_locators: dict[str, tuple[str, SegmentLocator]] = {}
 _locator_lock = threading.Lock()
 
 
 def locator(store: Store) -> SegmentLocator:
     key = str(store.path)
-    count = queries.scalar("count_rows", store=store, idents={"table": "segments"})
+    # a border import can replace a segment's geometry without changing the count
+    fingerprint = queries.scalar("segments_fingerprint", store=store)
     with _locator_lock:
         cached = _locators.get(key)
-        if cached is None or cached[0] != count:
-            cached = (count, SegmentLocator(store))
+        if cached is None or cached[0] != fingerprint:
+            cached = (fingerprint, SegmentLocator(store))
             _locators[key] = cached
         return cached[1]
 

@@ -91,6 +91,7 @@ def new_connection() -> duckdb.DuckDBPyConnection:
                 con.execute(f"LOAD {name}")
             except duckdb.Error as exc:
                 raise StoreError(f"DuckDB extension '{name}' could not be loaded from its package: {exc}") from exc
+    con.execute("SET enable_progress_bar = false")
     # Without this, spherical distance functions read points as (lat, lon).
     con.execute("SET GLOBAL geometry_always_xy = true")
     con.execute("SET GLOBAL TimeZone = 'UTC'")

@@ -1,0 +1,1 @@
+"""Exports of what the dashboard shows: briefing snapshots (PNG, PDF, offline HTML) and data."""

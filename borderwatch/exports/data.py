@@ -1,0 +1,296 @@
+"""Data exports: exactly the filtered incidents as CSV, GeoJSON or GeoParquet, and breakdown tables.
+
+Incidents are streamed from DuckDB in Arrow record batches and written batch by batch, so a
+million-row export holds one batch in memory, never the whole result (no ORDER BY either: a sort
+would have to hold every row; rows come in store order). Every export says where it came from:
+
+- the file name: ``borderwatch_incidents_<Filter.slug()>_<reference time, UTC>.<ext>``;
+- metadata (``metadata()``: the filter as a sentence and as URL parameters, the window, the
+  reference and export times, the row count, CRS and time zone, whether rows are synthetic):
+  CSV travels in a zip next to ``metadata.json`` (a comment line would break CSV readers), or,
+  written plain, with a ``<name>.metadata.json`` sidecar; GeoJSON carries it as a top-level
+  ``metadata`` member of the FeatureCollection (RFC 7946 §6.1 foreign member) and
+  ``numberReturned`` after the features; GeoParquet in the file's key-value metadata
+  (``borderwatch``) beside the GeoParquet ``geo`` metadata.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import os
+import pathlib
+import re
+import urllib.parse
+import zipfile
+from typing import IO, Callable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+import queries
+from borderwatch.filters import Filter, utcnow
+from borderwatch.store import Store, default_store
+
+EXPORT_VERSION = "1"
+BATCH_ROWS = 65_536
+GEOPARQUET_VERSION = "1.1.0"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TIME_COLUMNS = ("occurred_at", "ingested_at")
+GEOMETRY_COLUMN = "geometry"
+
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+    key: str
+    label: str
+    extension: str
+    mime: str
+
+
+FORMATS = {
+    "csv": Format("csv", "CSV (zip with metadata.json)", ".csv.zip", "application/zip"),
+    "geojson": Format("geojson", "GeoJSON", ".geojson", "application/geo+json"),
+    "geoparquet": Format("geoparquet", "GeoParquet", ".parquet", "application/vnd.apache.parquet"),
+}
+
+Progress = Callable[[int, int], None]  # rows written so far, rows in the export
+
+
+@dataclasses.dataclass
+class ExportResult:
+    path: pathlib.Path | None
+    file_name: str
+    rows: int
+    metadata: dict
+
+
+def file_name(flt: Filter, kind: str, extension: str, now: dt.datetime | None = None) -> str:
+    """``borderwatch_<kind>_<filter slug>_<UTC reference time>.<ext>``, safe on every file system."""
+    now = now or utcnow()
+    slug = re.sub(r"[^A-Za-z0-9_+.-]+", "-", flt.slug()).strip("-") or "all"
+    return f"borderwatch_{kind}_{slug}_{now:%Y%m%dT%H%MZ}{extension}"
+
+
+def metadata(flt: Filter, *, now: dt.datetime | None = None, names: dict[str, str] | None = None,
+             fmt: str = "", rows: int | None = None, kind: str = "incidents") -> dict:
+    """What an export contains and which filter produced it (reopen with ``filter.url_query``)."""
+    now = now or utcnow()
+    start, end = flt.time_range(now)
+    params = flt.to_params()
+    out = {
+        "product": "Borderwatch",
+        "kind": kind,
+        "export_version": EXPORT_VERSION,
+        "format": fmt,
+        "exported_at": dt.datetime.now(dt.timezone.utc).strftime(TIME_FORMAT),
+        "reference_time": now.strftime(TIME_FORMAT),
+        "filter": {
+            "description": flt.describe(now, names=names),
+            "url_query": urllib.parse.urlencode(params),
+            "params": params,
+            "slug": flt.slug(),
+        },
+        "window": {"start": start.strftime(TIME_FORMAT), "end": end.strftime(TIME_FORMAT),
+                   "note": "start inclusive, end exclusive"},
+        "crs": "OGC:CRS84 (WGS84 longitude, latitude)",
+        "times": "UTC",
+        "order": "store order (unsorted)",
+    }
+    if rows is not None:
+        out["rows"] = rows
+    return out
+
+
+# -- reading -----------------------------------------------------------------------------------
+def _batches(name: str, flt: Filter, store: Store, now: dt.datetime, batch_rows: int):
+    cur = queries.execute(name, flt, store=store, now=now)
+    return cur.to_arrow_reader(batch_rows)
+
+
+class _Counter:
+    """Counts rows (and synthetic rows) as batches go by, and reports progress."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total, self.progress = total, progress
+        self.rows = self.synthetic = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        if "synthetic" in batch.schema.names:
+            self.synthetic += int(pc.sum(batch.column("synthetic").cast(pa.int64())).as_py() or 0)
+        if self.progress:
+            self.progress(self.rows, max(self.total, self.rows))
+
+    def finish(self, meta: dict) -> dict:
+        meta["rows"] = self.rows
+        meta["synthetic_rows"] = self.synthetic
+        if self.synthetic:
+            meta["note"] = "contains synthetic scenario incidents (column synthetic = true): not real events"
+        return meta
+
+
+def _prepare(flt, store, now, names, fmt, progress):
+    store, now = store or default_store(), now or utcnow()
+    total = int(queries.scalar("incident_count", flt, store=store, now=now))
+    return store, now, metadata(flt, now=now, names=names, fmt=fmt), _Counter(total, progress)
+
+
+def _text_times(batch: pa.RecordBatch) -> pa.RecordBatch:
+    cols, names = [], []
+    for name, col in zip(batch.schema.names, batch.columns):
+        if name == GEOMETRY_COLUMN:
+            continue
+        if name in TIME_COLUMNS:
+            col = pc.strftime(pc.cast(col, pa.timestamp("s", tz="UTC"), safe=False), format=TIME_FORMAT)
+        cols.append(col)
+        names.append(name)
+    return pa.RecordBatch.from_arrays(cols, names=names)
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+def write_csv(flt: Filter, dest: str | os.PathLike | IO[bytes], *, store: Store | None = None,
+              now: dt.datetime | None = None, names: dict[str, str] | None = None,
+              progress: Progress | None = None, batch_rows: int = BATCH_ROWS) -> dict:
+    """The filtered incidents as CSV (UTF-8, header row, ISO times with Z); returns the metadata."""
+    store, now, meta, counter = _prepare(flt, store, now, names, "csv", progress)
+    reader = _batches("export_incidents", flt, store, now, batch_rows)
+    writer = None
+    try:
+        for batch in reader:
+            batch = _text_times(batch)
+            if writer is None:
+                writer = pacsv.CSVWriter(dest, batch.schema)
+            writer.write_batch(batch)
+            counter.add(batch)
+        if writer is None:  # no rows: still a header
+            empty = _text_times(pa.RecordBatch.from_pylist([], schema=reader.schema))
+            writer = pacsv.CSVWriter(dest, empty.schema)
+    finally:
+        if writer is not None:
+            writer.close()
+    meta["columns"] = [n for n in reader.schema.names if n != GEOMETRY_COLUMN]
+    return counter.finish(meta)
+
+
+def write_csv_zip(flt: Filter, dest: str | os.PathLike | IO[bytes], *, store: Store | None = None,
+                  now: dt.datetime | None = None, names: dict[str, str] | None = None,
+                  progress: Progress | None = None, batch_rows: int = BATCH_ROWS) -> dict:
+    """A zip holding the CSV (streamed into the archive) and ``metadata.json``."""
+    now = now or utcnow()
+    csv_name = file_name(flt, "incidents", ".csv", now)
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        with zf.open(csv_name, "w", force_zip64=True) as member:
+            meta = write_csv(flt, member, store=store, now=now, names=names, progress=progress, batch_rows=batch_rows)
+        meta["data_file"] = csv_name
+        zf.writestr("metadata.json", json.dumps(meta, indent=2, ensure_ascii=False))
+    return meta
+
+
+# -- GeoJSON -----------------------------------------------------------------------------------
+def write_geojson(flt: Filter, dest: str | os.PathLike | IO[bytes], *, store: Store | None = None,
+                  now: dt.datetime | None = None, names: dict[str, str] | None = None,
+                  progress: Progress | None = None, batch_rows: int = BATCH_ROWS) -> dict:
+    """The filtered incidents as an RFC 7946 FeatureCollection of points, written incrementally."""
+    store, now, meta, counter = _prepare(flt, store, now, names, "geojson", progress)
+    with _open_binary(dest) as out:
+        out.write(b'{"type":"FeatureCollection","name":' + _json(file_name(flt, "incidents", "", now))
+                  + b',\n"metadata":' + _json(meta) + b',\n"features":[\n')
+        first = True
+        for batch in _batches("export_incidents_geojson", flt, store, now, batch_rows):
+            features = batch.column("feature").to_pylist()
+            if not features:
+                continue
+            out.write(("" if first else ",\n").encode() + ",\n".join(features).encode("utf-8"))
+            first = False
+            counter.rows += len(features)
+            counter.synthetic += sum('"synthetic":true' in f for f in features)
+            if counter.progress:
+                counter.progress(counter.rows, max(counter.total, counter.rows))
+        out.write(b'\n],\n"numberReturned":' + str(counter.rows).encode() + b"}\n")
+    return counter.finish(meta)
+
+
+def _json(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class _open_binary:
+    """A path opened for binary writing, or a file object passed through (not closed)."""
+
+    def __init__(self, dest):
+        self.dest, self.fh = dest, None
+
+    def __enter__(self):
+        if isinstance(self.dest, (str, os.PathLike)):
+            self.fh = open(self.dest, "wb")
+            return self.fh
+        return self.dest
+
+    def __exit__(self, *exc):
+        if self.fh is not None:
+            self.fh.close()
+
+
+# -- GeoParquet --------------------------------------------------------------------------------
+def write_geoparquet(flt: Filter, dest: str | os.PathLike | IO[bytes], *, store: Store | None = None,
+                     now: dt.datetime | None = None, names: dict[str, str] | None = None,
+                     progress: Progress | None = None, batch_rows: int = BATCH_ROWS) -> dict:
+    """The filtered incidents as GeoParquet 1.1 (WKB points, lon/lat), one row group per batch."""
+    store, now, meta, counter = _prepare(flt, store, now, names, "geoparquet", progress)
+    reader = _batches("export_incidents", flt, store, now, batch_rows)
+    bbox = [float("inf"), float("inf"), float("-inf"), float("-inf")]
+    with pq.ParquetWriter(dest, reader.schema, compression="zstd") as writer:
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            writer.write_batch(batch)
+            counter.add(batch)
+            lon, lat = pc.min_max(batch.column("lon")), pc.min_max(batch.column("lat"))
+            bbox = [min(bbox[0], lon["min"].as_py()), min(bbox[1], lat["min"].as_py()),
+                    max(bbox[2], lon["max"].as_py()), max(bbox[3], lat["max"].as_py())]
+        meta["columns"] = list(reader.schema.names)
+        column = {"encoding": "WKB", "geometry_types": ["Point"]}
+        if counter.rows:
+            column["bbox"] = bbox
+        geo = {"version": GEOPARQUET_VERSION, "primary_column": GEOMETRY_COLUMN, "columns": {GEOMETRY_COLUMN: column}}
+        writer.add_key_value_metadata({"geo": json.dumps(geo), "borderwatch": json.dumps(counter.finish(meta))})
+    return meta
+
+
+# -- one call for the page and the command line -----------------------------------------------
+WRITERS = {"csv": write_csv_zip, "geojson": write_geojson, "geoparquet": write_geoparquet}
+
+
+def export_incidents(flt: Filter, fmt: str, directory: str | os.PathLike, *, store: Store | None = None,
+                     now: dt.datetime | None = None, names: dict[str, str] | None = None,
+                     progress: Progress | None = None) -> ExportResult:
+    """Write the filtered incidents in ``fmt`` into ``directory`` under the standard file name."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    now = now or utcnow()
+    name = file_name(flt, "incidents", FORMATS[fmt].extension, now)
+    path = pathlib.Path(directory) / name
+    tmp = path.with_name(path.name + ".part")
+    try:
+        meta = WRITERS[fmt](flt, tmp, store=store, now=now, names=names, progress=progress)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportResult(path, name, meta["rows"], meta)
+
+
+# -- breakdown tables --------------------------------------------------------------------------
+def breakdown_csv(table: pd.DataFrame, dimension: str, flt: Filter, *, now: dt.datetime | None = None) -> tuple[str, bytes]:
+    """A breakdown table as CSV bytes and its file name (which carries the filter's slug)."""
+    now = now or utcnow()
+    buf = io.StringIO()
+    out = table.copy()
+    if "last_at" in out:
+        out["last_at"] = pd.to_datetime(out.last_at).dt.strftime(TIME_FORMAT)
+    out.to_csv(buf, index=False)
+    return file_name(flt, f"breakdown-{dimension}", ".csv", now), buf.getvalue().encode("utf-8")

@@ -1,0 +1,367 @@
+"""Parsing the values of imported rows: dates (keeping their precision), numbers, nation codes,
+and words from a vocabulary. Every parser returns, per row, a value or the reason it failed."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import re
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from borderwatch.filters import utcnow
+
+# time_precision values, finest first
+PRECISIONS = ("second", "day", "month", "year")
+
+MONTHS = {m.lower(): i for i, m in enumerate(
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+     "November", "December"], start=1)}
+MONTHS.update({k[:3]: v for k, v in list(MONTHS.items())})
+MONTHS["sept"] = 9
+
+DATE_EXAMPLES = "e.g. 2019-05-03, 2019-05-03T14:05:00Z, 2019-05, 2019, 'December 30, 2019', '30 December 2019', 03.05.2019"
+_MONTH = r"(?P<mon>[A-Za-z]{3,9})\.?"
+_TIME = r"(?:[T ]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<f>\d{1,9}))?)?)?"
+_ZONE = r"\s*(?P<z>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
+_PATTERNS = [
+    # (regex, precision when there is no time part)
+    (re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})" + _TIME + _ZONE), "day"),
+    (re.compile(r"(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})" + _TIME + _ZONE), "day"),
+    (re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})"), "day"),
+    (re.compile(r"(?P<y>\d{4})[-/](?P<m>\d{1,2})"), "month"),
+    (re.compile(r"(?P<y>\d{4})"), "year"),
+    (re.compile(_MONTH + r"\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})" + _TIME + _ZONE), "day"),
+    (re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+" + _MONTH + r"[\s-]+(?P<y>\d{4})" + _TIME + _ZONE), "day"),
+    (re.compile(_MONTH + r"[\s-]+(?P<y>\d{4})"), "month"),
+    (re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})" + _TIME + _ZONE), "day"),
+]
+_SLASHED = re.compile(r"(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})" + _TIME + _ZONE)
+EARLIEST_YEAR = 1900
+
+
+class DateResult:
+    """Parsed dates: UTC ``values`` (datetime64[us], NaT where not parsed), ``precision`` per row,
+    ``errors`` {row position: reason}, and how many had no time zone (read as UTC)."""
+
+    def __init__(self, n: int):
+        self.values = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+        self.precision = np.full(n, None, dtype=object)
+        self.errors: dict[int, str] = {}
+        self.naive = 0
+
+
+def _text(value: Any) -> str | None:
+    """A value as text; None when missing."""
+    if value is None:
+        return None
+    if type(value) is str:
+        value = value.strip()
+        return value or None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, (np.floating,)):
+        return _text(float(value))
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        if pd.isna(value):
+            return None
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def texts(values: Iterable[Any]) -> list[str | None]:
+    return [_text(v) for v in values]
+
+
+def _zone_offset(z: str | None) -> dt.timedelta | None:
+    if not z:
+        return None
+    if z in ("Z", "UTC", "GMT"):
+        return dt.timedelta(0)
+    sign = -1 if z[0] == "-" else 1
+    digits = z[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    return sign * dt.timedelta(hours=hours, minutes=minutes)
+
+
+def _build(y: int, m: int, d: int, g: dict, precision: str) -> tuple[dt.datetime, str, bool]:
+    H = g.get("H")
+    stamp = dt.datetime(y, m, d)
+    naive = False
+    if H is not None:
+        frac = (g.get("f") or "0")[:6].ljust(6, "0")
+        stamp = dt.datetime(y, m, d, int(H), int(g["M"]), int(g.get("S") or 0), int(frac))
+        precision = "second"
+        offset = _zone_offset(g.get("z"))
+        if offset is None:
+            naive = True
+        else:
+            stamp = stamp - offset
+    return stamp, precision, naive
+
+
+@functools.lru_cache(maxsize=200_000)
+def parse_date_text(text: str, slashed_order: str | None = None) -> tuple[dt.datetime, str, bool] | str:
+    """(UTC datetime, precision, had no zone) or the reason it is not a date."""
+    s = text.strip()
+    try:
+        for rx, precision in _PATTERNS:
+            m = rx.fullmatch(s)
+            if not m:
+                continue
+            g = m.groupdict()
+            y = int(g["y"])
+            if g.get("mon"):
+                mon = MONTHS.get(g["mon"].lower())
+                if mon is None:
+                    return f"unknown month name {g['mon']!r}"
+            else:
+                mon = int(g.get("m") or 1)
+            d = int(g.get("d") or 1)
+            return _build(y, mon, d, g, precision)
+        m = _SLASHED.fullmatch(s)
+        if m:
+            g = m.groupdict()
+            a, b, y = int(g["a"]), int(g["b"]), int(g["y"])
+            if slashed_order is None:
+                if a == b:
+                    slashed_order = "dmy"
+                else:
+                    return (f"ambiguous date {s!r}: day/month or month/day? the file does not tell "
+                            "(give a date format, e.g. --date-format %d/%m/%Y)")
+            d, mon = (a, b) if slashed_order == "dmy" else (b, a)
+            return _build(y, mon, d, g, "day")
+    except ValueError as exc:
+        return f"invalid date {s!r} ({exc})"
+    return f"unparseable date {s!r} ({DATE_EXAMPLES})"
+
+
+def _format_precision(fmt: str) -> str:
+    if any(d in fmt for d in ("%H", "%I", "%M", "%S", "%X", "%c", "%T")):
+        return "second"
+    if any(d in fmt for d in ("%d", "%j", "%x")):
+        return "day"
+    if any(d in fmt for d in ("%m", "%b", "%B")):
+        return "month"
+    return "year"
+
+
+def slashed_order(values: list[str | None]) -> tuple[str | None, str | None]:
+    """The day/month order of 'a/b/yyyy' dates in a column (file-wide), or a conflict message."""
+    first_big = second_big = False
+    for v in values:
+        if v is None:
+            continue
+        m = _SLASHED.fullmatch(v.strip())
+        if m:
+            first_big |= int(m["a"]) > 12
+            second_big |= int(m["b"]) > 12
+    if first_big and second_big:
+        return None, "dates written a/b/yyyy use both day/month and month/day orders in this column"
+    if first_big:
+        return "dmy", None
+    if second_big:
+        return "mdy", None
+    return None, None
+
+
+def parse_dates(values: list[Any], *, date_format: str | None = None, now: dt.datetime | None = None,
+                future_slack: dt.timedelta = dt.timedelta(days=1)) -> DateResult:
+    """Parse a column of dates. Missing values are left NaT without an error (callers decide)."""
+    n = len(values)
+    out = DateResult(n)
+    now = now or utcnow()
+    strings = texts(values)
+    order, conflict = (None, None) if date_format else slashed_order(strings)
+    fmt_precision = _format_precision(date_format) if date_format else None
+    latest = now + future_slack
+    for i, s in enumerate(strings):
+        if s is None:
+            continue
+        if date_format:
+            try:
+                stamp = dt.datetime.strptime(s, date_format)
+            except ValueError:
+                out.errors[i] = f"date {s!r} does not match the format {date_format!r}"
+                continue
+            if stamp.tzinfo is not None:
+                stamp = stamp.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            elif fmt_precision == "second":
+                out.naive += 1
+            result: tuple | str = (stamp, fmt_precision, False)
+        else:
+            if conflict and _SLASHED.fullmatch(s):
+                out.errors[i] = conflict
+                continue
+            result = parse_date_text(s, order)
+        if isinstance(result, str):
+            out.errors[i] = result
+            continue
+        stamp, precision, naive = result
+        if stamp.year < EARLIEST_YEAR:
+            out.errors[i] = f"date {s!r} is before {EARLIEST_YEAR}"
+            continue
+        if stamp > latest:
+            out.errors[i] = f"date {s!r} is in the future"
+            continue
+        out.naive += naive
+        out.values[i] = np.datetime64(stamp, "us")
+        out.precision[i] = precision
+    return out
+
+
+# -- numbers --------------------------------------------------------------------------------
+def parse_numbers(values: list[Any], *, what: str = "number") -> tuple[np.ndarray, dict[int, str]]:
+    """Floats (NaN where missing) and {position: reason} for values that are not finite numbers."""
+    out = np.full(len(values), np.nan)
+    errors: dict[int, str] = {}
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            continue
+        if isinstance(v, bool):
+            errors[i] = f"{v!r} is not a {what}"
+            continue
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            x = float(v)
+        else:
+            s = str(v).strip()
+            if not s:
+                continue
+            try:
+                x = float(s)
+            except ValueError:
+                errors[i] = f"{s!r} is not a {what}"
+                continue
+        if not math.isfinite(x):
+            errors[i] = f"{v!r} is not a finite {what}"
+            continue
+        out[i] = x
+    return out, errors
+
+
+_UNIT = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*([A-Za-z]*)\s*$")
+DISTANCE_UNITS = {"": None, "m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1.0,
+                  "km": 1000.0, "kilometer": 1000.0, "kilometers": 1000.0, "kilometre": 1000.0, "kilometres": 1000.0,
+                  "mi": 1609.344, "mile": 1609.344, "miles": 1609.344,
+                  "nm": 1852.0, "nmi": 1852.0, "nautical": 1852.0}
+
+
+def parse_distances(values: list[Any], default_unit_m: float) -> tuple[np.ndarray, dict[int, str]]:
+    """Distances in metres: plain numbers are in ``default_unit_m`` metres; '5 km', '500 m',
+    '12 nmi', '3 mi' carry their unit."""
+    out = np.full(len(values), np.nan)
+    errors: dict[int, str] = {}
+    for i, v in enumerate(values):
+        s = _text(v)
+        if s is None:
+            continue
+        m = _UNIT.match(s)
+        if not m or m.group(2).lower() not in DISTANCE_UNITS:
+            errors[i] = f"{s!r} is not a distance (a number, optionally with m, km, mi or nmi)"
+            continue
+        factor = DISTANCE_UNITS[m.group(2).lower()] or default_unit_m
+        out[i] = float(m.group(1)) * factor
+    return out, errors
+
+
+# -- words from a vocabulary ----------------------------------------------------------------
+def norm_word(value: Any) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", str(value).lower()).strip()
+
+
+def vocabulary(table: dict[str, Iterable[str]]) -> dict[str, str]:
+    """{normalised synonym: canonical} from {canonical: synonyms}."""
+    out: dict[str, str] = {}
+    for canonical, words in table.items():
+        out[norm_word(canonical)] = canonical
+        for w in words:
+            out[norm_word(w)] = canonical
+    return out
+
+
+def lookup(values: list[Any], vocab: dict[str, str], explicit: dict[str, str] | None = None) -> list[str | None]:
+    """Canonical word per value (None where missing or not in the vocabulary)."""
+    exp = {norm_word(k): v for k, v in (explicit or {}).items()}
+    out: list[str | None] = []
+    for v in values:
+        s = _text(v)
+        if s is None:
+            out.append(None)
+            continue
+        key = norm_word(s)
+        out.append(exp.get(key) or vocab.get(key))
+    return out
+
+
+# -- nations --------------------------------------------------------------------------------
+class Nations:
+    """ISO 3166-1 alpha-3 codes from alpha-3, alpha-2, numeric codes or English names."""
+
+    ALIASES = {"UK": "GBR", "EL": "GRC", "XK": "XKX", "KOSOVO": "XKX"}
+
+    def __init__(self, extra: dict[str, str] | None = None):
+        import pycountry
+
+        self.codes: set[str] = set()
+        self.names: dict[str, str] = {}
+        self.lookup: dict[str, str] = {}
+        for c in pycountry.countries:
+            self._add(c.alpha_3, [c.alpha_2, str(int(c.numeric)), c.numeric],
+                      [c.name, getattr(c, "official_name", None), getattr(c, "common_name", None)])
+        for code, name in (extra or {}).items():
+            self._add(code, [], [name])
+        for alias, code in self.ALIASES.items():
+            self.lookup.setdefault(alias, code)
+
+    def _add(self, code: str, codes: list[str], names: list[str | None]) -> None:
+        code = code.upper()
+        self.codes.add(code)
+        self.names.setdefault(code, next((n for n in names if n), code))
+        self.lookup.setdefault(code, code)
+        for c in codes:
+            self.lookup.setdefault(c.upper(), code)
+        for n in names:
+            if n:
+                self.lookup.setdefault(norm_word(n).upper(), code)
+
+    def code(self, value: Any) -> str | None:
+        s = _text(value)
+        if s is None:
+            return None
+        key = s.upper()
+        if key in self.lookup:
+            return self.lookup[key]
+        if key.isdigit():
+            return self.lookup.get(str(int(key)))
+        return self.lookup.get(norm_word(s).upper())
+
+
+@functools.lru_cache(maxsize=1)
+def reference_nations() -> Nations:
+    """Nations known to Borderwatch: ISO 3166-1 plus the reference data's own codes (e.g. XKX)."""
+    extra: dict[str, str] = {}
+    try:
+        import pyarrow.parquet as pq
+
+        from borderwatch.reference import NATIONS_FILE
+
+        t = pq.read_table(NATIONS_FILE, columns=["iso3", "name"])
+        extra = dict(zip(t.column("iso3").to_pylist(), t.column("name").to_pylist()))
+    except (OSError, ImportError, KeyError):
+        pass
+    return Nations(extra)
+
+
+def map_values(values: list[Any], fn: Callable[[Any], Any]) -> list[Any]:
+    return [fn(v) for v in values]

@@ -1,0 +1,2 @@
+-- Remove nation outlines an import replaces.
+DELETE FROM nations WHERE list_contains($codes, iso3)

@@ -1,0 +1,9 @@
+-- Imported fortifications (staged) whose id is not in the store yet: re-imports do not
+-- duplicate. Callers hold the store's write lock, so the check and the insert are atomic.
+INSERT INTO fortifications
+SELECT s.fortification_id, s.kind, s.name, s.condition, s.year_built, s.segment_id, s.nation,
+       ST_GeomFromWKB(s.geom_wkb), $dataset, FALSE
+FROM staged s
+WHERE s.fortification_id NOT IN (
+    SELECT fortification_id FROM fortifications WHERE fortification_id IN (SELECT fortification_id FROM staged)
+)

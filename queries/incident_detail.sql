@@ -1,0 +1,9 @@
+-- Everything about one incident (the analysis page's detail panel), with its segment's figures.
+SELECT i.incident_id, i.occurred_at, i.time_precision, i.threat_type, i.severity, i.confidence,
+       i.reporting_nation, i.source, i.description, i.lon, i.lat, i.location_error_m, i.segment_id,
+       i.nation_a, i.nation_b, i.shared_under, i.dataset, i.synthetic, i.ingested_at,
+       s.length_km AS segment_length_km, ST_AsGeoJSON(s.geom) AS segment_geojson
+FROM incidents i
+LEFT JOIN segments s ON s.segment_id = i.segment_id
+WHERE i.incident_id = $incident_id AND {{filter_notime:incident:i}}
+LIMIT 1

@@ -1,0 +1,107 @@
+"""The live map in a real browser (Debian chromium), with every off-site request blocked."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import browser
+from conftest import ROOT
+from layers import style
+
+pytestmark = pytest.mark.browser
+
+COUNT_BY_COLOUR = """(colours) => {
+  const wanted = colours.map(c => c.toLowerCase());
+  let n = 0;
+  for (const p of document.querySelectorAll('.leaflet-container path')) {
+    const s = (p.getAttribute('stroke') || '').toLowerCase(), f = (p.getAttribute('fill') || '').toLowerCase();
+    if (wanted.includes(s) || wanted.includes(f)) n++;
+  }
+  return n;
+}"""
+SEGMENT_COLOURS = list(style.IMPACT_COLORS.values())
+DENSITY_COLOURS = list(style.DENSITY_RAMP)
+SENSOR_COLOURS = [c for k, c in style.SENSOR_COLORS.items() if k != "other"]
+
+INSERT = textwrap.dedent("""
+    import sys, datetime as dt, pandas as pd
+    from borderwatch.store import Store
+    from borderwatch import ingest
+    store = Store(sys.argv[1])
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    rows = [{"incident_id": "live-test-1", "occurred_at": now, "threat_type": "armed_incursion", "severity": 4,
+             "lon": 26.30, "lat": 41.70, "description": "live test incident"}]
+    print(ingest.insert_incidents(store, ingest.prepare_incidents(pd.DataFrame(rows), store, dataset="feed:test")))
+""")
+
+
+@pytest.fixture(scope="module")
+def live_store(tmp_path_factory):
+    """A store built at the real current time (the live test adds an incident 'now')."""
+    from borderwatch import demo
+    from borderwatch.store import Store
+
+    store = Store(tmp_path_factory.mktemp("live"))
+    demo.build_demo(store, seed=5, incidents=4000, show_progress=False)
+    store.close()
+    return store
+
+
+def count(frame, colours) -> int:
+    return frame.evaluate(COUNT_BY_COLOUR, colours)
+
+
+def wait_until(fn, timeout=60.0, every=0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not met in time")
+
+
+def test_live_map_draws_updates_and_stays_offline(chromium, live_store, tmp_path):
+    env = {"BORDERWATCH_STORE": str(live_store.path), "BORDERWATCH_REFRESH_SECONDS": "3"}
+    env.pop("BORDERWATCH_NOW", None)
+    os.environ.pop("BORDERWATCH_NOW", None)
+    with browser.start_streamlit(ROOT / "app.py", env=env) as url:
+        with browser.browser_page(f"{url}/?window=365d&lat=41.5&lon=26.5&z=7", viewport=(1400, 1000)) as s:
+            page = s.page
+            browser.wait_for_app(page, 120_000)
+            frame = browser.map_frame(page, 120_000)
+            segments = wait_until(lambda: count(frame, SEGMENT_COLOURS))
+            wait_until(lambda: count(frame, DENSITY_COLOURS))
+            wait_until(lambda: count(frame, SENSOR_COLOURS))
+            wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"))
+            page.screenshot(path=str(tmp_path / "live-1.png"))
+
+            # the live refresh adds a new incident without reloading the map or losing the view
+            frame.evaluate("window.bwProbe = 42")
+            zoom_before = frame.evaluate("map_div.getZoom()")
+            out = subprocess.run([sys.executable, "-c", INSERT, str(live_store.path)], capture_output=True, text=True,
+                                 env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+            assert out.returncode == 0 and out.stdout.split()[-1] == "1", out.stderr
+            wait_until(lambda: count(frame, [style.NEW_INCIDENT_COLOR]), timeout=60)
+            assert frame.evaluate("window.bwProbe") == 42, "the map iframe was reloaded"
+            assert frame.evaluate("map_div.getZoom()") == zoom_before
+            page.screenshot(path=str(tmp_path / "live-2.png"))
+
+            # a filter change redraws the layers: only Poland's borders remain
+            box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+            box.click()
+            page.keyboard.type("Poland")
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            browser.wait_for_app(page, 120_000)
+            wait_until(lambda: count(frame, SEGMENT_COLOURS) != segments, timeout=90)
+            assert "nations=POL" in page.url
+            page.screenshot(path=str(tmp_path / "live-3.png"))
+            assert browser.app_exceptions(page) == []
+            assert s.blocked == [], f"requests left localhost: {s.blocked}"
+            assert s.failed == [], s.failed

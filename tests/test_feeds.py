@@ -1,0 +1,715 @@
+"""Live feeds: CoT parsing and mapping on real client messages, real TCP / UDP / JSON-lines / folder
+round trips, hostile input, idempotency, the journal, and crash-and-restart of the service."""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import os
+import pathlib
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+import queries
+from borderwatch.feeds import cot, jsonfeed, read_status
+from borderwatch.feeds import journal as journal_mod
+from borderwatch.feeds.records import Ignored, Rejected
+from borderwatch.feeds.service import FeedConfig, FeedService
+from borderwatch.filters import Filter
+
+from conftest import REALDATA, ROOT
+
+COT_DIR = REALDATA / "cot"
+REAL = {p.name: p.read_bytes() for p in sorted(COT_DIR.glob("*.xml"))}
+DECL = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+EL_PASO = (31.7619, -106.4850)  # on the United States-Mexico border
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def event(uid: str, cot_type: str = "a-h-G", lat=EL_PASO[0], lon=EL_PASO[1], *, ce="25.0",
+          when: dt.datetime | None = None, detail: str = "", point: bool = True, drop: tuple = ()) -> bytes:
+    when = when or now_utc() - dt.timedelta(minutes=2)
+    attrs = {"version": "2.0", "uid": uid, "type": cot_type, "how": "h-e", "time": iso(when),
+             "start": iso(when), "stale": iso(when + dt.timedelta(minutes=10))}
+    head = " ".join(f'{k}="{v}"' for k, v in attrs.items() if k not in drop)
+    pt = f'<point lat="{lat}" lon="{lon}" hae="100" ce="{ce}" le="9999999.0"/>' if point else ""
+    return f'<event {head}>{pt}<detail><contact callsign="TEST-1"/>{detail}</detail></event>'.encode()
+
+
+def uid(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def wait_until(pred, timeout: float = 10.0, step: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    return pred()
+
+
+def stored(store, ids) -> collections.Counter:
+    rows = queries.rows("feed_incidents", store=store, ids=list(ids))
+    return collections.Counter(r[0] for r in rows)
+
+
+def rows_by_id(store, ids) -> dict:
+    df = queries.df("feed_incidents", store=store, ids=list(ids))
+    return {r["incident_id"]: r for r in df.to_dict("records")}
+
+
+def send_tcp(port: int, chunks, pause: float = 0.0) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for c in chunks:
+            s.sendall(c)
+            if pause:
+                time.sleep(pause)
+
+
+def send_udp(port: int, datagrams) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for d in datagrams:
+            s.sendto(d, ("127.0.0.1", port))
+
+
+def split_randomly(data: bytes, rng: random.Random, sizes=(1, 3, 17, 64, 300, 2000)) -> list[bytes]:
+    out, i = [], 0
+    while i < len(data):
+        k = rng.choice(sizes)
+        out.append(data[i:i + k])
+        i += k
+    return out
+
+
+# -- fixtures --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def feed_store(tmp_path_factory):
+    """A store with the reference data only (nations, segments, agreements)."""
+    from borderwatch import demo
+    from borderwatch.store import Store
+
+    store = Store(tmp_path_factory.mktemp("feedstore"))
+    demo.load_reference(store)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def _running(feed_store, tmp_path_factory):
+    holder = {"config": FeedConfig(cot_tcp=0, cot_udp=0, json_tcp=0, batch_ms=50,
+                                   watch=tmp_path_factory.mktemp("inbox"), poll_s=0.05), "svc": None}
+    yield holder
+    if holder["svc"] is not None:
+        holder["svc"].stop()
+
+
+@pytest.fixture
+def service(feed_store, _running) -> FeedService:
+    """The in-process service on the module's store (restarted if a test stopped it)."""
+    if _running["svc"] is None or _running["svc"].stopping.is_set():
+        _running["svc"] = FeedService(feed_store, _running["config"]).start()
+    return _running["svc"]
+
+
+def mark(svc: FeedService) -> int:
+    """The service's count of messages received so far (taken before sending)."""
+    return svc.stats.counts["received"]
+
+
+def settle(svc: FeedService, since: int | None = None, n: int = 0) -> None:
+    """Wait until ``n`` more messages than ``since`` were received, and everything accepted is stored."""
+    if since is not None:
+        assert wait_until(lambda: svc.stats.counts["received"] >= since + n, 10), \
+            f"{since + n - svc.stats.counts['received']} message(s) never arrived"
+    assert svc.wait_idle(10), "the service did not commit what it accepted"
+
+
+def last_rejects(svc: FeedService, n: int) -> list[str]:
+    return [r["reason"] for r in list(svc.stats.rejects)[-n:]]
+
+
+# -- real client messages ------------------------------------------------------------------------
+# file -> (uid, type, time, lat, lon, ce, how, outcome)
+REAL_EXPECTED = {
+    "nodecot__chat__334b766c2a.xml": ("f77dae64-3573-4dae-8447-c0c7a0219d7a", "b-t-f-r", "2026-07-02T16:19:28",
+                                      49.2695677890608, -123.112677849291, None, "h-g-i-g-o", "ignored:chat"),
+    "nodecot__cot-emergency__4f155b30e2.xml": ("17eaa1c4-e137-4328-b5e4-294d2a7fd01d", "b-a-o", "2026-02-04T13:40:15.895000",
+                                               41.8838397, -87.6590334, 17.75, "h-e", ("armed_incursion", 4)),
+    "nodecot__cot-itak__0efd12626f.xml": ("C94B9215-9BD4-4DBE-BDE1-83625F09153F", "a-f-G-E-V-C", "2023-07-18T15:23:09",
+                                          41.52309645, -107.72376567, None, "m-g", "ignored:friendly"),
+    "nodecot__cot-spotted__4cdba3c3d5.xml": ("9405e320-9356-41c4-8449-f46990aa17f8", "b-m-p-s-m", "2020-12-16T19:59:34.913000",
+                                             38.85606343062312, -77.0563755018233, None, "h-g-i-g-o", ("other", 2)),
+    "nodecot__cot-uas-tool__ca5c1cb5b6.xml": ("2983J8B001V013", "a-f-A-M-H-Q", "2024-04-24T16:37:38.002000",
+                                              39.1, -108.6, 0.0, None, "ignored:friendly"),
+    "nodecot__newlines__78b1bb4eb4.xml": ("layer-35-4707", "a-f-G", "2024-06-07T15:28:48",
+                                          39.1, -105.1, None, "m-g", "ignored:friendly"),
+    "pytak__test_takmsg2xml__6e1748258e.xml": ("aa0b0312", "a-f-G-E-V-C", "2020-02-08T18:10:44",
+                                               43.97957317, -66.07737696, None, "h-e", "ignored:friendly"),
+}
+
+
+def test_every_real_file_is_covered():
+    assert set(REAL) == set(REAL_EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(REAL_EXPECTED))
+def test_real_client_messages_parse_and_map(name):
+    ev_uid, ev_type, ev_time, lat, lon, ce, how, outcome = REAL_EXPECTED[name]
+    ev = cot.parse_event(REAL[name])
+    assert (ev.uid, ev.type, ev.how) == (ev_uid, ev_type, how)
+    assert ev.time == dt.datetime.fromisoformat(ev_time)
+    assert ev.lat == pytest.approx(lat) and ev.lon == pytest.approx(lon)
+    assert ev.ce == ce  # 9999999 (unknown) becomes None
+    assert ev.start is not None and ev.stale is not None and ev.stale >= ev.start
+    if isinstance(outcome, str):
+        with pytest.raises(Ignored) as info:
+            cot.to_incident(ev)
+        assert "not an incident report" in info.value.reason
+        assert {"ignored:chat": "chat", "ignored:friendly": "friendly"}[outcome] in info.value.reason
+    else:
+        rec = cot.to_incident(ev)
+        assert (rec["threat_type"], rec["severity"]) == outcome
+        assert rec["incident_id"] == f"cot:{ev_uid}"
+        assert rec["occurred_at"].startswith(ev_time[:19])
+        assert rec["location_error_m"] == ce
+        assert (rec["lat"], rec["lon"]) == (pytest.approx(lat), pytest.approx(lon))
+
+
+def test_real_message_details():
+    itak = cot.parse_event(REAL["nodecot__cot-itak__0efd12626f.xml"])
+    assert (itak.platform, itak.callsign) == ("iTAK", "DFPC-iSchmidt")
+    wintak = cot.parse_event(REAL["pytak__test_takmsg2xml__6e1748258e.xml"])
+    assert (wintak.platform, wintak.callsign) == ("WinTAK-CIV", "Eliopoli HQ")
+    multiline = cot.parse_event(REAL["nodecot__newlines__78b1bb4eb4.xml"])
+    assert multiline.remarks.splitlines()[:2] == ["Incident ID: 6841390", "Master Incident Number: 05242024-0253042"]
+    uas = cot.parse_event(REAL["nodecot__cot-uas-tool__ca5c1cb5b6.xml"])  # no `how`, point after detail
+    assert uas.how is None and uas.has_sensor and uas.version == "2"
+    emergency = cot.to_incident(cot.parse_event(REAL["nodecot__cot-emergency__4f155b30e2.xml"]))
+    assert "Gunshot" in emergency["description"]  # the emergency text is what makes it armed
+
+
+def test_borderwatch_detail_extension_makes_any_report_precise():
+    raw = REAL["nodecot__cot-itak__0efd12626f.xml"].replace(
+        b"<detail>", b'<detail><borderwatch threat="smuggling" severity="3" confidence="0.9" nation="usa" '
+                     b'source="patrol" description="Two mules with backpacks"/>')
+    rec = cot.to_incident(cot.parse_event(raw))
+    assert (rec["threat_type"], rec["severity"], rec["confidence"], rec["reporting_nation"]) == ("smuggling", 3, 0.9, "USA")
+    assert rec["description"] == "Two mules with backpacks" and rec["location_error_m"] is None
+    bad = raw.replace(b'threat="smuggling"', b'threat="aliens"')
+    with pytest.raises(Rejected, match="unknown threat type"):
+        cot.to_incident(cot.parse_event(bad))
+
+
+@pytest.mark.parametrize("cot_type, remarks, expected", [
+    ("a-h-A-M-F-Q", "", ("drone_incursion", 3)),
+    ("a-u-A-C-F", "", ("drone_incursion", 2)),
+    ("a-h-G-U-C-I", "", ("armed_incursion", 4)),
+    ("a-s-G-E-W-R", "", ("armed_incursion", 3)),
+    ("a-h-G", "", ("illegal_crossing", 3)),
+    ("a-u-G", "", ("illegal_crossing", 2)),
+    ("a-h-G-E-V-C", "pickup loaded with cocaine", ("drug_trafficking", 3)),
+    ("a-s-S", "boat with cigarettes contraband", ("smuggling", 2)),
+    ("b-m-p-s-m", "fake passports found", ("document_fraud", 2)),
+    ("b-a-o-opn", "", ("armed_incursion", 4)),
+    ("b-a-o-tbl", "", ("other", 4)),
+    ("b-a-g", "", ("illegal_crossing", 3)),
+    ("b-r-f-h-c", "", ("other", 3)),
+    ("b-a-o-can", "", "emergency cancelled"),
+    ("b-t-f", "hello", "chat message"),
+    ("t-x-c-t", "", "control"),
+    ("a-f-G-U-C", "crossing", "friendly"),
+    ("u-d-f", "", "no incident mapping"),
+])
+def test_cot_mapping_table(cot_type, remarks, expected):
+    detail = f"<remarks>{remarks}</remarks>" if remarks else ""
+    ev = cot.parse_event(event("m-1", cot_type, detail=detail))
+    if isinstance(expected, str):
+        with pytest.raises(Ignored, match=expected):
+            cot.to_incident(ev)
+    else:
+        rec = cot.to_incident(ev)
+        assert (rec["threat_type"], rec["severity"]) == expected
+
+
+def test_control_messages_at_0_0_are_ignored_not_rejected():
+    with pytest.raises(Ignored):
+        cot.parse_incident(event("ping", "t-x-c-t", lat=0, lon=0))
+
+
+# -- the stream splitter -------------------------------------------------------------------------
+def test_splitter_cuts_back_to_back_events_whatever_the_packet_boundaries():
+    msgs = [m.strip() for m in REAL.values()]
+    msgs.append(b"<!-- a comment with </event> inside -->" + event("c1", detail="<remarks><![CDATA[</event> <event>]]></remarks>"))
+    stream = b"".join((DECL if i % 2 else b"") + m + b"\r\n" for i, m in enumerate(msgs))
+    rng = random.Random(5)
+    for _ in range(30):
+        sp = cot.CotStreamSplitter()
+        out = []
+        for chunk in split_randomly(stream, rng):
+            out += sp.feed(chunk)
+        out += sp.close()
+        assert [r for _, r in out if r] == []
+        assert len(out) == len(msgs)
+        parsed = [cot.parse_event(m) for m, _ in out]
+        assert [p.uid for p in parsed] == [cot.parse_event(m).uid for m in msgs]
+
+
+def test_splitter_recovers_after_broken_fragments_and_bounds_memory():
+    good = [event(f"g{i}") for i in range(4)]
+    stream = (good[0] + b"garbage between events " + b'<event uid="cut" type="a-h-G"><point lat="1" lon="2"/><deta'
+              + DECL + good[1] + b"</orphan>" + good[2]
+              + b'<event uid="big"><detail><remarks>' + b"x" * 200_000 + b"</remarks></detail></event>" + good[3])
+    sp = cot.CotStreamSplitter(max_bytes=64 * 1024)
+    out, peak = [], 0
+    for chunk in split_randomly(stream, random.Random(1), sizes=(512, 4096, 65536)):
+        out += sp.feed(chunk)
+        peak = max(peak, sp.pending_bytes)
+    out += sp.close()
+    assert [cot.parse_event(m).uid for m, _ in out if m] == ["g0", "g1", "g2", "g3"]
+    reasons = [r for _, r in out if r]
+    assert len(reasons) == 4
+    assert any("outside any event" in r for r in reasons)
+    assert any("malformed XML" in r for r in reasons)
+    assert any("closing tag with no open element" in r for r in reasons)
+    assert any("oversized" in r for r in reasons)
+    assert peak <= 64 * 1024 + 65536
+
+
+# -- round trips through the running service -------------------------------------------------------
+def test_tcp_stream_round_trip(service, feed_store):
+    ids = [uid("tcp") for _ in range(12)]
+    stream = b"".join((DECL if i % 3 == 0 else b"") + event(u, detail="<remarks>group crossing</remarks>") + b"\n"
+                      for i, u in enumerate(ids))
+    m = mark(service)
+    send_tcp(service.ports["cot-tcp"], split_randomly(stream, random.Random(2)), pause=0.0005)
+    settle(service, m, len(ids))
+    assert stored(feed_store, [f"cot:{u}" for u in ids]) == {f"cot:{u}": 1 for u in ids}
+    row = rows_by_id(feed_store, [f"cot:{ids[0]}"])[f"cot:{ids[0]}"]
+    assert (row["threat_type"], row["segment_id"], row["dataset"], row["location_error_m"]) == \
+        ("illegal_crossing", "MEX-USA", "feed:cot", 25.0)
+
+
+def test_udp_round_trip_with_real_messages(service, feed_store):
+    ids = [uid("udp") for _ in range(5)]
+    m = mark(service)
+    send_udp(service.ports["cot-udp"], [DECL + event(u, "a-h-A-M-H-Q") for u in ids] + list(REAL.values()))
+    wanted = [f"cot:{u}" for u in ids] + ["cot:17eaa1c4-e137-4328-b5e4-294d2a7fd01d", "cot:9405e320-9356-41c4-8449-f46990aa17f8"]
+    settle(service, m, len(ids) + len(REAL))
+    assert stored(feed_store, wanted) == {i: 1 for i in wanted}
+    rows = rows_by_id(feed_store, wanted)
+    assert rows[f"cot:{ids[0]}"]["threat_type"] == "drone_incursion"
+    # friendly positions and chat were ignored, never stored
+    assert not stored(feed_store, ["cot:aa0b0312", "cot:f77dae64-3573-4dae-8447-c0c7a0219d7a"])
+    assert service.status()["counts"]["ignored"] >= 5
+
+
+def test_json_lines_over_tcp(service, feed_store):
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    ids = [uid("js") for _ in range(3)]
+    lines = [json.dumps({"id": i, "time": t, "lat": 41.3, "lon": 26.6, "threat_type": "human_trafficking",
+                         "severity": 3, "source": "thermal_camera", "reporting_nation": "GRC",
+                         "location_error_m": 40, "description": "van with 14 persons"}).encode() for i in ids]
+    bad = [b'{"id": "x", "time": "' + t.encode() + b'", "lat": NaN, "lon": 1, "threat_type": "smuggling"}',
+           b'{"id": "y", "id": "z", "time": "' + t.encode() + b'", "lat": 1, "lon": 1, "threat_type": "smuggling"}',
+           b"[1, 2]", b"{not json"]
+    stream = b"\r\n".join([lines[0], bad[0], lines[1], bad[1], bad[2], bad[3], lines[2]]) + b"\n"
+    m = mark(service)
+    send_tcp(service.ports["json-tcp"], split_randomly(stream, random.Random(3)), pause=0.0005)
+    settle(service, m, 7)
+    got = rows_by_id(feed_store, [f"json:{i}" for i in ids])
+    assert set(got) == {f"json:{i}" for i in ids}
+    row = got[f"json:{ids[0]}"]
+    assert (row["threat_type"], row["severity"], row["source"], row["reporting_nation"], row["segment_id"]) == \
+        ("human_trafficking", 3, "thermal_camera", "GRC", "GRC-TUR")
+    reasons = last_rejects(service, 4)
+    assert any("not a number JSON allows" in r for r in reasons)
+    assert any("duplicate key" in r for r in reasons)
+    assert any("expected a JSON object" in r for r in reasons)
+    assert any("malformed JSON" in r for r in reasons)
+
+
+def test_watched_folder(service, feed_store):
+    inbox = service.watch_dir
+    a, b, c = uid("f"), uid("f"), uid("f")
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    (inbox / "patrol.xml.tmp").write_bytes(DECL + event(a) + event(b) + b"<event uid='broken'>")
+    os.replace(inbox / "patrol.xml.tmp", inbox / "patrol.xml")  # dropped atomically
+    (inbox / "sensors.jsonl").write_text(
+        json.dumps({"id": c, "time": t, "lat": 60.9, "lon": 27.9, "threat_type": "smuggling"}) + "\n"
+        + json.dumps({"id": "naive", "time": "2026-01-01T00:00:00", "lat": 60.9, "lon": 27.9, "threat_type": "smuggling"}) + "\n")
+    (inbox / "array.json").write_text(json.dumps([{"id": c, "time": t, "lat": 60.9, "lon": 27.9, "threat_type": "smuggling"}]))
+    (inbox / "notes.txt").write_text("hello")
+    assert wait_until(lambda: not [p for p in inbox.iterdir() if p.is_file()], 10), list(inbox.iterdir())
+    settle(service, 0, 0)
+    assert stored(feed_store, [f"cot:{a}", f"cot:{b}", f"json:{c}"]) == {f"cot:{a}": 1, f"cot:{b}": 1, f"json:{c}": 1}
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["array.json", "patrol.xml", "sensors.jsonl"]
+    rejected = sorted(p.name for p in (inbox / "rejected").iterdir())
+    assert rejected == ["notes.txt", "notes.txt.rejects.txt", "patrol.xml.rejects.txt", "sensors.jsonl.rejects.txt"]
+    assert "no time zone" in (inbox / "rejected" / "sensors.jsonl.rejects.txt").read_text()
+    assert "stream ended inside an event" in (inbox / "rejected" / "patrol.xml.rejects.txt").read_text()
+
+
+# -- hostile and broken input ---------------------------------------------------------------------
+XXE_FILE = (b'<?xml version="1.0"?><!DOCTYPE event [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+            b'<event version="2.0" uid="xxe-%s" type="a-h-G" time="{t}" start="{t}" stale="{t}">'
+            b'<point lat="31.7" lon="-106.4" ce="10" hae="0" le="0"/><detail><remarks>&xxe;</remarks></detail></event>')
+LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+          + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+          + b']><event uid="laughs" type="a-h-G" time="{t}"><point lat="1" lon="1"/><detail><remarks>&lol9;</remarks></detail></event>')
+PARAM_ENTITY = (b'<?xml version="1.0"?><!DOCTYPE event [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/evil.dtd"> %remote;]>'
+                b'<event uid="pe" type="a-h-G" time="{t}"><point lat="1" lon="1"/></event>')
+
+
+def _hostile(name: str) -> tuple[bytes, str]:
+    t = iso(now_utc()).encode()
+    cases = {
+        "malformed XML": (b'<event uid="m" type="a-h-G" time="' + t + b'"><point lat="1" lon="1"></event>', "malformed XML"),
+        "entity expansion": (LAUGHS.replace(b"{t}", t), "DTD/DOCTYPE not allowed"),
+        "external entity": (XXE_FILE.replace(b"{t}", t).replace(b"%s", uid("x").encode()), "DTD/DOCTYPE not allowed"),
+        "external parameter entity": (PARAM_ENTITY.replace(b"{t}", t), "DTD/DOCTYPE not allowed"),
+        "oversized": (event("big", detail="<remarks>" + "A" * 70_000 + "</remarks>"), "oversized message"),
+        "missing point": (event(uid("np"), point=False), "no <point>"),
+        "missing uid": (event("", drop=("uid",)), "no uid"),
+        "missing time": (event(uid("nt"), drop=("time",)), "missing event time"),
+        "bad time": (event(uid("bt")).replace(b'time="', b'time="yesterday', 1), "not an ISO 8601 time"),
+        "future time": (event(uid("ft"), when=now_utc() + dt.timedelta(days=2)), "in the future"),
+        "lat 91": (event(uid("la"), lat=91), "latitude 91 is out of range"),
+        "lon 181": (event(uid("lo"), lon=181), "longitude 181 is out of range"),
+        "0,0 placeholder": (event(uid("zz"), lat=0, lon=0), "placeholder"),
+        "NaN coordinates": (event(uid("nan"), lat="NaN"), "not a finite number"),
+        "negative ce": (event(uid("ce"), ce="-5"), "negative"),
+        "not an event": (b"<message>hello</message>", "not a CoT <event>"),
+    }
+    return cases[name]
+
+
+HOSTILE = ["malformed XML", "entity expansion", "external entity", "external parameter entity", "oversized",
+           "missing point", "missing uid", "missing time", "bad time", "future time", "lat 91", "lon 181",
+           "0,0 placeholder", "NaN coordinates", "negative ce", "not an event"]
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_input_is_rejected_and_neighbours_survive(service, feed_store, case, transport):
+    if transport == "udp" and case == "oversized":
+        pytest.skip("covered by the size limit on TCP; a 70 kB datagram exceeds UDP's maximum")
+    bad, reason = _hostile(case)
+    before, after = uid("before"), uid("after")
+    rejected_before = service.stats.counts["rejected"]
+    messages = [DECL + event(before), bad, DECL + event(after)]
+    m = mark(service)
+    if transport == "tcp":
+        send_tcp(service.ports["cot-tcp"], split_randomly(b"".join(messages), random.Random(4), sizes=(7, 300, 4096)))
+    else:
+        send_udp(service.ports["cot-udp"], messages)
+    settle(service, m, 3)
+    ids = [f"cot:{before}", f"cot:{after}"]
+    assert stored(feed_store, ids) == {i: 1 for i in ids}, f"valid neighbours of {case!r} lost"
+    assert service.stats.counts["rejected"] == rejected_before + 1
+    assert reason in last_rejects(service, 1)[0]
+    log_lines = (service.dir / "rejects.log").read_text(encoding="utf-8").splitlines()
+    assert reason in json.loads(log_lines[-1])["reason"]
+
+
+def test_external_entity_never_reads_the_file(service, feed_store):
+    u = uid("xxe")
+    bad = _hostile("external entity")[0].replace(b'uid="xxe-', b'uid="' + u.encode() + b"-")
+    m = mark(service)
+    send_tcp(service.ports["cot-tcp"], [bad])
+    settle(service, m, 1)
+    assert "DTD/DOCTYPE not allowed" in last_rejects(service, 1)[0]
+    assert not stored(feed_store, [f"cot:{u}-"])
+    assert "root:" not in (service.dir / "rejects.log").read_text(encoding="utf-8")
+
+
+def test_protobuf_datagram_rejected(service):
+    before = service.stats.counts["rejected"]
+    send_udp(service.ports["cot-udp"], [b"\xbf\x01\xbf\x12\x34garbage"])
+    assert wait_until(lambda: service.stats.counts["rejected"] == before + 1, 5)
+    assert "protobuf" in last_rejects(service, 1)[0]
+
+
+@pytest.mark.parametrize("obj, reason", [
+    ({"time": "T", "lat": 1, "lon": 1, "threat_type": "smuggling"}, "missing field(s): id"),
+    ({"id": "a", "time": "T", "lon": 1, "threat_type": "smuggling"}, "missing field(s): lat"),
+    ({"id": "a", "time": "T", "lat": 91, "lon": 1, "threat_type": "smuggling"}, "latitude 91"),
+    ({"id": "a", "time": "T", "lat": 1, "lon": -181, "threat_type": "smuggling"}, "longitude -181"),
+    ({"id": "a", "time": "T", "lat": 0, "lon": 0, "threat_type": "smuggling"}, "placeholder"),
+    ({"id": "a", "time": "T", "lat": "1", "lon": 1, "threat_type": "smuggling", "colour": "red"}, "unknown field(s): colour"),
+    ({"id": "a", "time": "T", "lat": 1, "lon": 1, "threat_type": "aliens"}, "unknown threat type"),
+    ({"id": "a", "time": "T", "lat": 1, "lon": 1, "threat_type": "smuggling", "severity": 7}, "severity must be"),
+    ({"id": "a b", "time": "T", "lat": 1, "lon": 1, "threat_type": "smuggling"}, "id must be"),
+    ({"id": "a", "time": "2026-01-01T00:00:00", "lat": 1, "lon": 1, "threat_type": "smuggling"}, "no time zone"),
+    ({"id": "a", "time": "T", "lat": True, "lon": 1, "threat_type": "smuggling"}, "latitude is missing or not a number"),
+])
+def test_json_validation(obj, reason):
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    obj = {k: (t if v == "T" else v) for k, v in obj.items()}
+    with pytest.raises(Rejected) as info:
+        jsonfeed.parse_line(json.dumps(obj).encode())
+    assert reason in info.value.reason
+
+
+def test_json_line_splitter_skips_oversized_lines_without_buffering():
+    sp = jsonfeed.LineSplitter(max_bytes=1000)
+    out = sp.feed(b'{"a": 1}\n' + b"x" * 5000)
+    assert sp.pending_bytes == 0
+    out += sp.feed(b"yyy\n{\"b\": 2}\n")
+    assert [m for m, _ in out if m] == [b'{"a": 1}', b'{"b": 2}']
+    assert [r for _, r in out if r][0].startswith("oversized message (5,004 bytes")
+
+
+def test_connection_limit(service):
+    old = service.config.max_connections
+    service.config.max_connections = 2
+    socks = []
+    try:
+        socks = [socket.create_connection(("127.0.0.1", service.ports["cot-tcp"]), timeout=5) for _ in range(3)]
+        assert wait_until(lambda: any("connection refused" in r for r in last_rejects(service, 3)), 5)
+        closed = 0
+        for s in socks:
+            s.settimeout(0.3)
+            try:
+                closed += s.recv(16) == b""
+            except (socket.timeout, ConnectionResetError):
+                closed += isinstance(sys.exc_info()[1], ConnectionResetError)
+        assert closed == 1
+    finally:
+        service.config.max_connections = old
+        for s in socks:
+            s.close()
+
+
+def test_service_keeps_running_with_many_clients(service, feed_store):
+    """Slow and idle clients, half-sent events and abrupt disconnects do not block others."""
+    idle = [socket.create_connection(("127.0.0.1", service.ports["cot-tcp"]), timeout=5) for _ in range(5)]
+    try:
+        idle[0].sendall(b'<event uid="half" type="a-h-G"><point lat=')  # never finished
+        idle[1].sendall(DECL[:20])
+        ids = [uid("busy") for _ in range(20)]
+        m = mark(service)
+        send_tcp(service.ports["cot-tcp"], [event(u) for u in ids])
+        settle(service, m, len(ids))
+        assert len(stored(feed_store, [f"cot:{u}" for u in ids])) == 20
+        assert wait_until(lambda: service.status()["connections"] >= 5, 5)
+    finally:
+        for s in idle:
+            s.close()
+    assert wait_until(lambda: service.status()["connections"] == 0, 5)
+    assert any("stream ended inside an event" in r for r in last_rejects(service, 5))
+
+
+# -- idempotency ---------------------------------------------------------------------------------
+def test_resends_are_idempotent_first_one_wins(service, feed_store):
+    u = uid("dup")
+    first = event(u, "a-h-G", detail="<remarks>first</remarks>")
+    second = event(u, "a-h-A", detail="<remarks>second</remarks>", when=now_utc())
+    dups_before = service.stats.counts["duplicates"]
+    m = mark(service)
+    send_tcp(service.ports["cot-tcp"], [first])
+    settle(service, m, 1)
+    send_tcp(service.ports["cot-tcp"], [second, first])
+    send_udp(service.ports["cot-udp"], [first])
+    j = json.dumps({"id": u, "time": iso(now_utc()), "lat": 1.5, "lon": 1.5, "threat_type": "smuggling"}).encode()
+    send_tcp(service.ports["json-tcp"], [j + b"\n", j + b"\n"])
+    settle(service, m, 1 + 4)
+    assert service.stats.counts["duplicates"] == dups_before + 4
+    assert stored(feed_store, [f"cot:{u}", f"json:{u}"]) == {f"cot:{u}": 1, f"json:{u}": 1}
+    row = rows_by_id(feed_store, [f"cot:{u}"])[f"cot:{u}"]
+    assert row["threat_type"] == "illegal_crossing" and "first" in row["description"]
+
+
+# -- status and the live map ---------------------------------------------------------------------
+def test_status_for_the_app(service, feed_store):
+    m = mark(service)
+    send_tcp(service.ports["cot-tcp"], [event(uid("st"))])
+    settle(service, m, 1)
+    service.write_status()
+    st = read_status(feed_store)
+    assert st["state"] == "running" and st["running"] is True
+    assert {l["name"] for l in st["listeners"]} == {"cot-tcp", "cot-udp", "json-tcp", "folder"}
+    assert all(l["port"] > 0 for l in st["listeners"] if l["protocol"] != "folder")
+    assert st["last_event_at"] and st["events_per_minute"] > 0 and len(st["per_minute"]) == 5
+    for key in ("received", "accepted", "stored", "duplicates", "rejected", "ignored", "pending"):
+        assert key in st["counts"]
+    assert st["counts"]["rejected"] == len(st["rejects"]) or len(st["rejects"]) == 20
+    assert st["caught_up"] is True and st["store_error"] is None
+
+
+def test_read_status_without_a_service(tmp_path):
+    assert read_status(tmp_path)["state"] == "not started"
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "status.json").write_text(json.dumps({"state": "running", "updated_at": "2020-01-01T00:00:00Z"}))
+    st = read_status(tmp_path)
+    assert st["state"] == "unresponsive" and st["running"] is False
+
+
+def test_live_map_query_sees_ingested_incidents(service, feed_store):
+    since = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0) - dt.timedelta(seconds=2)
+    u = uid("live")
+    t0 = time.monotonic()
+    send_tcp(service.ports["cot-tcp"], [event(u, when=now_utc())])
+    seen = wait_until(lambda: f"cot:{u}" in set(queries.df("new_incidents", Filter(window="24h"), store=feed_store,
+                                                           since=since, max_rows=500).incident_id), 10, step=0.01)
+    assert seen, "an ingested incident must reach the live map's query"
+    assert time.monotonic() - t0 < 3.0
+
+
+# -- simulate ------------------------------------------------------------------------------------
+def test_simulate_sends_realistic_traffic(service, feed_store):
+    from borderwatch.feeds.simulate import Simulator
+
+    before = dict(service.stats.counts)
+    sim = Simulator(feed_store, cot_tcp=f"127.0.0.1:{service.ports['cot-tcp']}",
+                    cot_udp=f"127.0.0.1:{service.ports['cot-udp']}", json_tcp=f"127.0.0.1:{service.ports['json-tcp']}",
+                    units=4, seed=3)
+    summary = sim.run(rate=400, duration=10, count=120)
+    assert summary["sent"] == 120 and summary["by_channel"]["cot-tcp"] > 0 and summary["by_channel"]["json-tcp"] > 0
+    settle(service, before.get("received", 0), 120)
+    counts = service.stats.counts
+    assert counts["rejected"] == before.get("rejected", 0), last_rejects(service, 3)
+    assert counts["accepted"] > before.get("accepted", 0)
+    assert counts["ignored"] > before.get("ignored", 0)  # position reports and chat
+
+
+# -- journal -------------------------------------------------------------------------------------
+def test_journal_torn_tail_and_corrupt_line_are_skipped(tmp_path):
+    d = tmp_path / "journal"
+    d.mkdir()
+    lines = [journal_mod.encode({"n": i}) for i in range(5)]
+    corrupt = lines[2][:12] + b"X" + lines[2][13:]
+    (d / "00000001.log").write_bytes(lines[0] + lines[1] + corrupt + lines[3] + lines[4][:-7])  # torn tail
+    (d / "00000002.log").write_bytes(lines[4])
+    items, pos = journal_mod.JournalReader(d).read((1, 0), (2, len(lines[4])), 100)
+    assert [r["n"] for _, r in items] == [0, 1, 3, 4]
+    assert pos == (2, len(lines[4]))
+
+
+def test_replay_after_commit_before_checkpoint_is_exactly_once(feed_store, tmp_path):
+    """A crash after the store commit but before the checkpoint: the replay re-inserts nothing."""
+    from borderwatch.feeds.status import FeedStats
+    from borderwatch.feeds.writer import StoreWriter, store_records
+
+    ids = [uid("cp") for _ in range(6)]
+    recs = [cot.parse_incident(event(u)) for u in ids]
+    for r in recs:
+        r["extra"]["channel"] = "cot-tcp"
+    d = tmp_path / "journal"
+    d.mkdir()
+    (d / "00000001.log").write_bytes(b"".join(journal_mod.encode(r) for r in recs))
+    assert store_records(feed_store, recs[:4]) == 4  # committed; checkpoint still at the start
+    j = journal_mod.Journal(d)
+    j.open()
+    stats = FeedStats()
+    w = StoreWriter(feed_store, j, stats, batch_ms=10)
+    w.start()
+    assert wait_until(lambda: not w.behind() and stats.counts["stored"] + stats.counts["duplicates"] == 6, 10)
+    w.stop()
+    j.close()
+    assert stored(feed_store, [f"cot:{u}" for u in ids]) == {f"cot:{u}": 1 for u in ids}
+    assert (stats.counts["stored"], stats.counts["duplicates"], stats.replayed) == (2, 4, 6)
+    assert journal_mod.segments(d) == [2]  # the replayed segment is deleted once committed
+
+
+# -- crash and restart ---------------------------------------------------------------------------
+def _start_cli(store_path: pathlib.Path, batch_ms: int) -> subprocess.Popen:
+    env = dict(os.environ, BORDERWATCH_STORE=str(store_path), PYTHONPATH=str(ROOT))
+    env.pop("BORDERWATCH_NOW", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "borderwatch.cli", "feeds", "--cot-tcp", "0", "--cot-udp", "0", "--json-tcp", "0",
+         "--batch-ms", str(batch_ms), "--no-watch", "--log-level", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _running_status(store, proc, timeout=20.0) -> dict:
+    def ready():
+        st = read_status(store)
+        return st if st.get("pid") == proc.pid and st["state"] == "running" else None
+
+    st = wait_until(ready, timeout, step=0.05)
+    if not st:
+        proc.kill()
+        raise AssertionError("service did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
+    return st
+
+
+def _ports(st: dict) -> dict:
+    return {l["name"]: l["port"] for l in st["listeners"] if l.get("port")}
+
+
+def _send_mixed(ports: dict, ids: list[str], json_ids: list[str]) -> None:
+    stream = b"".join((DECL if i % 2 else b"") + event(u) for i, u in enumerate(ids[: len(ids) // 2]))
+    send_tcp(ports["cot-tcp"], split_randomly(stream, random.Random(6), sizes=(100, 1000, 5000)))
+    send_udp(ports["cot-udp"], [event(u) for u in ids[len(ids) // 2:]])
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    send_tcp(ports["json-tcp"], [b"".join(json.dumps({"id": j, "time": t, "lat": 52.1, "lon": 23.6,
+                                                      "threat_type": "illegal_crossing"}).encode() + b"\n"
+                                          for j in json_ids)])
+
+
+@pytest.mark.slow
+def test_crash_and_restart_loses_and_duplicates_nothing(feed_store, service):
+    service.stop()  # one service per store: the in-process one steps aside
+    store = feed_store
+    ids = [uid("crash") for _ in range(60)]
+    json_ids = [uid("crashj") for _ in range(20)]
+    want = [f"cot:{u}" for u in ids] + [f"json:{j}" for j in json_ids]
+
+    # 1. events accepted (journalled), then kill -9 before any store commit
+    proc = _start_cli(store.path, batch_ms=60_000)
+    try:
+        ports = _ports(_running_status(store, proc))
+        _send_mixed(ports, ids, json_ids)
+        assert wait_until(lambda: read_status(store)["counts"]["accepted"] >= len(want), 15, step=0.05), \
+            read_status(store)["counts"]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert not stored(store, want), "nothing should have been committed yet"
+
+    # 2. restart: the journal is replayed; resend some of the same events as clients would
+    proc = _start_cli(store.path, batch_ms=50)
+    try:
+        ports = _ports(_running_status(store, proc))
+        send_tcp(ports["cot-tcp"], [event(u) for u in ids[:10]])
+        more = [uid("crash2") for _ in range(40)]
+        send_tcp(ports["cot-tcp"], [event(u) for u in more])
+        assert wait_until(lambda: read_status(store)["counts"]["accepted"] >= 50, 15, step=0.05)
+        # 3. kill -9 again, this time while the store writer is busy
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    want += [f"cot:{u}" for u in more]
+
+    proc = _start_cli(store.path, batch_ms=50)
+    try:
+        _running_status(store, proc)
+        assert wait_until(lambda: len(stored(store, want)) == len(want), 20, step=0.1)
+        assert wait_until(lambda: read_status(store)["caught_up"], 10)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    counts = stored(store, want)
+    assert set(counts) == set(want) and set(counts.values()) == {1}
+    assert read_status(store)["state"] == "stopped"

@@ -1,0 +1,783 @@
+"""Importing users' files: real third-party files, every kind of bad input, and the guarantees
+(refused files change nothing, re-imports do not duplicate, dry runs write nothing)."""
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import io
+import json
+import pathlib
+import shutil
+import sqlite3
+import threading
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import pytest
+import shapely
+from pyproj import Geod
+
+import queries
+from borderwatch import demo, importer
+from borderwatch.store import Store
+
+from conftest import REALDATA
+
+NYBB = REALDATA / "geoformats" / "nybb_16a_shapefile_epsg2263.zip"
+NC = REALDATA / "geoformats" / "nc_sids_nad27_epsg4267.gpkg"
+OSM_FENCE = REALDATA / "fortifications" / "osm_us_mexico_border_fence_2015.geojson"
+MMP = REALDATA / "incidents" / "mmp_iom_2014-2019_legacy_format.csv"
+NOW = dt.datetime(2026, 11, 1, 12, 0, 0)
+GEOD = Geod(ellps="WGS84")
+TABLES = ("incidents", "fortifications", "sensors", "segments", "nations", "segment_agreements")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A store with the reference data only (nations, segments, agreements)."""
+    s = Store(tmp_path_factory.mktemp("import-store"))
+    demo.load_reference(s)
+    yield s
+    s.close()
+
+
+def snapshot(store: Store) -> dict:
+    out = {t: queries.scalar("count_rows", store=store, idents={"table": t}) for t in TABLES}
+    out["segments_fingerprint"] = queries.scalar("segments_fingerprint", store=store)
+    return out
+
+
+def refused(store: Store, layer: str, path, **kw) -> importer.ImportReport:
+    """Import that must be refused: the store must not change."""
+    before = snapshot(store)
+    report = importer.import_file(layer, path, store, now=NOW, **kw)
+    assert report.status == "refused", report.format_text()
+    assert not report.ok
+    assert snapshot(store) == before
+    return report
+
+
+def stored_incident(store: Store, incident_id: str):
+    frame = store.cursor().execute("SELECT * EXCLUDE (shared_under) FROM incidents WHERE incident_id = ?",
+                                   [incident_id]).fetch_df()
+    assert len(frame) == 1
+    return frame.iloc[0]
+
+
+def only_error(report: importer.ImportReport) -> importer.RowError:
+    assert len(report.rejected) == 1, report.format_text()
+    return report.rejected[0]
+
+
+def write(path: pathlib.Path, text: str | bytes) -> pathlib.Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def feature_collection(*features, **extra) -> str:
+    return json.dumps({"type": "FeatureCollection", **extra, "features": list(features)})
+
+
+def point_feature(lon, lat, **props) -> dict:
+    return {"type": "Feature", "properties": props, "geometry": {"type": "Point", "coordinates": [lon, lat]}}
+
+
+# -- real files ---------------------------------------------------------------------------
+def test_projected_shapefile_is_reprojected_into_new_york():
+    plan = importer.read_file("borders", NYBB, defaults={"nation": "USA"}, mapping={"name": "BoroName"})
+    r = plan.report
+    assert r.ok, r.format_text()
+    assert r.format == "zipped Shapefile" and r.source_layers == ["nybb"]
+    assert r.crs["declared"] == "EPSG:2263"
+    assert "NAD83" in r.crs["transformation"]
+    w, s, e, n = r.bounds  # the five boroughs: Staten Island to the Bronx
+    assert -74.27 < w < -74.24 and 40.49 < s < 40.51 and -73.71 < e < -73.69 and 40.90 < n < 40.93
+    manhattan = plan.geometries[3]
+    c = manhattan.centroid
+    assert abs(c.x - -73.967) < 0.01 and abs(c.y - 40.777) < 0.01
+    # geodesic area of Manhattan: about 59 km2 (land and water within the borough polygon)
+    area_km2 = abs(GEOD.geometry_area_perimeter(manhattan)[0]) / 1e6
+    assert 55 < area_km2 < 62
+    assert list(plan.outlines.iso3) == ["USA"] and plan.outlines.rows.iloc[0] == 5
+
+
+def test_borough_names_are_not_nations(store):
+    r = refused(store, "borders", NYBB, mapping={"nation": "BoroName"})
+    assert r.rejected_rows == 5 and r.accepted == 0
+    first = r.rejected[0]
+    assert (first.file, first.layer, first.row, first.field) == (NYBB.name, "nybb", 1, "BoroName")
+    assert first.reason.startswith("unknown nation code 'Staten Island'")
+    assert "nybb_16a_shapefile_epsg2263.zip, layer nybb, row 1, field BoroName: unknown nation code" in str(first)
+
+
+def _nybb_variant(tmp_path: pathlib.Path, name: str, *, dbf=None, cpg: str | None = None, drop=()) -> pathlib.Path:
+    """The nybb Shapefile re-zipped with changes (its DBF declares no encoding: LDID 0, no .cpg)."""
+    out = tmp_path / name
+    with zipfile.ZipFile(NYBB) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            ext = info.filename.rsplit(".", 1)[-1]
+            if ext in drop:
+                continue
+            data = src.read(info)
+            if ext == "dbf" and dbf is not None:
+                data = dbf(data)
+            dst.writestr(info.filename, data)
+        if cpg is not None:
+            dst.writestr("nybb.cpg", cpg)
+    return out
+
+
+@pytest.mark.parametrize("variant", ["latin1", "utf8-undeclared", "utf8-cpg"])
+def test_shapefile_text_encodings(tmp_path, variant):
+    if variant == "latin1":  # the DBF's bytes are ISO-8859-1 and nothing says so
+        path = _nybb_variant(tmp_path, "b.zip", dbf=lambda d: d.replace(b"Bronx", "Brönx".encode("latin-1")))
+    elif variant == "utf8-undeclared":  # UTF-8 bytes without .cpg: GDAL alone would read 'BrÃ¶nx'
+        path = _nybb_variant(tmp_path, "b.zip", dbf=lambda d: d.replace(b"Bronx ", "Brönx".encode("utf-8")))
+    else:
+        path = _nybb_variant(tmp_path, "b.zip", dbf=lambda d: d.replace(b"Bronx ", "Brönx".encode("utf-8")), cpg="UTF-8")
+    plan = importer.read_file("borders", path, mapping={"nation": "BoroName"})
+    bronx = next(e for e in plan.report.rejected if e.row == 5)
+    assert bronx.value == "Brönx", plan.report.format_text()
+    assert "Ã" not in plan.report.format_text()
+    if variant == "utf8-cpg":
+        assert "from the .cpg" in plan.report.encoding
+    else:
+        assert any("declares no encoding" in w for w in plan.report.warnings)
+
+
+def test_shapefile_without_prj_and_projected_coordinates_is_refused(store, tmp_path):
+    path = _nybb_variant(tmp_path, "noprj.zip", drop=("prj",))
+    r = refused(store, "borders", path, defaults={"nation": "USA"})
+    err = r.file_errors[0]
+    assert "declares no coordinate reference system" in err.reason
+    assert "not longitude/latitude" in err.reason and "--crs" in err.reason
+    # the same file with its CRS given is fine
+    ok = importer.read_file("borders", path, defaults={"nation": "USA"}, crs="EPSG:2263")
+    assert ok.report.ok and ok.report.bounds[0] < -74.2
+
+
+def test_nad27_geopackage_gets_the_datum_shift():
+    plan = importer.read_file("borders", NC, defaults={"nation": "USA"})
+    r = plan.report
+    assert r.ok and r.rows_read == 100
+    assert r.crs["declared"] == "EPSG:4267" and "NAD27 to WGS 84" in r.crs["transformation"]
+    raw = pyogrio.read_dataframe(NC)
+    before = shapely.get_coordinates(raw.geometry.iloc[0])[0]  # Ashe county, first vertex, NAD27
+    after = shapely.get_coordinates(plan.geometries[0])[0]
+    # NAD27 -> WGS 84 moves points in North Carolina by some 10-40 m (here east and north)
+    _, _, shift_m = GEOD.inv(before[0], before[1], after[0], after[1])
+    assert 10 < shift_m < 40
+    assert after[0] > before[0] and after[1] > before[1]
+    expected = pyproj.Transformer.from_crs("EPSG:4267", "EPSG:4326", always_xy=True).transform(*before)
+    assert after == pytest.approx(expected, abs=1e-9)
+
+
+def test_osm_border_fence_as_fortifications(store):
+    plan = importer.read_file("fortifications", OSM_FENCE, store=store)
+    r = plan.report
+    assert r.ok, r.format_text()
+    assert r.rows_read == 616 and r.accepted == 616
+    assert r.geometry_types == {"LineString": 607, "Point": 9}
+    kinds = plan.records.kind.value_counts().to_dict()
+    assert kinds == {"fence": 400, "vehicle_barrier": 203, "gate": 9, "wall": 3, "other": 1}
+    lines = plan.records[plan.records.geometry.map(lambda g: g.geom_type == "LineString")]
+    km = sum(GEOD.geometry_length(g) for g in lines.geometry) / 1000
+    assert 1040 < km < 1100  # the export's ~1,070 km of fence
+    assert plan.records.fortification_id.iloc[0] == "osm_us_mexico_border_fence_2015.geojson:way/32323433"
+    before = snapshot(store)
+    report = importer.commit(plan, store)
+    assert report.status == "imported" and report.written == 616
+    after = snapshot(store)
+    assert after["fortifications"] == before["fortifications"] + 616
+    on_border = store.cursor().execute("SELECT segment_id, count(*) FROM fortifications WHERE dataset = ? GROUP BY ALL",
+                                       [report.dataset]).fetchall()
+    assert on_border == [("MEX-USA", 616)]
+    again = importer.import_file("fortifications", OSM_FENCE, store)
+    assert again.written == 0 and again.already_present == 616
+    assert snapshot(store) == after
+
+
+def test_missing_migrants_refused_whole_because_one_row_has_no_coordinates(store):
+    r = refused(store, "incidents", MMP)
+    assert r.preset == "iom-mmp" and r.rows_read == 5987 and r.accepted == 5986
+    err = only_error(r)
+    assert (err.row, err.field) == (3098, "Location Coordinates") and err.reason == "no coordinates"
+    assert "all-or-nothing" in r.format_text()
+
+
+def test_missing_migrants_with_skip_invalid(store):
+    before = snapshot(store)
+    r = importer.import_file("incidents", MMP, store, skip_invalid=True, now=NOW)
+    assert r.status == "imported" and r.policy == "skip-invalid"
+    assert r.written == 5986 and r.rejected_rows == 1
+    assert snapshot(store)["incidents"] == before["incidents"] + 5986
+    row = stored_incident(store, "IOM-MMP:52673")
+    assert row.occurred_at == pd.Timestamp("2019-12-30") and row.time_precision == "day"
+    assert row.threat_type == "illegal_crossing" and row.severity == 3
+    assert abs(row.lat - 35.568972356329) < 1e-9 and abs(row.lon - -1.289773129748) < 1e-9
+    assert "Hypothermia" in row.description and row.dataset == "import:IOM-MMP" and not row.synthetic
+    # re-importing the same export adds nothing
+    again = importer.import_file("incidents", MMP, store, skip_invalid=True, now=NOW)
+    assert again.written == 0 and again.already_present == 5986
+    assert snapshot(store)["incidents"] == before["incidents"] + 5986
+
+
+# -- formats --------------------------------------------------------------------------------
+KML = """<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>Evros assets</name>
+<Folder><name>Posts</name>
+ <Placemark><name>Post Kastanies</name><ExtendedData><Data name="kind"><value>border post</value></Data>
+ </ExtendedData><Point><coordinates>26.0312,41.6461</coordinates></Point></Placemark>
+ <Placemark><name>Tower 7</name><ExtendedData><Data name="kind"><value>watchtower</value></Data>
+ </ExtendedData><Point><coordinates>26.1021,41.7203,0</coordinates></Point></Placemark>
+</Folder>
+<Folder><name>Fences</name>
+ <Placemark><name>Fence A</name><ExtendedData><Data name="kind"><value>fence</value></Data></ExtendedData>
+ <LineString><coordinates>26.00,41.60 26.05,41.65 26.10,41.70</coordinates></LineString></Placemark>
+</Folder>
+</Document></kml>"""
+
+
+@pytest.mark.parametrize("kind", ["kml", "kmz"])
+def test_kml_and_kmz_with_two_folders(store, tmp_path, kind):
+    if kind == "kml":
+        path = write(tmp_path / "evros.kml", KML)
+    else:
+        path = tmp_path / "evros.kmz"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("doc.kml", KML)
+            z.writestr("files/icon.png", b"\x89PNG")
+    plan = importer.read_file("fortifications", path, store=store)
+    assert plan.report.ok, plan.report.format_text()
+    assert plan.report.source_layers == ["Posts", "Fences"]
+    assert plan.records.kind.tolist() == ["border_post", "watchtower", "fence"]
+    assert plan.records.name.tolist() == ["Post Kastanies", "Tower 7", "Fence A"]
+    report = importer.commit(plan, store)
+    assert report.written == 3
+    assert importer.import_file("fortifications", path, store).written == 0
+    only = importer.read_file("fortifications", path, layer_name="Fences")
+    assert only.report.rows_read == 1 and only.records.kind.tolist() == ["fence"]
+
+
+def test_geoparquet_round_trip(store, tmp_path):
+    import geopandas as gpd
+
+    frame = gpd.GeoDataFrame({
+        "sensor_id": ["S-1", "S-2", "S-3"],
+        "type": ["radar", "Thermal camera", "seismic"],
+        "range_km": [25.0, 8.0, 0.5],
+        "azimuth": [90.0, 180.0, None],
+        "fov": [120.0, 45.0, None],
+        "status": ["online", "degraded", "down"],
+    }, geometry=gpd.points_from_xy([26.0, 26.1, 26.2], [41.6, 41.7, 41.8]), crs="EPSG:4326")
+    path = tmp_path / "sensors.parquet"
+    frame.to_parquet(path)
+    plan = importer.read_file("sensors", path)
+    r = plan.report
+    assert r.ok and r.format == "GeoParquet", r.format_text()
+    rec = plan.records.set_index("sensor_id")
+    assert rec.loc["sensors.parquet:S-1", "range_m"] == 25_000 and rec.loc["sensors.parquet:S-3", "fov_deg"] == 360
+    assert rec.sensor_type.tolist() == ["radar", "thermal_camera", "seismic_sensor"]
+    assert rec.status.tolist() == ["online", "degraded", "offline"]
+    before = snapshot(store)
+    assert importer.commit(plan, store).written == 3
+    assert snapshot(store)["sensors"] == before["sensors"] + 3
+    # the same rows projected (UTM 35N) come back to the same place
+    utm = tmp_path / "sensors_utm.parquet"
+    frame.to_crs("EPSG:32635").to_parquet(utm)
+    back = importer.read_file("sensors", utm, source_name="sensors.parquet")
+    assert np.allclose(back.records.lon, plan.records.lon, atol=1e-9)
+    assert np.allclose(back.records.lat, plan.records.lat, atol=1e-9)
+    assert importer.commit(back, store).written == 0  # same ids: not duplicated
+
+
+def test_csv_with_wkt_column(tmp_path):
+    path = write(tmp_path / "wkt.csv", "ref;when;type;geom\n"
+                 "A1;2024-05-03 14:05;fence;LINESTRING (26 41.6, 26.1 41.7)\n"
+                 "A2;2024-05-04;gate;POINT (26.05 41.65)\n")
+    plan = importer.read_file("fortifications", path, mapping={"fortification_id": "ref"})
+    assert plan.report.ok, plan.report.format_text()
+    assert plan.report.mapping["wkt"] == "geom"
+    assert plan.records.kind.tolist() == ["fence", "gate"]
+    assert [g.geom_type for g in plan.records.geometry] == ["LineString", "Point"]
+
+
+def test_csv_with_lat_lon_columns_and_date_precisions(tmp_path):
+    path = write(tmp_path / "events.csv", "event,Date,Category,Latitude,Longitude,Reporting Country\n"
+                 "e1,2024-05-03T14:05:00+02:00,smuggling,41.30,26.50,GR\n"
+                 "e2,2024-05,Drugs,41.31,26.51,Greece\n"
+                 "e3,2023,drone,41.32,26.52,GRC\n"
+                 "e4,\"March 3, 2024\",illegal crossing,41.33,26.53,300\n")
+    plan = importer.read_file("incidents", path, mapping={"incident_id": "event"}, now=NOW)
+    r = plan.report
+    assert r.ok, r.format_text()
+    rec = plan.records.set_index("incident_id")
+    assert rec.time_precision.tolist() == ["second", "month", "year", "day"]
+    assert rec.occurred_at.tolist() == [pd.Timestamp("2024-05-03 12:05"), pd.Timestamp("2024-05-01"),
+                                        pd.Timestamp("2023-01-01"), pd.Timestamp("2024-03-03")]
+    assert rec.threat_type.tolist() == ["smuggling", "drug_trafficking", "drone_incursion", "illegal_crossing"]
+    assert set(rec.reporting_nation) == {"GRC"}
+    assert rec.index.tolist() == ["events.csv:e1", "events.csv:e2", "events.csv:e3", "events.csv:e4"]
+
+
+def test_csv_without_ids_is_idempotent_by_content(store, tmp_path):
+    path = write(tmp_path / "noid.csv", "date,threat,lat,lon\n2024-05-03,smuggling,41.3,26.5\n"
+                 "2024-05-04,smuggling,41.4,26.6\n2024-05-04,smuggling,41.4,26.6\n")
+    first = importer.import_file("incidents", path, store, now=NOW)
+    assert first.written == 2 and first.duplicates_in_file == 1
+    before = snapshot(store)
+    again = importer.import_file("incidents", path, store, now=NOW)
+    assert again.written == 0 and again.already_present == 2
+    assert snapshot(store) == before
+
+
+def test_dry_run_writes_nothing(store, tmp_path):
+    path = write(tmp_path / "dry.csv", "id,date,threat,lat,lon\n1,2024-05-03,smuggling,41.3,26.5\n")
+    before = snapshot(store)
+    r = importer.import_file("incidents", path, store, dry_run=True, now=NOW)
+    assert r.status == "dry run" and r.ok and r.written is None and r.already_present == 0
+    assert snapshot(store) == before
+    assert "dry run, nothing was written" in r.format_text()
+
+
+ACLED_COLUMNS = ["event_id_cnty", "event_date", "year", "time_precision", "disorder_type", "event_type",
+                 "sub_event_type", "actor1", "assoc_actor_1", "inter1", "actor2", "assoc_actor_2", "inter2",
+                 "interaction", "civilian_targeting", "iso", "region", "country", "admin1", "admin2", "admin3",
+                 "location", "latitude", "longitude", "geo_precision", "source", "source_scale", "notes",
+                 "fatalities", "tags", "timestamp"]
+
+
+def _acled_row(**kw) -> dict:
+    row = dict.fromkeys(ACLED_COLUMNS, "")
+    row.update(year="2024", time_precision="1", disorder_type="Political violence", iso="804", region="Europe",
+               country="Ukraine", admin1="Kharkiv", location="Vovchansk", geo_precision="1", source="Local media",
+               source_scale="Subnational", fatalities="0", timestamp="1718000000")
+    row.update(kw)
+    return row
+
+
+def test_acled_shaped_export(store, tmp_path):
+    rows = [
+        _acled_row(event_id_cnty="UKR1001", event_date="2024-06-01", event_type="Battles", sub_event_type="Armed clash",
+                   actor1="Military Forces of Russia", actor2="Military Forces of Ukraine", latitude="50.2906",
+                   longitude="36.9412", fatalities="12", notes="Clashes near the border."),
+        _acled_row(event_id_cnty="UKR1002", event_date="2024-06-02", event_type="Explosions/Remote violence",
+                   sub_event_type="Air/drone strike", latitude="50.30", longitude="36.95", time_precision="2"),
+        _acled_row(event_id_cnty="UKR1003", event_date="15 June 2024", event_type="Strategic developments",
+                   sub_event_type="Disrupted weapons use", latitude="50.31", longitude="36.96", time_precision="3",
+                   geo_precision="3"),
+        _acled_row(event_id_cnty="UKR1004", event_date="2024-06-20", event_type="Protests",
+                   sub_event_type="Peaceful protest", latitude="50.0", longitude="36.2", iso="", country="Ukraine"),
+    ]
+    path = tmp_path / "acled_export.csv"
+    pd.DataFrame(rows, columns=ACLED_COLUMNS).to_csv(path, index=False)
+    plan = importer.read_file("incidents", path, now=NOW)
+    r = plan.report
+    assert r.ok and r.preset == "acled", r.format_text()
+    rec = plan.records.set_index("incident_id")
+    assert rec.index.tolist() == ["ACLED:UKR1001", "ACLED:UKR1002", "ACLED:UKR1003", "ACLED:UKR1004"]
+    assert rec.threat_type.tolist() == ["armed_incursion", "drone_incursion", "weapons_trafficking", "other"]
+    assert rec.severity.tolist() == [4, 3, 1, 1]
+    assert rec.time_precision.tolist() == ["day", "day", "month", "day"]
+    assert rec.occurred_at.iloc[2] == pd.Timestamp("2024-06-01")  # month precision: the month's start
+    assert set(rec.reporting_nation) == {"UKR"}
+    assert rec.location_error_m.tolist()[:3] == [2000.0, 2000.0, 100000.0]
+    assert "Military Forces of Russia vs Military Forces of Ukraine" in rec.description.iloc[0]
+    report = importer.commit(plan, store)
+    assert report.written == 4
+    stored = stored_incident(store, "ACLED:UKR1001")
+    assert stored.segment_id == "RUS-UKR" and stored.source == "ACLED"
+    # an unknown ACLED event type is refused by name
+    bad = path.with_name("acled_bad.csv")
+    pd.DataFrame([_acled_row(event_id_cnty="X1", event_date="2024-06-01", event_type="Invasion",
+                             sub_event_type="Alien", latitude="50", longitude="36")], columns=ACLED_COLUMNS).to_csv(bad, index=False)
+    err = only_error(refused(store, "incidents", bad))
+    assert err.field == "event_type/sub_event_type" and "unknown threat type 'Invasion / Alien'" in err.reason
+
+
+def test_border_lines_replace_a_segment(store, tmp_path):
+    ref = queries.df("segments_geo", store=store).set_index("segment_id")
+    old_km = ref.loc["ESP-PRT", "length_km"]
+    lines = [
+        {"type": "Feature", "properties": {"iso_a": "PRT", "iso_b": "ESP"},
+         "geometry": {"type": "LineString", "coordinates": [[-8.88, 41.87], [-8.2, 42.1], [-7.9, 41.9]]}},
+        {"type": "Feature", "properties": {"iso_a": "Spain", "iso_b": "Portugal"},
+         "geometry": {"type": "LineString", "coordinates": [[-7.9, 41.9], [-7.0, 41.95], [-6.9, 41.0]]}},
+    ]
+    path = write(tmp_path / "iberia.geojson", feature_collection(*lines))
+    before = snapshot(store)
+    plan = importer.read_file("borders", path)
+    assert plan.report.ok, plan.report.format_text()
+    seg = plan.records.iloc[0]
+    assert (seg.segment_id, seg.nation_a, seg.nation_b, seg.rows) == ("ESP-PRT", "ESP", "PRT", 2)
+    expected_km = sum(GEOD.geometry_length(shapely.geometry.shape(f["geometry"])) for f in lines) / 1000
+    assert seg.length_km == pytest.approx(expected_km, rel=1e-9)
+    report = importer.commit(plan, store)
+    assert report.replaced == 1 and report.written == 0
+    after = snapshot(store)
+    assert after["segments"] == before["segments"] and after["segment_agreements"] == before["segment_agreements"]
+    assert after["segments_fingerprint"] != before["segments_fingerprint"]
+    now_ref = queries.df("segments_geo", store=store).set_index("segment_id")
+    assert now_ref.loc["ESP-PRT", "length_km"] == pytest.approx(expected_km) != pytest.approx(old_km)
+    importer.commit(importer.read_file("borders", path), store)
+    assert snapshot(store) == after  # idempotent
+
+
+def test_sensor_defaults_and_coverage(tmp_path):
+    path = write(tmp_path / "sites.csv", "site,kind,range,bearing,lat,lon\n"
+                 "T1,thermal camera,5 km,45,41.6,26.0\nR1,radar,,,41.7,26.1\nX1,periscope,2 nmi,,41.8,26.2\n")
+    plan = importer.read_file("sensors", path, mapping={"sensor_id": "site"})
+    r = plan.report
+    assert r.ok, r.format_text()
+    rec = plan.records.set_index("sensor_id")
+    assert rec.range_m.tolist() == [5000.0, 25000.0, 3704.0]
+    assert rec.fov_deg.tolist() == [45.0, 120.0, 360.0]
+    assert rec.sensor_type.tolist() == ["thermal_camera", "radar", "other"]
+    assert any("typical range" in w for w in r.warnings) and any("'periscope'" in w for w in r.warnings)
+    assert any("recorded as online" in w for w in r.warnings)
+
+
+# -- bad input: each gets its own message and changes nothing --------------------------------
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802
+        _Recorder.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+                         b'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def web_server(monkeypatch):
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    _Recorder.hits = []
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_geojson_crs_link_is_refused_and_never_fetched(store, tmp_path, web_server):
+    from borderwatch.importers import sources
+
+    crs = {"type": "link", "properties": {"href": f"{web_server}/crs.wkt", "type": "ogcwkt"}}
+    path = write(tmp_path / "link.geojson", feature_collection(point_feature(26.5, 41.3, id="1"), crs=crs))
+    err = only_error(refused(store, "fortifications", path))
+    assert err.row is None and err.field == "crs" and "links to" in err.reason and "never fetches" in err.reason
+    # and GDAL itself, under the importer's settings, cannot reach the server either
+    sources._gdal_read(path)
+    assert _Recorder.hits == []
+
+
+def test_kml_network_link_and_entities_are_refused(store, tmp_path, web_server):
+    link = KML.replace("</Document>", f"<NetworkLink><Link><href>{web_server}/more.kml</href></Link></NetworkLink></Document>")
+    err = only_error(refused(store, "fortifications", write(tmp_path / "link.kml", link)))
+    assert "NetworkLink" in err.reason and "never fetches" in err.reason
+    xxe = KML.replace('<?xml version="1.0" encoding="UTF-8"?>',
+                      '<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY x SYSTEM "file:///etc/passwd">]>').replace(
+                          "Fence A", "&x;")
+    err = only_error(refused(store, "fortifications", write(tmp_path / "xxe.kml", xxe)))
+    assert "DTD" in err.reason
+    assert _Recorder.hits == []
+
+
+def test_unknown_epsg_in_geojson(store, tmp_path):
+    crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::99999"}}
+    err = only_error(refused(store, "fortifications", write(tmp_path / "u.geojson",
+                                                            feature_collection(point_feature(1, 2), crs=crs))))
+    assert err.field == "crs" and "unknown coordinate reference system 'urn:ogc:def:crs:EPSG::99999'" in err.reason
+
+
+def test_geojson_named_projected_crs_is_reprojected(tmp_path):
+    crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32635"}}
+    x, y = pyproj.Transformer.from_crs(4326, 32635, always_xy=True).transform(26.5, 41.3)
+    plan = importer.read_file("fortifications", write(tmp_path / "p.geojson",
+                                                      feature_collection(point_feature(x, y, kind="gate"), crs=crs)))
+    g = plan.records.geometry.iloc[0]
+    assert plan.report.ok and abs(g.x - 26.5) < 1e-9 and abs(g.y - 41.3) < 1e-9
+
+
+def test_nan_and_infinite_coordinates(store, tmp_path):
+    text = feature_collection(point_feature(26.5, 41.3), point_feature(0, 0)).replace("[0, 0]", "[NaN, 41.3]")
+    err = only_error(refused(store, "fortifications", write(tmp_path / "nan.geojson", text)))
+    assert (err.row, err.field) == (2, "geometry") and "NaN or Infinity" in err.reason
+    text = text.replace("NaN", "Infinity")
+    err = only_error(refused(store, "fortifications", write(tmp_path / "inf.geojson", text)))
+    assert err.row == 2 and "NaN or Infinity" in err.reason
+
+
+def test_duplicate_json_keys(store, tmp_path):
+    text = feature_collection(point_feature(26.5, 41.3, kind="gate"), point_feature(26.6, 41.4, kind="fence"))
+    text = text.replace('"kind": "fence"', '"kind": "fence", "kind": "wall"')
+    err = only_error(refused(store, "fortifications", write(tmp_path / "dup.geojson", text)))
+    assert (err.row, err.field) == (2, "kind") and "appears twice" in err.reason
+
+
+def test_invalid_json_variants(store, tmp_path):
+    text = feature_collection(point_feature(26.5, 41.3)).replace("]}", "],}")  # trailing comma
+    err = only_error(refused(store, "fortifications", write(tmp_path / "trail.geojson", text)))
+    assert err.row is None and err.reason.startswith("not valid JSON") and "line 1" in err.reason
+    ring = {"type": "Feature", "properties": {},
+            "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}}
+    err = only_error(refused(store, "borders", write(tmp_path / "ring.geojson", feature_collection(ring)),
+                             defaults={"nation": "FRA"}))
+    assert err.row == 1 and "ring is not closed" in err.reason
+
+
+def test_kml_coordinates_that_are_not_numbers(store, tmp_path):
+    bad = KML.replace("26.1021,41.7203,0", "abc,def")
+    err = only_error(refused(store, "fortifications", write(tmp_path / "abc.kml", bad)))
+    assert (err.layer, err.row, err.field) == ("Posts", 2, "coordinates")
+    assert "'abc,def' are not numbers" in err.reason and "Tower 7" in err.reason
+
+
+def test_zero_zero_coordinates_are_suspicious(store, tmp_path):
+    path = write(tmp_path / "zero.csv", "id,date,threat,lat,lon\n1,2024-05-03,smuggling,41.3,26.5\n2,2024-05-03,smuggling,0,0\n")
+    err = only_error(refused(store, "incidents", path))
+    assert err.row == 2 and "exactly 0, 0" in err.reason
+
+
+def test_zip_slip_and_zip_bomb_and_links(store, tmp_path):
+    slip = tmp_path / "slip.zip"
+    with zipfile.ZipFile(slip, "w") as z:
+        z.writestr("nybb.shp", b"x")
+        z.writestr("../../evil.shp", b"x")
+    err = only_error(refused(store, "borders", slip))
+    assert "'../../evil.shp'" in err.reason and "zip-slip" in err.reason
+    absolute = tmp_path / "abs.zip"
+    with zipfile.ZipFile(absolute, "w") as z:
+        z.writestr(zipfile.ZipInfo("/etc/cron.d/x.kml"), b"x")
+    assert "absolute path" in only_error(refused(store, "borders", absolute)).reason
+    bomb = tmp_path / "bomb.kmz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("doc.kml", b"<kml>" + b" " * (20 * 1024**2) + b"</kml>")
+    assert "zip bomb" in only_error(refused(store, "fortifications", bomb)).reason
+    link = tmp_path / "link.zip"
+    info = zipfile.ZipInfo("nybb.shp")
+    info.external_attr = (0o120777 << 16)
+    with zipfile.ZipFile(link, "w") as z:
+        z.writestr(info, "/etc/passwd")
+    assert "symbolic link" in only_error(refused(store, "borders", link)).reason
+
+
+def test_shapefile_missing_dbf_and_corrupt_header(store, tmp_path):
+    nodbf = _nybb_variant(tmp_path, "nodbf.zip", drop=("dbf",))
+    err = only_error(refused(store, "borders", nodbf))
+    assert "has no attribute table (.dbf)" in err.reason
+    corrupt = tmp_path / "corrupt.zip"
+    with zipfile.ZipFile(NYBB) as src, zipfile.ZipFile(corrupt, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".shp"):
+                data = b"\x00\x00\x00\x00" + data[4:]
+            dst.writestr(info.filename, data)
+    assert "header of 'nybb.shp' is corrupt" in only_error(refused(store, "borders", corrupt)).reason
+
+
+def _gpkg_copy(tmp_path: pathlib.Path, name: str, *statements) -> pathlib.Path:
+    path = tmp_path / name
+    shutil.copy(NC, path)
+    con = sqlite3.connect(path)
+    for fn in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):  # used by the file's R-tree triggers
+        con.create_function(fn, 1, lambda blob: 0)
+    for sql in statements:
+        con.execute(sql)
+    con.commit()
+    con.close()
+    return path
+
+
+def test_geopackage_undefined_and_unknown_srs(store, tmp_path):
+    undefined = _gpkg_copy(tmp_path, "undef.gpkg", "UPDATE gpkg_geometry_columns SET srs_id = 0",
+                           "UPDATE gpkg_contents SET srs_id = 0")
+    plan = importer.read_file("borders", undefined, defaults={"nation": "USA"})
+    assert plan.report.ok  # NAD27 degrees fit longitude/latitude: accepted, and said so
+    assert any("undefined SRS (srs_id 0)" in w and "read as WGS 84" in w for w in plan.report.warnings)
+    unknown = _gpkg_copy(tmp_path, "unknown.gpkg", "UPDATE gpkg_spatial_ref_sys SET organization_coordsys_id = 99999, "
+                         "definition = 'undefined' WHERE srs_id = 4267")
+    err = only_error(refused(store, "borders", unknown, defaults={"nation": "USA"}))
+    assert "EPSG:99999" in err.reason and "not a known coordinate reference system" in err.reason
+
+
+def test_geopackage_invalid_geometry_blob(store, tmp_path):
+    path = _gpkg_copy(tmp_path, "blob.gpkg", "UPDATE \"nc.gpkg\" SET geom = X'47500003DEADBEEF' WHERE fid = 3")
+    err = only_error(refused(store, "borders", path, defaults={"nation": "USA"}))
+    assert (err.row, err.field) == (3, "geometry") and "blob of feature 3 is invalid" in err.reason
+
+
+def test_duplicate_column_names(store, tmp_path):
+    path = write(tmp_path / "dupcol.csv", "id,date,threat,lat,lon,threat\n1,2024-05-03,smuggling,41.3,26.5,drugs\n")
+    err = only_error(refused(store, "incidents", path))
+    assert err.field == "threat" and "two columns are named 'threat' (columns 3 and 6)" in err.reason
+
+
+def test_csv_encodings(store, tmp_path):
+    text = "id,date,threat,lat,lon,notes\n1,2024-05-03,smuggling,41.3,26.5,Grenzübergang Höhe Kilometer 12\n"
+    path = write(tmp_path / "latin1.csv", text.encode("cp1252"))
+    err = only_error(refused(store, "incidents", path))
+    assert "not UTF-8: byte 0xfc on line 2" in err.reason and "--encoding" in err.reason
+    plan = importer.read_file("incidents", path, encoding="cp1252")
+    assert plan.report.ok and plan.records.description.iloc[0] == "Grenzübergang Höhe Kilometer 12"
+    utf16 = write(tmp_path / "utf16.csv", text.encode("utf-16"))
+    plan = importer.read_file("incidents", utf16)
+    assert plan.report.ok and plan.records.description.iloc[0].startswith("Grenzübergang")
+    bom = write(tmp_path / "bom.csv", b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert importer.read_file("incidents", bom).records.incident_id.iloc[0] == "bom.csv:1"
+
+
+def test_out_of_range_and_unparseable_values(store, tmp_path):
+    path = write(tmp_path / "bad.csv", "id,date,threat,lat,lon,reporting_nation,severity\n"
+                 "1,2024-05-03,smuggling,41.3,26.5,GRC,2\n"
+                 "2,2024-05-03,smuggling,95.0,26.5,GRC,2\n"
+                 "3,2024-13-45,smuggling,41.3,26.5,GRC,2\n"
+                 "4,yesterday,smuggling,41.3,26.5,GRC,2\n"
+                 "5,2024-05-03,smuggling,41.3,26.5,XYZ,2\n"
+                 "6,2024-05-03,piracy,41.3,26.5,GRC,2\n"
+                 "7,2024-05-03,smuggling,41.3,abc,GRC,2\n"
+                 "8,,smuggling,41.3,26.5,GRC,9\n"
+                 "9,2031-01-01,smuggling,41.3,26.5,GRC,2\n")
+    r = refused(store, "incidents", path)
+    got = {(e.row, e.field): e.reason for e in r.rejected}
+    assert got[(2, "latitude")] == "latitude 95 is outside -90..90"
+    assert got[(3, "date")].startswith("invalid date '2024-13-45'")
+    assert got[(4, "date")].startswith("unparseable date 'yesterday'")
+    assert got[(5, "reporting_nation")].startswith("unknown nation code 'XYZ'")
+    assert got[(6, "threat")].startswith("unknown threat type 'piracy'")
+    assert got[(7, "lon")] == "'abc' is not a longitude"
+    assert got[(8, "date")] == "missing date (required)"
+    assert got[(8, "severity")].startswith("severity '9' is not 1-4")
+    assert got[(9, "date")] == "date '2031-01-01' is in the future"
+    assert r.accepted == 1 and r.rejected_rows == 8
+    # skip-invalid keeps the one good row and still lists the others
+    plan = importer.read_file("incidents", path, skip_invalid=True, now=NOW)
+    assert plan.report.ok and len(plan.records) == 1 and plan.report.rejected_rows == 8
+
+
+def test_missing_required_field(store, tmp_path):
+    path = write(tmp_path / "nothreat.csv", "id,date,lat,lon\n1,2024-05-03,41.3,26.5\n")
+    err = only_error(refused(store, "incidents", path))
+    assert err.row is None and err.field == "threat_type" and "--map threat_type=COLUMN" in err.reason
+    plan = importer.read_file("incidents", path, defaults={"threat_type": "smuggling"}, now=NOW)
+    assert plan.report.ok and plan.records.threat_type.tolist() == ["smuggling"]
+    nogeom = write(tmp_path / "nogeom.csv", "id,date,threat\n1,2024-05-03,smuggling\n")
+    err = only_error(refused(store, "incidents", nogeom))
+    assert err.field == "geometry" and "no geometry" in err.reason
+
+
+def test_ambiguous_and_explicit_date_formats(store, tmp_path):
+    path = write(tmp_path / "slash.csv", "id,date,threat,lat,lon\n1,03/04/2024,smuggling,41.3,26.5\n")
+    err = only_error(refused(store, "incidents", path))
+    assert "ambiguous date '03/04/2024'" in err.reason
+    plan = importer.read_file("incidents", path, date_format="%d/%m/%Y", now=NOW)
+    assert plan.records.occurred_at.iloc[0] == pd.Timestamp("2024-04-03")
+    inferred = write(tmp_path / "slash2.csv", "id,date,threat,lat,lon\n1,03/04/2024,smuggling,41.3,26.5\n"
+                     "2,25/04/2024,smuggling,41.3,26.5\n")
+    plan = importer.read_file("incidents", inferred, now=NOW)
+    assert plan.records.occurred_at.tolist() == [pd.Timestamp("2024-04-03"), pd.Timestamp("2024-04-25")]
+
+
+def test_layer_geometry_rules(store, tmp_path):
+    poly = {"type": "Feature", "properties": {"kind": "wall"},
+            "geometry": {"type": "Polygon", "coordinates": [[[26, 41], [26.1, 41], [26.1, 41.1], [26, 41]]]}}
+    err = only_error(refused(store, "fortifications", write(tmp_path / "poly.geojson", feature_collection(poly))))
+    assert err.field == "geometry" and "Polygon is not a fortification" in err.reason
+    line = {"type": "Feature", "properties": {"date": "2024-05-03", "threat": "smuggling"},
+            "geometry": {"type": "LineString", "coordinates": [[26, 41], [26.1, 41]]}}
+    err = only_error(refused(store, "incidents", write(tmp_path / "line.geojson", feature_collection(line))))
+    assert "incidents are points; this row has a LineString" in err.reason
+    # a geometry collection of a post and a fence is split into two fortifications
+    gc = {"type": "Feature", "properties": {"id": "G1", "kind": "fence"},
+          "geometry": {"type": "GeometryCollection", "geometries": [
+              {"type": "Point", "coordinates": [26, 41]}, {"type": "LineString", "coordinates": [[26, 41], [26.1, 41]]}]}}
+    plan = importer.read_file("fortifications", write(tmp_path / "gc.geojson", feature_collection(gc)))
+    assert plan.records.fortification_id.tolist() == ["gc.geojson:G1#1", "gc.geojson:G1#2"]
+
+
+def test_invalid_polygon_repaired_or_refused(store, tmp_path):
+    bowtie = {"type": "Feature", "properties": {"iso3": "AND"},
+              "geometry": {"type": "Polygon", "coordinates": [[[1.4, 42.4], [1.6, 42.6], [1.6, 42.4], [1.4, 42.6], [1.4, 42.4]]]}}
+    plan = importer.read_file("borders", write(tmp_path / "bowtie.geojson", feature_collection(bowtie)))
+    assert plan.report.ok and any("repaired" in w for w in plan.report.warnings)
+    assert plan.outlines.geometry.iloc[0].is_valid and plan.outlines.geometry.iloc[0].area > 0.019
+    flat = {"type": "Feature", "properties": {"iso3": "AND"},
+            "geometry": {"type": "Polygon", "coordinates": [[[1.4, 42.4], [1.5, 42.5], [1.6, 42.6], [1.4, 42.4]]]}}
+    err = only_error(refused(store, "borders", write(tmp_path / "flat.geojson", feature_collection(flat))))
+    assert "cannot be repaired" in err.reason
+
+
+def test_conflicting_ids_in_one_file(store, tmp_path):
+    path = write(tmp_path / "ids.csv", "id,date,threat,lat,lon\n7,2024-05-03,smuggling,41.3,26.5\n"
+                 "7,2024-05-04,smuggling,41.4,26.6\n")
+    err = only_error(refused(store, "incidents", path))
+    assert (err.row, err.field) == (2, "id") and "also used by row 1 with different content" in err.reason
+
+
+def test_unsupported_and_empty_files(store, tmp_path):
+    assert "unsupported file type '.xlsx'" in only_error(refused(store, "incidents", write(tmp_path / "a.xlsx", "x"))).reason
+    assert only_error(refused(store, "incidents", write(tmp_path / "e.csv", b""))).reason == "the file is empty"
+    assert only_error(refused(store, "incidents", tmp_path / "missing.csv")).reason == "file not found"
+    header_only = write(tmp_path / "h.csv", "id,date,threat,lat,lon\n")
+    assert only_error(refused(store, "incidents", header_only)).reason == "the file has no records"
+
+
+def test_mapping_errors_are_reported(store, tmp_path):
+    path = write(tmp_path / "m.csv", "id,date,threat,lat,lon\n1,2024-05-03,smuggling,41.3,26.5\n")
+    err = only_error(refused(store, "incidents", path, mapping={"occurred_at": "when"}))
+    assert err.field == "mapping" and "names a column that is not in the file" in err.reason
+    err = only_error(refused(store, "incidents", path, mapping={"colour": "id"}))
+    assert "cannot map to 'colour'" in err.reason
+    err = only_error(refused(store, "incidents", path, preset="acled"))
+    assert "does not have the columns of an ACLED export" in err.reason
+
+
+def test_commit_refuses_a_refused_plan(store, tmp_path):
+    path = write(tmp_path / "r.csv", "id,date,threat,lat,lon\n1,2024-05-03,piracy,41.3,26.5\n")
+    plan = importer.read_file("incidents", path)
+    before = snapshot(store)
+    with pytest.raises(importer.ImportRefused):
+        importer.commit(plan, store)
+    assert snapshot(store) == before
+
+
+def test_progress_is_reported(tmp_path):
+    path = write(tmp_path / "p.csv", "id,date,threat,lat,lon\n" + "".join(
+        f"{i},2024-05-03,smuggling,41.3,{26 + i / 1000}\n" for i in range(1, 201)))
+    calls = []
+    importer.read_file("incidents", path, progress=lambda done, total: calls.append((done, total)), now=NOW)
+    assert calls[0] == (0, 200) and calls[-1] == (200, 200)
+
+
+# -- command line ---------------------------------------------------------------------------
+def test_cli(tmp_path, monkeypatch, capsys):
+    from borderwatch import cli
+
+    monkeypatch.setenv("BORDERWATCH_STORE", str(tmp_path / "cli-store"))
+    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
+    good = write(tmp_path / "ok.csv", "id,when,what,lat,lon\n1,2024-05-03,contraband,41.3,26.5\n")
+    assert cli.main(["import", "incidents", str(good), "--dry-run", "--map", "occurred_at=when",
+                     "--set", "reporting_nation=GRC", "--threat", "contraband=smuggling"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run, nothing was written" in out and "accepted: 1" in out and "reporting_nation <- =GRC" in out
+    bad = write(tmp_path / "bad.csv", "id,date,threat,lat,lon\n1,2024-05-03,piracy,41.3,26.5\n")
+    assert cli.main(["import", "incidents", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "REFUSED, nothing was written" in out and "row 1, field threat: unknown threat type 'piracy'" in out
+    assert "policy: all-or-nothing" in out
+    assert cli.main(["import", "incidents", str(bad), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "refused" and data["rejected"][0]["row"] == 1 and data["rejected"][0]["field"] == "threat"
+    assert cli.main(["import", "incidents", str(good), "--map", "occurred_at=when",
+                     "--threat", "contraband=smuggling"]) == 0
+    assert "written: 1 new" in capsys.readouterr().out

@@ -1,0 +1,74 @@
+"""The app frame and the live map page, run with Streamlit's AppTest (no browser, no JavaScript)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import NOW, ROOT
+
+
+@pytest.fixture
+def app_env(small_store, monkeypatch):
+    monkeypatch.setenv("BORDERWATCH_STORE", str(small_store.path))
+    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
+    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
+    from borderwatch import store
+    store._default = None
+
+
+def run_app(**query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def metric(at, label) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def folium_args(at) -> dict:
+    comps = [el for el in at.main if getattr(el, "type", "") == "component_instance"
+             or "streamlit_folium" in str(getattr(el, "proto", ""))[:400]]
+    assert comps, "no st_folium component on the page"
+    proto = comps[0].proto
+    return json.loads(proto.json_args) if getattr(proto, "json_args", None) else {}
+
+
+def test_live_map_page_renders(app_env):
+    at = run_app(window="7d")
+    assert not at.exception
+    assert int(metric(at, "Incidents, last 24 h").replace(",", "")) > 0
+    assert metric(at, "Last updated (UTC)") == "12:00:00"
+    assert any("Synthetic scenario" in i.value for i in at.info)
+    assert any("last 7 days" in c.value for c in at.caption)
+    args = folium_args(at)
+    links = args["js_links"] + args["css_links"]
+    assert links and all(link.startswith("../../app/static/vendor/") for link in links)
+    assert "Border segments (impact level)" in args["feature_group"] or "feature_group" in args
+    assert "http://" not in args["script"] + args["feature_group"] and "https://" not in args["script"]
+
+
+def test_filter_from_url_and_back(app_env):
+    at = run_app(nations="USA", threats="drug_trafficking", window="30d", severity="2", lat="31.5", lon="-108", z="6")
+    assert not at.exception
+    assert at.sidebar.multiselect(key="bw_nations").value == ["USA"]
+    assert at.sidebar.multiselect(key="bw_threats").value == ["drug_trafficking"]
+    assert any("Drug trafficking".lower() in c.value.lower() and "United States" in c.value for c in at.caption)
+    # changing a widget changes the URL, keeping the map view
+    at.sidebar.selectbox(key="bw_window").set_value("24h").run()
+    assert not at.exception
+    qp = at.query_params
+    assert qp["window"] == "24h" and qp["nations"] == "USA" and qp["z"] == "6"
+
+
+def test_filter_change_changes_figures(app_env):
+    at = run_app(window="30d")
+    everywhere = metric(at, "Segments at high / critical"), metric(at, "Border under online sensors")
+    at.sidebar.multiselect(key="bw_nations").set_value(["POL"]).run()
+    assert not at.exception
+    poland = metric(at, "Segments at high / critical"), metric(at, "Border under online sensors")
+    assert poland != everywhere
+    assert any("Poland" in c.value for c in at.caption)
