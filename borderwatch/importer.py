@@ -266,8 +266,9 @@ def _read_into(plan: ImportPlan, path: pathlib.Path, *, mapping, preset, source_
     chosen_preset = _choose_preset(layer, preset, attrs, report)
     derived = chosen_preset.derive(attrs) if chosen_preset else None
     explicit = {k.strip().lower(): v for k, v in (mapping or {}).items()}
-    provided = set(derived.values) if derived else set()
-    resolved = mp.resolve(layer, attrs, tabular=tabular, explicit=explicit, skip=provided - set(explicit))
+    # a preset is the whole mapping: only explicit mappings are added to it
+    skip = set(mp.all_targets(layer, tabular)) if derived else set()
+    resolved = mp.resolve(layer, attrs, tabular=tabular, explicit=explicit, skip=skip - set(explicit))
     for msg in resolved.errors:
         report.refuse(msg, field="mapping")
     if resolved.errors:
@@ -305,14 +306,19 @@ def _read_into(plan: ImportPlan, path: pathlib.Path, *, mapping, preset, source_
         geoms = _tabular_geometries(values, labels, n, errors, report)
         if geoms is None:
             return
-        geoms = _to_wgs84([(0, n, geoms, user_crs or WGS84, None if user_crs else "WGS 84 longitude/latitude (table columns)",
-                            None)], user_crs=None, tabular=True, errors=errors, report=report)
+        if "lon" in values:
+            coord_fields = (labels["lon"], labels["lat"])
+        else:
+            coord_fields = (labels.get("location") or labels.get("wkt"),) * 2
+        label = f"{user_crs.to_string()} (as given)" if user_crs else "WGS 84 longitude/latitude (table columns)"
+        geoms = _to_wgs84([(0, n, geoms, user_crs or WGS84, label, None)], user_crs=None, coord_fields=coord_fields,
+                          errors=errors, report=report)
     else:
         parts, start = [], 0
         for s in srcs:
             parts.append((start, start + len(s.attrs), s.geoms, s.crs, s.crs_label, s.crs_undefined_note))
             start += len(s.attrs)
-        geoms = _to_wgs84(parts, user_crs=user_crs, tabular=False, errors=errors, report=report)
+        geoms = _to_wgs84(parts, user_crs=user_crs, errors=errors, report=report)
     if geoms is None:
         return
     bad = {e[0] for e in errors}
@@ -417,15 +423,8 @@ def _nations(store: Store | None) -> vals.Nations:
     base = vals.reference_nations()
     if store is None:
         return base
-    try:
-        known = queries.rows("nations_geo", store=store)
-    except Exception:  # a store without nations yet: the reference list is enough
-        return base
-    extra = {code: name for code, name, _ in known if code not in base.codes}
-    if not extra:
-        return base
-    merged = vals.Nations(extra)
-    return merged
+    extra = {code: name for code, name in queries.rows("nation_names", store=store) if code not in base.codes}
+    return vals.Nations(extra) if extra else base
 
 
 def _tabular_geometries(values, labels, n, errors, report) -> np.ndarray | None:
@@ -494,7 +493,7 @@ def _tabular_geometries(values, labels, n, errors, report) -> np.ndarray | None:
     return None
 
 
-def _to_wgs84(parts, *, user_crs, tabular, errors, report) -> np.ndarray | None:
+def _to_wgs84(parts, *, user_crs, errors, report, coord_fields=("geometry", "geometry")) -> np.ndarray | None:
     """Check coordinates and reproject each layer's geometries to WGS 84 longitude / latitude."""
     total = parts[-1][1] if parts else 0
     out = np.full(total, None, dtype=object)
@@ -510,12 +509,14 @@ def _to_wgs84(parts, *, user_crs, tabular, errors, report) -> np.ndarray | None:
         g = geoms[present]
         empty = shapely.is_empty(g) if len(g) else np.array([], dtype=bool)
         for i in idx_present[empty]:
-            errors.append((start + int(i), "geometry", "geometry is empty", None))
+            if start + int(i) not in already:  # e.g. an unclosed ring, already reported
+                errors.append((start + int(i), "geometry", "geometry is empty", None))
         coords, owner = shapely.get_coordinates(g, return_index=True) if len(g) else (np.empty((0, 2)), np.array([], int))
         nonfinite = ~np.isfinite(coords).all(axis=1)
         bad_rows = set(np.unique(owner[nonfinite]).tolist())
         for k in bad_rows:
-            errors.append((start + int(idx_present[k]), "geometry", "a coordinate is NaN or Infinity", None))
+            if start + int(idx_present[k]) not in already:
+                errors.append((start + int(idx_present[k]), "geometry", "a coordinate is NaN or Infinity", None))
         declared = crs
         if user_crs is not None:
             if crs is not None and not crs.equals(user_crs, ignore_axis_order=True):
@@ -563,7 +564,7 @@ def _to_wgs84(parts, *, user_crs, tabular, errors, report) -> np.ndarray | None:
             for k in np.unique(owner[mask]):
                 v = new[mask & (owner == k), col][0]
                 limit = 180 if col == 0 else 90
-                errors.append((start + int(idx_present[k]), labels_for(tabular, what),
+                errors.append((start + int(idx_present[k]), coord_fields[col],
                                f"{what} {v:g} is outside -{limit}..{limit}", v))
         zero = finite & (new[:, 0] == 0) & (new[:, 1] == 0)
         for k in np.unique(owner[zero]):
@@ -581,10 +582,6 @@ def _to_wgs84(parts, *, user_crs, tabular, errors, report) -> np.ndarray | None:
     if len({json.dumps(c, sort_keys=True, default=str) for c in crs_infos}) > 1:
         report.crs = {"declared": "; ".join(str(c.get("declared")) for c in crs_infos), "layers": crs_infos}
     return out
-
-
-def labels_for(tabular: bool, what: str) -> str:
-    return what if tabular else "geometry"
 
 
 def _transformer(declared: pyproj.CRS, coords: np.ndarray, report: ImportReport):
@@ -728,9 +725,12 @@ def add_commands(subparsers) -> None:
 
 
 def cmd_import(args) -> int:
+    from borderwatch.demo import load_reference
     from borderwatch.store import default_store
 
     store = default_store()
+    if not args.dry_run:
+        load_reference(store)  # a new store gets the reference borders first (no-op when present)
     show = sys.stderr.isatty() and not args.json
     last = [0.0]
 

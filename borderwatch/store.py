@@ -145,6 +145,19 @@ class Store:
             self._local.cursor = cur
         return cur
 
+    def snapshot_id(self) -> int:
+        """The lake's latest committed snapshot (changes with every write; a cheap cache key)."""
+        con = getattr(self._local, "catalog_reader", None)
+        if con is None:
+            con = sqlite3.connect(f"file:{self.catalog}?mode=ro", uri=True, check_same_thread=False)
+            self._local.catalog_reader = con
+        for attempt in range(20):
+            try:
+                return int(con.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()[0] or 0)
+            except sqlite3.OperationalError:
+                time.sleep(0.02 * (attempt + 1))
+        raise StoreError("the store's catalog stayed locked for too long")
+
     def close(self) -> None:
         if self._con is not None:
             self._con.close()

@@ -80,11 +80,12 @@ class MapContext:
     store: Store = dataclasses.field(default_factory=default_store)
 
     def q(self, name: str, **params) -> pd.DataFrame:
-        return queries.df(name, self.filter, store=self.store, now=self.now, **params)
+        """Run a named query for this map; results are reused until the store changes."""
+        return queries.df(name, self.filter, store=self.store, now=self.now, cache=True, **params)
 
     @functools.cached_property
     def data_range(self) -> tuple[Any, Any, Any, int]:
-        return tuple(queries.rows("data_time_range", store=self.store)[0])
+        return tuple(queries.df("data_time_range", store=self.store, cache=True).iloc[0])
 
     @functools.cached_property
     def segment_stats(self) -> pd.DataFrame:
@@ -118,12 +119,12 @@ class MapContext:
 
     @functools.cached_property
     def coverage(self) -> pd.DataFrame:
-        return queries.df("segment_coverage", store=self.store, tolerance=round(self.view.tolerance, 4),
+        return queries.df("segment_coverage", store=self.store, cache=True, tolerance=round(self.view.tolerance, 4),
                           **self.view.padded().params())
 
 
 def segment_fortifications(store: Store) -> dict[str, str]:
-    df = queries.df("segment_fortifications", store=store)
+    df = queries.df("segment_fortifications", store=store, cache=True)
     out: dict[str, str] = {}
     for sid, grp in df.groupby("segment_id"):
         out[sid] = ", ".join(f"{n} {style.FORTIFICATION_LABELS.get(k, k)}" for k, n in zip(grp.kind, grp.n))

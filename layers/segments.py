@@ -15,7 +15,7 @@ TITLE = "Border segments (impact level)"
 
 def shapes(ctx: MapContext) -> dict[str, dict]:
     tol = round(ctx.view.tolerance, 4)
-    df = queries.df("segment_shapes", store=ctx.store, tolerance=tol, **ctx.view.padded().params())
+    df = queries.df("segment_shapes", store=ctx.store, cache=True, tolerance=tol, **ctx.view.padded().params())
     return {sid: json.loads(g) for sid, g in zip(df.segment_id, df.geojson)}
 
 

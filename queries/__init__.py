@@ -16,6 +16,8 @@ import datetime as dt
 import functools
 import pathlib
 import re
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from borderwatch.filters import Filter, utcnow
@@ -102,8 +104,35 @@ def execute(name: str, flt: Filter | None = None, *, store: Store | None = None,
     return _retry(lambda: cur.execute(sql, bound))
 
 
-def df(name: str, flt: Filter | None = None, **kw):
-    return execute(name, flt, **kw).fetch_df()
+_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+CACHE_SIZE = 256
+
+
+def _freeze(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def df(name: str, flt: Filter | None = None, *, cache: bool = False, **kw):
+    """Run a query into a pandas DataFrame. ``cache=True`` reuses the result while the store has
+    no new snapshot (for results that change only when data is written: shapes, coverage...)."""
+    if not cache:
+        return execute(name, flt, **kw).fetch_df()
+    store = kw.get("store") or default_store()
+    sql, bound = render(name, flt, now=kw.get("now"), idents=kw.get("idents"),
+                        params={k: v for k, v in kw.items() if k not in ("store", "now", "idents")})
+    key = (str(store.path), store.snapshot_id(), sql, tuple(sorted((k, _freeze(v)) for k, v in bound.items())))
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit.copy()
+    result = _retry(lambda: store.cursor().execute(sql, bound)).fetch_df()
+    with _CACHE_LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return result.copy()
 
 
 def arrow(name: str, flt: Filter | None = None, **kw):

@@ -1,5 +1,6 @@
--- Exactly the filtered incidents as GeoJSON Feature texts (RFC 7946, lon/lat), in store order.
-SELECT json_object(
+-- Exactly the filtered incidents as GeoJSON Feature texts (RFC 7946, lon/lat), in store order, each
+-- preceded by the separator ',' + newline so a writer can copy the texts out as they are.
+SELECT ',' || chr(10) || json_object(
     'type', 'Feature',
     'id', i.incident_id,
     'geometry', json_object('type', 'Point', 'coordinates', json_array(i.lon, i.lat)),
@@ -12,6 +13,7 @@ SELECT json_object(
         'nation_a', i.nation_a, 'nation_b', i.nation_b, 'shared_under', i.shared_under,
         'dataset', i.dataset, 'synthetic', i.synthetic,
         'ingested_at', strftime(i.ingested_at, '%Y-%m-%dT%H:%M:%SZ'))
-)::VARCHAR AS feature
+)::VARCHAR AS feature,
+       i.synthetic
 FROM incidents i
 WHERE {{filter:incident:i}}

@@ -713,3 +713,91 @@ def test_crash_and_restart_loses_and_duplicates_nothing(feed_store, service):
     counts = stored(store, want)
     assert set(counts) == set(want) and set(counts.values()) == {1}
     assert read_status(store)["state"] == "stopped"
+
+
+def test_journal_write_failure_rejects_those_events_and_recovers(tmp_path, monkeypatch):
+    failed, durable = [], []
+    j = journal_mod.Journal(tmp_path / "journal", on_durable=durable.extend,
+                            on_failed=lambda recs, reason: failed.append((len(recs), reason)))
+    j.open()
+    real = journal_mod.os.fdatasync
+    calls = {"n": 0}
+
+    def flaky(fd):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(28, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", flaky)
+    first = j.submit({"n": 1})
+    assert j.wait(first, 5) is False
+    second = j.submit({"n": 2})
+    assert j.wait(second, 5) is True
+    end = j.durable_position()
+    j.close()
+    assert failed and "No space left on device" in failed[0][1]
+    assert [r["n"] for r in durable] == [2]
+    items, _ = journal_mod.JournalReader(tmp_path / "journal").read((1, 0), end, 100)
+    assert [r["n"] for _, r in items] == [2]  # the unconfirmed record is never replayed
+
+
+def test_store_outage_is_retried_without_loss(feed_store, tmp_path, monkeypatch):
+    from borderwatch.feeds import writer as writer_mod
+    from borderwatch.feeds.status import FeedStats
+
+    real = writer_mod.store_records
+    calls = {"n": 0}
+
+    def flaky(store, recs):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise RuntimeError("catalog is locked")
+        return real(store, recs)
+
+    monkeypatch.setattr(writer_mod, "store_records", flaky)
+    monkeypatch.setattr(writer_mod.StoreWriter, "RETRY_START_S", 0.05, raising=False)
+    j = journal_mod.Journal(tmp_path / "journal")
+    j.open()
+    stats = FeedStats()
+    w = writer_mod.StoreWriter(feed_store, j, stats, batch_ms=10)
+    w.start()
+    ids = [uid("outage") for _ in range(3)]
+    for u in ids:
+        rec = cot.parse_incident(event(u))
+        rec["extra"]["channel"] = "cot-tcp"
+        j.submit(rec)
+    assert wait_until(lambda: stats.store_error is not None, 5)
+    assert wait_until(lambda: stats.counts["stored"] == 3, 15)
+    w.stop()
+    j.close()
+    assert stats.store_error is None and calls["n"] == 3
+    assert stored(feed_store, [f"cot:{u}" for u in ids]) == {f"cot:{u}": 1 for u in ids}
+
+
+def test_graceful_stop_commits_everything_accepted(service, feed_store, tmp_path):
+    service.stop()
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=None, watch_enabled=False,
+                                             batch_ms=60_000)).start()
+    try:
+        ids = [uid("grace") for _ in range(15)]
+        m = mark(svc)
+        send_tcp(svc.ports["cot-tcp"], [event(u) for u in ids])
+        assert wait_until(lambda: svc.stats.counts["received"] >= m + 15 and svc.stats.counts["accepted"] >= 15, 10)
+        assert not stored(feed_store, [f"cot:{u}" for u in ids])  # the next commit is a minute away
+    finally:
+        svc.stop()
+    assert stored(feed_store, [f"cot:{u}" for u in ids]) == {f"cot:{u}": 1 for u in ids}
+    assert read_status(feed_store)["state"] == "stopped"
+
+
+def test_command_line_options():
+    from borderwatch.cli import build_parser
+
+    args = build_parser().parse_args(["feeds", "--cot-tcp", "0", "--cot-udp", "off", "--json-tcp", "9999",
+                                      "--batch-ms", "100", "--nation", "usa"])
+    assert (args.cot_tcp, args.cot_udp, args.json_tcp, args.batch_ms, args.bind) == (0, None, 9999, 100, "127.0.0.1")
+    args = build_parser().parse_args(["simulate", "--cot-tcp", "8087", "--cot-udp", "off", "--count", "10"])
+    assert (args.cot_tcp, args.cot_udp, args.json_tcp, args.count) == ("127.0.0.1:8087", "off", "127.0.0.1:8089", 10)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["feeds", "--cot-tcp", "70000"])

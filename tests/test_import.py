@@ -650,7 +650,7 @@ def test_out_of_range_and_unparseable_values(store, tmp_path):
                  "9,2031-01-01,smuggling,41.3,26.5,GRC,2\n")
     r = refused(store, "incidents", path)
     got = {(e.row, e.field): e.reason for e in r.rejected}
-    assert got[(2, "latitude")] == "latitude 95 is outside -90..90"
+    assert got[(2, "lat")] == "latitude 95 is outside -90..90"
     assert got[(3, "date")].startswith("invalid date '2024-13-45'")
     assert got[(4, "date")].startswith("unparseable date 'yesterday'")
     assert got[(5, "reporting_nation")].startswith("unknown nation code 'XYZ'")
@@ -766,7 +766,7 @@ def test_cli(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BORDERWATCH_STORE", str(tmp_path / "cli-store"))
     monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
     good = write(tmp_path / "ok.csv", "id,when,what,lat,lon\n1,2024-05-03,contraband,41.3,26.5\n")
-    assert cli.main(["import", "incidents", str(good), "--dry-run", "--map", "occurred_at=when",
+    assert cli.main(["import", "incidents", str(good), "--dry-run", "--map", "occurred_at=when", "--map", "threat_type=what",
                      "--set", "reporting_nation=GRC", "--threat", "contraband=smuggling"]) == 0
     out = capsys.readouterr().out
     assert "dry run, nothing was written" in out and "accepted: 1" in out and "reporting_nation <- =GRC" in out
@@ -778,6 +778,6 @@ def test_cli(tmp_path, monkeypatch, capsys):
     assert cli.main(["import", "incidents", str(bad), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "refused" and data["rejected"][0]["row"] == 1 and data["rejected"][0]["field"] == "threat"
-    assert cli.main(["import", "incidents", str(good), "--map", "occurred_at=when",
+    assert cli.main(["import", "incidents", str(good), "--map", "occurred_at=when", "--map", "threat_type=what",
                      "--threat", "contraband=smuggling"]) == 0
     assert "written: 1 new" in capsys.readouterr().out

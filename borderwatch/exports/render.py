@@ -1,9 +1,10 @@
 """Rendering a snapshot's HTML to PNG in headless Chromium, with the network switched off.
 
 Uses Debian's chromium (``/usr/bin/chromium``, or ``$BORDERWATCH_CHROMIUM``) through Playwright;
-Playwright never downloads a browser here. Every request other than ``data:``/``blob:``/``about:``
-is aborted, so a render can neither reach the network nor wait on it. The capture happens when
-the page reports ``window.bwReady`` (the map finished drawing), not after a fixed delay.
+Playwright never downloads a browser here. The snapshot is loaded from a temporary file, and
+every request other than that file and ``data:``/``blob:``/``about:`` URLs is aborted, so a
+render can neither reach the network nor wait on it. The capture happens when the page reports
+``window.bwReady`` (the map finished drawing), not after a fixed delay.
 
 One browser per process is kept warm on a worker thread (Playwright's sync API belongs to the
 thread that started it, while Streamlit runs each script on its own thread) and closed after
@@ -15,8 +16,10 @@ import atexit
 import concurrent.futures
 import dataclasses
 import os
+import pathlib
 import queue
 import shutil
+import tempfile
 import threading
 from urllib.parse import urlsplit
 
@@ -79,12 +82,17 @@ _COUNT_PATHS = "() => document.querySelectorAll('.leaflet-container path').lengt
 def _capture(browser, html: str, width: int, height: int, scale: float, timeout_ms: int) -> Capture:
     blocked: list[str] = []
     errors: list[str] = []
+    # loaded from a file: a multi-megabyte document goes faster through a file than the protocol
+    tmpdir = tempfile.TemporaryDirectory(prefix="borderwatch-render-")
+    doc = pathlib.Path(tmpdir.name) / "snapshot.html"
+    doc.write_text(html, encoding="utf-8")
+    doc_url = doc.as_uri()
     context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale,
                                   service_workers="block")
     try:
         def route(r) -> None:
             url = r.request.url
-            if urlsplit(url).scheme in LOCAL_SCHEMES:
+            if url == doc_url or urlsplit(url).scheme in LOCAL_SCHEMES:
                 r.continue_()
             else:
                 blocked.append(url)
@@ -94,7 +102,7 @@ def _capture(browser, html: str, width: int, height: int, scale: float, timeout_
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.set_content(html, wait_until="load", timeout=timeout_ms)
+        page.goto(doc_url, wait_until="load", timeout=timeout_ms)
         try:
             page.wait_for_function("() => window.bwReady === true || !!window.bwError", timeout=timeout_ms)
         except Exception as exc:  # playwright's TimeoutError
@@ -108,6 +116,7 @@ def _capture(browser, html: str, width: int, height: int, scale: float, timeout_
         return Capture(png, blocked, errors, drawn)
     finally:
         context.close()
+        tmpdir.cleanup()
 
 
 class _Worker:

@@ -54,6 +54,7 @@ LIVE_PAGE = "live"
 LIVE_MAP_PX = (1200, 640)
 PNG_SIZE = (1600, 1000)
 BANNER_PX = 24
+LEGEND_PANEL_PX = 250  # the PDF's map image has its legend beside the map
 ZOOM_SNAP = 0.25
 MAX_ZOOM = 14
 MODES = ("png", "pdf", "html")
@@ -332,6 +333,14 @@ def _css(mode: str, marking: str) -> str:
     if mode in ("png", "pdf"):
         rules.append(".leaflet-control-zoom,.leaflet-control-layers{display:none !important}")
         rules.append("#bw-legend{max-height:none !important}")
+    if mode == "pdf":  # the legend beside the map, not over it: nothing hidden on paper
+        rules += [
+            f".folium-map{{position:absolute !important;top:0 !important;bottom:0 !important;left:0 !important;"
+            f"right:{LEGEND_PANEL_PX}px !important;width:auto !important;height:auto !important}}",
+            f"#bw-legend{{top:0 !important;right:0 !important;bottom:0 !important;width:{LEGEND_PANEL_PX}px !important;"
+            "max-width:none !important;box-sizing:border-box;border-radius:0 !important;box-shadow:none !important;"
+            "border-left:1px solid #bbb;background:#fff !important;overflow:hidden !important}",
+        ]
     return "<style>" + "".join(rules) + "</style>"
 
 
@@ -437,7 +446,7 @@ class Snapshot:
 def map_area(mode: str, size: tuple[int, int]) -> tuple[int, int]:
     """Pixels of the map itself for a page size (banners take the rest)."""
     w, h = size
-    return (w, h - 2 * BANNER_PX) if mode in ("png", "html") else (w, h)
+    return (w, h - 2 * BANNER_PX) if mode in ("png", "html") else (w - LEGEND_PANEL_PX, h)
 
 
 def build(spec: ExportSpec, mode: str = "png", size: tuple[int, int] = PNG_SIZE, *,

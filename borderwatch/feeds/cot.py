@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import xml.etree.ElementTree as ET
 
@@ -145,6 +146,11 @@ def _num(text: str | None) -> float | None:
 
 
 # -- mapping ---------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
+
+
 @dataclasses.dataclass(frozen=True)
 class Rule:
     pattern: str  # regular expression matched against the whole CoT type
@@ -153,7 +159,7 @@ class Rule:
     label: str
 
     def matches(self, cot_type: str) -> bool:
-        return re.fullmatch(self.pattern, cot_type) is not None
+        return _compiled(self.pattern).fullmatch(cot_type) is not None
 
 
 # First match wins. Affiliation atoms (2nd atom of a-*): h hostile, j joker, k faker, s suspect,
@@ -196,6 +202,7 @@ KEYWORDS: tuple[tuple[str, str], ...] = (
 _KEYWORDS = tuple((threat, re.compile(r"\b(?:" + rx + r")\b", re.IGNORECASE)) for threat, rx in KEYWORDS)
 
 
+@functools.lru_cache(maxsize=4096)
 def rule_for(cot_type: str) -> Rule | None:
     for rule in COT_RULES:
         if rule.matches(cot_type):
@@ -302,6 +309,7 @@ _FIND_TAG = re.compile(rb"[>\"'<]")
 _FIND_DTD = re.compile(rb"[\[\]>\"'<]")
 _FIND_QUOTE = {(b'"', True): re.compile(rb'["<]'), (b"'", True): re.compile(rb"['<]"),
                (b'"', False): re.compile(rb'"'), (b"'", False): re.compile(rb"'")}
+_PLAIN_START = re.compile(rb"(?:<\?xml[^<>?]*\?>\s*)?<event[\s>/]")
 _OPENERS = (b"<![CDATA[", b"<!DOCTYPE", b"<!--", b"<?xml ", b"<event ", b"<event\n", b"<event\t", b"<event\r")
 
 
@@ -403,6 +411,8 @@ class CotStreamSplitter:
                 if buf[i] == 0x3C:  # '<'
                     self._flush_junk(out)
                     self.pos = i
+                    if self._fast(out, i):
+                        continue
                     self._begin(i)
                     continue
                 j = buf.find(b"<", i)
@@ -502,6 +512,22 @@ class CotStreamSplitter:
                     self.ret = _DTD
                     self.state = _QUOTE
                 continue
+
+    def _fast(self, out, i: int) -> bool:
+        """Fast path for the common case: a complete, plain event (optional XML declaration, no
+        comment, CDATA, DTD or nested event) lies in the buffer; it ends at the first ``</event>``
+        because ``<`` cannot occur in attribute values or text. Anything else is scanned."""
+        k = self.buf.find(b"</event>", i, i + self.max_bytes + 8)
+        if k < 0:
+            return False
+        end = k + 8
+        cand = self.buf[i:end]
+        m = _PLAIN_START.match(cand)
+        if m is None or b"<!" in cand or cand.count(b"<event", m.end()) or cand.count(b"<?", m.end()):
+            return False
+        out.append((bytes(cand), None))
+        self.pos = end
+        return True
 
     def _open_markup(self, out, j: int) -> None:
         buf = self.buf

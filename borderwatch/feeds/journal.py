@@ -211,7 +211,12 @@ class Journal:
             self.on_durable(records)
 
     def _recover_after_failure(self) -> None:
-        """After a failed write, continue in a fresh segment (the old one may end torn)."""
+        """After a failed write, cut what was not confirmed (it was reported as not accepted, so
+        it must not be replayed either) and continue in a fresh segment."""
+        try:
+            os.ftruncate(self.fd, self.offset)
+        except OSError as exc:
+            log.error("cannot cut the unconfirmed tail of journal segment %s: %s", self.segment, exc)
         try:
             self._open_segment(self.segment + 1)
         except OSError as exc:

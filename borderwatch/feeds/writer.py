@@ -43,6 +43,9 @@ def store_records(store: Store, recs: list[dict]) -> int:
 class StoreWriter:
     """One thread: every ``batch_ms``, commit what the journal holds beyond the checkpoint."""
 
+    RETRY_START_S = 0.5
+    RETRY_MAX_S = 30.0
+
     def __init__(self, store: Store, journal: journal_mod.Journal, stats: FeedStats, *,
                  batch_ms: int = 250, max_batch: int = MAX_BATCH, compact_every_s: float = COMPACT_EVERY_S,
                  deadletter: pathlib.Path | None = None):
@@ -126,7 +129,7 @@ class StoreWriter:
                         log.warning("cannot delete committed journal segment %s: %s", seg, exc)
 
     def _commit(self, recs: list[dict], replayed: int) -> bool:
-        delay = 0.5
+        delay = self.RETRY_START_S
         attempt = 0
         while True:
             attempt += 1
@@ -140,7 +143,7 @@ class StoreWriter:
                 log.error("store write failed (attempt %d): %s; retrying in %.1f s", attempt, exc, delay)
                 if self.stop_event.wait(delay):
                     return False
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, self.RETRY_MAX_S)
                 continue
             self.commits += 1
             self.inserted_since_compact += new

@@ -134,8 +134,10 @@ def _gdal_read(path: pathlib.Path | str, layer: str | None = None, *, read_geome
                 str(path), layer=layer, encoding=encoding, read_geometry=read_geometry, force_2d=True,
                 return_fids=True, datetime_as_string=True, **open_options)
         except UnicodeDecodeError as exc:
-            raise FileRefused(f"text in layer {layer or ''!r} is not in the expected encoding ({exc.reason} "
-                              f"at byte {exc.start}); give the file's encoding") from exc
+            where = f"layer '{layer}'" if layer else f"'{pathlib.Path(str(path)).name}'"
+            declared = f"{encoding} " if encoding else f"{exc.encoding} "
+            raise FileRefused(f"text in {where} is not valid {declared}({exc.reason}); it was not read rather than "
+                              "turned into garbage: give the right encoding (e.g. --encoding cp1252)") from exc
         except pyogrio.errors.DataSourceError as exc:
             raise FileRefused(f"GDAL cannot open the file: {exc}") from exc
         except pyogrio.errors.DataLayerError as exc:
@@ -216,7 +218,8 @@ def _read_geojson(path: pathlib.Path) -> list[Source]:
     geoms, decode_errors = _decode(wkb, len(attrs))
     src = Source(path.stem, "GeoJSON", attrs, geoms, encoding="UTF-8")
     if len(attrs) != scan.features:
-        raise FileRefused(f"GDAL read {len(attrs)} features where the JSON has {scan.features}; refused")
+        first = f"; feature {scan.row_errors[0][0] + 1}: {scan.row_errors[0][2]}" if scan.row_errors else ""
+        raise FileRefused(f"GDAL read {len(attrs)} features where the JSON has {scan.features}{first}")
     if scan.crs is not None:
         src.crs, src.crs_label = scan.crs, scan.crs_label
     else:  # RFC 7946: GeoJSON coordinates are WGS 84 longitude / latitude

@@ -1,0 +1,179 @@
+"""``borderwatch bench``: server time and payload of a live-map rerun, against a naive baseline.
+
+For each incident count, a scenario store is built (or reused), then a series of filter changes
+is replayed the way the live page does it (headline figures + every layer + the map document
+streamlit-folium sends). The naive baseline, in the same run, loads the incidents into geopandas
+once, filters them in pandas and draws them with folium's HeatMap for each filter change.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import pathlib
+import resource
+import statistics
+import sys
+import tempfile
+import time
+
+from borderwatch.filters import Filter
+
+FILTERS = (
+    Filter(window="7d"),
+    Filter(window="30d", nations=("USA", "MEX")),
+    Filter(window="30d", threat_types=("drug_trafficking", "smuggling"), min_severity=2),
+    Filter(window="24h"),
+    Filter(window="30d", agreements=("schengen",), scope="external"),
+    Filter(window="365d", threat_types=("armed_incursion", "drone_incursion")),
+)
+
+
+def _views():
+    from layers import View
+
+    return (View(), View.around(31.5, -108.0, 6), View.around(41.0, 26.5, 8))
+
+
+def ours(store, now, flt, view) -> tuple[float, int]:
+    """One rerun of the live page's map fragment: figures, layers, and the map document."""
+    from streamlit_folium import _get_feature_group_string, generate_leaflet_string
+
+    from borderwatch import figures, livemap
+    from layers import MapContext
+
+    t0 = time.perf_counter()
+    ctx = MapContext(flt, view, now, since=now - dt.timedelta(seconds=30), store=store)
+    figures.headline(ctx)
+    m = livemap.base_map(ctx)
+    groups = livemap.layers_for(ctx)
+    m.render()
+    script = generate_leaflet_string(m)
+    payload = len(script) + len(m.get_root().header.render()) + len(m.get_root().html.render())
+    for idx, fg in enumerate(groups):
+        payload += len(_get_feature_group_string(fg, m, idx=idx))
+    return time.perf_counter() - t0, payload
+
+
+def naive_load(store):
+    import geopandas as gpd
+
+    t0 = time.perf_counter()
+    df = store.cursor().execute(
+        "SELECT incident_id, occurred_at, threat_type, severity, reporting_nation, nation_a, nation_b, segment_id, "
+        "lon, lat FROM incidents").fetch_df()
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.lon, df.lat), crs="EPSG:4326")
+    scopes = store.cursor().execute("SELECT segment_id, agreement_id, scope FROM segment_agreements").fetch_df()
+    return gdf, scopes, time.perf_counter() - t0
+
+
+def naive(gdf, scopes, now, flt, view) -> tuple[float, int]:
+    """The textbook approach: filter a GeoDataFrame in pandas, draw a folium HeatMap."""
+    import folium
+    from folium.plugins import HeatMap
+
+    t0 = time.perf_counter()
+    start, end = flt.time_range(now)
+    m = (gdf.occurred_at >= start) & (gdf.occurred_at < end) & (gdf.severity >= flt.min_severity)
+    if flt.nations:
+        m &= gdf.nation_a.isin(flt.nations) | gdf.nation_b.isin(flt.nations) | gdf.reporting_nation.isin(flt.nations)
+    if flt.threat_types:
+        m &= gdf.threat_type.isin(flt.threat_types)
+    if flt.agreements:
+        s = scopes[scopes.agreement_id.isin(flt.agreements)]
+        if flt.scope != "all":
+            s = s[s.scope == flt.scope]
+        m &= gdf.segment_id.isin(set(s.segment_id))
+    v = view.clamped()
+    m &= gdf.lon.between(v.west, v.east) & gdf.lat.between(v.south, v.north)
+    sub = gdf[m]
+    fmap = folium.Map(location=[(v.south + v.north) / 2, (v.west + v.east) / 2], zoom_start=int(view.zoom), tiles=None)
+    HeatMap(list(zip(sub.geometry.y, sub.geometry.x)), radius=8).add_to(fmap)
+    html = fmap.get_root().render()
+    return time.perf_counter() - t0, len(html.encode())
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(sizes: list[int], workdir: pathlib.Path, reuse: bool, skip_naive_above: int) -> list[dict]:
+    from borderwatch import demo, offline
+    from borderwatch.store import Store
+
+    offline.use_local_assets()
+    now = dt.datetime(2026, 11, 1, 12, 0)
+    rows = []
+    for n in sizes:
+        path = workdir / f"store-{n}"
+        store = Store(path)
+        built = 0.0
+        if not (reuse and demo.scenario_present(store)):
+            t0 = time.perf_counter()
+            demo.build_demo(store, seed=11, incidents=n, now=now, show_progress=True)
+            built = time.perf_counter() - t0
+        ours(store, now, FILTERS[0], _views()[0])  # warm caches (reference shapes, catalog)
+        our_t, our_b = [], []
+        for flt in FILTERS:
+            for view in _views():
+                t, b = ours(store, now, flt, view)
+                our_t.append(t)
+                our_b.append(b)
+        row = {"incidents": n, "build_s": built, "ours_median_s": statistics.median(our_t), "ours_max_s": max(our_t),
+               "ours_max_mb": max(our_b) / 1e6}
+        if n <= skip_naive_above:
+            gdf, scopes, load_s = naive_load(store)
+            nt, nb = [], []
+            for flt in FILTERS:
+                for view in _views():
+                    t, b = naive(gdf, scopes, now, flt, view)
+                    nt.append(t)
+                    nb.append(b)
+            row.update({"naive_load_s": load_s, "naive_median_s": statistics.median(nt), "naive_max_s": max(nt),
+                        "naive_max_mb": max(nb) / 1e6})
+            del gdf, scopes
+            gc.collect()
+        rows.append(row)
+        print_table(rows)
+        store.close()
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    head = (f"{'incidents':>11} | {'ours median':>11} {'ours max':>9} {'ours MB':>8} | {'naive load':>10} "
+            f"{'naive median':>12} {'naive max':>9} {'naive MB':>9} | {'speed-up':>8}")
+    print("\n" + head + "\n" + "-" * len(head))
+    for r in rows:
+        if "naive_median_s" in r:
+            naive_part = (f"{r['naive_load_s']:>9.2f}s {r['naive_median_s']:>11.2f}s {r['naive_max_s']:>8.2f}s "
+                          f"{r['naive_max_mb']:>9.2f}")
+            speed = f"{r['naive_median_s'] / r['ours_median_s']:>7.1f}x"
+        else:
+            naive_part, speed = f"{'(skipped)':>10} {'':>12} {'':>9} {'':>9}", f"{'':>8}"
+        print(f"{r['incidents']:>11,} | {r['ours_median_s']:>10.3f}s {r['ours_max_s']:>8.3f}s {r['ours_max_mb']:>8.2f} | "
+              f"{naive_part} | {speed}")
+    print(f"(rerun = headline figures + {len(FILTERS)} filters x {len(_views())} views; "
+          f"peak memory {rss_mb():,.0f} MB)", flush=True)
+
+
+def cmd_bench(args) -> int:
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
+    if args.dir:
+        workdir = pathlib.Path(args.dir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        run(sizes, workdir, args.reuse, args.skip_naive_above)
+    else:
+        with tempfile.TemporaryDirectory(prefix="borderwatch-bench-") as tmp:
+            run(sizes, pathlib.Path(tmp), False, args.skip_naive_above)
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("bench", help="time live-map reruns and payloads at several incident counts, against a naive baseline",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="100000,1000000,10000000", help="comma-separated incident counts")
+    p.add_argument("--dir", help="keep the benchmark stores here (default: a temporary directory)")
+    p.add_argument("--reuse", action="store_true", help="reuse stores already built in --dir")
+    p.add_argument("--skip-naive-above", type=int, default=sys.maxsize,
+                   help="run the naive baseline only up to this incident count")
+    p.set_defaults(func=cmd_bench)

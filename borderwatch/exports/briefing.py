@@ -1,0 +1,474 @@
+"""Briefing exports: the PNG snapshot, the PDF briefing pack and the offline HTML map.
+
+Everything comes from one :class:`~borderwatch.exports.snapshot.ExportSpec` (filter, live map
+extent, time, title, classification marking), so the three files and the live map agree.
+
+The PDF pack (A4 landscape, fpdf2, DejaVu Sans from matplotlib's bundled fonts so any nation
+name prints):
+
+- every page: the classification marking in a banner at top and bottom, a footer line with
+  title, DTG and page number;
+- page 1: title, date-time group (military format and ISO, UTC), the filters in words, the
+  synthetic-scenario label when scenario data is shown, headline figures, and the map
+  (rendered like the PNG, with its legend beside it, scale bar and north arrow);
+- page 2: the hotspot table, the incident trend chart (counts per time bucket by threat type,
+  in the threat colours of ``layers.style``), data sources, and the link that reopens the view.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import math
+import pathlib
+from typing import Iterable
+
+import matplotlib
+import matplotlib.dates
+import pandas as pd
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+from fpdf.fonts import FontFace
+
+import queries
+from borderwatch import figures
+from borderwatch.exports import render, snapshot
+from borderwatch.exports.snapshot import ExportSpec
+from borderwatch.filters import THREAT_LABELS
+from borderwatch.store import Store, default_store
+from layers import MapContext, style
+
+FORMATS = ("png", "pdf", "html")
+MIME = {"png": "image/png", "pdf": "application/pdf", "html": "text/html"}
+
+PNG_SCALE = 1.0
+PDF_MAP_SIZE = (1300, 625)  # CSS pixels of the PDF's map image (map + legend panel)
+PDF_MAP_SCALE = 2.0
+FONT_DIR = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+FONT = "DejaVu"
+GREY = (90, 90, 90)
+TREND_BUCKETS = (dt.timedelta(hours=1), dt.timedelta(hours=6), dt.timedelta(days=1), dt.timedelta(days=7),
+                 dt.timedelta(days=30))
+MAX_TREND_BARS = 60
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    c = colour.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+# --------------------------------------------------------------------------------------------
+# PNG and HTML
+# --------------------------------------------------------------------------------------------
+
+def png_export(spec: ExportSpec, *, store: Store | None = None, scale: float = PNG_SCALE,
+               shared: dict | None = None) -> bytes:
+    """The PNG snapshot: the live map's layers at the live extent, with marking banners, title
+    box (title, DTG, filters, synthetic label), legend, scale bar and north arrow."""
+    snap = snapshot.build(spec, "png", snapshot.PNG_SIZE, store=store, **(shared or {}))
+    return render.render_png(snap.html(), *snap.size, scale=scale).png
+
+
+def html_export(spec: ExportSpec, *, store: Store | None = None, shared: dict | None = None) -> bytes:
+    """The standalone offline HTML map (no browser needed to produce it)."""
+    snap = snapshot.build(spec, "html", snapshot.PNG_SIZE, store=store, **(shared or {}))
+    return snap.html().encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Figures for the PDF
+# --------------------------------------------------------------------------------------------
+
+def trend_bucket(start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+    """The finest bucket that keeps the trend chart at most ``MAX_TREND_BARS`` bars wide."""
+    span = end - start
+    for width in TREND_BUCKETS:
+        if span / width <= MAX_TREND_BARS:
+            return width
+    return TREND_BUCKETS[-1]
+
+
+def bucket_label(width: dt.timedelta) -> str:
+    hours = width.total_seconds() / 3600
+    if hours < 24:
+        return f"{hours:.0f} h" if hours != 1 else "hour"
+    days = hours / 24
+    return {1: "day", 7: "week"}.get(int(days), f"{days:.0f} days")
+
+
+def trend(ctx: MapContext) -> tuple[pd.DataFrame, dt.timedelta]:
+    """Incident counts per bucket (rows) and threat type (columns) over the filter window."""
+    start, end = ctx.filter.time_range(ctx.now)
+    width = trend_bucket(start, end)
+    df = ctx.q("briefing_trend", bucket_width=width, origin=start)
+    n_buckets = max(1, math.ceil((end - start) / width))
+    index = pd.DatetimeIndex([start + i * width for i in range(n_buckets)])
+    if not len(df):
+        return pd.DataFrame(index=index), width
+    table = df.pivot_table(index="bucket", columns="threat_type", values="n", aggfunc="sum", fill_value=0)
+    table = table.reindex(index, fill_value=0)
+    return table[table.sum().sort_values(ascending=False).index], width
+
+
+def trend_chart(table: pd.DataFrame, width: dt.timedelta, size_mm: tuple[float, float], dpi: int = 200) -> bytes:
+    """Stacked bars of incidents per bucket by threat type (colours of ``layers.style``), as PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size_mm[0] / 25.4, size_mm[1] / 25.4), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(f"Incidents per {bucket_label(width)} by threat type (UTC)", fontsize=9, loc="left")
+    if table.empty or not table.to_numpy().sum():
+        ax.text(0.5, 0.5, "No incidents match the filter in this window.", ha="center", va="center",
+                transform=ax.transAxes, fontsize=9, color="#555")
+        ax.set_xticks([]), ax.set_yticks([])
+    else:
+        x = table.index.to_pydatetime()
+        bar_w = width / dt.timedelta(days=1) * 0.85
+        bottom = None
+        for threat in table.columns:
+            values = table[threat].to_numpy()
+            ax.bar(x, values, width=bar_w, bottom=bottom, align="edge", label=THREAT_LABELS.get(threat, threat),
+                   color=style.THREAT_COLORS.get(threat, style.THREAT_COLORS["other"]), linewidth=0)
+            bottom = values if bottom is None else bottom + values
+        ax.legend(fontsize=6.5, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.tick_params(labelsize=7)
+        ax.set_ylabel("incidents", fontsize=7)
+        locator = matplotlib.dates.AutoDateLocator(maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(axis="y", color="#ddd", linewidth=0.5)
+        ax.set_axisbelow(True)
+        ax.set_xlim(x[0], x[-1] + width)
+    fig.tight_layout(pad=0.4)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=dpi)
+    return out.getvalue()
+
+
+@dataclasses.dataclass
+class Sources:
+    reference: list[str]
+    agreements: list[str]
+    datasets: list[str]
+    synthetic: bool
+
+
+def sources(ctx: MapContext, datasets: pd.DataFrame) -> Sources:
+    """Where the briefing's data comes from: reference data, agreements, the datasets shown."""
+    ref = queries.df("briefing_reference_sources", store=ctx.store)
+    reference = [f"{r.layer.capitalize()}: {r.source} ({int(r.n):,}), public domain, naturalearthdata.com"
+                 for r in ref.itertuples(index=False)]
+    agreements_df = queries.df("briefing_agreement_sources", store=ctx.store)
+    wanted = set(ctx.filter.agreements)
+    agreements = [f"Agreements: curated reference file data/reference/agreements.json "
+                  f"({len(agreements_df)} agreements, each with its published sources)."]
+    for r in agreements_df.itertuples(index=False):
+        if r.agreement_id not in wanted:
+            continue
+        for src in json.loads(r.sources or "[]"):
+            title, url = src.get("title", ""), src.get("url", "")
+            agreements.append(f"{r.name}: {title}" + (f" <{url}>" if url else ""))
+    lines = []
+    for layer, grp in datasets.groupby("layer", sort=True):
+        parts = []
+        for r in grp.itertuples(index=False):
+            label = _dataset_label(r.dataset) + (" (synthetic)" if r.synthetic else "")
+            parts.append(f"{label}: {int(r.n):,}")
+        what = "in the window" if layer == "incidents" else "matching the filter"
+        lines.append(f"{layer.capitalize()} {what}: " + "; ".join(parts) + ".")
+    if not lines:
+        lines.append("No incidents, sensors or fortifications match the filter.")
+    synthetic = snapshot.shows_synthetic(datasets)
+    if synthetic:
+        meta = queries.scalar("meta", store=ctx.store, key="scenario")
+        if meta:
+            info = json.loads(meta)
+            lines.append(f"Scenario generated with seed {info.get('seed')} for {info.get('now', '?')} "
+                         f"({int(info.get('incidents', 0)):,} incidents in all).")
+    return Sources(reference, agreements, lines, synthetic)
+
+
+def _dataset_label(dataset: str | None) -> str:
+    if not dataset:
+        return "unlabelled"
+    if dataset == "scenario":
+        return "scenario"
+    kind, _, name = dataset.partition(":")
+    return {"import": f"imported file {name}", "feed": f"feed {name}"}.get(kind, dataset)
+
+
+# --------------------------------------------------------------------------------------------
+# The PDF
+# --------------------------------------------------------------------------------------------
+
+class BriefingPDF(FPDF):
+    """A4 landscape with the classification marking at top and bottom of every page."""
+
+    BANNER_MM = 7.0
+
+    def __init__(self, spec: ExportSpec):
+        super().__init__(orientation="L", unit="mm", format="A4")
+        self.spec = spec
+        self.add_font(FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
+        self.add_font(FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+        self.set_margins(10, self.BANNER_MM + 4, 10)
+        self.set_auto_page_break(True, margin=self.BANNER_MM + 9)
+        self.alias_nb_pages()
+        self.set_title(f"{spec.title} {spec.dtg}")
+        self.set_subject(f"{spec.marking}. {spec.filter.describe(spec.now)}")
+        self.set_author("Borderwatch")
+        self.set_creator("Borderwatch")
+        self.set_keywords(spec.marking)
+        self.set_creation_date(spec.now.replace(tzinfo=dt.timezone.utc))
+
+    def _banner(self, y: float) -> None:
+        bg, fg = snapshot.marking_colours(self.spec.marking)
+        self.set_fill_color(*_rgb(bg))
+        self.rect(0, y, self.w, self.BANNER_MM, style="F")
+        self.set_xy(0, y)
+        self.set_text_color(*_rgb(fg))
+        self.set_font(FONT, "B", 10)
+        self.cell(self.w, self.BANNER_MM, self.spec.marking, align="C")
+
+    def header(self) -> None:
+        self._banner(0)
+        self.set_text_color(0, 0, 0)
+        self.set_xy(self.l_margin, self.t_margin)
+
+    def footer(self) -> None:
+        self.set_xy(self.l_margin, self.h - self.BANNER_MM - 6)
+        self.set_font(FONT, "", 7)
+        self.set_text_color(*GREY)
+        self.cell(self.epw / 2, 4, f"Borderwatch · {self.spec.title} · {self.spec.dtg}")
+        self.cell(self.epw / 2, 4, f"Page {self.page_no()} of {{nb}}", align="R")
+        self._banner(self.h - self.BANNER_MM)
+        self.set_text_color(0, 0, 0)
+
+
+def _fmt_change(pct: float | None) -> str:
+    return "no previous data" if pct is None else f"{pct:+.0f}% vs previous 24 h"
+
+
+def _headline_boxes(pdf: BriefingPDF, head: figures.Headline) -> None:
+    top3 = head.by_threat.head(3)
+    threats = " · ".join(f"{THREAT_LABELS.get(r.threat_type, r.threat_type)} {int(r.last_24h):,}"
+                         for r in top3.itertuples(index=False)) or "none"
+    boxes = [
+        ("Incidents, last 24 h", f"{head.last_24h:,}", _fmt_change(head.change_pct)),
+        ("Segments at high / critical impact", f"{head.hot_segments:,}", f"{head.critical_segments:,} critical"),
+        ("Border under online sensors", f"{head.coverage_pct:.1f}%", f"of {head.border_km:,.0f} km shown"),
+        ("Top threats, last 24 h", "", threats),
+    ]
+    gap = 3
+    w = (pdf.epw - gap * (len(boxes) - 1)) / len(boxes)
+    y = pdf.get_y()
+    h = 15
+    for i, (label, value, sub) in enumerate(boxes):
+        x = pdf.l_margin + i * (w + gap)
+        pdf.set_fill_color(244, 246, 248)
+        pdf.set_draw_color(200, 205, 210)
+        pdf.rect(x, y, w, h, style="DF")
+        pdf.set_xy(x + 2, y + 1.2)
+        pdf.set_font(FONT, "", 7.5)
+        pdf.set_text_color(*GREY)
+        pdf.cell(w - 4, 3.6, label)
+        pdf.set_text_color(0, 0, 0)
+        if value:
+            pdf.set_xy(x + 2, y + 5)
+            pdf.set_font(FONT, "B", 14)
+            pdf.cell(w - 4, 6, value)
+            pdf.set_xy(x + 2, y + 11)
+            pdf.set_font(FONT, "", 7)
+            pdf.cell(w - 4, 3, sub)
+        else:
+            pdf.set_xy(x + 2, y + 5.5)
+            pdf.set_font(FONT, "", 8)
+            pdf.multi_cell(w - 4, 3.6, sub, align="L")
+    pdf.set_xy(pdf.l_margin, y + h + 3)
+
+
+def _synthetic_box(pdf: BriefingPDF) -> None:
+    pdf.set_fill_color(255, 243, 205)
+    pdf.set_draw_color(211, 158, 0)
+    pdf.set_text_color(92, 68, 0)
+    pdf.set_font(FONT, "B", 8)
+    pdf.multi_cell(pdf.epw, 4.4, snapshot.SYNTHETIC_TEXT, border=1, fill=True, align="L", padding=(0.6, 1.5))
+    pdf.set_text_color(0, 0, 0)
+    pdf.ln(2)
+
+
+def _place_image(pdf: BriefingPDF, png: bytes, box_w: float, box_h: float, px: tuple[int, int]) -> None:
+    aspect = px[0] / px[1]
+    w = min(box_w, box_h * aspect)
+    h = w / aspect
+    x = pdf.l_margin + (box_w - w) / 2
+    y = pdf.get_y()
+    pdf.image(io.BytesIO(png), x=x, y=y, w=w, h=h)
+    pdf.set_draw_color(150, 150, 150)
+    pdf.rect(x, y, w, h)
+    pdf.set_y(y + h + 2)
+
+
+def _segment_name(row, names: dict[str, str]) -> str:
+    return f"{names.get(row.nation_a, row.nation_a)} – {names.get(row.nation_b, row.nation_b)}"
+
+
+def _hotspot_table(pdf: BriefingPDF, hot: pd.DataFrame, names: dict[str, str]) -> None:
+    pdf.set_font(FONT, "B", 11)
+    pdf.cell(0, 6, "Hotspots: border segments with the most incidents per 100 km in the window",
+             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "", 7.5)
+    if not len(hot):
+        pdf.cell(0, 5, "No incidents match the filter in this window.", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        return
+    headings = ("#", "Segment", "Length km", "Incidents", "Previous", "Trend", "Per 100 km", "Impact",
+                "Coverage", "Fortifications")
+    widths = (6, 62, 16, 16, 16, 14, 17, 17, 16, 97)
+    heading_style = FontFace(emphasis="BOLD", fill_color=(225, 230, 235))
+    with pdf.table(col_widths=widths, text_align=("RIGHT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT",
+                                                  "CENTER", "RIGHT", "LEFT"),
+                   headings_style=heading_style, line_height=4.2, padding=0.8, width=sum(widths),
+                   borders_layout="HORIZONTAL_LINES") as table:
+        head = table.row()
+        for h in headings:
+            head.cell(h)
+        for i, r in enumerate(hot.itertuples(index=False), start=1):
+            row = table.row()
+            trend_txt = "n/a" if r.trend_pct is None or pd.isna(r.trend_pct) else f"{r.trend_pct:+.0f}%"
+            row.cell(str(i))
+            row.cell(_segment_name(r, names))
+            row.cell(f"{r.length_km:,.0f}")
+            row.cell(f"{int(r.n):,}")
+            row.cell(f"{int(r.n_prev):,}")
+            row.cell(trend_txt)
+            row.cell(f"{r.per_100km:,.1f}")
+            colour = style.IMPACT_COLORS.get(r.impact, "#757575")
+            light = r.impact in ("medium",)
+            row.cell(r.impact, style=FontFace(emphasis="BOLD", fill_color=_rgb(colour),
+                                              color=(0, 0, 0) if light else (255, 255, 255)))
+            row.cell(f"{r.coverage_pct:.0f}%")
+            row.cell(str(r.fortifications))
+    pdf.ln(2)
+
+
+def _section(pdf: BriefingPDF, title: str) -> None:
+    pdf.set_font(FONT, "B", 10)
+    pdf.set_x(pdf.l_margin)
+    pdf.cell(0, 5.5, title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _lines(pdf: BriefingPDF, lines: Iterable[str], x: float, w: float, size: float = 7.5) -> None:
+    pdf.set_font(FONT, "", size)
+    for line in lines:
+        pdf.set_x(x)
+        pdf.multi_cell(w, size * 0.45, line, align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.ln(0.6)
+
+
+def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | None = None) -> bytes:
+    """The PDF briefing pack (two A4 landscape pages, more if the sources run long)."""
+    store = store or default_store()
+    shared = dict(shared or {})
+    snap = snapshot.build(spec, "pdf", PDF_MAP_SIZE, store=store, **shared)
+    capture = render.render_png(snap.html(), *snap.size, scale=PDF_MAP_SCALE)
+    ctx = snap.ctx
+    names = snapshot.names(store)
+    head = figures.headline(ctx)
+    hot = figures.hotspots(ctx)
+    table, width = trend(ctx)
+    src = sources(ctx, snap.datasets)
+
+    pdf = BriefingPDF(spec)
+    # -- page 1 ----------------------------------------------------------------------------
+    pdf.add_page()
+    pdf.set_font(FONT, "B", 17)
+    y = pdf.get_y()
+    pdf.cell(pdf.epw * 0.68, 8, spec.title)
+    pdf.set_font(FONT, "B", 15)
+    pdf.cell(pdf.epw * 0.32, 8, spec.dtg, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "", 8.5)
+    pdf.set_text_color(*GREY)
+    pdf.cell(pdf.epw * 0.5, 4.5, "Borderwatch briefing pack · map, headline figures, hotspots, trend, sources")
+    pdf.cell(pdf.epw * 0.5, 4.5, f"Date-time group {spec.dtg} = {spec.iso_time}", align="R",
+             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(0, 0, 0)
+    pdf.ln(1)
+    pdf.set_font(FONT, "B", 8.5)
+    pdf.cell(17, 4.2, "Filters:")
+    pdf.set_font(FONT, "", 8.5)
+    pdf.multi_cell(pdf.epw - 17, 4.2, snap.sentence, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(1.5)
+    if src.synthetic:
+        _synthetic_box(pdf)
+    _headline_boxes(pdf, head)
+    box_h = pdf.h - pdf.b_margin - pdf.get_y() - 1
+    _place_image(pdf, capture.png, pdf.epw, box_h, snap.size)
+
+    # -- page 2 ----------------------------------------------------------------------------
+    pdf.add_page()
+    _hotspot_table(pdf, hot, names)
+    start, end = spec.filter.time_range(spec.now)
+    chart_w, chart_h = 168.0, 74.0
+    y = pdf.get_y()
+    if y + chart_h > pdf.h - pdf.b_margin:
+        pdf.add_page()
+        y = pdf.get_y()
+    _section(pdf, "Incident trend")
+    pdf.image(io.BytesIO(trend_chart(table, width, (chart_w, chart_h - 6))), x=pdf.l_margin, y=pdf.get_y(),
+              w=chart_w, h=chart_h - 6)
+    chart_bottom = pdf.get_y() + chart_h - 6
+    # data sources beside the chart
+    sx = pdf.l_margin + chart_w + 5
+    sw = pdf.epw - chart_w - 5
+    pdf.set_xy(sx, y)
+    pdf.set_font(FONT, "B", 10)
+    pdf.cell(sw, 5.5, "Data sources", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    if src.synthetic:
+        pdf.set_font(FONT, "B", 7.5)
+        pdf.set_fill_color(255, 243, 205)
+        pdf.set_text_color(92, 68, 0)
+        pdf.multi_cell(sw, 3.6, snapshot.SYNTHETIC_TEXT, fill=True, align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.set_text_color(0, 0, 0)
+        pdf.ln(1)
+    _lines(pdf, src.reference + src.agreements + src.datasets, sx, sw)
+    pdf.set_y(max(pdf.get_y(), chart_bottom) + 3)
+    _section(pdf, "Reopen this view")
+    link = spec.link()
+    pdf.set_font(FONT, "", 8)
+    pdf.set_text_color(13, 71, 161)
+    pdf.multi_cell(pdf.epw, 4, link, link=link, align="L", wrapmode="CHAR", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(*GREY)
+    pdf.set_font(FONT, "", 7)
+    pdf.multi_cell(pdf.epw, 3.6, f"Opens the live map with the same filters and map position "
+                   f"(base address from BORDERWATCH_BASE_URL). Figures computed at {spec.iso_time} "
+                   f"from the store's data; the map shows the layers of the live map at that time.",
+                   align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(0, 0, 0)
+    return bytes(pdf.output())
+
+
+# --------------------------------------------------------------------------------------------
+# All of them
+# --------------------------------------------------------------------------------------------
+
+def export(spec: ExportSpec, fmt: str, *, store: Store | None = None, shared: dict | None = None) -> bytes:
+    """One export as bytes: ``png``, ``pdf`` or ``html``."""
+    if fmt == "png":
+        return png_export(spec, store=store, shared=shared)
+    if fmt == "pdf":
+        return build_pdf(spec, store=store, shared=shared)
+    if fmt == "html":
+        return html_export(spec, store=store, shared=shared)
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+
+
+def shared_facts(spec: ExportSpec, store: Store | None = None) -> dict:
+    """What every export of one spec has in common (computed once when several are made)."""
+    store = store or default_store()
+    ctx = MapContext(spec.filter, spec.view, spec.now, store=store)
+    return {"datasets": snapshot.shown_datasets(ctx),
+            "sentence": spec.filter.describe(spec.now, snapshot.names(store))}
