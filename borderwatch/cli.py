@@ -21,12 +21,13 @@ def command(name: str, help: str):
 
 @command("setup", "prepare the environment: offline map assets and the store's reference data")
 def cmd_setup(args) -> int:
-    from borderwatch import demo, offline
-    from borderwatch.store import REPO_ROOT
+    from borderwatch import app_setup, demo, offline
+    from layers import basemap
 
-    offline.install_assets(REPO_ROOT / "static")
+    offline.install_assets(app_setup.STATIC_DIR)
     store = default_store()
     loaded = demo.load_reference(store)
+    basemap.write_static_basemap(store, app_setup.STATIC_DIR)
     print(f"store: {store.path} ({'reference data loaded' if loaded else 'reference data present'})")
     return 0
 

@@ -39,12 +39,15 @@ STATIC_URL_PREFIX = "../../app/static"  # resolved from inside streamlit-folium'
 def write_static_basemap(store: Store, static_dir) -> pathlib.Path:
     """Write the basemap GeoJSON where Streamlit serves static files (at setup / app start)."""
     target = pathlib.Path(static_dir) / BASEMAP_FILE
+    stamp = target.with_suffix(".version")
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = nations_geojson(str(store.path))
-    if not target.exists() or target.read_text(encoding="utf-8") != text:
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
+    version = f"{BASEMAP_TOLERANCE}:{queries.scalar('nations_fingerprint', store=store)}"
+    if target.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == version:
+        return target
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(nations_geojson(str(store.path)), encoding="utf-8")
+    tmp.replace(target)
+    stamp.write_text(version, encoding="utf-8")
     return target
 
 

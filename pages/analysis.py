@@ -122,11 +122,13 @@ def incidents_tab() -> None:
     if state.get("an_sig") != sig:
         state.an_sig, state.an_page = sig, 1
     state.an_page = min(max(int(state.get("an_page", 1)), 1), pages)
-    page = c[3].number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="an_page")
+    page = c[3].number_input("Page", min_value=1, max_value=pages, step=1, key="an_page",
+                             help=f"{pages:,} pages of {size} rows")
     df, total = analysis.incident_page(flt, page, size, sort, direction, store=store, now=now, total=total)
     first = (page - 1) * size + 1
     c[4].metric("Matching incidents", f"{total:,}",
-                f"rows {first:,}–{first + len(df) - 1:,}" if len(df) else "no rows", delta_color="off")
+                f"rows {first:,}–{first + len(df) - 1:,} · page {page:,} of {pages:,}" if len(df) else "no rows",
+                delta_color="off")
     event = st.dataframe(
         _fmt_table(df), key=f"an_table_{hash((sig, page))}", on_select="rerun", selection_mode="single-row",
         hide_index=True, width="stretch", height=min(38 + 35 * max(len(df), 1), 420),
@@ -276,14 +278,14 @@ def area_tab() -> None:
 
 
 # -- export -------------------------------------------------------------------------------------
-def _export_file(fmt: str, export_filter, reference, export_names):
+def _export_file(fmt: str, zipped: bool, export_filter, reference, export_names):
     """Runs on download (in a worker thread, not the script): writes the export to a temporary
     file and hands Streamlit the open file; the directory entry is removed at once, so the disk
     space is freed when Streamlit lets go of the file."""
     import tempfile
 
     directory = tempfile.mkdtemp(prefix="borderwatch-export-")
-    result = exports.export_incidents(export_filter, fmt, directory, now=reference, names=export_names)
+    result = exports.export_incidents(export_filter, fmt, directory, zipped=zipped, now=reference, names=export_names)
     handle = open(result.path, "rb")
     os.unlink(result.path)
     os.rmdir(directory)
@@ -293,20 +295,22 @@ def _export_file(fmt: str, export_filter, reference, export_names):
 def export_tab() -> None:
     total = analysis.incident_count(flt, store=store, now=now)
     st.markdown(f"**{total:,} incidents** match: {flt.describe(now, names=names)}")
-    st.caption("Each file holds exactly these incidents. The file name carries the filter and the reference time; "
-               "the filter sentence, its URL parameters and the window travel inside (CSV: metadata.json in the zip; "
-               "GeoJSON: a top-level 'metadata' member; GeoParquet: key-value metadata). The file is written when "
-               "you click, in the background.")
+    st.caption("Each file holds exactly these incidents, in store order. Its name carries the filter and the "
+               "reference time; the filter sentence, its URL parameters and the window travel inside (zip: "
+               "metadata.json; GeoJSON: a top-level 'metadata' member; GeoParquet: key-value metadata). "
+               f"The file is written when you click, in the background; GeoJSON of more than "
+               f"{exports.ZIP_GEOJSON_ABOVE:,} incidents comes zipped.")
     c = st.columns(len(exports.FORMATS))
     for col, (key, fmt) in zip(c, exports.FORMATS.items()):
+        zipped = exports.zipped_download(key, total)
         col.download_button(
-            fmt.label, data=functools.partial(_export_file, key, flt, now, names),
-            file_name=exports.file_name(flt, "incidents", fmt.extension, now), mime=fmt.mime,
-            on_click="ignore", icon=":material/download:", key=f"an_export_{key}", disabled=total == 0,
-            width="stretch")
-    st.caption("Breakdown tables download as CSV from the Breakdowns tab. For exports without the browser: "
-               "`python -m borderwatch.exports.cli FORMAT --filter-url '" + "&".join(
-                   f"{k}={v}" for k, v in flt.to_params().items()) + "' -o DIR`.")
+            fmt.label + (" (zip)" if zipped else ""), data=functools.partial(_export_file, key, zipped, flt, now, names),
+            file_name=exports.file_name(flt, "incidents", exports.extension(key, zipped), now),
+            mime="application/zip" if zipped else fmt.mime, on_click="ignore", icon=":material/download:",
+            key=f"an_export_{key}", disabled=total == 0, width="stretch")
+    st.caption("Breakdown tables download as CSV from the Breakdowns tab. Without the browser: "
+               "`python -m borderwatch.exports.cli FORMAT --filter-url '"
+               + "&".join(f"{k}={v}" for k, v in flt.to_params().items()) + "' -o DIR`.")
 
 
 RENDER = {"Incidents": incidents_tab, "Trends": trends_tab, "Breakdowns": breakdowns_tab, "Hotspots": hotspots_tab,

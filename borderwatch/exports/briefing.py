@@ -16,12 +16,14 @@ name prints):
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import io
 import json
 import math
 import pathlib
+import threading
 from typing import Iterable
 
 import matplotlib
@@ -464,6 +466,28 @@ def export(spec: ExportSpec, fmt: str, *, store: Store | None = None, shared: di
     if fmt == "html":
         return html_export(spec, store=store, shared=shared)
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+
+
+_cache: "collections.OrderedDict[tuple, bytes]" = collections.OrderedDict()
+_cache_lock = threading.Lock()
+CACHE_ENTRIES = 6
+
+
+def cached_export(spec: ExportSpec, fmt: str, *, store: Store | None = None) -> bytes:
+    """:func:`export`, remembering the last few results (the app's preview and download buttons
+    ask for the same files; a spec is immutable and carries its reference time)."""
+    store = store or default_store()
+    key = (spec, fmt, str(store.path))
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    data = export(spec, fmt, store=store)
+    with _cache_lock:
+        _cache[key] = data
+        while len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
+    return data
 
 
 def shared_facts(spec: ExportSpec, store: Store | None = None) -> dict:

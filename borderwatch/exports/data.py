@@ -10,8 +10,8 @@ would have to hold every row; rows come in store order). Every export says where
   CSV travels in a zip next to ``metadata.json`` (a comment line would break CSV readers), or,
   written plain, with a ``<name>.metadata.json`` sidecar; GeoJSON carries it as a top-level
   ``metadata`` member of the FeatureCollection (RFC 7946 §6.1 foreign member) and
-  ``numberReturned`` after the features; GeoParquet in the file's key-value metadata
-  (``borderwatch``) beside the GeoParquet ``geo`` metadata.
+  ``numberReturned`` after the features (and, zipped, in ``metadata.json`` too); GeoParquet in
+  the file's key-value metadata (``borderwatch``) beside the GeoParquet ``geo`` metadata.
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from borderwatch.store import Store, default_store
 
 EXPORT_VERSION = "1"
 BATCH_ROWS = 65_536
+GEOJSON_BATCH_ROWS = 16_384  # feature texts are ~10× a row's Arrow size
 GEOPARQUET_VERSION = "1.1.0"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TIME_COLUMNS = ("occurred_at", "ingested_at")
@@ -53,7 +54,7 @@ class Format:
 
 
 FORMATS = {
-    "csv": Format("csv", "CSV (zip with metadata.json)", ".csv.zip", "application/zip"),
+    "csv": Format("csv", "CSV", ".csv", "text/csv"),
     "geojson": Format("geojson", "GeoJSON", ".geojson", "application/geo+json"),
     "geoparquet": Format("geoparquet", "GeoParquet", ".parquet", "application/vnd.apache.parquet"),
 }
@@ -177,16 +178,23 @@ def write_csv(flt: Filter, dest: str | os.PathLike | IO[bytes], *, store: Store 
     return counter.finish(meta)
 
 
-def write_csv_zip(flt: Filter, dest: str | os.PathLike | IO[bytes], *, store: Store | None = None,
-                  now: dt.datetime | None = None, names: dict[str, str] | None = None,
-                  progress: Progress | None = None, batch_rows: int = BATCH_ROWS) -> dict:
+def write_csv_zip(flt: Filter, dest: str | os.PathLike | IO[bytes], **kw) -> dict:
     """A zip holding the CSV (streamed into the archive) and ``metadata.json``."""
+    return _write_zip(write_csv, ".csv", flt, dest, **kw)
+
+
+def write_geojson_zip(flt: Filter, dest: str | os.PathLike | IO[bytes], **kw) -> dict:
+    """A zip holding the GeoJSON (streamed into the archive, about 9× smaller) and ``metadata.json``."""
+    return _write_zip(write_geojson, ".geojson", flt, dest, **kw)
+
+
+def _write_zip(writer, extension: str, flt: Filter, dest, *, now: dt.datetime | None = None, **kw) -> dict:
     now = now or utcnow()
-    csv_name = file_name(flt, "incidents", ".csv", now)
+    member_name = file_name(flt, "incidents", extension, now)
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        with zf.open(csv_name, "w", force_zip64=True) as member:
-            meta = write_csv(flt, member, store=store, now=now, names=names, progress=progress, batch_rows=batch_rows)
-        meta["data_file"] = csv_name
+        with zf.open(member_name, "w", force_zip64=True) as member:
+            meta = writer(flt, member, now=now, **kw)
+        meta["data_file"] = member_name
         zf.writestr("metadata.json", json.dumps(meta, indent=2, ensure_ascii=False))
     return meta
 
@@ -194,7 +202,7 @@ def write_csv_zip(flt: Filter, dest: str | os.PathLike | IO[bytes], *, store: St
 # -- GeoJSON -----------------------------------------------------------------------------------
 def write_geojson(flt: Filter, dest: str | os.PathLike | IO[bytes], *, store: Store | None = None,
                   now: dt.datetime | None = None, names: dict[str, str] | None = None,
-                  progress: Progress | None = None, batch_rows: int = BATCH_ROWS) -> dict:
+                  progress: Progress | None = None, batch_rows: int = GEOJSON_BATCH_ROWS) -> dict:
     """The filtered incidents as an RFC 7946 FeatureCollection of points, written incrementally."""
     store, now, meta, counter = _prepare(flt, store, now, names, "geojson", progress)
     with _open_binary(dest) as out:
@@ -274,24 +282,48 @@ def write_geoparquet(flt: Filter, dest: str | os.PathLike | IO[bytes], *, store:
 
 
 # -- one call for the page and the command line -----------------------------------------------
-WRITERS = {"csv": write_csv_zip, "geojson": write_geojson, "geoparquet": write_geoparquet}
+WRITERS = {("csv", True): write_csv_zip, ("csv", False): write_csv, ("geojson", False): write_geojson,
+           ("geojson", True): write_geojson_zip, ("geoparquet", False): write_geoparquet}
+ZIPPED_BY_DEFAULT = {"csv": True, "geojson": False, "geoparquet": False}
+# Streamlit holds a download in memory while the page shows it: GeoJSON above this many rows
+# (~60 MB of text) is offered zipped, about 9x smaller.
+ZIP_GEOJSON_ABOVE = 100_000
 
 
-def export_incidents(flt: Filter, fmt: str, directory: str | os.PathLike, *, store: Store | None = None,
-                     now: dt.datetime | None = None, names: dict[str, str] | None = None,
+def zipped_download(fmt: str, rows: int) -> bool:
+    """Whether the page offers ``fmt`` zipped for an export of ``rows`` incidents."""
+    return fmt == "csv" or (fmt == "geojson" and rows > ZIP_GEOJSON_ABOVE)
+
+
+def extension(fmt: str, zipped: bool | None = None) -> str:
+    zipped = ZIPPED_BY_DEFAULT[fmt] if zipped is None else zipped
+    return {"csv": ".csv", "geojson": ".geojson", "geoparquet": ".parquet"}[fmt] + (".zip" if zipped else "")
+
+
+def export_incidents(flt: Filter, fmt: str, directory: str | os.PathLike, *, zipped: bool | None = None,
+                     store: Store | None = None, now: dt.datetime | None = None, names: dict[str, str] | None = None,
                      progress: Progress | None = None) -> ExportResult:
-    """Write the filtered incidents in ``fmt`` into ``directory`` under the standard file name."""
+    """Write the filtered incidents in ``fmt`` into ``directory`` under the standard file name.
+
+    ``zipped`` puts the data file in a zip with ``metadata.json`` (default: CSV only; GeoParquet
+    is compressed already and cannot be zipped here). A plain CSV gets a ``.metadata.json`` sidecar."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    zipped = ZIPPED_BY_DEFAULT[fmt] if zipped is None else zipped
+    if (fmt, zipped) not in WRITERS:
+        raise ValueError(f"{fmt} cannot be zipped")
     now = now or utcnow()
-    name = file_name(flt, "incidents", FORMATS[fmt].extension, now)
+    name = file_name(flt, "incidents", extension(fmt, zipped), now)
     path = pathlib.Path(directory) / name
     tmp = path.with_name(path.name + ".part")
     try:
-        meta = WRITERS[fmt](flt, tmp, store=store, now=now, names=names, progress=progress)
+        meta = WRITERS[(fmt, zipped)](flt, tmp, store=store, now=now, names=names, progress=progress)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+    if fmt == "csv" and not zipped:
+        sidecar = path.with_name(path.name[: -len(".csv")] + ".metadata.json")
+        sidecar.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
     return ExportResult(path, name, meta["rows"], meta)
 
 

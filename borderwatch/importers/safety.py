@@ -418,6 +418,20 @@ def sidecar(shp: pathlib.Path, ext: str) -> pathlib.Path | None:
     return None
 
 
+def gdal_encoding(name: str) -> str:
+    """An encoding name as GDAL's recoder spells it ('latin-1' -> 'ISO-8859-1', 'cp1252' -> 'CP1252')."""
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError as exc:
+        raise FileRefused(f"unknown text encoding {name!r}") from exc
+    m = re.fullmatch(r"iso8859-(\d+)", codec)
+    if m:
+        return f"ISO-8859-{m.group(1)}"
+    if codec.startswith("cp"):
+        return codec.upper()
+    return {"latin-1": "ISO-8859-1", "utf-8": "UTF-8", "utf-8-sig": "UTF-8", "ascii": "ASCII"}.get(codec, codec.upper())
+
+
 def check_shapefile(shp: pathlib.Path, encoding: str | None) -> ShapefileCheck:
     name = shp.name
     for ext, what in ((".shx", "index (.shx)"), (".dbf", "attribute table (.dbf)")):
@@ -458,7 +472,7 @@ def check_shapefile(shp: pathlib.Path, encoding: str | None) -> ShapefileCheck:
     cpg = sidecar(shp, ".cpg")
     ldid = raw[29]
     if encoding:
-        return ShapefileCheck(encoding, f"{encoding} (as requested)", warnings)
+        return ShapefileCheck(gdal_encoding(encoding), f"{gdal_encoding(encoding)} (as requested)", warnings)
     if cpg is not None:
         declared = cpg.read_text("ascii", "replace").strip()
         return ShapefileCheck(None, f"{declared or 'unknown'} (from the .cpg)", warnings)
