@@ -308,8 +308,6 @@ def parse_area(text: str) -> str:
         raise AreaError(f"not a 'west,south,east,north' box nor valid WKT: {exc}") from None
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise AreaError(f"the area must be a POLYGON or MULTIPOLYGON, not a {geom.geom_type}")
-    if geom.is_empty or geom.area <= 0:
-        raise AreaError("the area is empty")
     if shapely.get_num_coordinates(geom) > MAX_AREA_VERTICES:
         raise AreaError(f"the area has more than {MAX_AREA_VERTICES} vertices")
     w, s, e, n = geom.bounds
@@ -317,6 +315,8 @@ def parse_area(text: str) -> str:
         raise AreaError("coordinates must be longitude, latitude in degrees (WGS84)")
     if not geom.is_valid:
         raise AreaError(f"the polygon is invalid ({shapely.is_valid_reason(geom)})")
+    if geom.is_empty or geom.area <= 0:
+        raise AreaError("the area is empty")
     return shapely.to_wkt(geom, rounding_precision=6, trim=True)
 
 

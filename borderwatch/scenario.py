@@ -27,7 +27,7 @@ from pyproj import Geod
 from borderwatch.hexgrid import H3_RES
 
 GEOD = Geod(ellps="WGS84")
-ANCHORS = 512  # points per segment used to place things along it
+ANCHORS = 2048  # points per segment used to place things along it
 HISTORY_DAYS = 365
 
 # segment -> (weight, threat profile); every other segment gets a small background weight
@@ -112,20 +112,13 @@ class Geometry:
         frac = np.linspace(0.0, 1.0, ANCHORS)
         anchors = np.empty((len(segments), ANCHORS, 2))
         for i, geom in enumerate(segments.geometry):
-            line = shapely.line_merge(geom)
-            if line.geom_type == "MultiLineString":  # walk the parts in order, longest first
-                line = shapely.LineString([c for part in sorted(line.geoms, key=lambda g: -g.length) for c in part.coords])
-            pts = shapely.line_interpolate_point(line, frac, normalized=True)
-            anchors[i] = shapely.get_coordinates(pts)
+            anchors[i] = _sample_along(shapely.line_merge(geom), frac)
         return cls(list(segments.segment_id), list(segments.nation_a), list(segments.nation_b),
                    np.asarray(segments.length_km, dtype=float), anchors)
 
     def point_at(self, seg: np.ndarray, f: np.ndarray) -> np.ndarray:
-        pos = np.clip(f, 0, 1) * (ANCHORS - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, ANCHORS - 1)
-        t = (pos - lo)[:, None]
-        return self.anchors[seg, lo] * (1 - t) + self.anchors[seg, hi] * t
+        """The anchor nearest to fraction f of each segment (always a point on the border)."""
+        return self.anchors[seg, np.round(np.clip(f, 0, 1) * (ANCHORS - 1)).astype(int)]
 
     def normal_at(self, seg: np.ndarray, f: np.ndarray) -> np.ndarray:
         """Unit normal (in local km space) to the line at fraction f."""
@@ -136,6 +129,22 @@ class Geometry:
         norm = np.hypot(dx, dy)
         norm[norm == 0] = 1
         return np.stack([-dy / norm, dx / norm], axis=1)
+
+
+def _sample_along(line, frac: np.ndarray) -> np.ndarray:
+    """Points at fractions of the total length of a (multi)line, part by part (no jumps across gaps)."""
+    parts = list(line.geoms) if line.geom_type == "MultiLineString" else [line]
+    lengths = np.array([p.length for p in parts])
+    ends = np.cumsum(lengths)
+    dist = frac * ends[-1]
+    which = np.minimum(np.searchsorted(ends, dist, side="left"), len(parts) - 1)
+    local = dist - (ends[which] - lengths[which])
+    out = np.empty((len(frac), 2))
+    for k, part in enumerate(parts):
+        m = which == k
+        if m.any():
+            out[m] = shapely.get_coordinates(shapely.line_interpolate_point(part, local[m]))
+    return out
 
 
 def km_offset(lonlat: np.ndarray, dx_km: np.ndarray, dy_km: np.ndarray) -> np.ndarray:
@@ -204,6 +213,7 @@ def incident_chunks(geo: Geometry, pl: Plan, n: int, seed: int, now: dt.datetime
     hour_w_night /= hour_w_night.sum()
     hour_w_flat = np.ones(24) / 24
     now_ts = np.datetime64(now.replace(tzinfo=None), "s")
+    today = now_ts.astype("datetime64[D]").astype("datetime64[s]")
 
     for start in range(0, n, chunk):
         size = min(chunk, n - start)
@@ -224,12 +234,13 @@ def incident_chunks(geo: Geometry, pl: Plan, n: int, seed: int, now: dt.datetime
         threat = np.minimum((cdf < rng.random(size)[:, None]).sum(axis=1), len(threat_names) - 1)
         # time: seasonal day, then hour by local solar time; some segments surge lately
         day = rng.choice(HISTORY_DAYS, size=size, p=day_w)
+        surge = rng.random(size) < pl.surge[seg]
+        day[surge] = rng.integers(0, 3, int(surge.sum()))
         local_hour = np.where(night[threat], rng.choice(24, size=size, p=hour_w_night), rng.choice(24, size=size, p=hour_w_flat))
         utc_hour = (local_hour - np.round(xy[:, 0] / 15)).astype(int) % 24
-        seconds = day * 86400 + utc_hour * 3600 + rng.integers(0, 3600, size)
-        surge = rng.random(size) < pl.surge[seg]
-        seconds[surge] = rng.integers(0, 72 * 3600, int(surge.sum()))
-        occurred = now_ts - (seconds.astype("timedelta64[s]") + np.timedelta64(30, "s"))
+        offset = (utc_hour * 3600 + rng.integers(0, 3600, size)).astype("timedelta64[s]")
+        occurred = today - day.astype("timedelta64[D]") + offset
+        occurred = np.where(occurred > now_ts, occurred - np.timedelta64(1, "D"), occurred)
         sev = base_sev[threat] + (rng.random(size) < 0.25) - (rng.random(size) < 0.15) + (rng.random(size) < 0.03)
         sev = np.clip(sev, 1, 4).astype(np.int8)
         side = rng.random(size) < 0.5

@@ -8,7 +8,7 @@ SELECT ',' || chr(10) || json_object(
         'incident_id', i.incident_id,
         'occurred_at', strftime(i.occurred_at, '%Y-%m-%dT%H:%M:%SZ'),
         'time_precision', i.time_precision, 'threat_type', i.threat_type, 'severity', i.severity,
-        'confidence', i.confidence, 'reporting_nation', i.reporting_nation, 'source', i.source,
+        'confidence', round(i.confidence::DOUBLE, 4), 'reporting_nation', i.reporting_nation, 'source', i.source,
         'description', i.description, 'location_error_m', i.location_error_m, 'segment_id', i.segment_id,
         'nation_a', i.nation_a, 'nation_b', i.nation_b, 'shared_under', i.shared_under,
         'dataset', i.dataset, 'synthetic', i.synthetic,

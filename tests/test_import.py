@@ -151,6 +151,14 @@ def test_shapefile_text_encodings(tmp_path, variant):
         assert any("declares no encoding" in w for w in plan.report.warnings)
 
 
+def test_shapefile_whose_cpg_is_wrong_is_refused_not_garbled(store, tmp_path):
+    path = _nybb_variant(tmp_path, "lie.zip", dbf=lambda d: d.replace(b"Bronx", "Brönx".encode("latin-1")), cpg="UTF-8")
+    err = only_error(refused(store, "borders", path, mapping={"nation": "BoroName"}))
+    assert "'nybb.shp' is not valid utf-8" in err.reason and "--encoding" in err.reason
+    plan = importer.read_file("borders", path, mapping={"nation": "BoroName"}, encoding="latin-1")
+    assert next(e for e in plan.report.rejected if e.row == 5).value == "Brönx"
+
+
 def test_shapefile_without_prj_and_projected_coordinates_is_refused(store, tmp_path):
     path = _nybb_variant(tmp_path, "noprj.zip", drop=("prj",))
     r = refused(store, "borders", path, defaults={"nation": "USA"})
@@ -543,6 +551,23 @@ def test_kml_coordinates_that_are_not_numbers(store, tmp_path):
     assert "'abc,def' are not numbers" in err.reason and "Tower 7" in err.reason
 
 
+def test_geojson_must_be_utf8(store, tmp_path):
+    text = json.dumps({"type": "FeatureCollection", "features": [point_feature(26.5, 41.3, name="Kapıkule")]},
+                      ensure_ascii=False).encode("utf-8")
+    err = only_error(refused(store, "fortifications", write(tmp_path / "latin.geojson",
+                                                            text.replace("ı".encode(), b"\xfd"))))
+    assert "must be UTF-8" in err.reason and "byte 0xfd on line 1" in err.reason
+
+
+def test_lat_lon_text_column(store, tmp_path):
+    path = write(tmp_path / "ll.csv", 'id,date,threat,Coordinates\n1,2024-05-03,smuggling,"41.3, 26.5"\n'
+                 '2,2024-05-03,smuggling,"141.3, 26.5"\n')
+    err = only_error(refused(store, "incidents", path))
+    assert (err.row, err.field) == (2, "Coordinates") and "looks like 'longitude, latitude'" in err.reason
+    plan = importer.read_file("incidents", path, skip_invalid=True, now=NOW)
+    assert (plan.records.lon.iloc[0], plan.records.lat.iloc[0]) == (26.5, 41.3)
+
+
 def test_zero_zero_coordinates_are_suspicious(store, tmp_path):
     path = write(tmp_path / "zero.csv", "id,date,threat,lat,lon\n1,2024-05-03,smuggling,41.3,26.5\n2,2024-05-03,smuggling,0,0\n")
     err = only_error(refused(store, "incidents", path))
@@ -708,9 +733,15 @@ def test_layer_geometry_rules(store, tmp_path):
 def test_invalid_polygon_repaired_or_refused(store, tmp_path):
     bowtie = {"type": "Feature", "properties": {"iso3": "AND"},
               "geometry": {"type": "Polygon", "coordinates": [[[1.4, 42.4], [1.6, 42.6], [1.6, 42.4], [1.4, 42.6], [1.4, 42.4]]]}}
-    plan = importer.read_file("borders", write(tmp_path / "bowtie.geojson", feature_collection(bowtie)))
+    path = write(tmp_path / "bowtie.geojson", feature_collection(bowtie))
+    plan = importer.read_file("borders", path)
     assert plan.report.ok and any("repaired" in w for w in plan.report.warnings)
     assert plan.outlines.geometry.iloc[0].is_valid and plan.outlines.geometry.iloc[0].area > 0.019
+    before = snapshot(store)
+    report = importer.commit(plan, store)
+    assert report.replaced == 1 and snapshot(store) == before  # Andorra's outline replaced, nothing added
+    names = dict(queries.rows("nation_names", store=store))
+    assert names["AND"] == "Andorra"
     flat = {"type": "Feature", "properties": {"iso3": "AND"},
             "geometry": {"type": "Polygon", "coordinates": [[[1.4, 42.4], [1.5, 42.5], [1.6, 42.6], [1.4, 42.4]]]}}
     err = only_error(refused(store, "borders", write(tmp_path / "flat.geojson", feature_collection(flat))))

@@ -48,7 +48,7 @@ MARKING_ENV = "BORDERWATCH_MARKING"  # the site's default classification marking
 DEFAULT_MARKING = "UNCLASSIFIED"
 BASE_URL_ENV = "BORDERWATCH_BASE_URL"  # where the app is served, for the link that reopens a view
 DEFAULT_BASE_URL = "http://localhost:8501"
-LIVE_PAGE = "live"
+LIVE_PAGE = ""  # the live map is the app's default page, served at the root
 
 #: The live map's size in CSS pixels when only a centre and zoom are known (URL, command line).
 LIVE_MAP_PX = (1200, 640)
@@ -311,6 +311,8 @@ def _css(mode: str, marking: str) -> str:
     bg, fg = marking_colours(marking)
     banners = mode in ("png", "html")
     rules = [
+        # the sea: in a standalone document leaflet.css comes after the base map's own rule
+        f".folium-map.leaflet-container{{background:{style.BASEMAP_SEA}}}",
         ".bw-north{background:rgba(255,255,255,.9);padding:2px 3px 0;line-height:0}",
         ".bw-titlebox{background:rgba(255,255,255,.93);padding:7px 10px;border-radius:6px;"
         "box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:520px;font:12px/1.35 sans-serif;color:#222}",

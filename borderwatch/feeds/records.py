@@ -15,7 +15,7 @@ import datetime as dt
 import math
 import re
 
-from borderwatch.filters import THREAT_TYPES, utcnow
+from borderwatch.filters import THREAT_TYPES
 
 # columns of an incident record, as journalled and handed to prepare_incidents
 INCIDENT_FIELDS = ("incident_id", "occurred_at", "time_precision", "threat_type", "severity", "confidence",
@@ -72,8 +72,14 @@ def parse_time(text: str | None, what: str, *, require_zone: bool = False) -> dt
     return value
 
 
+def wall_clock() -> dt.datetime:
+    """The real current UTC time (naive). Deliberately not ``filters.utcnow``: a pinned
+    ``BORDERWATCH_NOW`` replays a store, but live reports arrive on the real clock."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
 def check_time(value: dt.datetime, what: str, now: dt.datetime | None = None) -> dt.datetime:
-    now = now or utcnow()
+    now = now or wall_clock()
     if value < EARLIEST:
         raise Rejected(f"{what} {value:%Y-%m-%dT%H:%M:%SZ} is implausibly old")
     if value > now + MAX_FUTURE:

@@ -553,7 +553,10 @@ class FeedService:
         from borderwatch.feeds.status import HEARTBEAT_S
 
         while not self.stopping.wait(HEARTBEAT_S):
-            self.write_status()
+            try:
+                self.write_status()
+            except Exception:  # the heartbeat must outlive any one bad snapshot
+                log.exception("status not written")
 
     # -- for tests and benchmarks ------------------------------------------------------------
     def wait_idle(self, timeout: float = 10.0) -> bool:

@@ -59,6 +59,7 @@ class StoreWriter:
         self.checkpoint = journal_mod.Checkpoint(journal.directory)
         self.deadletter = deadletter or journal.directory.parent / "deadletter.jsonl"
         self.stop_event = threading.Event()
+        self.flushing = threading.Event()
         self.thread: threading.Thread | None = None
         self.position: tuple[int, int] = (0, 0)
         self.inserted_since_compact = 0
@@ -78,6 +79,7 @@ class StoreWriter:
     def stop(self, timeout: float = 30.0) -> bool:
         """Commit everything durable (within ``timeout``), then stop; True if nothing is left."""
         deadline = time.monotonic() + timeout
+        self.flushing.set()  # commit now, without waiting for the rest of the batch window
         while time.monotonic() < deadline and self.behind() and self.thread and self.thread.is_alive():
             time.sleep(0.05)
         self.stop_event.set()
@@ -100,8 +102,7 @@ class StoreWriter:
                 self.journal.wait_for_data(self.position, timeout=0.5)
                 continue
             self.stats.caught_up = False
-            if self.stop_event.wait(self.batch_s):
-                pass  # stopping: still commit what is durable
+            self.flushing.wait(self.batch_s)  # gather a batch (cut short when stopping)
             self._step()
             self._maybe_compact()
         self.stats.caught_up = not self.behind()
