@@ -19,7 +19,6 @@ the normalised record. See ``docs/import.md`` for the field names, presets and t
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import json
@@ -42,8 +41,7 @@ from borderwatch.importers import layers as lay
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import safety, sources
 from borderwatch.importers import values as vals
-from borderwatch.importers.report import (ALL_OR_NOTHING, POLICY_TEXT, SKIP_INVALID, FileRefused, ImportReport,
-                                          RowError)
+from borderwatch.importers.report import ALL_OR_NOTHING, SKIP_INVALID, FileRefused, ImportReport, RowError
 from borderwatch.store import Store
 
 __all__ = ["LAYERS", "PRESETS", "ImportPlan", "ImportRefused", "ImportReport", "RowError", "commit", "import_file",
@@ -137,7 +135,8 @@ def read_file(layer: str, path: str | pathlib.Path, *, mapping: dict[str, str] |
     except FileRefused as exc:
         report.refuse(exc.reason, field=exc.field, layer=exc.layer)
         plan.records = pd.DataFrame()
-    report.rejected.sort(key=lambda e: (e.row is not None, e.layer or "", e.row or 0))
+    order = {name: k for k, name in enumerate(report.source_layers)}
+    report.rejected.sort(key=lambda e: (e.row is not None, order.get(e.layer, -1), e.row or 0))
     if not report.ok:
         report.status = "refused"
     report.seconds = round(time.monotonic() - t0, 3)
@@ -331,13 +330,19 @@ def _read_into(plan: ImportPlan, path: pathlib.Path, *, mapping, preset, source_
     now = now or vals.utcnow()
     built: list[pd.DataFrame] = []
     outlines: list[pd.DataFrame] = []
+    tally: dict[str, int] = {}
+    samples: dict[str, set] = {}
+    date_order = None
+    if layer == "incidents" and "occurred_at" in values and not date_format:
+        date_order = vals.slashed_order(vals.texts(values["occurred_at"]))  # one reading for the whole file
     chunk = n if layer == "borders" else CHUNK
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         ctx = lay.Context(layer, stop - start, {t: v[start:stop] for t, v in values.items()}, labels,
                           clean[start:stop], attrs.iloc[start:stop].reset_index(drop=True), nations,
                           precision=(derived.precision[start:stop] if derived and derived.precision else None),
-                          threat_map=threat_map, date_format=date_format, now=now, source=source)
+                          threat_map=threat_map, date_format=date_format, date_order=date_order, now=now,
+                          source=source)
         if layer == "incidents":
             frame = lay.build_incidents(ctx)
         elif layer == "fortifications":
@@ -354,14 +359,22 @@ def _read_into(plan: ImportPlan, path: pathlib.Path, *, mapping, preset, source_
             errors.append((pos + start if pos >= 0 else -1, field, reason, value))
         for w in ctx.warnings:
             report.warn(w)
-        report.details.update(ctx.details)
+        for key, count in ctx.tally.items():
+            tally[key] = tally.get(key, 0) + count
+        for key, found in ctx.samples.items():
+            samples.setdefault(key, set()).update(found)
         if progress:
             progress(stop, n)
         if any(e[0] == -1 for e in ctx.errors):
             break
     records = pd.concat(built, ignore_index=True) if built else pd.DataFrame()
+    notes, details = lay.messages(tally, samples)
+    for w in notes:
+        report.warn(w)
+    report.details.update(details)
 
     # every problem to the report, once per (row, field, reason)
+    ids = values.get(mp.ID_FIELD.get(layer, ""))
     seen = set()
     for pos, field, reason, value in errors:
         if pos == -1:
@@ -373,7 +386,7 @@ def _read_into(plan: ImportPlan, path: pathlib.Path, *, mapping, preset, source_
         seen.add(key)
         report.rejected.append(RowError(report.file, int(rows[pos]), field, reason,
                                         layer_names[pos] if multi or layer_names[pos] != path.stem else None,
-                                        lay._short(value)))
+                                        lay._short(value), vals._text(ids[pos]) if ids is not None else None))
     bad = {e[0] for e in errors}
     report.accepted = n - len({p for p in bad if p >= 0})
     if report.file_errors:
@@ -384,7 +397,7 @@ def _read_into(plan: ImportPlan, path: pathlib.Path, *, mapping, preset, source_
     if layer == "borders":
         polys = pd.concat(outlines, ignore_index=True) if outlines else pd.DataFrame(columns=["_pos", "iso3", "name", "geometry"])
         polys = polys[~polys["_pos"].isin(bad)].reset_index(drop=True)
-        segs, outl = lay.group_borders(records, polys, nations, source=path.name if not source_name else source)
+        segs, outl = lay.group_borders(records, polys, source=path.name if not source_name else source)
         plan.records, plan.outlines = segs, outl
         report.records = len(segs) + len(outl)
         if len(segs):
@@ -749,10 +762,12 @@ def cmd_import(args) -> int:
     else:
         print(report.format_text())
         if report.status == "imported" and report.row_errors:
-            print(f"  note: {report.rejected_rows:,} rejected row(s) were skipped (--skip-invalid)")
+            print(f"  note: the skip-invalid policy applied: {report.rejected_rows:,} rejected row(s) listed above were "
+                  "left out")
+        elif report.row_errors and not report.file_errors and report.accepted and report.policy == ALL_OR_NOTHING:
+            print(f"  note: to import the {report.accepted:,} valid row(s) and leave the rejected ones out, run again "
+                  "with --skip-invalid")
     if report.status == "refused" or (report.dry_run and not report.ok):
         return 1
     return 0
 
-
-POLICY = POLICY_TEXT

@@ -73,6 +73,20 @@ def caption(ctx: MapContext) -> str:
     return " · ".join(parts)
 
 
+def feed_status_line(store) -> str:
+    """One line on the live-feed service for the commander (from its status file)."""
+    from borderwatch.feeds.status import read_status
+
+    st = read_status(store)
+    if not st.get("running"):
+        return f"Live feeds: {st.get('state', 'not started')}"
+    counts = st.get("counts", {})
+    last = st.get("last_event_at") or "none yet"
+    return (f"Live feeds: running · {st.get('connections', 0)} connected · last event {last} · "
+            f"{st.get('events_per_minute', 0):.1f}/min · {counts.get('accepted', 0):,} accepted, "
+            f"{counts.get('rejected', 0):,} rejected")
+
+
 def remember_view(out: dict | None) -> None:
     """Keep the map view in the URL so a copied link reopens it."""
     import streamlit as st

@@ -41,6 +41,7 @@ def live() -> None:
                     feature_group_to_add=groups, layer_control=folium.LayerControl(collapsed=True),
                     returned_objects=["bounds", "zoom", "center"])
     st.caption(livemap.caption(ctx))
+    st.caption(livemap.feed_status_line(ctx.store))
     livemap.remember_view(out)
     st.session_state["bw_last_refresh"] = ctx.now
     st.session_state["bw_map_context"] = ctx

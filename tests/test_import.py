@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
-import io
 import json
 import pathlib
 import shutil
@@ -168,6 +167,14 @@ def test_shapefile_without_prj_and_projected_coordinates_is_refused(store, tmp_p
     # the same file with its CRS given is fine
     ok = importer.read_file("borders", path, defaults={"nation": "USA"}, crs="EPSG:2263")
     assert ok.report.ok and ok.report.bounds[0] < -74.2
+    # a .prj that is not a CRS is not silently ignored
+    bogus = tmp_path / "bogus.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bogus, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        dst.writestr("nybb.prj", 'PROJCS["made up",GEOGCS["nothing"]]')
+    err = only_error(refused(store, "borders", bogus, defaults={"nation": "USA"}))
+    assert "the .prj of 'nybb.shp' does not describe a known coordinate reference system" in err.reason
 
 
 def test_nad27_geopackage_gets_the_datum_shift():
@@ -215,7 +222,7 @@ def test_missing_migrants_refused_whole_because_one_row_has_no_coordinates(store
     r = refused(store, "incidents", MMP)
     assert r.preset == "iom-mmp" and r.rows_read == 5987 and r.accepted == 5986
     err = only_error(r)
-    assert (err.row, err.field) == (3098, "Location Coordinates") and err.reason == "no coordinates"
+    assert (err.row, err.field, err.record) == (3098, "Location Coordinates", "51450") and err.reason == "no coordinates"
     assert "all-or-nothing" in r.format_text()
 
 
@@ -804,7 +811,7 @@ def test_cli(tmp_path, monkeypatch, capsys):
     bad = write(tmp_path / "bad.csv", "id,date,threat,lat,lon\n1,2024-05-03,piracy,41.3,26.5\n")
     assert cli.main(["import", "incidents", str(bad)]) == 1
     out = capsys.readouterr().out
-    assert "REFUSED, nothing was written" in out and "row 1, field threat: unknown threat type 'piracy'" in out
+    assert "REFUSED, nothing was written" in out and "row 1 (id 1), field threat: unknown threat type 'piracy'" in out
     assert "policy: all-or-nothing" in out
     assert cli.main(["import", "incidents", str(bad), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
@@ -812,3 +819,20 @@ def test_cli(tmp_path, monkeypatch, capsys):
     assert cli.main(["import", "incidents", str(good), "--map", "occurred_at=when", "--map", "threat_type=what",
                      "--threat", "contraband=smuggling"]) == 0
     assert "written: 1 new" in capsys.readouterr().out
+
+
+def test_large_files_are_validated_in_chunks_with_file_wide_rules(tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    rows = "".join(f"{i},03/04/2024,smuggling,41.3,{26 + i / 100}\n" for i in range(1, 6))
+    path = write(tmp_path / "chunks.csv", "id,date,threat,lat,lon\n" + rows + "6,25/04/2024,smuggling,41.3,26.5\n")
+    calls = []
+    plan = importer.read_file("incidents", path, now=NOW, progress=lambda d, t: calls.append(d))
+    assert plan.report.ok, plan.report.format_text()
+    # the last row settles day-first for every chunk
+    assert set(plan.records.occurred_at.iloc[:5]) == {pd.Timestamp("2024-04-03")}
+    assert calls == [0, 2, 4, 6]
+    forts = write(tmp_path / "kinds.csv", "id,lat,lon,kind\n" + "".join(f"{i},41.3,{26 + i / 100},moat\n" for i in range(1, 6)))
+    plan = importer.read_file("fortifications", forts)
+    assert [w for w in plan.report.warnings if "kind" in w] == [
+        "5 row(s) have no recognisable fortification kind (values 'moat'): recorded as 'other' "
+        "(set one with --set kind=fence or map a column with --map kind=COLUMN)"]

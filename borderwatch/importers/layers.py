@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -24,8 +24,6 @@ from borderwatch.importers import values as vals
 from borderwatch.filters import THREAT_TYPES
 
 GEOD = Geod(ellps="WGS84")
-LINE_KINDS = ("wall", "fence", "vehicle_barrier", "patrol_road")
-POINT_KINDS = ("border_post", "checkpoint", "gate", "watchtower")
 MAX_RANGE_M = 500_000.0
 EARLIEST_BUILT = 1800
 
@@ -42,12 +40,22 @@ class Context:
     precision: list[str | None] | None = None  # from a preset
     threat_map: dict[str, str] | None = None
     date_format: str | None = None
+    date_order: tuple[str | None, str | None] | None = None  # file-wide reading of a/b/yyyy dates
     now: dt.datetime | None = None
     source: str = ""
     errors: list[tuple[int, str | None, str, Any]] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
-    details: dict[str, Any] = dataclasses.field(default_factory=dict)
     failed: set[int] = dataclasses.field(default_factory=set)
+    # counted observations, summed over chunks and worded once by ``messages``
+    tally: dict[str, int] = dataclasses.field(default_factory=dict)
+    samples: dict[str, set] = dataclasses.field(default_factory=dict)
+
+    def count(self, key: str, n: int, values: Iterable[Any] = ()) -> None:
+        if n:
+            self.tally[key] = self.tally.get(key, 0) + int(n)
+        found = {v for v in values if v}
+        if found:
+            self.samples.setdefault(key, set()).update(found)
 
     def get(self, target: str) -> list[Any]:
         return self.values.get(target) or [None] * self.n
@@ -127,15 +135,14 @@ def build_incidents(ctx: Context) -> pd.DataFrame:
     precision = np.full(n, None, dtype=object)
     if have_date:
         raw = ctx.get("occurred_at")
-        parsed = vals.parse_dates(raw, date_format=ctx.date_format, now=ctx.now)
+        parsed = vals.parse_dates(raw, date_format=ctx.date_format, now=ctx.now, order=ctx.date_order)
         for i, reason in parsed.errors.items():
             ctx.fail(i, "occurred_at", reason, raw[i])
         for i in np.flatnonzero(np.isnat(parsed.values)):
             if i not in parsed.errors:
                 ctx.fail(int(i), "occurred_at", "missing date (required)")
         occurred, precision = parsed.values, parsed.precision
-        if parsed.naive:
-            ctx.warnings.append(f"{parsed.naive:,} time(s) had no time zone and were read as UTC")
+        ctx.count("naive_times", parsed.naive)
     if ctx.precision is not None:  # a preset knows the source's own precision
         precision = np.array([p or q for p, q in zip(ctx.precision, precision)], dtype=object)
     if ctx.has("time_precision"):
@@ -244,10 +251,8 @@ def build_fortifications(ctx: Context) -> pd.DataFrame:
     kinds = _fortification_kinds(ctx)
     names = texts(ctx, "name")
     conditions = vals.lookup(ctx.get("condition"), mp.CONDITIONS)
-    odd_conditions = {vals._text(v) for v, c in zip(ctx.get("condition"), conditions) if c is None and vals._text(v)}
-    if odd_conditions:
-        ctx.warnings.append("condition value(s) not understood, recorded as unknown: "
-                            + ", ".join(sorted(map(repr, odd_conditions))[:10]))
+    odd = [vals._text(v) for v, c in zip(ctx.get("condition"), conditions) if c is None and vals._text(v)]
+    ctx.count("odd_condition", len(odd), odd)
     years = _years(ctx)
     nations = nation_codes(ctx, "nation")
     rows = []
@@ -297,12 +302,8 @@ def _fortification_kinds(ctx: Context) -> list[str]:
             unknown_rows += 1
             kind = "other"
         kinds.append(kind)
-    if osm_used:
-        ctx.details["kind from OpenStreetMap tags"] = f"{osm_used:,} row(s)"
-    if unknown_rows:
-        what = f" (values {', '.join(sorted(map(repr, unknown_values))[:10])})" if unknown_values else ""
-        ctx.warnings.append(f"{unknown_rows:,} row(s) have no recognisable fortification kind{what}: recorded as 'other' "
-                            "(set one with --set kind=fence or map a column with --map kind=COLUMN)")
+    ctx.count("osm_kind", osm_used)
+    ctx.count("no_kind", unknown_rows, unknown_values)
     return kinds
 
 
@@ -330,14 +331,12 @@ def build_sensors(ctx: Context) -> pd.DataFrame:
 
     lon, lat = points(ctx)
     n = ctx.n
-    types = vals.lookup(ctx.get("sensor_type"), mp.SENSOR_TYPES)
-    odd = {vals._text(v) for v, t in zip(ctx.get("sensor_type"), types) if t is None and vals._text(v)}
-    missing_type = sum(1 for v in ctx.get("sensor_type") if vals._text(v) is None)
-    types = [t or "other" for t in types]
-    if odd or missing_type:
-        what = f" (values {', '.join(sorted(map(repr, odd))[:10])})" if odd else ""
-        ctx.warnings.append(f"{len([t for t in types if t == 'other']):,} sensor(s) have no recognisable type{what}: "
-                            "recorded as 'other'")
+    raw_types = ctx.get("sensor_type")
+    found = vals.lookup(raw_types, mp.SENSOR_TYPES)
+    odd = [vals._text(v) for v, t in zip(raw_types, found) if t is None and vals._text(v)]
+    missing_type = sum(1 for v in raw_types if vals._text(v) is None)
+    types = [t or "other" for t in found]
+    ctx.count("no_sensor_type", len(odd) + missing_type, odd)
     rng_m, e1 = vals.parse_distances(ctx.get("range_m"), 1.0)
     rng_km, e2 = vals.parse_distances(ctx.get("range_km"), 1000.0)
     for i, r in e1.items():
@@ -357,13 +356,11 @@ def build_sensors(ctx: Context) -> pd.DataFrame:
         elif not np.isnan(rng[i]) and not 0 < rng[i] <= MAX_RANGE_M:
             target = "range_m" if not np.isnan(rng_m[i]) else "range_km"
             ctx.fail(i, target, f"range {rng[i]:,.0f} m is not between 0 and {MAX_RANGE_M / 1000:.0f} km", rng[i])
-    if defaulted:
-        ctx.warnings.append(f"{defaulted:,} sensor(s) without a range got their type's typical range")
-    if ctx.has("range_m") and not ctx.has("range_km"):
-        plain = [r for r in rng_m if not np.isnan(r)]
-        if plain and max(plain) < 100 and ctx.label("range_m").lower() in ("range", "radius"):
-            ctx.warnings.append("every range is under 100 m: plain 'range' numbers are metres; if they are kilometres "
-                                "map the column as range_km")
+    ctx.count("range_default", defaulted)
+    if ctx.has("range_m") and not ctx.has("range_km") and ctx.label("range_m").lower() in ("range", "radius"):
+        plain = rng_m[~np.isnan(rng_m)]
+        ctx.count("plain_ranges", len(plain))
+        ctx.count("plain_ranges_over_100m", int((plain >= 100).sum()))
     az, e3 = vals.parse_numbers(ctx.get("azimuth_deg"), what="bearing in degrees")
     for i, r in e3.items():
         ctx.fail(i, "azimuth_deg", r, ctx.get("azimuth_deg")[i])
@@ -390,8 +387,7 @@ def build_sensors(ctx: Context) -> pd.DataFrame:
             no_status += 1
         elif s is None:
             ctx.fail(i, "status", f"unknown status {vals._text(v)!r} (online, degraded or offline)", v)
-    if no_status:
-        ctx.warnings.append(f"{no_status:,} sensor(s) without a status were recorded as online")
+    ctx.count("no_status", no_status)
     return pd.DataFrame({
         "_pos": np.arange(n), "sensor_type": types, "name": texts(ctx, "name"), "status": statuses,
         "lon": lon, "lat": lat, "range_m": rng, "azimuth_deg": az, "fov_deg": fov,
@@ -477,12 +473,45 @@ def build_borders(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
             polys.append({"_pos": i, "iso3": code, "name": names[i], "geometry": poly})
         else:
             ctx.fail(i, "geometry", f"mixes {' and '.join(sorted(types))}: give lines and polygons as separate features")
-    if repaired:
-        ctx.warnings.append(f"{len(repaired):,} invalid polygon(s) were repaired (self-intersections resolved without "
-                            "dropping area)")
+    ctx.count("repaired", len(repaired))
     cols_l = ["_pos", "segment_id", "nation_a", "nation_b", "geometry"]
     cols_p = ["_pos", "iso3", "name", "geometry"]
     return pd.DataFrame(lines, columns=cols_l), pd.DataFrame(polys, columns=cols_p)
+
+
+def _values_text(values: set) -> str:
+    return f" (values {', '.join(sorted(map(repr, values))[:10])})" if values else ""
+
+
+def messages(tally: dict[str, int], samples: dict[str, set]) -> tuple[list[str], dict[str, str]]:
+    """Warnings and details worded once for the whole file from the chunks' tallies."""
+    t = lambda key: tally.get(key, 0)  # noqa: E731
+    warnings, details = [], {}
+    if t("naive_times"):
+        warnings.append(f"{t('naive_times'):,} time(s) had no time zone and were read as UTC")
+    if t("odd_condition"):
+        warnings.append(f"{t('odd_condition'):,} condition value(s) not understood, recorded as unknown"
+                        f"{_values_text(samples.get('odd_condition', set()))}")
+    if t("osm_kind"):
+        details["kind from OpenStreetMap tags"] = f"{t('osm_kind'):,} row(s)"
+    if t("no_kind"):
+        warnings.append(f"{t('no_kind'):,} row(s) have no recognisable fortification kind"
+                        f"{_values_text(samples.get('no_kind', set()))}: recorded as 'other' "
+                        "(set one with --set kind=fence or map a column with --map kind=COLUMN)")
+    if t("no_sensor_type"):
+        warnings.append(f"{t('no_sensor_type'):,} sensor(s) have no recognisable type"
+                        f"{_values_text(samples.get('no_sensor_type', set()))}: recorded as 'other'")
+    if t("range_default"):
+        warnings.append(f"{t('range_default'):,} sensor(s) without a range got their type's typical range")
+    if t("plain_ranges") and not t("plain_ranges_over_100m"):
+        warnings.append("every range is under 100 m: plain 'range' numbers are metres; if they are kilometres "
+                        "map the column as range_km")
+    if t("no_status"):
+        warnings.append(f"{t('no_status'):,} sensor(s) without a status were recorded as online")
+    if t("repaired"):
+        warnings.append(f"{t('repaired'):,} invalid polygon(s) were repaired (self-intersections resolved without "
+                        "dropping area)")
+    return warnings, details
 
 
 def _polygonal(geom):
@@ -494,8 +523,7 @@ def _polygonal(geom):
     return None
 
 
-def group_borders(lines: pd.DataFrame, polys: pd.DataFrame, nations: vals.Nations, source: str
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def group_borders(lines: pd.DataFrame, polys: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One segment per nation pair (lines merged, geodesic length) and one outline per nation."""
     segs = []
     for sid, grp in lines.groupby("segment_id", sort=True):
@@ -510,7 +538,8 @@ def group_borders(lines: pd.DataFrame, polys: pd.DataFrame, nations: vals.Nation
         geom = shapely.union_all(list(grp.geometry))
         if geom.geom_type == "Polygon":
             geom = shapely.MultiPolygon([geom])
-        name = next((n for n in grp.name if n), None) or nations.names.get(code, code)
+        names = {n for n in grp.name if n}
+        name = names.pop() if len(names) == 1 else None  # several names: parts of the nation, not its name
         outlines.append({"iso3": code, "name": name, "geometry": geom, "source": source, "rows": len(grp)})
     return (pd.DataFrame(segs, columns=["segment_id", "nation_a", "nation_b", "length_km", "geometry", "source", "rows"]),
             pd.DataFrame(outlines, columns=["iso3", "name", "geometry", "source", "rows"]))
@@ -531,12 +560,10 @@ def content_hashes(records: pd.DataFrame, fields: list[str], geometries: np.ndar
 
 
 def _canon_series(col: pd.Series) -> pd.Series:
-    if col.dtype.kind == "f":
-        return pd.Series([("" if np.isnan(v) else repr(round(float(v), 7))) for v in col], index=col.index, dtype=object)
-    if col.dtype.kind == "M":
-        return col.astype(str).where(col.notna(), "").astype(object)
-    return pd.Series([("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)) for v in col],
-                     index=col.index, dtype=object)
+    if col.dtype.kind in "fiu":
+        text = pd.Series(np.round(col.to_numpy(dtype=float), 7), index=col.index).astype(str)
+        return text.where(col.notna(), "").astype(object)
+    return col.astype(str).where(col.notna(), "").astype(object)
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -651,10 +678,13 @@ def write_borders(store, cur, segments: pd.DataFrame, outlines: pd.DataFrame) ->
         queries.execute("refresh_segment_agreements", store=store)
     if len(outlines):
         codes = outlines.iso3.tolist()
+        current = dict(queries.rows("nation_names", store=store))
+        known = vals.reference_nations().names
+        names = [n if n else current.get(c) or known.get(c, c) for c, n in zip(codes, outlines.name)]
         replaced_nations = int(queries.scalar("import_count_nations", store=store, codes=codes))
         queries.execute("import_delete_nations", store=store, codes=codes)
         _stage(cur, pa.table({
-            "iso3": codes, "name": outlines.name.tolist(),
+            "iso3": codes, "name": names,
             "wkb": pa.array(shapely.to_wkb(np.asarray(outlines.geometry.values, dtype=object)).tolist(), pa.binary()),
             "source": outlines.source.tolist(),
         }))

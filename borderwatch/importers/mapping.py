@@ -7,7 +7,6 @@ import dataclasses
 import re
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 from borderwatch.importers.values import _text, norm_word, vocabulary
@@ -465,13 +464,3 @@ def detect_preset(layer: str, frame: pd.DataFrame) -> Preset | None:
         if preset.layer == layer and preset.matches(frame):
             return preset
     return None
-
-
-def distinct(values: list[Any]) -> list[Any]:
-    return list(dict.fromkeys(v for v in values if v is not None))
-
-
-def as_array(values: list[Any]) -> np.ndarray:
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr

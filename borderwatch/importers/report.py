@@ -35,12 +35,16 @@ class RowError:
     reason: str
     layer: str | None = None
     value: str | None = None
+    record: str | None = None  # the row's own id in the file, when it has one
 
     def __str__(self) -> str:
         where = [self.file]
         if self.layer:
             where.append(f"layer {self.layer}")
-        where.append(f"row {self.row}" if self.row is not None else "whole file")
+        if self.row is None:
+            where.append("whole file")
+        else:
+            where.append(f"row {self.row}" + (f" (id {self.record})" if self.record else ""))
         if self.field:
             where.append(f"field {self.field}")
         return ", ".join(where) + ": " + self.reason

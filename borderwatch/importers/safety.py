@@ -480,7 +480,8 @@ def check_shapefile(shp: pathlib.Path, encoding: str | None) -> ShapefileCheck:
         return ShapefileCheck(None, f"from the .dbf language driver id 0x{ldid:02x}", warnings)
     records = raw[header_len:header_len + n_records * record_len]
     if max(records, default=0) < 0x80:
-        return ShapefileCheck(None, "ASCII (no .cpg and no language driver id; no accented text)", warnings)
+        return ShapefileCheck(None, "ISO-8859-1 (GDAL's default without .cpg or language driver id; "
+                                    "all text is ASCII, so unaffected)", warnings)
     try:
         records.decode("utf-8")
     except UnicodeDecodeError:

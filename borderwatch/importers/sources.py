@@ -12,7 +12,6 @@ import json
 import pathlib
 import warnings
 import zipfile
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -262,6 +261,8 @@ def _read_gpkg(path: pathlib.Path, opts: ReadOptions) -> list[Source]:
 def _read_shapefile(path: pathlib.Path, opts: ReadOptions) -> list[Source]:
     check = safety.check_shapefile(path, opts.encoding)
     prj = safety.sidecar(path, ".prj")
+    if prj is not None and _crs(prj.read_text("utf-8", "replace").strip()) is None:
+        raise FileRefused(f"the .prj of '{path.name}' does not describe a known coordinate reference system")
     meta, fids, wkb, attrs, caught = _gdal_read(path, encoding=check.encoding)
     geoms, errors = _decode(wkb, len(attrs))
     crs = _crs(meta.get("crs"))
@@ -371,7 +372,3 @@ def _read_parquet(path: pathlib.Path) -> list[Source]:
     src = Source(path.stem, "GeoParquet", attrs, geoms, crs=crs, crs_label=label, encoding="UTF-8")
     src.row_errors = errors
     return [src]
-
-
-def any_value(v: Any) -> bool:
-    return v is not None and not (isinstance(v, float) and np.isnan(v))

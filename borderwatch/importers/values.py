@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import math
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -177,17 +177,31 @@ def slashed_order(values: list[str | None]) -> tuple[str | None, str | None]:
 
 
 def parse_dates(values: list[Any], *, date_format: str | None = None, now: dt.datetime | None = None,
-                future_slack: dt.timedelta = dt.timedelta(days=1)) -> DateResult:
-    """Parse a column of dates. Missing values are left NaT without an error (callers decide)."""
+                future_slack: dt.timedelta = dt.timedelta(days=1),
+                order: tuple[str | None, str | None] | None = None) -> DateResult:
+    """Parse a column of dates. Missing values are left NaT without an error (callers decide).
+
+    ``order``: the column's reading of a/b/yyyy dates (``slashed_order`` of the whole column when
+    it is parsed in chunks)."""
     n = len(values)
     out = DateResult(n)
     now = now or utcnow()
     strings = texts(values)
-    order, conflict = (None, None) if date_format else slashed_order(strings)
+    if date_format:
+        order, conflict = None, None
+    else:
+        order, conflict = order if order is not None else slashed_order(strings)
     fmt_precision = _format_precision(date_format) if date_format else None
     latest = now + future_slack
+    fast = np.zeros(n, dtype=bool)
+    if not date_format and n:
+        values_fast, fast, precision_fast = _fast_iso(strings)
+        early = np.datetime64(dt.datetime(EARLIEST_YEAR, 1, 1), "us")
+        fast &= (values_fast >= early) & (values_fast <= np.datetime64(latest, "us"))
+        out.values[fast] = values_fast[fast]
+        out.precision[fast] = precision_fast[fast]
     for i, s in enumerate(strings):
-        if s is None:
+        if s is None or fast[i]:
             continue
         if date_format:
             try:
@@ -226,7 +240,20 @@ def parse_numbers(values: list[Any], *, what: str = "number") -> tuple[np.ndarra
     """Floats (NaN where missing) and {position: reason} for values that are not finite numbers."""
     out = np.full(len(values), np.nan)
     errors: dict[int, str] = {}
-    for i, v in enumerate(values):
+    if not len(values):
+        return out, errors
+    series = pd.Series(values, dtype=object)
+    if not series.map(type).isin((bool, np.bool_)).any():
+        fast = pd.to_numeric(series.map(lambda v: v.strip() if type(v) is str else v), errors="coerce")
+        fast = fast.to_numpy(dtype=float, na_value=np.nan)
+        missing = series.map(lambda v: _text(v) is None).to_numpy(dtype=bool)
+        good = np.isfinite(fast)
+        out[good] = fast[good]
+        redo = np.flatnonzero(~good & ~missing)  # only the failures go through the slow path below
+    else:
+        redo = range(len(values))
+    for i in redo:
+        v = values[i]
         if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
             continue
         if isinstance(v, bool):
@@ -248,6 +275,35 @@ def parse_numbers(values: list[Any], *, what: str = "number") -> tuple[np.ndarra
             continue
         out[i] = x
     return out, errors
+
+
+_ISO_ZONED = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})"
+_ISO_DAY = r"\d{4}-\d{2}-\d{2}"
+
+
+def _fast_iso(strings: list[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised parse of the common ISO forms: (datetime64[us] UTC, parsed mask, precision)."""
+    n = len(strings)
+    values = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    done = np.zeros(n, dtype=bool)
+    precision = np.full(n, None, dtype=object)
+    series = pd.Series(strings, dtype=object)
+    text = series.where(series.notna(), "").astype(str)
+    for rx, fmt, prec in ((_ISO_ZONED, "ISO8601", "second"), (_ISO_DAY, "%Y-%m-%d", "day")):
+        mask = text.str.fullmatch(rx).to_numpy(dtype=bool) & ~done
+        if not mask.any():
+            continue
+        kw = {"utc": True} if prec == "second" else {}
+        parsed = pd.to_datetime(text[mask], format=fmt, errors="coerce", **kw)
+        if prec == "second":
+            parsed = parsed.dt.tz_convert(None)
+        arr = parsed.to_numpy(dtype="datetime64[us]")
+        ok = ~np.isnat(arr)
+        idx = np.flatnonzero(mask)[ok]
+        values[idx] = arr[ok]
+        done[idx] = True
+        precision[idx] = prec
+    return values, done, precision
 
 
 _UNIT = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*([A-Za-z]*)\s*$")
@@ -276,8 +332,13 @@ def parse_distances(values: list[Any], default_unit_m: float) -> tuple[np.ndarra
 
 
 # -- words from a vocabulary ----------------------------------------------------------------
+@functools.lru_cache(maxsize=100_000)
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
 def norm_word(value: Any) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", str(value).lower()).strip()
+    return _norm(str(value))
 
 
 def vocabulary(table: dict[str, Iterable[str]]) -> dict[str, str]:
@@ -361,7 +422,3 @@ def reference_nations() -> Nations:
     except (OSError, ImportError, KeyError):
         pass
     return Nations(extra)
-
-
-def map_values(values: list[Any], fn: Callable[[Any], Any]) -> list[Any]:
-    return [fn(v) for v in values]
