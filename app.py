@@ -16,4 +16,8 @@ for path, title, icon, slug in app_setup.OPTIONAL_PAGES:
         pages.append(st.Page(path, title=title, icon=icon, url_path=slug))
 page = st.navigation(pages)
 st.session_state["bw_filter"] = ui.filter_sidebar()
-page.run()
+st.session_state["bw_in_frame"] = True  # pages check this (see ui.page_filter)
+try:
+    page.run()
+finally:
+    st.session_state["bw_in_frame"] = False

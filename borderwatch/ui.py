@@ -86,6 +86,21 @@ def filter_sidebar() -> Filter:
     return flt
 
 
+def page_filter() -> Filter:
+    """The Filter for a page of the frame (``app.py`` puts it in the session).
+
+    A ``pages/`` folder beside the main script makes a freshly started Streamlit treat it as a
+    legacy multipage app until ``st.navigation`` first runs, so a deep link (``/analysis``) as a
+    server's first request (or any AppTest run after the first) runs the page without the
+    frame; rerun it through the frame."""
+    if not st.session_state.get("bw_in_frame"):
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    return st.session_state["bw_filter"]
+
+
 def write_url(flt: Filter, view: dict | None = None) -> None:
     """Put the filter (and the map view, if given) in the URL, keeping the other's keys."""
     current = st.query_params.to_dict()
