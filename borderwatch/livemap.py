@@ -13,6 +13,7 @@ from layers import MapContext, View, basemap
 
 REFRESH_ENV = "BORDERWATCH_REFRESH_SECONDS"
 DEFAULT_REFRESH = 30
+NEW_MARGIN = dt.timedelta(seconds=5)
 
 
 def default_refresh() -> int:
@@ -40,7 +41,9 @@ def context(flt: Filter, state: dict | None, url_view: tuple[float, float, int],
             last_refresh: dt.datetime | None, refresh_s: int | None = None) -> tuple[MapContext, tuple[float, float], int]:
     view, center, zoom = view_from_state(state, url_view)
     now = utcnow()
-    since = last_refresh  # first draw: nothing is "new" yet
+    # first draw: nothing is "new" yet; later, look back a little before the last refresh, since
+    # a feed stamps ingested_at just before its commit becomes visible
+    since = last_refresh - NEW_MARGIN if last_refresh else None
     return MapContext(flt, view, now, since=since, store=default_store()), center, zoom
 
 
@@ -73,18 +76,11 @@ def caption(ctx: MapContext) -> str:
     return " · ".join(parts)
 
 
-def feed_status_line(store) -> str:
-    """One line on the live-feed service for the commander (from its status file)."""
-    from borderwatch.feeds.status import read_status
+def feed_status(store) -> tuple[str, str]:
+    """(level, line) on the live-feed service for the commander: level is ok / warn / down."""
+    from borderwatch.feeds import describe, read_status
 
-    st = read_status(store)
-    if not st.get("running"):
-        return f"Live feeds: {st.get('state', 'not started')}"
-    counts = st.get("counts", {})
-    last = st.get("last_event_at") or "none yet"
-    return (f"Live feeds: running · {st.get('connections', 0)} connected · last event {last} · "
-            f"{st.get('events_per_minute', 0):.1f}/min · {counts.get('accepted', 0):,} accepted, "
-            f"{counts.get('rejected', 0):,} rejected")
+    return describe(read_status(store))
 
 
 def remember_view(out: dict | None) -> None:

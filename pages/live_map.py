@@ -41,7 +41,8 @@ def live() -> None:
                     feature_group_to_add=groups, layer_control=folium.LayerControl(collapsed=True),
                     returned_objects=["bounds", "zoom", "center"])
     st.caption(livemap.caption(ctx))
-    st.caption(livemap.feed_status_line(ctx.store))
+    level, line = livemap.feed_status(ctx.store)
+    st.caption({"ok": ":green[●] ", "warn": ":orange[●] ", "down": ":gray[●] "}[level] + line)
     livemap.remember_view(out)
     st.session_state["bw_last_refresh"] = ctx.now
     st.session_state["bw_map_context"] = ctx

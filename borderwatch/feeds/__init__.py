@@ -2,7 +2,8 @@
 
 ``borderwatch feeds`` runs the service (CoT over TCP and UDP, JSON lines over TCP, a watched
 folder); ``borderwatch simulate`` sends realistic demo traffic to it. The app reads the
-service's state with ``read_status(store)``. See docs/feeds.md.
+service's state with ``read_status(store)`` (and a one-line badge with ``describe(status)``).
+See docs/feeds.md.
 
 This module stays light (the command line imports it on every start); the service's modules
 are imported when a command runs.
@@ -16,9 +17,9 @@ import signal
 import sys
 import threading
 
-from borderwatch.feeds.status import read_status  # noqa: F401  (the app's entry point)
+from borderwatch.feeds.status import describe, read_status  # noqa: F401  (the app's entry points)
 
-__all__ = ["read_status", "add_commands"]
+__all__ = ["read_status", "describe", "add_commands"]
 
 
 def _port(text: str) -> int | None:
@@ -31,6 +32,12 @@ def _port(text: str) -> int | None:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port {port} is out of range")
     return port
+
+
+def _nation(text: str) -> str:
+    if len(text) != 3 or not text.isalpha():
+        raise argparse.ArgumentTypeError(f"an ISO 3166-1 alpha-3 code such as USA, not {text!r}")
+    return text.upper()
 
 
 def _endpoint(text: str) -> str:
@@ -55,7 +62,7 @@ def add_commands(sub) -> None:
         description="Run the live-feed ingest service until SIGTERM / Ctrl-C: Cursor-on-Target XML over TCP "
                     "(events back to back) and UDP (one per datagram), JSON lines over TCP, and files dropped "
                     "into a watched folder. Listens on 127.0.0.1 unless --bind says otherwise. An event is "
-                    "accepted once it is in the fsync'ed journal; it reaches the store within --batch-ms.",
+                    "accepted once it is in the fsync'ed journal; it reaches the store at the next commit, every --batch-ms.",
     )
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--cot-tcp", type=_port, default=DEFAULT_COT_PORT, metavar="PORT",
@@ -71,7 +78,7 @@ def add_commands(sub) -> None:
     p.add_argument("--max-message", type=int, default=64 * 1024, metavar="BYTES",
                    help="largest message accepted (default 65536)")
     p.add_argument("--max-connections", type=int, default=256, metavar="N", help="TCP clients at once (default 256)")
-    p.add_argument("--nation", metavar="ISO3", help="reporting nation for CoT events that do not state one")
+    p.add_argument("--nation", type=_nation, metavar="ISO3", help="reporting nation for CoT events that do not state one")
     p.add_argument("--compact-every", type=float, default=600, metavar="S",
                    help="merge the store's small files every S seconds while ingesting (default 600)")
     p.add_argument("--status", action="store_true", help="print the running service's status as JSON and exit")
@@ -115,7 +122,7 @@ def cmd_feeds(args) -> int:
     config = FeedConfig(bind=args.bind, cot_tcp=args.cot_tcp, cot_udp=args.cot_udp, json_tcp=args.json_tcp,
                         watch=pathlib.Path(args.watch) if args.watch else None, watch_enabled=not args.no_watch,
                         batch_ms=args.batch_ms, max_message=args.max_message, max_connections=args.max_connections,
-                        nation=args.nation.upper() if args.nation else None, compact_every_s=args.compact_every)
+                        nation=args.nation, compact_every_s=args.compact_every)
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -123,7 +130,11 @@ def cmd_feeds(args) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    service = FeedService(store, config).start()
+    try:
+        service = FeedService(store, config).start()
+    except OSError as exc:
+        print(f"borderwatch: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(json.dumps({"store": str(store.path), "listening": service.ports,
                       "watch": str(service.watch_dir) if service.watch_dir else None}), flush=True)
     try:

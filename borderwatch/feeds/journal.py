@@ -68,6 +68,11 @@ def segment_path(directory: pathlib.Path, number: int) -> pathlib.Path:
     return directory / f"{number:08d}.log"
 
 
+def _datasync(fd: int) -> None:
+    """fdatasync where the platform has it (Linux), else fsync."""
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
+
+
 def _fsync_dir(directory: pathlib.Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -192,7 +197,7 @@ class Journal:
                 written = 0
                 while written < len(data):
                     written += os.write(self.fd, data[written:])
-                os.fdatasync(self.fd)
+                _datasync(self.fd)
                 self.fsyncs += 1
             except OSError as exc:
                 reason = f"journal write failed: {exc}"

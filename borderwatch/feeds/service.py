@@ -127,7 +127,13 @@ class FeedService:
             self.write_status()
             self._spawn(self._status_loop, "feeds-status")
         except BaseException:
+            self.stopping.set()
             self._close_sockets()
+            with contextlib.suppress(Exception):
+                self.journal.close(timeout=5)
+            if self.writer is not None:
+                with contextlib.suppress(Exception):
+                    self.writer.stop(timeout=5)
             self._release_lock()
             raise
         log.info("feed service running: %s", ", ".join(self._describe_listeners()))
@@ -208,7 +214,10 @@ class FeedService:
         for name, fmt, port in (("cot-tcp", "cot", c.cot_tcp), ("json-tcp", "json", c.json_tcp)):
             if port is None:
                 continue
-            sock = socket.create_server((c.bind, port), family=_family(c.bind), reuse_port=False, backlog=128)
+            try:
+                sock = socket.create_server((c.bind, port), family=_family(c.bind), backlog=128)
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot listen on {c.bind}:{port} for {name} ({exc.strerror})") from None
             sock.setblocking(False)
             listener = _Listener(name, fmt, "tcp", sock)
             self.listeners[name] = listener
@@ -217,7 +226,11 @@ class FeedService:
             sock = socket.socket(_family(c.bind), socket.SOCK_DGRAM)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-            sock.bind((c.bind, c.cot_udp))
+            try:
+                sock.bind((c.bind, c.cot_udp))
+            except OSError as exc:
+                sock.close()
+                raise OSError(exc.errno, f"cannot listen on {c.bind}:{c.cot_udp} for cot-udp ({exc.strerror})") from None
             sock.settimeout(0.25)
             self.listeners["cot-udp"] = _Listener("cot-udp", "cot", "udp", sock)
         if c.watch_enabled:

@@ -13,7 +13,7 @@ import random
 import socket
 import time
 import uuid
-from xml.sax.saxutils import quoteattr, escape
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 

@@ -160,6 +160,48 @@ def write_status(store_or_path, status: dict) -> None:
         raise
 
 
+def describe(status: dict, quiet_after_s: float = 600.0) -> tuple[str, str]:
+    """A badge for the app: (level, one line). Level is "ok" (running, events recently), "warn"
+    (running but quiet for ``quiet_after_s``, store errors, or a backlog) or "down"."""
+    if not status.get("running"):
+        state = status.get("state", "not started")
+        return "down", f"Live feeds {state}" + (" (no heartbeat)" if state == "unresponsive" else "")
+    parts = [f"{status.get('connections', 0)} client(s) connected"]
+    last = status.get("last_event_at")
+    age = None
+    if last:
+        try:
+            age = (dt.datetime.now(dt.timezone.utc)
+                   - dt.datetime.fromisoformat(last.replace("Z", "+00:00"))).total_seconds()
+        except ValueError:
+            age = None
+    parts.append(f"last event {_ago(age)}" if age is not None else "no event yet")
+    parts.append(f"{status.get('events_per_minute', 0):g}/min")
+    counts = status.get("counts", {})
+    if counts.get("rejected"):
+        reason = (status.get("rejects") or [{}])[-1].get("reason", "")
+        parts.append(f"{counts['rejected']:,} rejected" + (f" (last: {reason[:80]})" if reason else ""))
+    level = "ok"
+    if status.get("store_error"):
+        level = "warn"
+        parts.append(f"store error: {status['store_error'][:80]}")
+    elif counts.get("pending", 0) > 10_000:
+        level = "warn"
+        parts.append(f"{counts['pending']:,} waiting for the store")
+    if age is None or age > quiet_after_s:
+        level = "warn"
+    return level, "Live feeds running · " + " · ".join(parts)
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
 def read_status(store_or_path=None) -> dict:
     """The feed service's status for the app (a store, or a store directory; default: the
     process's store). Never raises for a missing or unreadable file: the state says so."""
