@@ -54,6 +54,10 @@ CHUNK = 50_000
 WGS84 = pyproj.CRS.from_epsg(4326)
 Progress = Callable[[int, int], None]
 
+# named queries counting staged ids already in the store, per layer
+EXISTING_QUERY = {"fortifications": "import_existing_fortifications", "sensors": "import_existing_sensors",
+                  "incidents": "import_existing_incidents"}
+
 
 class ImportRefused(RuntimeError):
     """``commit`` was given a plan whose report does not allow writing."""
@@ -210,7 +214,7 @@ def _count_existing(plan: ImportPlan, store: Store) -> None:
     cur = store.cursor()
     cur.register("staged_ids", pa.table({"id": pa.array(plan.records[id_col].tolist(), pa.string())}))
     try:
-        report.already_present = int(queries.scalar(f"import_existing_{plan.layer}", store=store))
+        report.already_present = int(queries.scalar(EXISTING_QUERY[plan.layer], store=store))
     finally:
         cur.unregister("staged_ids")
 
