@@ -114,7 +114,7 @@ class MapContext:
         df["covered_km"] = df.covered_km.fillna(0.0).clip(upper=df.length_km)
         df["coverage_pct"] = (df.covered_km / df.length_km.clip(lower=0.001) * 100).round(1)
         forts = segment_fortifications(self.store)
-        df["fortifications"] = df.segment_id.map(forts).fillna("none")
+        df["fortifications"] = [forts.get(s, "none") for s in df.segment_id]
         return df
 
     @functools.cached_property
