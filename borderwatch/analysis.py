@@ -3,6 +3,12 @@ hotspots and the area of interest. No Streamlit here: ``pages/analysis.py`` only
 
 Everything is computed in DuckDB from the one Filter through the named queries; pandas only
 shapes the (small) aggregated results.
+
+Area of interest: chosen border segments (``Filter.segments``) or a polygon (``Filter.area_wkt``)
+that is either typed (WKT, or ``west,south,east,north``) or taken from the visible view of a map
+(``view_area``). Drawing shapes on the map would need the Leaflet.draw plugin, which has no
+offline package on PyPI; the app must not fetch it from a CDN or need npm at setup, so the map
+view stands in for a drawn rectangle and other polygons are typed.
 """
 from __future__ import annotations
 
@@ -333,8 +339,13 @@ def view_area(bounds: dict | None) -> str:
     """The visible map area (streamlit-folium's ``bounds``) as a rectangle WKT, or ''."""
     try:
         sw, ne = bounds["_southWest"], bounds["_northEast"]
-        return bbox_wkt(round(sw["lng"], 4), round(max(sw["lat"], -90), 4), round(ne["lng"], 4), round(min(ne["lat"], 90), 4))
-    except (KeyError, TypeError, AreaError):
+        west, east = float(sw["lng"]), float(ne["lng"])
+        while west >= 180:  # a view panned across the antimeridian reports longitudes beyond ±180
+            west, east = west - 360, east - 360
+        while east <= -180:
+            west, east = west + 360, east + 360
+        return bbox_wkt(round(west, 4), round(max(sw["lat"], -90), 4), round(east, 4), round(min(ne["lat"], 90), 4))
+    except (KeyError, TypeError, ValueError):
         return ""
 
 
@@ -411,18 +422,17 @@ def trend_chart(df: pd.DataFrame, bucket: str):
     data = df.assign(threat=df.threat_type.map(lambda t: THREAT_LABELS.get(t, t)))
     present = [t for t in THREAT_TYPES if t in set(df.threat_type)]
     scale = alt.Scale(domain=[THREAT_LABELS[t] for t in present], range=[style.THREAT_COLORS[t] for t in present])
-    return (
-        alt.Chart(data)
-        .mark_line(point=alt.OverlayMarkDef(size=18))
-        .encode(
-            x=alt.X("bucket:T", title=f"{BUCKETS[bucket]} (UTC)"),
-            y=alt.Y("n:Q", title="Incidents"),
-            color=alt.Color("threat:N", title="Threat type", scale=scale),
-            strokeDash=alt.StrokeDash("partial:N", title="Partial bucket", legend=None),
-            tooltip=[alt.Tooltip("bucket:T", title="From"), "threat:N", alt.Tooltip("n:Q", title="Incidents", format=",")],
-        )
-        .properties(height=320)
+    base = alt.Chart(data).encode(
+        x=alt.X("bucket:T", title=f"{BUCKETS[bucket]} (UTC)"),
+        y=alt.Y("n:Q", title="Incidents"),
+        color=alt.Color("threat:N", title="Threat type", scale=scale),
     )
+    points = base.mark_circle(size=28).encode(
+        opacity=alt.condition("datum.partial", alt.value(0.3), alt.value(1.0)),
+        tooltip=[alt.Tooltip("bucket:T", title="From"), alt.Tooltip("threat:N", title="Threat type"),
+                 alt.Tooltip("n:Q", title="Incidents", format=","), alt.Tooltip("partial:N", title="Partial bucket")],
+    )
+    return (base.mark_line(strokeWidth=1.6) + points).properties(height=320)
 
 
 def comparison_chart(comparison: Comparison):
@@ -430,25 +440,27 @@ def comparison_chart(comparison: Comparison):
 
     t = comparison.table[comparison.table.threat_type != "all"]
     fmt = "%Y-%m-%d %H:%MZ"
-    periods = {
-        "current": f"Window {comparison.current[0]:{fmt}} – {comparison.current[1]:{fmt}}",
-        "previous": f"Previous {comparison.previous[0]:{fmt}} – {comparison.previous[1]:{fmt}}",
-    }
+    periods = {"previous": "Previous window", "current": "This window"}
+    spans = {"previous": comparison.previous, "current": comparison.current}
     data = t.melt(id_vars=["threat_type"], value_vars=["previous", "current"], var_name="period", value_name="n")
     data["threat"] = data.threat_type.map(lambda v: THREAT_LABELS.get(v, v))
     data["period_label"] = data.period.map(periods)
+    data["span"] = data.period.map(lambda p: f"{spans[p][0]:{fmt}} – {spans[p][1]:{fmt}}")
+    order = [periods["previous"], periods["current"]]
     return (
         alt.Chart(data)
         .mark_bar()
         .encode(
-            y=alt.Y("threat:N", title=None, sort=alt.EncodingSortField("n", op="max", order="descending")),
-            yOffset=alt.YOffset("period_label:N", sort=[periods["previous"], periods["current"]]),
+            y=alt.Y("threat:N", title=None, sort=alt.EncodingSortField("n", op="max", order="descending"),
+                    axis=alt.Axis(labelLimit=160)),
+            yOffset=alt.YOffset("period_label:N", sort=order),
             x=alt.X("n:Q", title="Incidents"),
-            color=alt.Color("period_label:N", title=None, sort=[periods["previous"], periods["current"]],
-                            scale=alt.Scale(range=["#b0bec5", "#1565c0"]), legend=alt.Legend(orient="bottom")),
-            tooltip=["threat:N", "period_label:N", alt.Tooltip("n:Q", format=",")],
+            color=alt.Color("period_label:N", title=None, sort=order, scale=alt.Scale(range=["#b0bec5", "#1565c0"]),
+                            legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip("threat:N", title="Threat type"), alt.Tooltip("period_label:N", title="Period"),
+                     alt.Tooltip("span:N", title="UTC"), alt.Tooltip("n:Q", title="Incidents", format=",")],
         )
-        .properties(height=max(120, 34 * len(t)))
+        .properties(height=alt.Step(14))
     )
 
 

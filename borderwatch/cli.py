@@ -62,7 +62,8 @@ def cmd_demo(args) -> int:
 SETUPS = {"demo": _setup_demo}
 
 # Modules that add their own subcommands: each defines ``add_commands(subparsers)``.
-COMMAND_MODULES = ("borderwatch.importer", "borderwatch.feeds", "borderwatch.brief", "borderwatch.bench")
+COMMAND_MODULES = ("borderwatch.importer", "borderwatch.feeds", "borderwatch.exports.cli", "borderwatch.brief",
+                   "borderwatch.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

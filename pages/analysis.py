@@ -20,9 +20,14 @@ from borderwatch.store import default_store
 
 TABS = ("Incidents", "Trends", "Breakdowns", "Hotspots", "Area of interest", "Export")
 state = st.session_state
-flt = state["bw_filter"]
 names = ui.names()
 store = default_store()
+# The sidebar built the Filter before this page's widget callbacks ran: take the area of
+# interest they may have changed from the session, and keep the URL in step.
+flt = ui.page_filter().replace(segments=tuple(state.get("bw_segments", ())), area_wkt=state.get("bw_area", ""))
+if flt != state["bw_filter"]:
+    state["bw_filter"] = flt
+    ui.write_url(flt)
 
 
 # -- reference time: fixed while the analyst works, so pages do not shift under them -----------
@@ -128,7 +133,7 @@ def incidents_tab() -> None:
     first = (page - 1) * size + 1
     c[4].metric("Matching incidents", f"{total:,}",
                 f"rows {first:,}–{first + len(df) - 1:,} · page {page:,} of {pages:,}" if len(df) else "no rows",
-                delta_color="off")
+                delta_color="off", delta_arrow="off")
     event = st.dataframe(
         _fmt_table(df), key=f"an_table_{hash((sig, page))}", on_select="rerun", selection_mode="single-row",
         hide_index=True, width="stretch", height=min(38 + 35 * max(len(df), 1), 420),
@@ -136,7 +141,7 @@ def incidents_tab() -> None:
                       "segment_id", "description", "incident_id"],
         column_config={
             "occurred_at": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm"),
-            "threat_type": "Threat", "severity": "Severity",
+            "threat_type": "Threat", "severity": st.column_config.TextColumn("Severity", width=100),
             "confidence": st.column_config.NumberColumn("Conf.", format="%.2f"),
             "reporting_nation": "Reported by", "source": "Source", "segment_id": "Segment",
             "description": st.column_config.TextColumn("Description", width="large"), "incident_id": "Id",
@@ -176,7 +181,7 @@ def trends_tab() -> None:
     else:
         st.altair_chart(analysis.trend_chart(tr, bucket), width="stretch")
         if tr.partial.any():
-            st.caption("Dashed: buckets that reach outside the window (partial counts).")
+            st.caption("Faded points: buckets that reach outside the window (partial counts).")
     st.subheader("This window against the previous one")
     cmp = analysis.period_comparison(flt, store=store, now=now)
     total = cmp.total
@@ -186,7 +191,7 @@ def trends_tab() -> None:
                 None if pd.isna(total.change_pct) else f"{total.change_pct:+.1f}% ({int(total.change):+,})",
                 delta_color="inverse")
     c[1].metric("Previous window", f"{int(total.previous):,}", f"{cmp.previous[0]:{fmt}} – {cmp.previous[1]:{fmt}}",
-                delta_color="off")
+                delta_color="off", delta_arrow="off")
     c[2].metric("Change", f"{int(total.change):+,}", None if pd.isna(total.change_pct) else f"{total.change_pct:+.1f}%",
                 delta_color="inverse")
     left, right = st.columns([3, 2])
@@ -220,11 +225,12 @@ def breakdowns_tab() -> None:
     if df.empty:
         st.info("No incidents match the filter in this window.")
         return
-    left, right = st.columns([3, 2])
+    left, right = st.columns([5, 3])
     left.dataframe(df[["label", "n", "share_pct", "high_or_critical", "last_at"]], hide_index=True, width="stretch",
                    column_config={"label": analysis.DIMENSIONS[dim], "n": "Incidents",
                                   "share_pct": st.column_config.ProgressColumn("Share", format="%.1f%%", min_value=0, max_value=100),
-                                  "high_or_critical": "High or critical",
+                                  "high_or_critical": st.column_config.NumberColumn(
+                                      "High+", help="incidents of severity high or critical"),
                                   "last_at": st.column_config.DatetimeColumn("Latest (UTC)", format="YYYY-MM-DD HH:mm")})
     right.altair_chart(analysis.breakdown_chart(df), width="stretch")
     name, payload = exports.breakdown_csv(df, dim, flt, now=now)
@@ -267,11 +273,14 @@ def area_tab() -> None:
     out = st_folium(m, key="an_area_map", height=420, width="stretch", returned_objects=["bounds"])
     wkt = analysis.view_area((out or {}).get("bounds"))
     c = st.columns([1.4, 1, 3])
+    # plain state only here (the sidebar's text box syncs from it on the full rerun)
     if c[0].button("Use this map view as the area", key="an_use_view", disabled=not wkt, type="primary"):
-        _set_area(wkt)
+        state.bw_area = wkt
+        state.pop("an_area_error", None)
         st.rerun()
     if c[1].button("Clear the area", key="an_clear_view", disabled=not state.get("bw_area")):
-        _set_area("")
+        state.bw_area = ""
+        state.pop("an_area_error", None)
         st.rerun()
     if state.get("bw_area"):
         c[2].code(state.bw_area, language=None, wrap_lines=True)

@@ -228,6 +228,10 @@ def test_area_parsing():
     bounds = {"_southWest": {"lat": 30.1, "lng": -110.2}, "_northEast": {"lat": 33.3, "lng": -100.4}}
     assert analysis.view_area(bounds) == "POLYGON ((-100.4 30.1, -100.4 33.3, -110.2 33.3, -110.2 30.1, -100.4 30.1))"
     assert analysis.view_area(None) == "" and analysis.view_area({"_southWest": {}}) == ""
+    wrapped = {"_southWest": {"lat": 10, "lng": 190}, "_northEast": {"lat": 20, "lng": 200}}
+    assert analysis.view_area(wrapped) == "POLYGON ((-160 10, -160 20, -170 20, -170 10, -160 10))"
+    world = {"_southWest": {"lat": -85, "lng": -300}, "_northEast": {"lat": 85, "lng": 300}}
+    assert analysis.view_area(world).startswith("POLYGON ((180 -85")
 
 
 def test_area_of_interest_filters_the_table(frames, small_store):
@@ -244,7 +248,7 @@ def test_area_of_interest_filters_the_table(frames, small_store):
 
 def test_charts_build(small_store):
     f = Filter(window="30d")
-    assert analysis.trend_chart(analysis.trend(f, "day", store=small_store, now=NOW), "day").to_dict()["mark"]
+    assert len(analysis.trend_chart(analysis.trend(f, "day", store=small_store, now=NOW), "day").to_dict()["layer"]) == 2
     assert analysis.comparison_chart(analysis.period_comparison(f, store=small_store, now=NOW)).to_dict()
     assert analysis.breakdown_chart(analysis.breakdown(f, "source", store=small_store, now=NOW)).to_dict()
 
