@@ -19,7 +19,7 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/borderwatch demo --if-absent
 
-run: demo
+run: demo browser
 	$(BIN)/streamlit run app.py --server.port 8501 --server.headless true
 
 browser:

@@ -7,7 +7,6 @@ or individual flags, which take precedence over the address.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
 import sys
@@ -117,6 +116,10 @@ def run(args) -> int:
     from borderwatch.exports.snapshot import ExportSpec
     from borderwatch.store import default_store
 
+    # the HTML needs no browser: written first while chromium starts
+    formats = ("html", "png", "pdf") if args.format == "all" else (args.format,)
+    if "png" in formats or "pdf" in formats:
+        render.warm_up()  # chromium starts while the store opens and answers the first queries
     store = default_store()
     params = params_from_args(args)
     problems = check_params(params, store)
@@ -125,7 +128,6 @@ def run(args) -> int:
             print(f"borderwatch brief: {problem}", file=sys.stderr)
         return 2
     spec = ExportSpec.from_params(params, title=args.title, marking=args.marking)
-    formats = FORMATS if args.format == "all" else (args.format,)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     shared = briefing.shared_facts(spec, store)
@@ -140,7 +142,7 @@ def run(args) -> int:
             continue
         path = out / spec.filename(fmt)
         _write(path, data)
-        print(path)
+        print(path, flush=True)
         print(f"  {fmt}: {len(data):,} bytes in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     render.shutdown()
     return 1 if failed else 0

@@ -28,6 +28,7 @@ from typing import Iterable
 
 import matplotlib
 import matplotlib.dates
+import numpy as np
 import pandas as pd
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -46,7 +47,8 @@ MIME = {"png": "image/png", "pdf": "application/pdf", "html": "text/html"}
 
 PNG_SCALE = 1.0
 PDF_MAP_SIZE = (1300, 625)  # CSS pixels of the PDF's map image (map + legend panel)
-PDF_MAP_SCALE = 2.0
+PDF_MAP_SCALE = 2.0  # about 240 dpi on the page
+PDF_MAP_QUALITY = 90  # JPEG: fpdf2 embeds it as is (a PNG would be decoded and recompressed)
 FONT_DIR = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 FONT = "DejaVu"
 GREY = (90, 90, 90)
@@ -69,7 +71,7 @@ def png_export(spec: ExportSpec, *, store: Store | None = None, scale: float = P
     """The PNG snapshot: the live map's layers at the live extent, with marking banners, title
     box (title, DTG, filters, synthetic label), legend, scale bar and north arrow."""
     snap = snapshot.build(spec, "png", snapshot.PNG_SIZE, store=store, **(shared or {}))
-    return render.render_png(snap.html(), *snap.size, scale=scale).png
+    return render.render_image(snap.html(), *snap.size, scale=scale).image
 
 
 def html_export(spec: ExportSpec, *, store: Store | None = None, shared: dict | None = None) -> bytes:
@@ -127,15 +129,27 @@ def trend_chart(table: pd.DataFrame, width: dt.timedelta, size_mm: tuple[float, 
                 transform=ax.transAxes, fontsize=9, color="#555")
         ax.set_xticks([]), ax.set_yticks([])
     else:
-        x = table.index.to_pydatetime()
-        bar_w = width / dt.timedelta(days=1) * 0.85
-        bottom = None
+        # one collection of rectangles per threat type: a few artists, not one per bar
+        from matplotlib.collections import PolyCollection
+        from matplotlib.patches import Patch
+
+        x0 = matplotlib.dates.date2num(table.index.to_pydatetime())
+        x1 = x0 + width / dt.timedelta(days=1) * 0.85
+        bottom = np.zeros(len(table))
+        handles = []
         for threat in table.columns:
-            values = table[threat].to_numpy()
-            ax.bar(x, values, width=bar_w, bottom=bottom, align="edge", label=THREAT_LABELS.get(threat, threat),
-                   color=style.THREAT_COLORS.get(threat, style.THREAT_COLORS["other"]), linewidth=0)
-            bottom = values if bottom is None else bottom + values
-        ax.legend(fontsize=6.5, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+            values = table[threat].to_numpy(dtype=float)
+            top = bottom + values
+            verts = np.stack([np.column_stack([x0, bottom]), np.column_stack([x0, top]),
+                              np.column_stack([x1, top]), np.column_stack([x1, bottom])], axis=1)
+            colour = style.THREAT_COLORS.get(threat, style.THREAT_COLORS["other"])
+            ax.add_collection(PolyCollection(verts[values > 0], facecolors=colour, linewidths=0))
+            handles.append(Patch(color=colour, label=THREAT_LABELS.get(threat, threat)))
+            bottom = top
+        ax.set_ylim(0, max(bottom.max(), 1) * 1.05)
+        ax.xaxis_date()
+        x = table.index.to_pydatetime()
+        ax.legend(handles=handles, fontsize=6.5, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.tick_params(labelsize=7)
         ax.set_ylabel("incidents", fontsize=7)
         locator = matplotlib.dates.AutoDateLocator(maxticks=8)
@@ -162,7 +176,8 @@ class Sources:
 def sources(ctx: MapContext, datasets: pd.DataFrame) -> Sources:
     """Where the briefing's data comes from: reference data, agreements, the datasets shown."""
     ref = queries.df("briefing_reference_sources", store=ctx.store)
-    reference = [f"{r.layer.capitalize()}: {r.source} ({int(r.n):,}), public domain, naturalearthdata.com"
+    reference = [f"{r.layer.capitalize()}: {r.source} ({int(r.n):,})"
+                 + (", public domain, naturalearthdata.com" if str(r.source).startswith("Natural Earth") else "")
                  for r in ref.itertuples(index=False)]
     agreements_df = queries.df("briefing_agreement_sources", store=ctx.store)
     wanted = set(ctx.filter.agreements)
@@ -303,16 +318,16 @@ def _synthetic_box(pdf: BriefingPDF) -> None:
     pdf.ln(2)
 
 
-def _place_image(pdf: BriefingPDF, png: bytes, box_w: float, box_h: float, px: tuple[int, int]) -> None:
+def _place_image(pdf: BriefingPDF, image: bytes, box_w: float, box_h: float, px: tuple[int, int]) -> None:
     aspect = px[0] / px[1]
     w = min(box_w, box_h * aspect)
     h = w / aspect
     x = pdf.l_margin + (box_w - w) / 2
     y = pdf.get_y()
-    pdf.image(io.BytesIO(png), x=x, y=y, w=w, h=h)
+    pdf.image(io.BytesIO(image), x=x, y=y, w=w, h=h)
     pdf.set_draw_color(150, 150, 150)
     pdf.rect(x, y, w, h)
-    pdf.set_y(y + h + 2)
+    pdf.set_y(y + h + 1)
 
 
 def _segment_name(row, names: dict[str, str]) -> str:
@@ -376,7 +391,8 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
     store = store or default_store()
     shared = dict(shared or {})
     snap = snapshot.build(spec, "pdf", PDF_MAP_SIZE, store=store, **shared)
-    capture = render.render_png(snap.html(), *snap.size, scale=PDF_MAP_SCALE)
+    capture = render.render_image(snap.html(), *snap.size, scale=PDF_MAP_SCALE, image_type="jpeg",
+                                  quality=PDF_MAP_QUALITY)
     ctx = snap.ctx
     names = snapshot.names(store)
     head = figures.headline(ctx)
@@ -407,8 +423,12 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
     if src.synthetic:
         _synthetic_box(pdf)
     _headline_boxes(pdf, head)
-    box_h = pdf.h - pdf.b_margin - pdf.get_y() - 1
-    _place_image(pdf, capture.png, pdf.epw, box_h, snap.size)
+    box_h = pdf.h - pdf.b_margin - pdf.get_y() - 5
+    _place_image(pdf, capture.image, pdf.epw, box_h, snap.size)
+    pdf.set_font(FONT, "", 7)
+    pdf.set_text_color(*GREY)
+    pdf.multi_cell(pdf.epw, 3.2, "Map: " + snapshot.map_notes(ctx), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(0, 0, 0)
 
     # -- page 2 ----------------------------------------------------------------------------
     pdf.add_page()

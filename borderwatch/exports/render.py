@@ -70,7 +70,7 @@ def available() -> bool:
 
 @dataclasses.dataclass
 class Capture:
-    png: bytes
+    image: bytes  # PNG or JPEG
     blocked: list[str]  # requests the page tried and the renderer aborted
     errors: list[str]  # uncaught page errors and console errors
     drawn_paths: int  # vector paths Leaflet drew
@@ -79,7 +79,8 @@ class Capture:
 _COUNT_PATHS = "() => document.querySelectorAll('.leaflet-container path').length"
 
 
-def _capture(browser, html: str, width: int, height: int, scale: float, timeout_ms: int) -> Capture:
+def _capture(browser, html: str, width: int, height: int, scale: float, timeout_ms: int,
+             image_type: str, quality: int | None) -> Capture:
     blocked: list[str] = []
     errors: list[str] = []
     # loaded from a file: a multi-megabyte document goes faster through a file than the protocol
@@ -112,8 +113,9 @@ def _capture(browser, html: str, width: int, height: int, scale: float, timeout_
         if problem:
             raise RenderError(f"the map did not draw: {problem}" + (f" ({'; '.join(errors[:3])})" if errors else ""))
         drawn = int(page.evaluate(_COUNT_PATHS))
-        png = page.screenshot(type="png", full_page=False, animations="disabled")
-        return Capture(png, blocked, errors, drawn)
+        options = {"quality": quality} if image_type == "jpeg" and quality else {}
+        image = page.screenshot(type=image_type, full_page=False, animations="disabled", **options)
+        return Capture(image, blocked, errors, drawn)
     finally:
         context.close()
         tmpdir.cleanup()
@@ -127,13 +129,17 @@ class _Worker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def call(self, fn, timeout: float):
+    def submit(self, fn) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="borderwatch-render", daemon=True)
                 self._thread.start()
             self._jobs.put((fn, future))
+        return future
+
+    def call(self, fn, timeout: float):
+        future = self.submit(fn)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError as exc:
@@ -207,15 +213,26 @@ _worker = _Worker()
 atexit.register(_worker.stop)
 
 
-def render_png(html: str, width: int, height: int, *, scale: float = 1.0,
-               timeout_s: float = TIMEOUT_SECONDS) -> Capture:
+def render_image(html: str, width: int, height: int, *, scale: float = 1.0, image_type: str = "png",
+                 quality: int | None = None, timeout_s: float = TIMEOUT_SECONDS) -> Capture:
     """Load ``html`` in headless chromium (network blocked) at ``width`` x ``height`` CSS pixels,
-    wait until the map reports it has drawn, and capture the page as PNG."""
+    wait until the map reports it has drawn, and capture the page as PNG (or JPEG: faster to
+    encode and embedded as is in a PDF)."""
+    if image_type not in ("png", "jpeg"):
+        raise ValueError(f"image_type must be png or jpeg, not {image_type!r}")
     if chromium_path() is None:
         raise ChromiumMissing(missing_message())
     timeout_ms = int(timeout_s * 1000)
-    return _worker.call(lambda browser: _capture(browser, html, width, height, scale, timeout_ms),
-                        timeout_s + 30)
+    return _worker.call(
+        lambda browser: _capture(browser, html, width, height, scale, timeout_ms, image_type, quality),
+        timeout_s + 30)
+
+
+def warm_up() -> None:
+    """Start chromium in the background (no waiting), so that it is ready by the time the first
+    snapshot has been built. Does nothing when chromium is missing."""
+    if available():
+        _worker.submit(lambda browser: None)
 
 
 def shutdown() -> None:

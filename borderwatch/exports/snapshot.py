@@ -230,6 +230,14 @@ NORTH_ARROW_SVG = (
 )
 
 
+def js_string(text: str) -> str:
+    """A JavaScript string literal for ``text`` that is also inert as template text: branca
+    compiles each element's rendered script as a Jinja template again, so user text (a title,
+    a marking, a search term) must not carry ``{{``, ``{%`` or ``{#`` into it."""
+    literal = json.dumps(text).replace("{", "\\u007b").replace("}", "\\u007d")
+    return literal.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 class _Control(MacroElement):
     """A Leaflet control holding static HTML."""
 
@@ -239,7 +247,7 @@ class _Control(MacroElement):
         var ctl = L.control({position: {{ this.position|tojson }}});
         ctl.onAdd = function() {
             var div = L.DomUtil.create('div', {{ this.css_class|tojson }});
-            div.innerHTML = {{ this.content|tojson }};
+            div.innerHTML = {{ this.content_js }};
             L.DomEvent.disableClickPropagation(div);
             return div;
         };
@@ -252,16 +260,37 @@ class _Control(MacroElement):
         super().__init__()
         self._name = "BwControl"
         self.content, self.position, self.css_class = content, position, css_class
+        self.content_js = js_string(content)
 
 
 def north_arrow() -> _Control:
     return _Control(NORTH_ARROW_SVG, "topright", "bw-north leaflet-bar")
 
 
-def title_box(spec: ExportSpec, sentence: str, synthetic: bool) -> _Control:
+def map_notes(ctx: MapContext) -> str:
+    """How to read the drawn map (set by the layers while building): density classes, points,
+    the impact baseline."""
+    parts = []
+    res = getattr(ctx, "density_resolution", None)
+    if res is not None:
+        breaks = getattr(ctx, "density_breaks", [])
+        parts.append(f"Density: H3 resolution {res}" + (
+            f", classes up to {', '.join(f'{b:,.0f}' for b in breaks)} incidents per hexagon" if breaks else ""))
+    n = getattr(ctx, "incidents_in_view", None)
+    if n is not None:
+        parts.append(f"{n:,} incidents in view" + ("" if n <= layers.MAX_POINTS else
+                                                   f" (points drawn below {layers.MAX_POINTS:,})"))
+    stats = ctx.segment_stats
+    parts.append(f"impact against the {stats.baseline.iloc[0]}" if len(stats) else "no border segments match")
+    return "; ".join(parts) + "."
+
+
+def title_box(spec: ExportSpec, sentence: str, synthetic: bool, notes: str = "") -> _Control:
     parts = [f'<div class="bw-title">{html.escape(spec.title)}</div>',
              f'<div class="bw-dtg">{html.escape(spec.dtg)} &middot; {html.escape(spec.iso_time)}</div>',
              f'<div class="bw-filter">{html.escape(sentence)}</div>']
+    if notes:
+        parts.append(f'<div class="bw-notes">{html.escape(notes)}</div>')
     if synthetic:
         parts.append(f'<div class="bw-synthetic">{html.escape(SYNTHETIC_TEXT)}</div>')
     return _Control("".join(parts), "topleft", "bw-titlebox")
@@ -319,6 +348,7 @@ def _css(mode: str, marking: str) -> str:
         ".bw-title{font-weight:bold;font-size:17px;margin-bottom:2px}",
         ".bw-dtg{font-weight:bold;font-size:12px;margin-bottom:3px}",
         ".bw-filter{font-size:11px;color:#333}",
+        ".bw-notes{font-size:10px;color:#666;margin-top:2px}",
         ".bw-synthetic{margin-top:4px;padding:3px 5px;background:#fff3cd;border:1px solid #d39e00;"
         "font-size:11px;font-weight:bold;color:#5c4400}",
     ]
@@ -357,6 +387,11 @@ def _nation_shapes(store_path: str):
     df = queries.df("briefing_nations", store=Store(store_path))
     geoms = shapely.from_wkb([bytes(b) for b in df.wkb])
     return geoms, shapely.STRtree(geoms)
+
+
+@functools.lru_cache(maxsize=2)
+def _world_nations(store_path: str) -> str:
+    return nations_geojson(Store(store_path), None)
 
 
 def nations_geojson(store: Store, view: View | None = None, tolerance: float = WORLD_TOLERANCE,
@@ -469,40 +504,20 @@ def build(spec: ExportSpec, mode: str = "png", size: tuple[int, int] = PNG_SIZE,
     m = basemap.base_map(store, (lat, lon), zoom, legend=True, embed_basemap=False)
     _embed_basemap(m)
     # the offline HTML can be panned and zoomed out: it gets the whole world, like the live map
-    nations = nations_geojson(store) if mode == "html" else nations_geojson(store, view)
+    nations = _world_nations(str(store.path)) if mode == "html" else nations_geojson(store, view)
     m.options.update(zoom=zoom, zoom_snap=ZOOM_SNAP, zoom_delta=1, min_zoom=0, max_zoom=MAX_ZOOM)
     root = m.get_root()
-    root.header.add_child(Element(_css(mode, spec.marking)), name="bw_export_css")
-    root.title = f"{spec.title} {spec.dtg}"
+    root.header.add_child(_Raw(_css(mode, spec.marking)), name="bw_export_css")
+    root.title = html.escape(f"{spec.title} {spec.dtg}")
     for group in layers.build_all(ctx):
         m.add_child(group)
     folium.LayerControl(collapsed=True).add_to(m)
     m.add_child(north_arrow())
     if mode in ("png", "html"):
-        root.html.add_child(Element(_banners(spec.marking)), name="bw_marking")
-        m.add_child(title_box(spec, sentence, shows_synthetic(datasets)))
+        root.html.add_child(_Raw(_banners(spec.marking)), name="bw_marking")
+        m.add_child(title_box(spec, sentence, shows_synthetic(datasets), map_notes(ctx)))
     if mode == "html":
         m.add_child(_FitBounds(spec.view))
     m.add_child(_ReadyFlag())
     return Snapshot(spec, mode, size, m, ctx, datasets, sentence, nations)
 
-
-def html_export(spec: ExportSpec, *, store: Store | None = None) -> bytes:
-    """The offline HTML map (UTF-8 bytes)."""
-    return build(spec, "html", PNG_SIZE, store=store).html().encode("utf-8")
-
-
-def style_colours() -> dict[str, tuple[str, ...]]:
-    """The layer colours a snapshot is drawn in (from ``layers.style``), by kind."""
-    return {
-        "impact": tuple(style.IMPACT_COLORS.values()),
-        "density": tuple(style.DENSITY_RAMP),
-        "sensor": tuple(style.SENSOR_COLORS.values()),
-        "threat": tuple(style.THREAT_COLORS.values()),
-    }
-
-
-def to_json(spec: ExportSpec) -> str:
-    """A compact description of a spec (export metadata, logs)."""
-    return json.dumps({"title": spec.title, "marking": spec.marking, "dtg": spec.dtg,
-                       "filter": spec.filter.to_params(), "view": dataclasses.asdict(spec.view)})
