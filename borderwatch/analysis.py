@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
+import layers
 import queries
 from borderwatch import figures
 from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES, Filter, utcnow
@@ -387,7 +388,7 @@ def incident_map(detail: dict, *, store: Store | None = None, zoom: int = 7):
         [detail["lat"], detail["lon"]], radius=5 + int(detail["severity"]),
         color="#212121", weight=2, fill=True, fill_opacity=0.9,
         fill_color=style.THREAT_COLORS.get(detail["threat_type"], "#757575"),
-        tooltip=f"{THREAT_LABELS.get(detail['threat_type'], detail['threat_type'])} — {detail['incident_id']}",
+        tooltip=f"{THREAT_LABELS.get(detail['threat_type'], detail['threat_type'])} — {layers.text(detail['incident_id'])}",
     ).add_to(m)
     return m
 

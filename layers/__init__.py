@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import html
 import json
 import math
 from typing import Any
@@ -129,6 +130,13 @@ def segment_fortifications(store: Store) -> dict[str, str]:
     for sid, grp in df.groupby("segment_id"):
         out[sid] = ", ".join(f"{n} {style.FORTIFICATION_LABELS.get(k, k)}" for k, n in zip(grp.kind, grp.n))
     return out
+
+
+def text(value) -> str:
+    """Data text (names, descriptions, ids) made safe for the map document: HTML-escaped, and
+    with braces as entities, because folium compiles each element's rendered script once more
+    as a Jinja template — a description like ``{{ ... }}`` must never be evaluated."""
+    return html.escape(str(value)).replace("{", "&#123;").replace("}", "&#125;").replace("%", "&#37;")
 
 
 def geojson(geom_json: str) -> dict:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 
 import folium
+import pandas as pd
 
-from layers import MAX_FORTIFICATIONS, MapContext, feature_collection, style
+from layers import MAX_FORTIFICATIONS, MapContext, feature_collection, style, text
 from layers.elements import SymbolPoints
 
 KEY = "fortifications"
@@ -25,8 +26,9 @@ def build(ctx: MapContext) -> folium.FeatureGroup:
     for r in df.itertuples(index=False):
         kind = r.kind if r.kind in style.FORTIFICATION_STYLE else "other"
         colour, dash, weight, _ = style.FORTIFICATION_STYLE[kind]
-        label = f"{style.FORTIFICATION_LABELS[kind]}: {r.name or r.fortification_id}"
-        detail = f"{label}<br>condition: {r.condition or 'unknown'}; built: {r.year_built or 'unknown'}"
+        label = f"{style.FORTIFICATION_LABELS[kind]}: {text(r.name or r.fortification_id)}"
+        built = "unknown" if pd.isna(r.year_built) else int(r.year_built)
+        detail = f"{label}<br>condition: {text(r.condition or 'unknown')}; built: {built}"
         if r.synthetic:
             detail += "<br><i>synthetic scenario</i>"
         geom = json.loads(r.geojson)

@@ -1,13 +1,11 @@
 """Individual incidents (clustered, with details) when few enough are in view; new ones highlighted."""
 from __future__ import annotations
 
-import html
-
 import folium
 from folium.plugins import MarkerCluster
 
 from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS
-from layers import MAX_POINTS, MapContext, style
+from layers import MAX_POINTS, MapContext, style, text
 from layers.elements import CirclePoints
 
 KEY = "incidents"
@@ -17,10 +15,10 @@ NEW_TITLE = "New since last refresh"
 
 def popup_html(r) -> str:
     synthetic = "<br><i>synthetic scenario</i>" if getattr(r, "synthetic", False) else ""
-    return (f"<b>{html.escape(THREAT_LABELS.get(r.threat_type, r.threat_type))}</b> — severity "
+    return (f"<b>{text(THREAT_LABELS.get(r.threat_type, r.threat_type))}</b> — severity "
             f"{SEVERITY_LABELS.get(int(r.severity), r.severity)}<br>{r.occurred_at:%Y-%m-%d %H:%MZ} · "
-            f"{html.escape(str(r.source))} · {html.escape(str(r.segment_id or 'no segment'))}<br>"
-            f"{html.escape(str(r.description))}<br><small>{html.escape(r.incident_id)}</small>{synthetic}")
+            f"{text(r.source)} · {text(r.segment_id or 'no segment')}<br>"
+            f"{text(r.description)}<br><small>{text(r.incident_id)}</small>{synthetic}")
 
 
 def build(ctx: MapContext) -> folium.FeatureGroup:

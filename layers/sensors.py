@@ -5,7 +5,7 @@ import json
 
 import folium
 
-from layers import MAX_SENSORS, MapContext, feature_collection, style
+from layers import MAX_SENSORS, MapContext, feature_collection, style, text
 from layers.elements import CirclePoints
 
 KEY = "sensors"
@@ -21,7 +21,7 @@ def build(ctx: MapContext) -> folium.FeatureGroup:
     for r in df.itertuples(index=False):
         colour = style.SENSOR_COLORS.get(r.sensor_type, style.SENSOR_COLORS["other"])
         fill, dash, outline = style.SENSOR_STATUS_STYLE.get(r.status, style.SENSOR_STATUS_STYLE["offline"])
-        detail = (f"{r.sensor_type.replace('_', ' ')} — {r.status}<br>{r.name}<br>"
+        detail = (f"{text(r.sensor_type.replace('_', ' '))} — {text(r.status)}<br>{text(r.name)}<br>"
                   f"range {r.range_m / 1000:.1f} km, field of view {r.fov_deg:.0f}°")
         if r.synthetic:
             detail += "<br><i>synthetic scenario</i>"

@@ -130,3 +130,29 @@ def test_payload_is_bounded_and_offline(small_store, flt, view):
     html = render(small_store, ctx_for(small_store, flt, view, since=NOW - dt.timedelta(hours=1)))
     assert len(html.encode()) < 2_000_000
     assert offline.external_urls(html) == []
+
+
+def test_data_text_is_never_evaluated_as_a_template(tmp_path):
+    """folium compiles rendered scripts once more as Jinja: data text must not be evaluated."""
+    import json as _json
+
+    from borderwatch import demo, ingest, importer
+    from borderwatch.store import Store
+
+    store = Store(tmp_path / "store")
+    demo.load_reference(store)
+    evil = "{{ 7*7 }} {% if true %}yes{% endif %} {# c #}"
+    rows = pd.DataFrame([{"incident_id": "t-1", "occurred_at": NOW - dt.timedelta(hours=1), "threat_type": "smuggling",
+                          "lon": 26.3, "lat": 41.7, "description": evil, "source": evil}])
+    ingest.insert_incidents(store, ingest.prepare_incidents(rows, store, dataset="test"))
+    path = tmp_path / "forts.geojson"
+    path.write_text(_json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": evil, "kind": "watchtower"},
+         "geometry": {"type": "Point", "coordinates": [26.31, 41.71]}}]}))
+    report = importer.import_file("fortifications", path, store)
+    assert report.ok, report.format_text()
+    html = render(store, ctx_for(store, Filter(window="24h"), AEGEAN))
+    shown = html.replace("\\u0026", "&")  # JSON in the page escapes '&'
+    assert shown.count("&#123;&#123; 7*7 &#125;&#125;") >= 2  # the incident popup and the fortification tooltip
+    assert not re.search(r"(?<![\d.])49 (?:yes|&#123;%)", html) and " yes " not in html
+    store.close()
