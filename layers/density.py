@@ -5,6 +5,7 @@ import folium
 
 from borderwatch import hexgrid
 from borderwatch.filters import THREAT_LABELS
+from layers.elements import GeoJsonLayer
 from layers import MAX_HEX_CELLS, MapContext, feature_collection, style
 
 KEY = "density"
@@ -35,5 +36,5 @@ def build(ctx: MapContext) -> folium.FeatureGroup:
                                     "fillOpacity": 0.62, "opacity": 0.5},
                       }})
     if feats:
-        folium.GeoJson(feature_collection(feats), tooltip=folium.GeoJsonTooltip(fields=["detail"], labels=False)).add_to(fg)
+        fg.add_child(GeoJsonLayer(feature_collection(feats)))
     return fg

@@ -2,17 +2,73 @@
 
 folium's per-marker elements emit a block of JavaScript per point; these emit one data array
 per layer, which keeps the payload (re-sent on every rerun) and the render time bounded.
+
+They also render without branca's second template pass: a ``MacroElement`` normally wraps its
+rendered script in a new ``Element``, which compiles that text as a Jinja template once more —
+slow for megabytes of GeoJSON, and a template evaluation of whatever text the data carries.
 """
 from __future__ import annotations
 
 import json
 
-from branca.element import MacroElement, Template
+from branca.element import Element, Figure, MacroElement, Template
 
 from layers import style
 
 
-class BasemapNations(MacroElement):
+class Rendered(Element):
+    """Already-rendered text, emitted as is (never compiled as a template)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs) -> str:
+        return self.text
+
+
+class DataElement(MacroElement):
+    """A macro element whose rendered parts go to the page verbatim."""
+
+    def render(self, **kwargs) -> None:
+        figure = self.get_root()
+        assert isinstance(figure, Figure), "You cannot render this element if it is not in a Figure."
+        module = self._template.module.__dict__
+        for part, target in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
+            macro = module.get(part)
+            if macro is not None:
+                target.add_child(Rendered(macro(self, kwargs)), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
+
+
+class GeoJsonLayer(DataElement):
+    """A GeoJSON FeatureCollection styled by each feature's ``style`` property, with the
+    ``detail`` property (HTML, already escaped) as its tooltip."""
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function() {
+        var layer = L.geoJson({{ this.data }}, {
+            style: function(f) { return f.properties.style; },
+            interactive: {{ 'true' if this.interactive else 'false' }},
+            onEachFeature: function(f, l) {
+                if (f.properties.detail) { l.bindTooltip(f.properties.detail, {sticky: true}); }
+            }
+        });
+        layer.addTo({{ this._parent.get_name() }});
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self, collection: dict, interactive: bool = True):
+        super().__init__()
+        self._name = "GeoJsonLayer"
+        self.data = compact_json(collection)
+        self.interactive = interactive
+
+
+class BasemapNations(DataElement):
     """Nation polygons drawn under everything else: fetched from a static URL (the live app:
     downloaded once, never part of the rerun payload) or embedded (standalone exports)."""
 
@@ -43,7 +99,7 @@ class BasemapNations(MacroElement):
                      "fillOpacity": 1.0}
 
 
-class SymbolPoints(MacroElement):
+class SymbolPoints(DataElement):
     """Points drawn as small inline-SVG symbols (one definition per kind), with a tooltip each."""
 
     _template = Template("""
@@ -66,7 +122,7 @@ class SymbolPoints(MacroElement):
         self.points, self.symbols = points, symbols
 
 
-class CirclePoints(MacroElement):
+class CirclePoints(DataElement):
     """Circle markers [lat, lon, radius, fill, outline, weight, popup html] added to the parent
     (a feature group, or a marker cluster group)."""
 
@@ -95,4 +151,5 @@ class CirclePoints(MacroElement):
 
 
 def compact_json(obj) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+    """JSON for a script element: compact, and safe inside <script> (no '</' sequence)."""
+    return json.dumps(obj, separators=(",", ":")).replace("</", "<\\/")

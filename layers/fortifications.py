@@ -7,7 +7,7 @@ import folium
 import pandas as pd
 
 from layers import MAX_FORTIFICATIONS, MapContext, feature_collection, style, text
-from layers.elements import SymbolPoints
+from layers.elements import SymbolPoints, GeoJsonLayer
 
 KEY = "fortifications"
 TITLE = "Fortifications"
@@ -45,5 +45,5 @@ def build(ctx: MapContext) -> folium.FeatureGroup:
     if points:
         fg.add_child(SymbolPoints(points, {k: style.symbol_svg(k) for k in {p[2] for p in points}}))
     if lines:
-        folium.GeoJson(feature_collection(lines), tooltip=folium.GeoJsonTooltip(fields=["detail"], labels=False)).add_to(fg)
+        fg.add_child(GeoJsonLayer(feature_collection(lines)))
     return fg

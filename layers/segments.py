@@ -7,7 +7,8 @@ import math
 import folium
 
 import queries
-from layers import MapContext, feature_collection, style
+from layers import MapContext, feature_collection, style, text
+from layers.elements import GeoJsonLayer
 
 KEY = "segments"
 TITLE = "Border segments (impact level)"
@@ -22,6 +23,7 @@ def shapes(ctx: MapContext) -> dict[str, dict]:
 def features(ctx: MapContext) -> list[dict]:
     stats = ctx.segment_stats
     geoms = shapes(ctx)
+    names = nation_names(ctx.store)
     out = []
     for row in stats.itertuples(index=False):
         geom = geoms.get(row.segment_id)
@@ -33,12 +35,14 @@ def features(ctx: MapContext) -> list[dict]:
             "geometry": geom,
             "properties": {
                 "segment": row.segment_id,
-                "nations": f"{row.nation_a} – {row.nation_b}",
-                "length": f"{row.length_km:,.0f} km",
-                "incidents": f"{int(row.n):,} (prev. {int(row.n_prev):,}, {trend})",
-                "impact": row.impact,
-                "coverage": f"{row.coverage_pct:.0f}% under online sensors",
-                "fortifications": row.fortifications,
+                "detail": tooltip([
+                    ("Segment", f"{text(names.get(row.nation_a, row.nation_a))} – {text(names.get(row.nation_b, row.nation_b))} ({text(row.segment_id)})"),
+                    ("Impact", f"<b style='color:{style.IMPACT_COLORS[row.impact]}'>{row.impact}</b>"),
+                    ("Incidents in window", f"{int(row.n):,} (previous {int(row.n_prev):,}, {trend})"),
+                    ("Length", f"{row.length_km:,.0f} km"),
+                    ("Coverage", f"{row.coverage_pct:.0f}% under online sensors"),
+                    ("Fortifications", text(row.fortifications)),
+                ]),
                 "style": {"color": style.IMPACT_COLORS[row.impact], "weight": style.IMPACT_WEIGHT[row.impact],
                           "opacity": 0.9},
             },
@@ -46,16 +50,19 @@ def features(ctx: MapContext) -> list[dict]:
     return out
 
 
+def tooltip(rows: list[tuple[str, str]]) -> str:
+    return "<table>" + "".join(f"<tr><th style='text-align:left;padding-right:6px'>{k}</th><td>{v}</td></tr>"
+                               for k, v in rows) + "</table>"
+
+
+def nation_names(store) -> dict[str, str]:
+    df = queries.df("nation_names", store=store, cache=True)
+    return dict(zip(df.iso3, df["name"]))
+
+
 def build(ctx: MapContext) -> folium.FeatureGroup:
     fg = folium.FeatureGroup(name=TITLE, show=True)
     feats = features(ctx)
     if feats:
-        folium.GeoJson(
-            feature_collection(feats),
-            name=TITLE,
-            tooltip=folium.GeoJsonTooltip(
-                fields=["nations", "impact", "incidents", "length", "coverage", "fortifications"],
-                aliases=["Segment", "Impact", "Incidents in window", "Length", "Coverage", "Fortifications"],
-                sticky=True),
-        ).add_to(fg)
+        fg.add_child(GeoJsonLayer(feature_collection(feats)))
     return fg

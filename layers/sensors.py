@@ -6,7 +6,7 @@ import json
 import folium
 
 from layers import MAX_SENSORS, MapContext, feature_collection, style, text
-from layers.elements import CirclePoints
+from layers.elements import CirclePoints, GeoJsonLayer
 
 KEY = "sensors"
 TITLE = "Sensor coverage"
@@ -35,12 +35,12 @@ def build(ctx: MapContext) -> folium.FeatureGroup:
                       "fillOpacity": fill, "opacity": 0.8},
         }})
     if feats:
-        folium.GeoJson(feature_collection(feats), tooltip=folium.GeoJsonTooltip(fields=["detail"], labels=False)).add_to(fg)
+        fg.add_child(GeoJsonLayer(feature_collection(feats)))
     if sites:
         fg.add_child(CirclePoints(sites, class_name="bw-sensor"))
     gaps = gap_features(ctx)
     if gaps:
-        folium.GeoJson(feature_collection(gaps), tooltip=folium.GeoJsonTooltip(fields=["detail"], labels=False)).add_to(fg)
+        fg.add_child(GeoJsonLayer(feature_collection(gaps)))
     return fg
 
 
