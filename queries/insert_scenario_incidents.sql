@@ -21,3 +21,5 @@ SELECT
     'scenario', TRUE, $ingested_at
 FROM staged c
 JOIN staged_segments s ON s.seg_idx = c.seg_idx
+-- sorted by time, so Parquet row groups cover narrow time ranges and windows skip the rest
+ORDER BY c.occurred_at
