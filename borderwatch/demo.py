@@ -1,6 +1,7 @@
 """Filling the store: reference data (nations, segments, agreements) and the synthetic scenario."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -56,27 +57,13 @@ def _load_agreements(cur, store: Store) -> None:
         "signed": [a.signed for a in items],
         "provisions": pa.array([list(a.provisions) for a in items], pa.list_(pa.string())),
         "description": [a.description for a in items],
-        "sources": [json.dumps([dict(s) if not isinstance(s, dict) else s for s in _sources(a)]) for a in items],
+        "sources": [json.dumps([dataclasses.asdict(s) for s in a.sources]) for a in items],
     }))
     queries.execute("insert_agreements", store=store)
     _stage(cur, agreements_mod.members_frame()[["agreement_id", "iso3", "joined"]].astype(object))
     queries.execute("insert_agreement_members", store=store)
     queries.execute("refresh_segment_agreements", store=store)
     cur.unregister("staged")
-
-
-def _sources(a) -> list[dict]:
-    out = []
-    for s in a.sources:
-        if isinstance(s, dict):
-            out.append(s)
-        elif hasattr(s, "_asdict"):
-            out.append(s._asdict())
-        elif hasattr(s, "__dataclass_fields__"):
-            out.append({k: getattr(s, k) for k in s.__dataclass_fields__})
-        else:
-            out.append({"title": str(s)})
-    return out
 
 
 def segments_frame(store: Store) -> gpd.GeoDataFrame:

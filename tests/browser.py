@@ -30,18 +30,8 @@ from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-CHROMIUM_ENV = "BORDERWATCH_CHROMIUM"
-DEFAULT_CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
+from borderwatch.exports.render import CHROMIUM_ARGS, CHROMIUM_ENV, DEFAULT_CHROMIUM  # noqa: E402
+
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # Schemes that never touch the network.
 LOCAL_SCHEMES = frozenset({"data", "blob", "about", "file", "chrome-error"})
