@@ -66,42 +66,41 @@ def wait_until(fn, timeout=60.0, every=0.25):
     raise AssertionError("condition not met in time")
 
 
-def test_live_map_draws_updates_and_stays_offline(chromium, live_store, tmp_path):
-    env = {"BORDERWATCH_STORE": str(live_store.path), "BORDERWATCH_REFRESH_SECONDS": "3"}
-    env.pop("BORDERWATCH_NOW", None)
-    os.environ.pop("BORDERWATCH_NOW", None)
-    with browser.start_streamlit(ROOT / "app.py", env=env) as url:
-        with browser.browser_page(f"{url}/?window=365d&lat=41.5&lon=26.5&z=7", viewport=(1400, 1000)) as s:
-            page = s.page
-            browser.wait_for_app(page, 120_000)
-            frame = browser.map_frame(page, 120_000)
-            segments = wait_until(lambda: count(frame, SEGMENT_COLOURS))
-            wait_until(lambda: count(frame, DENSITY_COLOURS))
-            wait_until(lambda: count(frame, SENSOR_COLOURS))
-            wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"))
-            page.screenshot(path=str(tmp_path / "live-1.png"))
+def test_live_map_draws_updates_and_stays_offline(streamlit_app, page_factory, live_store, tmp_path, monkeypatch):
+    monkeypatch.delenv("BORDERWATCH_NOW", raising=False)  # this store lives at the real current time
+    url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(live_store.path),
+                                              "BORDERWATCH_REFRESH_SECONDS": "3"})
+    s = page_factory(f"{url}/?window=365d&lat=41.5&lon=26.5&z=7", viewport=(1400, 1000))
+    page = s.page
+    browser.wait_for_app(page, 120_000)
+    frame = browser.map_frame(page, 120_000)
+    segments = wait_until(lambda: count(frame, SEGMENT_COLOURS))
+    wait_until(lambda: count(frame, DENSITY_COLOURS))
+    wait_until(lambda: count(frame, SENSOR_COLOURS))
+    wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"))
+    page.screenshot(path=str(tmp_path / "live-1.png"))
 
-            # the live refresh adds a new incident without reloading the map or losing the view
-            frame.evaluate("window.bwProbe = 42")
-            zoom_before = frame.evaluate("map_div.getZoom()")
-            out = subprocess.run([sys.executable, "-c", INSERT, str(live_store.path)], capture_output=True, text=True,
-                                 env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
-            assert out.returncode == 0 and out.stdout.split()[-1] == "1", out.stderr
-            wait_until(lambda: count(frame, [style.NEW_INCIDENT_COLOR]), timeout=60)
-            assert frame.evaluate("window.bwProbe") == 42, "the map iframe was reloaded"
-            assert frame.evaluate("map_div.getZoom()") == zoom_before
-            page.screenshot(path=str(tmp_path / "live-2.png"))
+    # the live refresh adds a new incident without reloading the map or losing the view
+    frame.evaluate("window.bwProbe = 42")
+    zoom_before = frame.evaluate("map_div.getZoom()")
+    out = subprocess.run([sys.executable, "-c", INSERT, str(live_store.path)], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert out.returncode == 0 and out.stdout.split()[-1] == "1", out.stderr
+    wait_until(lambda: count(frame, [style.NEW_INCIDENT_COLOR]), timeout=60)
+    assert frame.evaluate("window.bwProbe") == 42, "the map iframe was reloaded"
+    assert frame.evaluate("map_div.getZoom()") == zoom_before
+    page.screenshot(path=str(tmp_path / "live-2.png"))
 
-            # a filter change redraws the layers: only Poland's borders remain
-            box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
-            box.click()
-            page.keyboard.type("Poland")
-            page.keyboard.press("Enter")
-            page.keyboard.press("Escape")
-            browser.wait_for_app(page, 120_000)
-            wait_until(lambda: count(frame, SEGMENT_COLOURS) != segments, timeout=90)
-            assert "nations=POL" in page.url
-            page.screenshot(path=str(tmp_path / "live-3.png"))
-            assert browser.app_exceptions(page) == []
-            assert s.blocked == [], f"requests left localhost: {s.blocked}"
-            assert s.failed == [], s.failed
+    # a filter change redraws the layers: only Poland's borders remain
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+    box.click()
+    page.keyboard.type("Poland")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    browser.wait_for_app(page, 120_000)
+    wait_until(lambda: count(frame, SEGMENT_COLOURS) != segments, timeout=90)
+    assert "nations=POL" in page.url
+    page.screenshot(path=str(tmp_path / "live-3.png"))
+    assert browser.app_exceptions(page) == []
+    assert s.blocked == [], f"requests left localhost: {s.blocked}"
+    assert s.failed == [], s.failed
