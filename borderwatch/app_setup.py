@@ -27,5 +27,12 @@ def prepare() -> None:
     basemap.write_static_basemap(store, STATIC_DIR)
 
 
+def refresh_basemap() -> None:
+    """Rewrite the static basemap if the nations changed since it was written (cheap otherwise)."""
+    from layers import basemap
+
+    basemap.write_static_basemap(default_store(), STATIC_DIR)
+
+
 def page_exists(path: str) -> bool:
     return (REPO_ROOT / path).exists()

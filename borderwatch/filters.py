@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 from typing import Any, Mapping
 
 THREAT_TYPES = (
@@ -77,6 +78,10 @@ class Filter:
             raise ValueError(f"window must be one of {', '.join([*WINDOWS, 'custom'])}, not {self.window!r}")
         if self.window == "custom" and (self.start is None or self.end is None):
             raise ValueError("a custom window needs both a start and an end")
+        for name in ("start", "end"):  # times are naive UTC in the store: convert aware ones
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is not None:
+                object.__setattr__(self, name, value.astimezone(dt.timezone.utc).replace(tzinfo=None))
         if self.start and self.end and self.start >= self.end:
             raise ValueError("the window's start must be before its end")
         unknown = [t for t in self.threat_types if t not in THREAT_TYPES]
@@ -86,9 +91,11 @@ class Filter:
             raise ValueError(f"min_severity must be 1-4, not {self.min_severity!r}")
         if self.bbox is not None:
             w, s, e, n = (float(v) for v in self.bbox)
-            if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s < n <= 90):
-                raise ValueError(f"bbox out of range: {self.bbox}")
+            if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+                raise ValueError(f"bbox out of range or crossing the antimeridian (west must be < east): {self.bbox}")
             object.__setattr__(self, "bbox", (w, s, e, n))
+        if self.area_wkt:
+            object.__setattr__(self, "area_wkt", _valid_area(self.area_wkt))
 
     # -- time ---------------------------------------------------------------------------
     def time_range(self, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
@@ -214,7 +221,7 @@ class Filter:
             bits.append("+".join(self.segments[:2]))
         if self.text.strip() or self.area_wkt or self.bbox:
             bits.append("area" if (self.area_wkt or self.bbox) else "text")
-        return "_".join(bits)
+        return re.sub(r"[^A-Za-z0-9_+.-]+", "-", "_".join(bits)).strip("-") or "all"
 
     # -- URL ----------------------------------------------------------------------------
     def to_params(self) -> dict[str, str]:
@@ -265,7 +272,7 @@ class Filter:
                 kwargs["start"] = dt.datetime.fromisoformat(params["start"])
                 kwargs["end"] = dt.datetime.fromisoformat(params["end"])
                 kwargs["window"] = "custom"
-            except (KeyError, ValueError):
+            except (KeyError, ValueError, TypeError):
                 pass
         elif window in WINDOWS:
             kwargs["window"] = window
@@ -287,12 +294,31 @@ class Filter:
         kwargs["area_wkt"] = params.get("area", "")
         try:
             return cls(**kwargs)
-        except ValueError:
+        except (ValueError, TypeError):
             kwargs.pop("bbox", None)
+            kwargs.pop("area_wkt", None)
             kwargs.pop("start", None), kwargs.pop("end", None)
             if kwargs.get("window") == "custom":
                 kwargs["window"] = "30d"
             return cls(**kwargs)
+
+
+def _valid_area(wkt: str) -> str:
+    """The area as normalised WKT, if it is a valid lon/lat polygon; else ValueError."""
+    import shapely
+
+    try:
+        geom = shapely.from_wkt(wkt)
+    except Exception as exc:  # shapely raises its own GEOSException for malformed text
+        raise ValueError(f"area is not valid WKT: {exc}") from None
+    if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+        raise ValueError("area must be a polygon")
+    w, s, e, n = geom.bounds
+    if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
+        raise ValueError("area must be in longitude/latitude")
+    if not geom.is_valid:
+        raise ValueError("area polygon is not valid (self-intersecting?)")
+    return shapely.to_wkt(geom, rounding_precision=6)
 
 
 def _escape_like(text: str) -> str:

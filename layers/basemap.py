@@ -6,6 +6,7 @@ only the layers are replaced in place.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import pathlib
@@ -25,8 +26,14 @@ BASEMAP_TOLERANCE = 0.01
 MIN_ZOOM, MAX_ZOOM = 2, 14
 
 
+def nations_version(store: Store) -> str:
+    """Changes whenever the nations' polygons change (cache key for everything drawn from them)."""
+    value = queries.df("nations_fingerprint", store=store, cache=True).iloc[0, 0]
+    return f"{BASEMAP_TOLERANCE}:{value}"
+
+
 @functools.lru_cache(maxsize=4)
-def nations_geojson(store_path: str) -> str:
+def nations_geojson(store_path: str, version: str = "") -> str:
     df = queries.df("basemap_nations", store=Store(store_path), tolerance=BASEMAP_TOLERANCE)
     feats = [{"type": "Feature", "properties": {}, "geometry": json.loads(g)} for g in df.geojson]
     return json.dumps({"type": "FeatureCollection", "features": feats}, separators=(",", ":"))
@@ -41,11 +48,11 @@ def write_static_basemap(store: Store, static_dir) -> pathlib.Path:
     target = pathlib.Path(static_dir) / BASEMAP_FILE
     stamp = target.with_suffix(".version")
     target.parent.mkdir(parents=True, exist_ok=True)
-    version = f"{BASEMAP_TOLERANCE}:{queries.scalar('nations_fingerprint', store=store)}"
+    version = nations_version(store)
     if target.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == version:
         return target
     tmp = target.with_suffix(".tmp")
-    tmp.write_text(nations_geojson(str(store.path)), encoding="utf-8")
+    tmp.write_text(nations_geojson(str(store.path), version), encoding="utf-8")
     tmp.replace(target)
     stamp.write_text(version, encoding="utf-8")
     return target
@@ -67,9 +74,10 @@ def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: flo
                          name="Tiles", control=False).add_to(m)
     else:
         if embed_basemap:
-            m.add_child(BasemapNations(data=nations_geojson(str(store.path))))
+            m.add_child(BasemapNations(data=nations_geojson(str(store.path), nations_version(store))))
         else:
-            m.add_child(BasemapNations(url=f"{STATIC_URL_PREFIX}/{BASEMAP_FILE}"))
+            version = hashlib.sha1(nations_version(store).encode()).hexdigest()[:12]
+            m.add_child(BasemapNations(url=f"{STATIC_URL_PREFIX}/{BASEMAP_FILE}?v={version}"))
     if legend:
         m.add_child(Legend())
     return m

@@ -6,6 +6,9 @@ in ``bw_segments`` / ``bw_area`` so the Filter and the URL carry it too.
 """
 from __future__ import annotations
 
+import shlex
+from urllib.parse import urlencode
+
 import functools
 import os
 
@@ -318,8 +321,7 @@ def export_tab() -> None:
             mime="application/zip" if zipped else fmt.mime, on_click="ignore", icon=":material/download:",
             key=f"an_export_{key}", disabled=total == 0, width="stretch")
     st.caption("Breakdown tables download as CSV from the Breakdowns tab. Without the browser: "
-               "`python -m borderwatch.exports.cli FORMAT --filter-url '"
-               + "&".join(f"{k}={v}" for k, v in flt.to_params().items()) + "' -o DIR`.")
+               f"`borderwatch export FORMAT --filter-url {shlex.quote(urlencode(flt.to_params()))} -o DIR`.")
 
 
 RENDER = {"Incidents": incidents_tab, "Trends": trends_tab, "Breakdowns": breakdowns_tab, "Hotspots": hotspots_tab,

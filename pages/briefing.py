@@ -14,7 +14,7 @@ from borderwatch.filters import utcnow
 from borderwatch.store import default_store
 
 state = st.session_state
-flt = state["bw_filter"]
+flt = ui.page_filter()
 store = default_store()
 
 st.title("Briefing exports")

@@ -7,10 +7,11 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from borderwatch import figures, livemap, ui
+from borderwatch import app_setup, figures, livemap, ui
 from borderwatch.filters import THREAT_LABELS, utcnow
 
 flt = ui.page_filter()
+app_setup.refresh_basemap()  # nation outlines may have been replaced by a borders import
 st.sidebar.number_input("Refresh every (seconds, 0 = off)", min_value=0, max_value=3600, step=5,
                         key="bw_refresh", value=livemap.default_refresh())
 refresh = st.session_state.bw_refresh

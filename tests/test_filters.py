@@ -27,7 +27,20 @@ def test_malformed_url_values_fall_back_to_defaults():
     assert f == Filter(threat_types=("smuggling",))
 
 
+def test_shared_links_with_broken_values_still_open():
+    cut = Filter.from_params({"area": "POLYGON((1 2", "nations": "USA"})
+    assert cut == Filter(nations=("USA",))
+    aware = Filter.from_params({"window": "custom", "start": "2024-01-01T00:00+02:00", "end": "2024-02-01T00:00"})
+    assert aware.start == dt.datetime(2023, 12, 31, 22, 0) and aware.window == "custom"
+    mixed = Filter.from_params({"window": "custom", "start": "2024-01-01T00:00+02:00", "end": "bad"})
+    assert mixed.window == "30d"
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    ({"area_wkt": "POINT (1 2)"}, "polygon"),
+    ({"area_wkt": "POLYGON ((0 0, 1 1, 1 0, 0 1, 0 0))"}, "not valid"),
+    ({"area_wkt": "POLYGON ((0 0, 400 0, 400 10, 0 0))"}, "longitude/latitude"),
+    ({"bbox": (170, -10, -170, 10)}, "antimeridian"),
     ({"scope": "inside"}, "scope"),
     ({"window": "2w"}, "window"),
     ({"window": "custom"}, "custom window"),
@@ -51,7 +64,7 @@ def test_describe_says_what_is_filtered():
 
 def test_user_values_never_enter_sql_text():
     evil = "x'); DROP TABLE incidents; --"
-    f = Filter(nations=(evil,), text=evil, area_wkt=evil)
+    f = Filter(nations=(evil,), text=evil)
     sql, params = queries.render("incident_ids", f, now=NOW)
     assert "DROP" not in sql and evil.upper() in params["f_nations"]
     assert params["f_text"].startswith("%x')")

@@ -382,7 +382,7 @@ def _banners(marking: str) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _nation_shapes(store_path: str):
+def _nation_shapes(store_path: str, version: str):
     """Nation polygons of a store (full resolution) and their spatial index, read once."""
     df = queries.df("briefing_nations", store=Store(store_path))
     geoms = shapely.from_wkb([bytes(b) for b in df.wkb])
@@ -390,7 +390,7 @@ def _nation_shapes(store_path: str):
 
 
 @functools.lru_cache(maxsize=2)
-def _world_nations(store_path: str) -> str:
+def _world_nations(store_path: str, version: str) -> str:
     return nations_geojson(Store(store_path), None)
 
 
@@ -400,7 +400,7 @@ def nations_geojson(store: Store, view: View | None = None, tolerance: float = W
     ``view`` (grown by ``pad`` of its size on each side) and simplified to about half a pixel at
     its zoom, which is all a printed map needs. Plain Douglas-Peucker on the clipped parts keeps
     this well under a second even for the whole world."""
-    geoms, tree = _nation_shapes(str(store.path))
+    geoms, tree = _nation_shapes(str(store.path), basemap.nations_version(store))
     if view is not None:
         v = view.clamped()
         dx, dy = (v.east - v.west) * pad, (v.north - v.south) * pad
@@ -504,7 +504,7 @@ def build(spec: ExportSpec, mode: str = "png", size: tuple[int, int] = PNG_SIZE,
     m = basemap.base_map(store, (lat, lon), zoom, legend=True, embed_basemap=False)
     _embed_basemap(m)
     # the offline HTML can be panned and zoomed out: it gets the whole world, like the live map
-    nations = _world_nations(str(store.path)) if mode == "html" else nations_geojson(store, view)
+    nations = _world_nations(str(store.path), basemap.nations_version(store)) if mode == "html" else nations_geojson(store, view)
     m.options.update(zoom=zoom, zoom_snap=ZOOM_SNAP, zoom_delta=1, min_zoom=0, max_zoom=MAX_ZOOM)
     root = m.get_root()
     root.header.add_child(_Raw(_css(mode, spec.marking)), name="bw_export_css")
