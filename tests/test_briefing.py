@@ -322,7 +322,7 @@ def test_briefing_page(app_env):
     at = briefing_page(window="7d", nations="USA", lat="31.5", lon="-106", z="5")
     assert not at.exception
     assert download_buttons(at) == {"PNG snapshot": False, "PDF briefing pack": False, "Offline HTML map": False}
-    assert [t.value for t in at.text_input] == [snapshot.DEFAULT_TITLE, "UNCLASSIFIED"]
+    assert [t.value for t in at.main.text_input] == [snapshot.DEFAULT_TITLE, "UNCLASSIFIED"]
     assert any("live map's current view" in c.value and "United States" in c.value for c in at.caption)
     assert len(at.get("image")) == 1
     assert any("?v=1" in c.value and "nations=USA" in c.value for c in at.code)
