@@ -7,12 +7,11 @@ or individual flags, which take precedence over the address.
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
-import tempfile
 import time
 
+from borderwatch.fileio import write_atomic
 from borderwatch.filters import SCOPES, SEVERITY_LABELS, THREAT_TYPES, WINDOWS
 
 FORMATS = ("png", "pdf", "html")
@@ -99,17 +98,6 @@ def check_params(params: dict[str, str], store) -> list[str]:
     return problems
 
 
-def _write(path: pathlib.Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def run(args) -> int:
     from borderwatch.exports import briefing, render
@@ -141,7 +129,7 @@ def run(args) -> int:
             failed += 1
             continue
         path = out / spec.filename(fmt)
-        _write(path, data)
+        write_atomic(path, data)
         print(path, flush=True)
         print(f"  {fmt}: {len(data):,} bytes in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     render.shutdown()

@@ -49,10 +49,8 @@ from __future__ import annotations
 import base64
 import importlib
 import mimetypes
-import os
 import posixpath
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -62,6 +60,8 @@ import branca.element
 import folium
 import folium.elements
 import folium.plugins
+
+from borderwatch.fileio import write_atomic
 
 __all__ = [
     "ABSOLUTE_URL_PREFIX",
@@ -192,16 +192,7 @@ def install_assets(static_dir: Path) -> None:
         data = asset.read_bytes()
         if dest.is_file() and dest.stat().st_size == len(data) and dest.read_bytes() == data:
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(dest, data)
     _installed.add(key)
 
 

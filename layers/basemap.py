@@ -15,6 +15,7 @@ import folium
 from branca.element import MacroElement, Template
 
 import queries
+from borderwatch.fileio import write_atomic
 from borderwatch.filters import THREAT_LABELS
 from borderwatch.store import Store
 from layers import style
@@ -51,10 +52,8 @@ def write_static_basemap(store: Store, static_dir) -> pathlib.Path:
     version = nations_version(store)
     if target.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == version:
         return target
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(nations_geojson(str(store.path), version), encoding="utf-8")
-    tmp.replace(target)
-    stamp.write_text(version, encoding="utf-8")
+    write_atomic(target, nations_geojson(str(store.path), version))
+    write_atomic(stamp, version)
     return target
 
 
