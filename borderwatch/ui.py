@@ -1,33 +1,59 @@
-"""Shared Streamlit pieces: the filter sidebar (kept in the URL), the map view in the URL, labels."""
+"""Shared Streamlit pieces: the filter sidebar kept in the URL, the map view in the URL, notices
+about link values, and ``md`` — the one way user or data text enters Markdown."""
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import json
+import re
 
 import streamlit as st
 
 import queries
-from borderwatch.filters import SCOPES, SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES, WINDOW_LABELS, Filter, utcnow
+from borderwatch.filters import (
+    SCOPES, SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES, VIEW_KEYS, WINDOW_LABELS, Filter, utcnow,
+    view_from_url,
+)
 from borderwatch.store import default_store
 
-VIEW_KEYS = ("lat", "lon", "z")
 SYNTHETIC_NOTE = ("**Synthetic scenario** — fortifications, sensors and incidents marked *scenario* are invented "
                   "for demonstration; borders are real (Natural Earth).")
+# widget keys of the filter sidebar; their state starts from the URL and is written back to it
+WIDGETS = ("bw_nations", "bw_agreements", "bw_scope", "bw_threats", "bw_window", "bw_start_date", "bw_start_time",
+           "bw_end_date", "bw_end_time", "bw_severity", "bw_text")
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
+_MARKDOWN_CHARS = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
+def md(text) -> str:
+    """Text from a user or from data, made safe to put inside Markdown (``st.markdown``,
+    ``st.caption``, ``st.info``, labels...): every ASCII punctuation character is backslash-escaped
+    — which CommonMark defines as "show this character literally" — so links, emphasis, code,
+    headings, tables, HTML, Streamlit's ``:color[...]`` / ``:icon:`` directives and ``$`` maths
+    all show as the characters typed; line breaks become spaces."""
+    text = re.sub(r"[\r\n]+", " ", str(text))
+    return _MARKDOWN_CHARS.sub(r"\\\1", text)
 
 
 @functools.lru_cache(maxsize=4)
-def _choices(store_path: str, count: int) -> tuple[dict[str, str], dict[str, str]]:
+def _choices(store_path: str, count: int, segment_count: int):
     store = default_store()
     nations = dict(queries.rows("nation_names", store=store))
     agreements = dict(queries.rows("agreement_names", store=store))
-    return nations, agreements
+    segments = tuple(r[0] for r in queries.rows("segment_choices", Filter(), store=store))
+    return nations, agreements, segments
+
+
+def _all_choices() -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:
+    store = default_store()
+    count = queries.scalar("count_rows", store=store, idents={"table": "nations"})
+    segment_count = queries.scalar("count_rows", store=store, idents={"table": "segments"})
+    return _choices(str(store.path), count, segment_count)
 
 
 def choices() -> tuple[dict[str, str], dict[str, str]]:
-    store = default_store()
-    count = queries.scalar("count_rows", store=store, idents={"table": "nations"})
-    return _choices(str(store.path), count)
+    nations, agreements, _ = _all_choices()
+    return nations, agreements
 
 
 def names() -> dict[str, str]:
@@ -35,20 +61,47 @@ def names() -> dict[str, str]:
     return {**nations, **agreements}
 
 
-def filter_sidebar() -> Filter:
-    """The filter widgets; their state starts from the URL and is written back to it."""
+def _filter_part(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k not in VIEW_KEYS}
+
+
+def read_link() -> None:
+    """Set the filter widgets from the URL when the URL's filter changed from outside — a link
+    opened, Back or Forward, an edited address — or when the widgets' state is gone (after a page
+    without the filter sidebar). Keeps the notices about what the link asked for but did not get."""
+    state = st.session_state
+    params = st.query_params.to_dict()
+    if state.get("bw_url_filter") == _filter_part(params) and all(k in state for k in WIDGETS):
+        return
+    nations, agreements, segments = _all_choices()
+    flt, notices = Filter.from_url(params, nations=nations, agreements=agreements, segments=segments)
+    notices += view_from_url(params)[1]
+    start, end = flt.time_range() if flt.window == "custom" else (utcnow() - dt.timedelta(days=7), utcnow())
+    start, end = start.replace(second=0), end.replace(second=0)
+    state.update({
+        "bw_nations": list(flt.nations), "bw_agreements": list(flt.agreements), "bw_scope": flt.scope,
+        "bw_threats": list(flt.threat_types), "bw_window": flt.window,
+        "bw_start_date": start.date(), "bw_start_time": start.time(),
+        "bw_end_date": end.date(), "bw_end_time": end.time(),
+        "bw_severity": flt.min_severity, "bw_text": flt.text,
+        "bw_segments": list(flt.segments), "bw_area": flt.area_wkt, "bw_bbox": flt.bbox,
+    })
+    if state.get("bw_url_filter") != _filter_part(params):
+        state["bw_link"] = (flt, notices)
+    state["bw_url_filter"] = _filter_part(params)
+
+
+def _clear_bbox() -> None:
+    st.session_state["bw_bbox"] = None
+
+
+def filter_sidebar(show: bool = True) -> Filter:
+    """The filter widgets (``show=False``: none, the filter as the link gives it)."""
+    state = st.session_state
+    read_link()
+    if not show:
+        return state.get("bw_filter") or state["bw_link"][0]
     nations, agreements = choices()
-    if "bw_filter_init" not in st.session_state:
-        f0 = Filter.from_params(st.query_params.to_dict())
-        st.session_state.update({
-            "bw_nations": [n for n in f0.nations if n in nations],
-            "bw_agreements": [a for a in f0.agreements if a in agreements],
-            "bw_scope": f0.scope, "bw_threats": list(f0.threat_types), "bw_window": f0.window,
-            "bw_start": (f0.start or utcnow() - dt.timedelta(days=7)).date(),
-            "bw_end": (f0.end or utcnow()).date(), "bw_severity": f0.min_severity, "bw_text": f0.text,
-            "bw_segments": list(f0.segments), "bw_area": f0.area_wkt,
-        })
-        st.session_state.bw_filter_init = True
     sb = st.sidebar
     sb.markdown("### Filters")
     sb.multiselect("Nations", options=sorted(nations), key="bw_nations",
@@ -56,53 +109,72 @@ def filter_sidebar() -> Filter:
     sb.multiselect("Agreements", options=sorted(agreements), key="bw_agreements",
                    format_func=lambda a: agreements.get(a, a), placeholder="Any agreement")
     sb.radio("Agreement borders", SCOPES, key="bw_scope", horizontal=True,
-             format_func={"all": "all", "internal": "internal", "external": "external"}.get,
              help="internal: both nations are members; external: exactly one is; all: either",
-             disabled=not st.session_state.bw_agreements)
+             disabled=not state.bw_agreements)
     sb.multiselect("Threat types", THREAT_TYPES, key="bw_threats", format_func=THREAT_LABELS.get,
                    placeholder="All threat types")
     sb.selectbox("Time window", list(WINDOW_LABELS), key="bw_window", format_func=WINDOW_LABELS.get)
     start = end = None
-    if st.session_state.bw_window == "custom":
-        c1, c2 = sb.columns(2)
-        c1.date_input("From (UTC)", key="bw_start")
-        c2.date_input("To (UTC, inclusive)", key="bw_end")
-        start = dt.datetime.combine(st.session_state.bw_start, dt.time())
-        end = dt.datetime.combine(st.session_state.bw_end, dt.time()) + dt.timedelta(days=1)
+    if state.bw_window == "custom":
+        c1, c2 = sb.columns([3, 2])
+        c1.date_input("From (UTC)", key="bw_start_date", min_value=FIRST_DAY, max_value=LAST_DAY)
+        c2.time_input("at", key="bw_start_time", step=60)
+        c1.date_input("Until (UTC, not included)", key="bw_end_date", min_value=FIRST_DAY, max_value=LAST_DAY)
+        c2.time_input("at ", key="bw_end_time", step=60)
+        start = dt.datetime.combine(state.bw_start_date, state.bw_start_time).replace(second=0, microsecond=0)
+        end = dt.datetime.combine(state.bw_end_date, state.bw_end_time).replace(second=0, microsecond=0)
         if start >= end:
-            sb.error("The window's start must be before its end.")
-            start, end = end - dt.timedelta(days=1), end
+            start = end - dt.timedelta(days=1)
+            sb.error(f"The window's start must be before its end: showing the 24 h before the end "
+                     f"({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC) instead.")
     sb.select_slider("Minimum severity", options=list(SEVERITY_LABELS), key="bw_severity",
                      format_func=SEVERITY_LABELS.get)
-    sb.text_input("Description contains", key="bw_text", placeholder="e.g. tunnel, drone, kg")
+    sb.text_input("Description contains", key="bw_text", placeholder="e.g. tunnel, drone, kg", max_chars=200)
+    if state.get("bw_bbox"):
+        w, s, e, n = state.bw_bbox
+        sb.caption(md(f"Map box from the link: west {w:g}, south {s:g}, east {e:g}, north {n:g}."))
+        sb.button("Show everywhere (drop the box)", on_click=_clear_bbox, key="bw_clear_bbox")
     flt = Filter(
-        nations=tuple(st.session_state.bw_nations), agreements=tuple(st.session_state.bw_agreements),
-        scope=st.session_state.bw_scope if st.session_state.bw_agreements else "all",
-        threat_types=tuple(st.session_state.bw_threats), window=st.session_state.bw_window,
-        start=start, end=end, min_severity=int(st.session_state.bw_severity), text=st.session_state.bw_text,
-        segments=tuple(st.session_state.get("bw_segments", ())), area_wkt=st.session_state.get("bw_area", ""),
+        nations=tuple(state.bw_nations), agreements=tuple(state.bw_agreements),
+        scope=state.bw_scope if state.bw_agreements else "all",
+        threat_types=tuple(state.bw_threats), window=state.bw_window,
+        start=start, end=end, min_severity=int(state.bw_severity), text=state.bw_text,
+        segments=tuple(state.get("bw_segments", ())), area_wkt=state.get("bw_area", ""), bbox=state.get("bw_bbox"),
     )
     write_url(flt)
     return flt
 
 
+def link_notices() -> list[str]:
+    """What the opened link asked for but did not get, while the filter is still the link's."""
+    flt, notices = st.session_state.get("bw_link", (None, []))
+    current = st.session_state.get("bw_filter")
+    if not notices or (current is not None and current != flt):
+        return []
+    return notices
+
+
+def show_link_notices() -> None:
+    notices = link_notices()
+    if notices:
+        st.warning("**This link was not shown exactly as written:**\n\n"
+                   + "\n".join(f"- {md(n)}" for n in notices), icon=":material/link_off:")
+
+
 def page_filter() -> Filter:
-    """The Filter for a page of the frame (``app.py`` puts it in the session).
+    """The Filter for a page; runs the whole frame first when a page is opened without it (a
+    deep link that reaches a fresh server before any navigation has run)."""
+    from borderwatch import frame
 
-    A ``pages/`` folder beside the main script makes a freshly started Streamlit treat it as a
-    legacy multipage app until ``st.navigation`` first runs, so a deep link (``/analysis``) as a
-    server's first request (or any AppTest run after the first) runs the page without the
-    frame; rerun it through the frame."""
-    if not st.session_state.get("bw_in_frame"):
-        from streamlit.runtime.pages_manager import PagesManager
-
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if not frame.inside():
+        frame.run()
+        st.stop()
     return st.session_state["bw_filter"]
 
 
 def write_url(flt: Filter, view: dict | None = None) -> None:
-    """Put the filter (and the map view, if given) in the URL, keeping the other's keys."""
+    """Put the filter (and the map view, if given) in the URL, keeping the other's keys. A
+    change of filter adds a browser history entry, so Back returns to the previous filter."""
     current = st.query_params.to_dict()
     wanted = flt.to_params()
     keep_view = {k: current[k] for k in VIEW_KEYS if k in current}
@@ -111,14 +183,13 @@ def write_url(flt: Filter, view: dict | None = None) -> None:
     wanted.update(keep_view)
     if wanted != current:
         st.query_params.from_dict(wanted)
+    st.session_state["bw_url_filter"] = _filter_part(wanted)
 
 
 def url_view(default=(30.0, 20.0, 2)) -> tuple[float, float, int]:
-    qp = st.query_params
-    try:
-        return float(qp.get("lat", default[0])), float(qp.get("lon", default[1])), int(float(qp.get("z", default[2])))
-    except ValueError:
-        return default
+    """The map view the URL asks for (corrected values; the notices are shown by the frame)."""
+    view, _ = view_from_url(st.query_params.to_dict())
+    return view or default
 
 
 def scenario_summary() -> dict | None:
