@@ -178,6 +178,10 @@ def write_url(flt: Filter, view: dict | None = None) -> None:
     current = st.query_params.to_dict()
     wanted = flt.to_params()
     keep_view = {k: current[k] for k in VIEW_KEYS if k in current}
+    view_now, view_notices = view_from_url(keep_view)
+    if view_notices:  # a broken view in the URL: keep it corrected (or drop it)
+        keep_view = {} if view_now is None else dict(zip(VIEW_KEYS, (f"{view_now[0]:.4f}", f"{view_now[1]:.4f}",
+                                                                      str(view_now[2]))))
     if view:
         keep_view = {"lat": f"{view['lat']:.4f}", "lon": f"{view['lon']:.4f}", "z": str(int(view['z']))}
     wanted.update(keep_view)

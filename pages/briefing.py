@@ -31,7 +31,7 @@ else:
     lat, lon, zoom = ui.url_view()
     spec = snapshot.ExportSpec.create(flt, None, now=now, title=title, marking=marking, center=(lat, lon), zoom=zoom)
     where = "the map position in the page address (open the live map first to export what it shows)"
-st.caption(f"{flt.describe(now, ui.names())} Map extent: {where}. Date-time group {spec.dtg} ({spec.iso_time}).")
+st.caption(ui.md(f"{flt.describe(now, ui.names())} Map extent: {where}. Date-time group {spec.dtg} ({spec.iso_time})."))
 if ui.scenario_summary():
     st.info(ui.SYNTHETIC_NOTE, icon=":material/science:")
 
@@ -45,7 +45,7 @@ if can_render:
         with st.spinner("Drawing the snapshot…"):
             preview = briefing.cached_export(spec, "png", store=store)
     except render.RenderError as exc:
-        st.error(f"The snapshot could not be drawn: {exc}")
+        st.error(ui.md(f"The snapshot could not be drawn: {exc}"))
 
 
 def _later(fmt: str):
@@ -64,7 +64,7 @@ b3.download_button("Offline HTML map", data=_later("html"), file_name=spec.filen
                    width="stretch", help="one file with every asset inside: opens and works with no network")
 
 if preview is not None:
-    st.image(preview, caption=f"{spec.filename('png')} — as the PNG and the PDF's map show it", width="stretch")
+    st.image(preview, caption=ui.md(f"{spec.filename('png')} — as the PNG and the PDF's map show it"), width="stretch")
 
 st.markdown("**Link that reopens this view**")
 st.code(spec.link(), language=None, wrap_lines=True)

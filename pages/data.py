@@ -89,20 +89,20 @@ report = plan.report
 
 if state.get("imp_done") is not None:
     done = state.imp_done
-    st.success(f"{done.headline()}: {done.written:,} written, {done.already_present:,} already present"
-               + (f", {done.replaced:,} replaced" if done.replaced else "") + ".", icon=":material/check_circle:")
+    st.success(ui.md(f"{done.headline()}: {done.written:,} written, {done.already_present:,} already present"
+                     + (f", {done.replaced:,} replaced" if done.replaced else "") + "."), icon=":material/check_circle:")
     st.stop()
 
-(st.success if report.ok else st.error)(report.headline())
+(st.success if report.ok else st.error)(ui.md(report.headline()))
 m = st.columns(4)
 m[0].metric("Rows read", f"{report.rows_read:,}")
 m[1].metric("Accepted", f"{report.accepted:,}")
 m[2].metric("Rejected rows", f"{report.rejected_rows:,}")
 m[3].metric("Warnings", f"{len(report.warnings):,}")
 for problem in report.file_errors:
-    st.error(f"Whole file: {problem.reason}" + (f" (field {problem.field})" if problem.field else ""))
+    st.error(ui.md(f"Whole file: {problem.reason}" + (f" (field {problem.field})" if problem.field else "")))
 for warning in report.warnings:
-    st.warning(warning)
+    st.warning(ui.md(warning))
 if report.row_errors:
     st.subheader(f"Rejected rows ({report.rejected_rows:,})")
     errors = pd.DataFrame([e.to_dict() for e in report.row_errors])

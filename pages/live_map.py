@@ -41,16 +41,16 @@ def live() -> None:
     out = st_folium(m, key="live_map", height=640, width="stretch", center=center, zoom=zoom,
                     feature_group_to_add=groups, layer_control=folium.LayerControl(collapsed=True),
                     returned_objects=["bounds", "zoom", "center"])
-    st.caption(livemap.caption(ctx))
+    st.caption(ui.md(livemap.caption(ctx)))
     level, line = livemap.feed_status(ctx.store)
-    st.caption({"ok": ":green[●] ", "warn": ":orange[●] ", "down": ":gray[●] "}[level] + line)
+    st.caption({"ok": ":green[●] ", "warn": ":orange[●] ", "down": ":gray[●] "}[level] + ui.md(line))
     livemap.remember_view(out)
     st.session_state["bw_last_refresh"] = ctx.now
     st.session_state["bw_map_context"] = ctx
 
 
 st.title("Borderwatch — live map")
-st.caption(flt.describe(names=ui.names()))
+st.caption(ui.md(flt.describe(names=ui.names())))
 if ui.scenario_summary():
     st.info(ui.SYNTHETIC_NOTE, icon=":material/science:")
 live()
