@@ -10,15 +10,15 @@ import argparse
 import pathlib
 import sys
 import time
-import urllib.parse
 
 
 def _filter(text: str):
     from borderwatch.filters import Filter
 
-    query = urllib.parse.urlsplit(text).query if "?" in text else text
-    params = dict(urllib.parse.parse_qsl(query, keep_blank_values=False))
-    return Filter.from_params(params)
+    flt, notices = Filter.from_url(text)
+    for notice in notices:
+        print(f"filter URL: {notice}", file=sys.stderr)
+    return flt
 
 
 def cmd_export(args) -> int:

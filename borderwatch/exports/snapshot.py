@@ -28,7 +28,7 @@ import json
 import math
 import os
 from typing import Mapping
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import folium
 import numpy as np
@@ -38,7 +38,7 @@ from branca.element import Element, MacroElement, Template
 import layers
 import queries
 from borderwatch import offline
-from borderwatch.filters import Filter, utcnow
+from borderwatch.filters import Filter, utcnow, view_from_url
 from borderwatch.store import Store, default_store
 from layers import MapContext, View, basemap, style
 from layers.elements import BasemapNations
@@ -152,23 +152,10 @@ class ExportSpec:
     @classmethod
     def from_params(cls, params: Mapping[str, str] | str, **kw) -> "ExportSpec":
         """A spec from the live map's URL (or its query string): filter keys plus lat/lon/z."""
-        if isinstance(params, str):
-            text = params.strip()
-            query = urlsplit(text).query if "?" in text else text
-            params = dict(parse_qsl(query, keep_blank_values=True))
-        flt = Filter.from_params(params)
-        center = zoom = None
-        try:
-            if "lat" in params and "lon" in params:
-                center = (float(params["lat"]), float(params["lon"]))
-            if "z" in params:
-                zoom = float(params["z"])
-        except ValueError:
-            center = zoom = None
-        if center is not None and not (-90 <= center[0] <= 90 and -180 <= center[1] <= 180):
-            center = None
-        if zoom is not None and not 0 <= zoom <= MAX_ZOOM:
-            zoom = None
+        flt = Filter.from_url(params)[0]
+        view = view_from_url(params)[0]
+        center = view[:2] if view else None
+        zoom = min(view[2], MAX_ZOOM) if view else None
         return cls.create(flt, None, center=center, zoom=zoom, **kw)
 
     # -- derived ----------------------------------------------------------------------------
