@@ -23,6 +23,9 @@ WIDGETS = ("bw_nations", "bw_agreements", "bw_scope", "bw_threats", "bw_window",
            "bw_end_date", "bw_end_time", "bw_severity", "bw_text")
 FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
 _MARKDOWN_CHARS = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+# where a GitHub-style autolink would start: a scheme's "://", "mailto:" / "xmpp:", "www.", an "@"
+_AUTOLINK = re.compile(r"(?=://)|(?i:(?<=mailto)|(?<=xmpp))(?=:)|(?i:(?<=\bwww))(?=\.)|(?=@)")
+_WORD_JOINER = "\u2060"
 
 
 def md(text) -> str:
@@ -30,8 +33,11 @@ def md(text) -> str:
     ``st.caption``, ``st.info``, labels...): every ASCII punctuation character is backslash-escaped
     — which CommonMark defines as "show this character literally" — so links, emphasis, code,
     headings, tables, HTML, Streamlit's ``:color[...]`` / ``:icon:`` directives and ``$`` maths
-    all show as the characters typed; line breaks become spaces."""
+    all show as the characters typed. Escapes do not stop GitHub-style autolinks (``http://…``,
+    ``www.…``, ``name@host``), so an invisible word joiner (U+2060) breaks those. Line breaks
+    become spaces."""
     text = re.sub(r"[\r\n]+", " ", str(text))
+    text = _AUTOLINK.sub(_WORD_JOINER, text)
     return _MARKDOWN_CHARS.sub(r"\\\1", text)
 
 
