@@ -10,10 +10,8 @@ import re
 import streamlit as st
 
 import queries
-from borderwatch.filters import (
-    SCOPES, SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES, VIEW_KEYS, WINDOW_LABELS, Filter, utcnow,
-    view_from_url,
-)
+from borderwatch.filters import SCOPES, SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES, WINDOW_LABELS, Filter, utcnow
+from borderwatch.links import VIEW_KEYS, view_from_url
 from borderwatch.store import default_store
 
 SYNTHETIC_NOTE = ("**Synthetic scenario** — fortifications, sensors and incidents marked *scenario* are invented "

@@ -9,7 +9,8 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from borderwatch.filters import FILTER_KEYS, URL_KEYS, VIEW_KEYS, Filter, view_from_url
+from borderwatch.filters import Filter
+from borderwatch.links import URL_KEYS, VIEW_KEYS, view_from_url
 from borderwatch.ui import md
 from conftest import NOW, ROOT
 

@@ -38,7 +38,8 @@ from branca.element import Element, MacroElement, Template
 import layers
 import queries
 from borderwatch import offline
-from borderwatch.filters import Filter, utcnow, view_from_url
+from borderwatch.filters import Filter, utcnow
+from borderwatch.links import view_from_url
 from borderwatch.store import Store, default_store
 from layers import MapContext, View, basemap, style
 from layers.elements import BasemapNations
