@@ -284,3 +284,25 @@ def test_page_number_past_the_end_shows_the_last_page(app_env):
     last = at.number_input(key="an_page").value
     assert 1 < last < 99999
     assert f"page {last:,} of {last:,}" in at.metric[0].proto.delta
+
+
+# -- configuration and the command line ---------------------------------------------------------
+def test_exception_details_stay_on_the_server():
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_export_command_names_what_it_ignored(small_store_env, tmp_path):
+    import subprocess
+    import sys
+
+    link = "http://localhost:8501/analysis?nations=US,USA&severity=NaN&window=365d"
+    done = subprocess.run([sys.executable, "-m", "borderwatch.exports.cli", "csv", "--filter-url", link,
+                           "-o", str(tmp_path), "-q"], env=small_store_env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "filter URL: ignored nations=US: not a known ISO 3166 alpha-3 code" in done.stderr
+    assert "filter URL: ignored severity=NaN" in done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["borderwatch_incidents_365d_USA_20261101T1200Z.csv.zip"]
