@@ -18,6 +18,7 @@ from borderwatch import offline
 from borderwatch.exports import briefing, render, snapshot
 from borderwatch.exports.snapshot import ExportSpec
 from borderwatch.filters import Filter
+from borderwatch.ui import md
 from conftest import NOW, ROOT
 from layers import View, style
 
@@ -323,7 +324,7 @@ def test_briefing_page(app_env):
     assert not at.exception
     assert download_buttons(at) == {"PNG snapshot": False, "PDF briefing pack": False, "Offline HTML map": False}
     assert [t.value for t in at.main.text_input] == [snapshot.DEFAULT_TITLE, "UNCLASSIFIED"]
-    assert any("live map's current view" in c.value and "United States" in c.value for c in at.caption)
+    assert any(md("live map's current view") in c.value and "United States" in c.value for c in at.caption)
     assert len(at.get("image")) == 1
     assert any("?v=1" in c.value and "nations=USA" in c.value for c in at.code)
 
