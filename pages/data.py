@@ -65,7 +65,7 @@ signature = hashlib.sha256(repr((upload.file_id, upload.name, upload.size, layer
 def read_upload() -> importer.ImportPlan:
     """Copy the upload to a temporary file (named like the upload: formats go by extension) and
     validate it, with a progress bar; the temporary file is removed afterwards."""
-    bar = st.progress(0.0, text=f"Reading {upload.name}…")
+    bar = st.progress(0.0, text=f"Reading {ui.md(upload.name)}…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / total, 1.0) if total else 1.0, text=f"Checked {done:,} of {total:,} rows")
