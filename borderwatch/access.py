@@ -91,12 +91,12 @@ class Release:
         nations, agreements = [], []
         known = set(known_agreements) if known_agreements is not None else None
         for item in items:
-            if _ISO3.match(item.upper()) and item.upper() == item:
+            if item.lower() in ("public", "owner"):
+                raise ValueError(f"release-to {item!r} cannot be combined with other entries")
+            if _ISO3.match(item):
                 nations.append(item)
             elif _AGREEMENT.match(item) and (known is None or item in known):
                 agreements.append(item)
-            elif item.lower() in ("public", "owner"):
-                raise ValueError(f"release-to {item!r} cannot be combined with other entries")
             else:
                 hint = f"; known agreements: {', '.join(sorted(known))}" if known is not None else ""
                 raise ValueError(f"release-to entry {item!r} is neither an ISO3 nation code (e.g. USA) "
@@ -265,6 +265,21 @@ def marking(base: str, flt=None, *, store=None, now: dt.datetime | None = None,
                 allowed |= members.members(agreement, first_at)
         common = allowed if common is None else common & allowed
     return combine_marking(base, common)
+
+
+MARKING_ENV = "BORDERWATCH_MARKING"
+
+
+def base_marking() -> str:
+    """The site's classification marking (``BORDERWATCH_MARKING``, default UNCLASSIFIED)."""
+    import os
+
+    return os.environ.get(MARKING_ENV, "").strip() or "UNCLASSIFIED"
+
+
+def export_marking(flt=None, *, base: str | None = None, **kw) -> str:
+    """The marking of an export of ``flt`` for the current viewer (see :func:`marking`)."""
+    return marking(base or base_marking(), flt, **kw)
 
 
 def combine_marking(base: str, nations: set[str] | None) -> str:
