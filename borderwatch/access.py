@@ -22,8 +22,8 @@ segments, agreements) is public.
 
 Which viewer a query runs for: ``viewing_as(viewer)`` (command line ``--as``, tests); inside the
 app, the signed-in user kept in the session; otherwise the process default, which is the
-unrestricted ``SYSTEM`` for the command line and ``NOBODY`` (public rows only) in the app server
-(``restrict_process``), so a query that somehow runs without a signed-in user fails closed.
+unrestricted ``SYSTEM`` for the command line and ``NOBODY`` (public rows only) in the app server,
+so a query that somehow runs without a signed-in user (a worker thread) fails closed.
 """
 from __future__ import annotations
 
@@ -176,7 +176,6 @@ def viewer_for(name: str, nation: str | None, role: str, store=None, memberships
 
 
 _current: contextvars.ContextVar[Viewer | None] = contextvars.ContextVar("borderwatch_viewer", default=None)
-_process_default: list[Viewer] = [SYSTEM]
 SESSION_KEY = "bw_viewer"
 
 
@@ -189,9 +188,13 @@ def viewing_as(viewer: Viewer) -> Iterator[Viewer]:
         _current.reset(token)
 
 
-def restrict_process() -> None:
-    """Queries with no viewer see public rows only (the app server calls this once)."""
-    _process_default[0] = NOBODY
+def _in_app_server() -> bool:
+    """Whether this process serves the app (a Streamlit runtime exists)."""
+    if "streamlit" not in sys.modules:
+        return False
+    from streamlit import runtime
+
+    return runtime.exists()
 
 
 def current() -> Viewer:
@@ -205,7 +208,7 @@ def current() -> Viewer:
         if ctx is not None:
             found = ctx.session_state[SESSION_KEY] if SESSION_KEY in ctx.session_state else None
             return found if isinstance(found, Viewer) else NOBODY
-    return _process_default[0]
+    return NOBODY if _in_app_server() else SYSTEM
 
 
 # -- SQL --------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from borderwatch import analysis, ui
+from borderwatch import access, analysis, signin, ui
 from borderwatch.exports import data as exports
 from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS, utcnow
 from borderwatch.store import default_store
@@ -28,6 +28,7 @@ store = default_store()
 # The sidebar built the Filter before this page's widget callbacks ran: take the area of
 # interest they may have changed from the session, and keep the URL in step.
 flt = ui.page_filter().replace(segments=tuple(state.get("bw_segments", ())), area_wkt=state.get("bw_area", ""))
+signin.require("analysis")
 if flt != state["bw_filter"]:
     state["bw_filter"] = flt
     ui.write_url(flt)
@@ -237,7 +238,9 @@ def breakdowns_tab() -> None:
                                   "last_at": st.column_config.DatetimeColumn("Latest (UTC)", format="YYYY-MM-DD HH:mm")})
     right.altair_chart(analysis.breakdown_chart(df), width="stretch")
     name, payload = exports.breakdown_csv(df, dim, flt, now=now)
-    st.download_button(f"Download this breakdown (CSV, {len(df):,} rows)", payload, file_name=name, mime="text/csv",
+    st.download_button(f"Download this breakdown (CSV, {len(df):,} rows)",
+                       signin.download("export", lambda: payload, flt=flt, rows=lambda _: len(df), detail=name),
+                       file_name=name, mime="text/csv",
                        on_click="ignore", icon=":material/download:", key="an_breakdown_csv")
 
 
@@ -316,7 +319,9 @@ def export_tab() -> None:
     for col, (key, fmt) in zip(c, exports.FORMATS.items()):
         zipped = exports.zipped_download(key, total)
         col.download_button(
-            fmt.label + (" (zip)" if zipped else ""), data=functools.partial(_export_file, key, zipped, flt, now, names),
+            fmt.label + (" (zip)" if zipped else ""),
+            data=signin.download("export", functools.partial(_export_file, key, zipped, flt, now, names), flt=flt,
+                                 rows=lambda _: total, detail=f"{key} {access.export_marking(flt, now=now)}"),
             file_name=exports.file_name(flt, "incidents", exports.extension(key, zipped), now),
             mime="application/zip" if zipped else fmt.mime, on_click="ignore", icon=":material/download:",
             key=f"an_export_{key}", disabled=total == 0, width="stretch")

@@ -477,8 +477,19 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
 # All of them
 # --------------------------------------------------------------------------------------------
 
+def marking_of(spec: ExportSpec, store: Store | None = None) -> str:
+    """The spec's marking completed with the releasability of the rows the briefing includes, for
+    the current viewer (e.g. ``UNCLASSIFIED//REL TO MEX, USA``); see ``borderwatch.access.marking``."""
+    from borderwatch import access
+
+    if "//REL TO" in spec.marking or "//NO COMMON RELEASE" in spec.marking:
+        return spec.marking
+    return access.marking(spec.marking, spec.filter, store=store, now=spec.now)
+
+
 def export(spec: ExportSpec, fmt: str, *, store: Store | None = None, shared: dict | None = None) -> bytes:
-    """One export as bytes: ``png``, ``pdf`` or ``html``."""
+    """One export as bytes: ``png``, ``pdf`` or ``html``, marked with what its rows are releasable to."""
+    spec = dataclasses.replace(spec, marking=marking_of(spec, store))
     if fmt == "png":
         return png_export(spec, store=store, shared=shared)
     if fmt == "pdf":
@@ -496,8 +507,10 @@ CACHE_ENTRIES = 6
 def cached_export(spec: ExportSpec, fmt: str, *, store: Store | None = None) -> bytes:
     """:func:`export`, remembering the last few results (the app's preview and download buttons
     ask for the same files; a spec is immutable and carries its reference time)."""
+    from borderwatch import access
+
     store = store or default_store()
-    key = (spec, fmt, str(store.path))
+    key = (spec, fmt, str(store.path), access.current())  # what a file shows depends on who asks
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
