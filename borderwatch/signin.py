@@ -25,9 +25,10 @@ PAGE_CAPABILITY = {"analysis": "analysis", "briefing": "briefing", "data": "impo
 
 def address() -> str:
     try:
-        return st.context.ip_address or ""
-    except Exception:  # no browser connection (AppTest)
+        value = st.context.ip_address
+    except Exception:  # no browser connection
         return ""
+    return value if isinstance(value, str) else ""  # (AppTest has no real connection)
 
 
 def _viewer_now(name: str) -> access.Viewer | None:
@@ -42,8 +43,9 @@ def _set(viewer: access.Viewer) -> access.Viewer:
 def sign_out(reason: str = "sign-out") -> None:
     info = st.session_state.pop(SESSION, None)
     viewer = st.session_state.pop(access.SESSION_KEY, None)
-    if info and viewer is not None:
-        audit.record(reason, viewer=viewer, address=address())
+    if info:
+        audit.record(reason, viewer=viewer if isinstance(viewer, access.Viewer) else None, actor=info["name"],
+                     address=address())
 
 
 def gate() -> access.Viewer:
