@@ -279,3 +279,68 @@ def test_release_to_parsing():
     assert access.combine_marking("UNCLASSIFIED", {"USA", "MEX"}) == "UNCLASSIFIED//REL TO MEX, USA"
     assert access.combine_marking("UNCLASSIFIED", None) == "UNCLASSIFIED"
 
+
+
+def _releasable_to(row, members: pd.DataFrame) -> set[str] | None:
+    """Nations a row may go to (None = everyone), from the oracle's own reading of the rules."""
+    if row.release_public is True:
+        return None
+    out = {row.owner_nation if isinstance(row.owner_nation, str) else row.reporting_nation}
+    out |= set(_names(row.release_nations))
+    for agreement in _names(row.release_agreements):
+        m = members[(members.agreement_id == agreement) & (members.since <= row.occurred_at)]
+        out |= set(m.iso3)
+    return out
+
+
+@pytest.mark.parametrize("nation, params", [("MEX", {"nations": "MEX", "window": "30d"}),
+                                            ("POL", {"nations": "POL,LTU", "window": "7d"}),
+                                            ("USA", {"window": "24h"})])
+def test_export_marking_is_computed_from_the_rows_included(store, oracle, nation, params, tmp_path):
+    from borderwatch.exports import data
+
+    flt = Filter.from_params(params)
+    viewer = access.viewer_for("m", nation, "analyst", store)
+    with access.viewing_as(viewer):
+        result = data.export_incidents(flt, "geojson", tmp_path, store=store, now=NOW)
+    import json
+
+    meta = json.loads(result.path.read_text())["metadata"]
+    with access.viewing_as(viewer):
+        ids = set(queries.df("incident_ids", flt, store=store, now=NOW).incident_id)
+    rows = oracle.incidents[oracle.incidents.incident_id.isin(ids)]
+    common = None
+    for row in rows.itertuples():
+        allowed = _releasable_to(row, oracle.members)
+        if allowed is not None:
+            common = allowed if common is None else common & allowed
+    want = "UNCLASSIFIED" if common is None else f"UNCLASSIFIED//REL TO {', '.join(sorted(common))}"
+    assert meta["marking"] == want, (meta["marking"], want)
+    assert common is None or nation in common  # what a viewer exports is always releasable to the viewer
+
+
+def test_briefings_carry_the_marking_of_their_rows(store, oracle):
+    from borderwatch.exports import briefing, render
+    from borderwatch.exports.snapshot import ExportSpec
+
+    spec = ExportSpec.from_params("window=30d&nations=MEX&lat=25&lon=-103&z=5", now=NOW)
+    viewer = access.viewer_for("m", "MEX", "briefer", store)
+    with access.viewing_as(viewer):
+        marking = briefing.marking_of(spec, store)
+        page = briefing.export(spec, "html", store=store).decode()
+    assert marking.startswith("UNCLASSIFIED//REL TO ") and "MEX" in marking
+    assert f'<meta name="classification" content="{marking}">' in page
+    assert page.count(marking) >= 3  # metadata, top banner, bottom banner
+    with access.viewing_as(access.SYSTEM):
+        assert briefing.marking_of(spec, store) != marking  # everyone's rows: a different marking
+    if not render.available():
+        pytest.skip(render.missing_message())
+    import pypdf
+
+    with access.viewing_as(viewer):
+        pdf = pypdf.PdfReader(io.BytesIO(briefing.export(spec, "pdf", store=store)))
+        png = briefing.export(spec, "png", store=store)
+    assert marking in pdf.metadata.subject
+    for p in pdf.pages:
+        assert p.extract_text().count(marking) >= 2  # top and bottom banner of every page
+    assert b"tEXtClassification\0" + marking.encode() in png
