@@ -78,11 +78,27 @@ def _local() -> access.Viewer:
             st.session_state["bw_signin_note"] = ("Your session has expired; please sign in again."
                                                   if viewer is not None else "Your account was disabled.")
         elif info.get("must_change"):
-            _change_password_form(info["name"])
+            _at_any_address(lambda: _change_password_form(info["name"]))
         else:
             info["last"] = now
             return _set(viewer)
-    _sign_in_form()
+    _at_any_address(_sign_in_form)
+
+
+def _at_any_address(form: Callable[[], None]) -> None:
+    """Show ``form`` at whatever page address was asked for, then stop: the address survives the
+    sign-in, so a deep link opens its page once signed in (or that page's refusal)."""
+    from borderwatch import app_setup
+
+    def page_for(slug: str) -> st.Page:
+        def show() -> None:
+            form()
+        show.__name__ = f"sign_in_{slug or 'home'}"
+        return st.Page(show, title="Sign in", url_path=slug or None, default=not slug,
+                       visibility="visible" if not slug else "hidden")
+
+    slugs = ["", *(slug for *_, slug in app_setup.OPTIONAL_PAGES)]
+    st.navigation([page_for(s) for s in slugs], position="hidden").run()
     st.stop()
 
 
@@ -106,6 +122,7 @@ def _sign_in_form() -> None:
         st.session_state[SESSION] = {"name": result.viewer.name, "since": now, "last": now,
                                      "must_change": result.must_change}
         st.rerun()
+    st.stop()
 
 
 def _change_password_form(name: str) -> None:
@@ -127,7 +144,6 @@ def _change_password_form(name: str) -> None:
             else:
                 st.session_state[SESSION]["must_change"] = False
                 st.rerun()
-    st.stop()
 
 
 def _oidc() -> access.Viewer:
