@@ -246,6 +246,43 @@ def visible(row: dict, target: str, viewer: Viewer) -> bool:
     return at is not None and any(a in named and at >= since for a, since in viewer.memberships)
 
 
+def release_options(store, owner: str | None, release_to: str | None) -> tuple[str | None, Release | None]:
+    """``--owner`` and ``--release-to`` checked against the store's nations and agreements."""
+    import queries
+
+    nations = {code for code, _ in queries.rows("nation_names", store=store)}
+    agreements = {code for code, _ in queries.rows("agreement_names", store=store)}
+    if owner is not None:
+        owner = owner.strip().upper()
+        if owner not in nations:
+            raise ValueError(f"--owner {owner!r} is not a nation in the store (ISO3, e.g. USA)")
+    release = Release.parse(release_to, agreements) if release_to is not None else None
+    unknown = [n for n in (release.nations if release else ()) if n not in nations]
+    if unknown:
+        raise ValueError(f"--release-to: {', '.join(unknown)} not a nation in the store (ISO3, e.g. USA)")
+    return owner, release
+
+
+def stamp(store, layer: str, dataset: str, owner: str | None, release: Release | None) -> int:
+    """Set owner and releasability on a dataset's rows of ``layer`` that have none yet (an
+    import's ``--owner/--release-to``); returns how many rows were stamped."""
+    import queries
+    from borderwatch.filters import utcnow
+
+    tables = {"incidents": "incidents", "sensors": "sensors", "fortifications": "fortifications"}
+    if layer not in tables or (owner is None and release is None):
+        return 0
+    release = release or Release()
+    values = dict(owner=owner, public=release.public, nations=list(release.nations) or None,
+                  agreements=list(release.agreements) or None, dataset=dataset)
+    with store.transaction():
+        if layer == "incidents":
+            cur = queries.execute("stamp_incidents", store=store, **values)
+        else:
+            cur = queries.execute("stamp_layer", store=store, idents={"table": layer}, now=utcnow(), **values)
+        return int(cur.fetchone()[0])
+
+
 # -- markings ---------------------------------------------------------------------------------
 def marking(base: str, flt=None, *, store=None, now: dt.datetime | None = None,
             memberships: Memberships | None = None, tables: Iterable[str] = TARGETS) -> str:

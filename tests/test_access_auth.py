@@ -238,3 +238,26 @@ def test_auth_off_shows_a_banner_on_every_page(env, monkeypatch):
     at.switch_page("pages/analysis.py").run()
     assert any("Access control is off" in w.value for w in at.warning)
     assert not at.exception
+
+
+def test_import_sets_owner_and_releasability(env, tmp_path, capsys):
+    store = env
+    path = tmp_path / "greek.csv"
+    path.write_text("id,date,threat,lat,lon,reporting_nation,description\n"
+                    "g1,2026-10-30T08:00:00Z,smuggling,41.30,26.50,GRC,boat\n"
+                    "g2,2026-10-30T09:00:00Z,smuggling,41.31,26.51,GRC,van\n", encoding="utf-8")
+    count = "SELECT count(*) FROM incidents WHERE description IN ('boat', 'van')"
+    # bad input: clear message, nothing written
+    assert cli.main(["import", "incidents", str(path), "--release-to", "greece"]) == 2
+    assert "'greece'" in capsys.readouterr().err
+    assert cli.main(["import", "incidents", str(path), "--owner", "XXX"]) == 2
+    assert store.cursor().execute(count).fetchone()[0] == 0
+    assert cli.main(["import", "incidents", str(path), "--owner", "GRC", "--release-to", "BGR,schengen"]) == 0
+    rows = store.cursor().execute("SELECT owner_nation, release_public, release_nations, release_agreements "
+                                  "FROM incidents WHERE description IN ('boat', 'van')").fetchall()
+    assert rows == [("GRC", False, ["BGR"], ["schengen"])] * 2
+    flt = Filter(window="custom", start=dt.datetime(2026, 10, 30), end=dt.datetime(2026, 10, 31), nations=("GRC",),
+                 text="boat")
+    for nation, sees in (("BGR", True), ("DEU", True), ("TUR", False)):
+        with access.viewing_as(access.viewer_for("x", nation, "viewer", store)):
+            assert bool(queries.scalar("incident_count", flt, store=store)) == sees, nation
