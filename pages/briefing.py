@@ -32,8 +32,8 @@ else:
     lat, lon, zoom = ui.url_view()
     spec = snapshot.ExportSpec.create(flt, None, now=now, title=title, marking=marking, center=(lat, lon), zoom=zoom)
     where = "the map position in the page address (open the live map first to export what it shows)"
-st.caption(f"{flt.describe(now, ui.names())} Map extent: {where}. Date-time group {spec.dtg} ({spec.iso_time}). "
-           f"Files are marked **{briefing.marking_of(spec, store)}** (from the rows they include).")
+st.caption(f"{flt.describe(now, ui.names())} Map extent: {where}. Date-time group {spec.dtg} ({spec.iso_time}).")
+st.text(f"Marking of the files (from the rows they include): {briefing.marking_of(spec, store)}")  # plain text
 if ui.scenario_summary():
     st.info(ui.SYNTHETIC_NOTE, icon=":material/science:")
 
