@@ -8,7 +8,7 @@ sees — is enforced in the query gateway (``borderwatch/access.py``).
 """
 from __future__ import annotations
 
-import html
+import re
 from typing import Callable
 
 import streamlit as st
@@ -21,6 +21,11 @@ SESSION = "bw_signed_in"  # {"name", "since", "last"} of a local / header / OIDC
 OFF_BANNER = ("**Access control is off** (`BORDERWATCH_AUTH=off`): everything in the store is visible to "
               "whoever opens this page. For a single-user laptop only.")
 PAGE_CAPABILITY = {"analysis": "analysis", "briefing": "briefing", "data": "import", "admin": "admin"}
+
+
+def _md(text: str) -> str:
+    """Text shown literally inside Markdown (account names, identities)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$])", r"\\\1", str(text))
 
 
 def address() -> str:
@@ -127,7 +132,7 @@ def _sign_in_form() -> None:
 
 def _change_password_form(name: str) -> None:
     st.title("Borderwatch — choose your password")
-    st.info(f"**{html.escape(name)}** signed in with a one-time password: choose your own password to continue "
+    st.info(f"**{_md(name)}** signed in with a one-time password: choose your own password to continue "
             f"(at least {auth.MIN_PASSWORD} characters).")
     with st.form("bw_new_password"):
         first = st.text_input("New password", type="password", key="bw_new_pw1")
@@ -165,13 +170,13 @@ def _oidc() -> access.Viewer:
 
 def _refuse_run(message: str) -> None:
     st.session_state.pop(access.SESSION_KEY, None)
-    st.error(message, icon=":material/block:")
+    st.error(_md(message), icon=":material/block:")  # it may quote a header or identity
     st.stop()
 
 
 def _signed_in_box(viewer: access.Viewer, mode: str) -> None:
     sb = st.sidebar
-    sb.caption(f"Signed in as **{html.escape(viewer.name)}** · {viewer.nation} · {viewer.role}")
+    sb.caption(f"Signed in as **{_md(viewer.name)}** · {viewer.nation} · {viewer.role}")
     if mode == "local" and sb.button("Sign out", key="bw_sign_out", icon=":material/logout:"):
         sign_out()
         st.rerun()
