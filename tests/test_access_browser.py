@@ -6,13 +6,14 @@ import io
 import json
 import pathlib
 import zipfile
+from urllib.parse import parse_qsl
 
 import pandas as pd
 import pytest
 
 import browser
 import queries
-from borderwatch import access, auth, figures
+from borderwatch import access, audit, auth, figures
 from borderwatch.filters import Filter
 from conftest import NOW, ROOT
 
@@ -93,6 +94,11 @@ def test_two_nations_see_and_export_different_rows(server, page_factory, account
         assert browser.app_exceptions(page) == []
         assert session.blocked == []
         seen[name] = (rows, want_24h)
+        # the download was audited: who, which filter, how many rows
+        page.wait_for_timeout(500)
+        entry = audit.entries(store, action="export", limit=1).iloc[0]
+        assert (entry.actor, entry.nation, entry.row_count) == (name, nation, len(want))
+        assert Filter.from_params(dict(parse_qsl(entry.filter_text))).nations == ("MEX", "USA")
     usa, mex = seen["usa-analyst-b"][0], seen["mex-analyst-b"][0]
     # each sees rows the other may not (owner only), and both see the shared ones (public, the
     # US-Mexico arrangement); neither sees everything
