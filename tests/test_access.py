@@ -344,3 +344,11 @@ def test_briefings_carry_the_marking_of_their_rows(store, oracle):
     for p in pdf.pages:
         assert p.extract_text().count(marking) >= 2  # top and bottom banner of every page
     assert b"tEXtClassification\0" + marking.encode() in png
+
+
+def test_unrestricted_coverage_reads_the_derived_table_with_the_same_figures(store):
+    world = dict(vw=-180.0, vs=-90.0, ve=180.0, vn=90.0, tolerance=0.01)
+    with access.viewing_as(access.SYSTEM):
+        computed = queries.df("segment_coverage", store=store, **world).set_index("segment_id").covered_km
+        derived = queries.df("segment_coverage_all", store=store, **world).set_index("segment_id").covered_km
+    pd.testing.assert_series_equal(computed.sort_index(), derived.sort_index(), rtol=1e-6)
