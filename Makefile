@@ -20,6 +20,7 @@ demo: setup
 	$(BIN)/borderwatch demo --if-absent
 
 run: demo
+	$(BIN)/borderwatch users demo
 	-@$(MAKE) --no-print-directory browser || echo "warning: chromium is missing: PNG and PDF exports stay unavailable until it is installed"
 	$(BIN)/streamlit run app.py --server.port 8501 --server.headless true
 

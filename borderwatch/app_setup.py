@@ -12,6 +12,7 @@ OPTIONAL_PAGES = (
     ("pages/analysis.py", "Incident analysis", ":material/query_stats:", "analysis"),
     ("pages/briefing.py", "Briefing exports", ":material/picture_as_pdf:", "briefing"),
     ("pages/data.py", "Import data", ":material/upload_file:", "data"),
+    ("pages/admin.py", "Administration", ":material/admin_panel_settings:", "admin"),
 )
 
 

@@ -31,6 +31,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", default=".", help="directory to write to (created if missing; default: current)")
     p.add_argument("--filter-url", default="", metavar="URL",
                    help="live map address or query string, e.g. 'window=24h&nations=USA&lat=31&lon=-106&z=5'")
+    p.add_argument("--as", dest="as_user", metavar="USER",
+                   help="brief what this account may see (its nation's releasable rows), audited under its name")
     p.add_argument("--title", default=None, help="title (default: 'Border situation briefing')")
     p.add_argument("--marking", default=None,
                    help="classification marking at top and bottom of every page "
@@ -130,6 +132,10 @@ def run(args) -> int:
             continue
         path = out / spec.filename(fmt)
         write_atomic(path, data)
+        from borderwatch import access, audit
+
+        audit.record("briefing", viewer=access.current(), flt=spec.filter, store=store,
+                     detail=f"{fmt} {path.name} (command line) {briefing.marking_of(spec, store)}")
         print(path, flush=True)
         print(f"  {fmt}: {len(data):,} bytes in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     render.shutdown()

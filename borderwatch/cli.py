@@ -63,7 +63,7 @@ SETUPS = {"demo": _setup_demo}
 
 # Modules that add their own subcommands: each defines ``add_commands(subparsers)``.
 COMMAND_MODULES = ("borderwatch.importer", "borderwatch.feeds", "borderwatch.exports.cli", "borderwatch.brief",
-                   "borderwatch.bench")
+                   "borderwatch.bench", "borderwatch.auth", "borderwatch.audit")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        from borderwatch import access, auth
+
+        viewer = access.SYSTEM  # the command line reads the store directly: everything, unless --as
+        if getattr(args, "as_user", None):
+            viewer = auth.current_viewer(args.as_user)
+            if viewer is None:
+                print(f"borderwatch: --as {args.as_user}: no enabled account of that name", file=sys.stderr)
+                return 2
+        with access.viewing_as(viewer):
+            return args.func(args) or 0
     except StoreError as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 2

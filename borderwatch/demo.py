@@ -14,7 +14,7 @@ import shapely
 
 import queries
 from borderwatch import agreements as agreements_mod
-from borderwatch import coverage, reference, scenario
+from borderwatch import access, coverage, reference, scenario
 from borderwatch.filters import utcnow
 from borderwatch.store import Store
 
@@ -103,10 +103,16 @@ def build_demo(store: Store, *, seed: int = DEFAULT_SEED, incidents: int = DEFAU
     sensors = scenario.sensors(geo, pl, seed, locate)
     forts = scenario.fortifications(geo, pl, seed, locate)
     shared = dict(queries.rows("segment_internal_agreements", store=store))
+    members = access.Memberships.load(store)
+    scenario.releasability(sensors, scenario.SENSOR_RELEASE, seed, 5, now, members.agreements_of)
+    scenario.releasability(forts, scenario.FORTIFICATION_RELEASE, seed, 6, now, members.agreements_of)
     staged_segments = pa.table({
         "seg_idx": pa.array(np.arange(len(geo.ids)), pa.int32()),
         "segment_id": geo.ids, "nation_a": geo.nation_a, "nation_b": geo.nation_b,
         "shared_under": pa.array([shared.get(s) for s in geo.ids], pa.list_(pa.string())),
+        # agreements each side belongs to now (scenario incidents released to "the owner's agreements")
+        "agreements_a": pa.array([members.agreements_of(n, now) or None for n in geo.nation_a], pa.list_(pa.string())),
+        "agreements_b": pa.array([members.agreements_of(n, now) or None for n in geo.nation_b], pa.list_(pa.string())),
     })
     with store.transaction() as cur:
         queries.execute("delete_meta", store=store, key=SCENARIO_KEY)

@@ -12,11 +12,11 @@ import contextvars
 
 import streamlit as st
 
-from borderwatch import app_setup, ui
+from borderwatch import app_setup, signin, ui
 
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("borderwatch_frame", default=False)
 LIVE_MAP = ("pages/live_map.py", "Live map", ":material/map:", "")
-NO_FILTER = {"data"}  # url paths of pages the filter does not apply to (no filter sidebar there)
+NO_FILTER = {"data", "admin"}  # url paths of pages the filter does not apply to (no filter sidebar there)
 
 
 def inside() -> bool:
@@ -24,18 +24,28 @@ def inside() -> bool:
     return _inside.get()
 
 
-def pages() -> list:
-    out = []
+def pages() -> tuple[list, list]:
+    """Every page of the frame, and those the viewer may open (a page the role lacks answers its
+    address with a refusal and gets no link, see ``signin.page``)."""
+    out, visible = [], []
     for path, title, icon, slug in (LIVE_MAP, *app_setup.OPTIONAL_PAGES):
-        if app_setup.page_exists(path):
-            out.append(st.Page(path, title=title, icon=icon, url_path=slug or None, default=not slug))
-    return out
+        if not app_setup.page_exists(path):
+            continue
+        if slug:
+            out.append(signin.page(path, title=title, icon=icon, url_path=slug))
+            if signin.allowed(signin.PAGE_CAPABILITY.get(slug, "live_map")):
+                visible.append(out[-1])
+        else:
+            out.append(st.Page(path, title=title, icon=icon, default=True))
+            visible.append(out[-1])
+    return out, visible
 
 
 def run() -> None:
     app_setup.prepare()
     st.set_page_config(page_title="Borderwatch", page_icon=str(app_setup.ICON), layout="wide")
-    all_pages = pages()
+    signin.gate()  # the sign-in form until someone is signed in; every query then sees what they may
+    all_pages, visible = pages()
     page = st.navigation(all_pages, position="hidden")  # our own links below carry the filter
     nav = st.sidebar.container()
     st.session_state["bw_filter"] = ui.filter_sidebar(show=page.url_path not in NO_FILTER)
@@ -46,7 +56,7 @@ def run() -> None:
         page.run()
     finally:
         _inside.reset(token)
-        navigation_links(nav, all_pages)
+        navigation_links(nav, visible)
 
 
 def navigation_links(container, all_pages) -> None:

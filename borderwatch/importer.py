@@ -738,6 +738,10 @@ def add_commands(subparsers) -> None:
                                     "the file name); give the same source to files from the same system")
     p.add_argument("--replace", action="store_true", help="first remove what earlier imports from the same source wrote")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--owner", metavar="ISO3", help="nation that owns the rows (default: the reporting nation / the "
+                                                   "nation a sensor or fortification stands in)")
+    p.add_argument("--release-to", metavar="LIST", help="public, owner, or nations and agreements the rows are released "
+                                                        "to, e.g. USA,MEX or schengen (default: owner only)")
     p.set_defaults(func=cmd_import)
 
 
@@ -748,6 +752,13 @@ def cmd_import(args) -> int:
     store = default_store()
     if not args.dry_run:
         load_reference(store)  # a new store gets the reference borders first (no-op when present)
+    from borderwatch import access
+
+    try:  # releasability given on the command line, checked before anything is read or written
+        owner, release = access.release_options(store, getattr(args, "owner", None), getattr(args, "release_to", None))
+    except ValueError as exc:
+        print(f"borderwatch import: {exc}", file=sys.stderr)
+        return 2
     show = sys.stderr.isatty() and not args.json
     last = [0.0]
 
@@ -761,6 +772,14 @@ def cmd_import(args) -> int:
         defaults=_pairs(args.set, "--set"), threat_map=_pairs(args.threat, "--threat"), preset=args.preset,
         source_name=args.source, layer_name=args.layer_name, skip_invalid=args.skip_invalid, encoding=args.encoding,
         crs=args.crs, date_format=args.date_format, replace=args.replace, progress=progress)
+    if report.status == "imported":
+        if args.layer != "borders":
+            access.stamp(store, args.layer, report.dataset, owner, release)
+        from borderwatch import audit
+
+        audit.record("import", viewer=access.current(), rows=report.written, store=store,
+                     detail=f"{args.layer} {pathlib.Path(args.file).name} (command line)"
+                            + (f" owner {owner}" if owner else "") + (f" {release.describe()}" if release else ""))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:

@@ -26,6 +26,9 @@ INCIDENT_SCHEMA = pa.schema([
     ("segment_id", pa.string()), ("nation_a", pa.string()), ("nation_b", pa.string()),
     ("shared_under", pa.list_(pa.string())), ("dataset", pa.string()), ("synthetic", pa.bool_()),
     ("ingested_at", pa.timestamp("us")),
+    # releasability (borderwatch/access.py); NULL = the default (owner = reporting nation, owner only)
+    ("owner_nation", pa.string()), ("release_public", pa.bool_()), ("release_nations", pa.list_(pa.string())),
+    ("release_agreements", pa.list_(pa.string())),
 ])
 REQUIRED = ("incident_id", "occurred_at", "threat_type", "lon", "lat")
 NEAREST_SEGMENT_MAX_DEG = 1.0  # ~100 km: farther incidents keep no segment
@@ -72,8 +75,13 @@ def locator(store: Store) -> SegmentLocator:
         return cached[1]
 
 
-def prepare_incidents(frame: pd.DataFrame, store: Store, *, dataset: str, synthetic: bool = False) -> pa.Table:
-    """Complete validated incident records (``REQUIRED`` columns at least) into store rows."""
+def prepare_incidents(frame: pd.DataFrame, store: Store, *, dataset: str, synthetic: bool = False,
+                      owner: str | None = None, release=None) -> pa.Table:
+    """Complete validated incident records (``REQUIRED`` columns at least) into store rows.
+
+    ``owner`` (ISO3) and ``release`` (a :class:`borderwatch.access.Release`) stamp every row, e.g.
+    from an import's ``--owner/--release-to`` or a feed source's identity; without them rows get
+    the documented default (owner = reporting nation, released to no one else)."""
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise ValueError(f"incident records lack column(s): {', '.join(missing)}")
@@ -103,7 +111,17 @@ def prepare_incidents(frame: pd.DataFrame, store: Store, *, dataset: str, synthe
     df["ingested_at"] = utcnow()
     df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True).dt.tz_localize(None)
     df["description"] = df["description"].fillna("")
+    for col, value in _release_values(owner, release).items():
+        if value is not None or col not in df.columns:
+            df[col] = [value] * n if isinstance(value, list) else value
     return pa.Table.from_pandas(df[[f.name for f in INCIDENT_SCHEMA]], schema=INCIDENT_SCHEMA, preserve_index=False)
+
+
+def _release_values(owner: str | None, release) -> dict:
+    if release is None:
+        return {"owner_nation": owner, "release_public": None, "release_nations": None, "release_agreements": None}
+    return {"owner_nation": owner, "release_public": release.public,
+            "release_nations": list(release.nations), "release_agreements": list(release.agreements)}
 
 
 def insert_incidents(store: Store, table: pa.Table) -> int:

@@ -246,6 +246,7 @@ def incident_chunks(geo: Geometry, pl: Plan, n: int, seed: int, now: dt.datetime
         side = rng.random(size) < 0.5
         cells = np.fromiter((h3i.latlng_to_cell(la, lo, H3_RES) for lo, la in xy), dtype=np.uint64, count=size)
         ids = np.arange(start, start + size)
+        release = rng.choice(len(RELEASE_MIX), size=size, p=list(RELEASE_MIX.values()))
         yield pa.table({
             "seq": pa.array(ids, pa.int64()),
             "occurred_at": pa.array(occurred.astype("datetime64[us]")),
@@ -260,6 +261,7 @@ def incident_chunks(geo: Geometry, pl: Plan, n: int, seed: int, now: dt.datetime
             "lat": pa.array(xy[:, 1]),
             "location_error_m": pa.array(rng.choice([10, 25, 50, 100, 250, 1000], size=size).astype(np.float32)),
             "h3": pa.array(cells, pa.uint64()),
+            "release_kind": pa.array(release, pa.int8()),
         })
 
 
@@ -270,6 +272,32 @@ def _seasonal_weights(now: dt.datetime) -> np.ndarray:
     weekday = (now.weekday() - days_back) % 7
     w = (1 + 0.35 * np.cos(2 * np.pi * (doy - 196) / 365)) * np.where(weekday >= 5, 1.1, 1.0) * (1 + 0.25 * (1 - days_back / HISTORY_DAYS))
     return w / w.sum()
+
+
+# Releasability of scenario incidents (written by queries/insert_scenario_incidents.sql): the share
+# released to the reporting nation's agreements covering the border, to the neighbour (only when
+# both share an agreement; else owner only), kept owner-only, and public.
+RELEASE_MIX = {"agreements": 0.40, "neighbour": 0.25, "owner": 0.20, "public": 0.15}
+# sensors are guarded more closely than fortifications, which anyone on the border can see
+SENSOR_RELEASE = {"agreements": 0.45, "owner": 0.45, "public": 0.10}
+FORTIFICATION_RELEASE = {"agreements": 0.30, "owner": 0.10, "public": 0.60}
+REPORTED_DAYS = 3 * 365  # sensors and fortifications were reported up to three years back
+
+
+def releasability(rows: list[dict], mix: dict[str, float], seed: int, salt: int, now: dt.datetime,
+                  agreements_of: Callable[[str | None, dt.datetime], list[str]]) -> None:
+    """Give scenario sensors or fortifications an owner (the nation they stand in), a report time
+    and a releasability drawn from ``mix``; ``agreements_of(nation, at)`` lists the agreements the
+    owner belonged to then."""
+    rng = np.random.default_rng([seed, salt])
+    kinds = list(mix)
+    for row, k, days in zip(rows, rng.choice(len(kinds), size=len(rows), p=list(mix.values())),
+                            rng.integers(0, REPORTED_DAYS, size=len(rows))):
+        kind = kinds[int(k)]
+        at = now - dt.timedelta(days=int(days))
+        agreements = agreements_of(row["nation"], at) if kind == "agreements" else []
+        row.update({"reported_at": at, "owner_nation": row["nation"], "release_public": kind == "public",
+                    "release_nations": None, "release_agreements": agreements or None})
 
 
 def sensors(geo: Geometry, pl: Plan, seed: int, nation_of: Callable[[float, float], str | None]) -> list[dict]:

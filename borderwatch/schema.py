@@ -1,7 +1,17 @@
 """Tables of the store. Geometries are WGS84 lon/lat; times are UTC (TIMESTAMP without zone)."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+import re
+
+SCHEMA_VERSION = 2
+
+# Who owns a row and to whom it is released (borderwatch/access.py reads them in SQL):
+# owner_nation (NULL: the reporting nation / the nation it stands in), release_public,
+# release_nations (ISO3 codes), release_agreements (agreement ids); all NULL = owner only.
+# reported_at: when a sensor or fortification was reported (agreement membership is judged then;
+# an incident is judged at occurred_at).
+RELEASE_COLUMNS = ("owner_nation VARCHAR, release_public BOOLEAN, release_nations VARCHAR[], "
+                   "release_agreements VARCHAR[]")
 
 TABLES = {
     "nations": """
@@ -26,22 +36,19 @@ TABLES = {
     "fortifications": """
         fortification_id VARCHAR, kind VARCHAR, name VARCHAR, condition VARCHAR,
         year_built INTEGER, segment_id VARCHAR, nation VARCHAR, geom GEOMETRY,
-        dataset VARCHAR, synthetic BOOLEAN
-    """,
+        dataset VARCHAR, synthetic BOOLEAN, reported_at TIMESTAMP, """ + RELEASE_COLUMNS,
     "sensors": """
         sensor_id VARCHAR, sensor_type VARCHAR, name VARCHAR, status VARCHAR,
         lon DOUBLE, lat DOUBLE, range_m DOUBLE, azimuth_deg DOUBLE, fov_deg DOUBLE,
         segment_id VARCHAR, nation VARCHAR, coverage GEOMETRY,
-        dataset VARCHAR, synthetic BOOLEAN
-    """,
+        dataset VARCHAR, synthetic BOOLEAN, reported_at TIMESTAMP, """ + RELEASE_COLUMNS,
     "incidents": """
         incident_id VARCHAR, occurred_at TIMESTAMP, time_precision VARCHAR,
         threat_type VARCHAR, severity TINYINT, confidence FLOAT,
         reporting_nation VARCHAR, source VARCHAR, description VARCHAR,
         lon DOUBLE, lat DOUBLE, location_error_m FLOAT, h3 UBIGINT,
         segment_id VARCHAR, nation_a VARCHAR, nation_b VARCHAR, shared_under VARCHAR[],
-        dataset VARCHAR, synthetic BOOLEAN, ingested_at TIMESTAMP
-    """,
+        dataset VARCHAR, synthetic BOOLEAN, ingested_at TIMESTAMP, """ + RELEASE_COLUMNS,
     # derived from sensors whenever they change (borderwatch.coverage.refresh)
     "segment_coverage": """
         segment_id VARCHAR, length_km DOUBLE, covered_km DOUBLE, gaps GEOMETRY
@@ -49,16 +56,44 @@ TABLES = {
     "meta": """
         key VARCHAR, value VARCHAR
     """,
+    # local accounts (borderwatch/auth.py); passwords as Argon2id hashes
+    "users": """
+        name VARCHAR, nation VARCHAR, role VARCHAR, password_hash VARCHAR, must_change BOOLEAN,
+        disabled BOOLEAN, created_at TIMESTAMP, updated_at TIMESTAMP
+    """,
+    # append-only audit log (borderwatch/audit.py); each entry's hash covers the previous one's
+    "audit_log": """
+        seq BIGINT, logged_at TIMESTAMP, actor VARCHAR, nation VARCHAR, role VARCHAR, action VARCHAR,
+        outcome VARCHAR, address VARCHAR, filter_text VARCHAR, row_count BIGINT, detail VARCHAR,
+        prev_hash VARCHAR, hash VARCHAR
+    """,
 }
+
+
+def _columns(definition: str) -> list[tuple[str, str]]:
+    out = []
+    for part in re.split(r",(?![^(]*\))", definition):
+        name, _, kind = part.strip().partition(" ")
+        out.append((name, kind.strip()))
+    return out
 
 
 def ensure(con) -> None:
     """Create missing tables (idempotent; callers hold the store's write lock)."""
     existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
     missing = [t for t in TABLES if t not in existing]
-    if not missing:
+    columns: dict[str, set[str]] = {}
+    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                                     "WHERE database_name = current_database()").fetchall():
+        columns.setdefault(table, set()).add(column)
+    # stores written before a column existed get it added (NULL in old rows: see each column's default)
+    added = [(t, name, kind) for t in TABLES if t in existing
+             for name, kind in _columns(TABLES[t]) if name not in columns.get(t, set())]
+    if not missing and not added:
         return
     con.execute("BEGIN TRANSACTION")
     for table in missing:
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({TABLES[table]})")
+    for table, name, kind in added:
+        con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
     con.execute("COMMIT")

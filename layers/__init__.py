@@ -120,7 +120,10 @@ class MapContext:
 
     @functools.cached_property
     def coverage(self) -> pd.DataFrame:
-        return queries.df("segment_coverage", store=self.store, cache=True, tolerance=round(self.view.tolerance, 4),
+        from borderwatch import access  # an unrestricted viewer reads the derived table (fast)
+
+        name = "segment_coverage_all" if access.current().unrestricted else "segment_coverage"
+        return queries.df(name, store=self.store, cache=True, tolerance=round(self.view.tolerance, 4),
                           **self.view.padded().params())
 
 

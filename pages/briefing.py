@@ -8,13 +8,14 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from borderwatch import ui
+from borderwatch import signin, ui
 from borderwatch.exports import briefing, render, snapshot
 from borderwatch.filters import utcnow
 from borderwatch.store import default_store
 
 state = st.session_state
 flt = ui.page_filter()
+signin.require("briefing")
 store = default_store()
 
 st.title("Briefing exports")
@@ -32,6 +33,7 @@ else:
     spec = snapshot.ExportSpec.create(flt, None, now=now, title=title, marking=marking, center=(lat, lon), zoom=zoom)
     where = "the map position in the page address (open the live map first to export what it shows)"
 st.caption(ui.md(f"{flt.describe(now, ui.names())} Map extent: {where}. Date-time group {spec.dtg} ({spec.iso_time})."))
+st.text(f"Marking of the files (from the rows they include): {briefing.marking_of(spec, store)}")  # plain text
 if ui.scenario_summary():
     st.info(ui.SYNTHETIC_NOTE, icon=":material/science:")
 
@@ -49,11 +51,12 @@ if can_render:
 
 
 def _later(fmt: str):
-    return lambda: briefing.cached_export(spec, fmt, store=store)
+    return signin.download("briefing", lambda: briefing.cached_export(spec, fmt, store=store), flt=flt,
+                           detail=f"{spec.filename(fmt)} {briefing.marking_of(spec, store)}")
 
 
 b1, b2, b3 = st.columns(3)
-b1.download_button("PNG snapshot", data=preview if preview is not None else b"", file_name=spec.filename("png"),
+b1.download_button("PNG snapshot", data=_later("png") if preview is not None else b"", file_name=spec.filename("png"),
                    mime=briefing.MIME["png"], icon=":material/image:", disabled=preview is None,
                    on_click="ignore", key="bf_png", width="stretch")
 b2.download_button("PDF briefing pack", data=_later("pdf"), file_name=spec.filename("pdf"),

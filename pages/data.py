@@ -13,11 +13,12 @@ import tempfile
 import pandas as pd
 import streamlit as st
 
-from borderwatch import importer, ui
+from borderwatch import audit, importer, signin, ui
 from borderwatch.store import default_store
 
 state = st.session_state
 ui.page_filter()  # the frame must have run (see ui.page_filter)
+signin.require("import")
 store = default_store()
 EXTENSIONS = ["geojson", "json", "gpkg", "zip", "kml", "kmz", "parquet", "geoparquet", "csv", "tsv", "txt"]
 LAYER_HELP = {
@@ -121,6 +122,8 @@ def confirm() -> None:
     bar = st.progress(0.0, text="Writing…")
     state.imp_done = importer.commit(state.imp_plan, store,
                                      progress=lambda d, t: bar.progress(min(d / t, 1.0) if t else 1.0, text="Writing…"))
+    audit.record("import", viewer=signin.viewer(), address=signin.address(), rows=state.imp_done.written,
+                 detail=f"{layer} {state.imp_done.file}")
 
 
 if st.button(f"Confirm: import {report.accepted:,} {layer} rows", type="primary", disabled=not report.ok,

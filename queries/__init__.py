@@ -5,10 +5,12 @@ are filled here from fixed vocabularies, never from user text:
 
 - ``{{filter:TARGET:ALIAS}}`` (or ``{{filter_notime:...}}``): the Filter's predicate for
   ``TARGET`` rows (incident, segment, sensor, fortification) with columns qualified by ALIAS;
+- ``{{access:TARGET:ALIAS}}``: only the access rule, for queries that take no user filter;
 - ``{{ident:NAME}}``: an identifier (sort column, direction, grouping) chosen from ``IDENTIFIERS``.
 
-Values from users only ever travel as bound parameters. Access rules (a viewer's nation and the
-agreements it belongs to limit what it may see) belong in ``_access_predicate``.
+Values from users only ever travel as bound parameters. Every filter placeholder also carries the
+access rule of the current viewer (``_access_predicate``, rules in ``borderwatch/access.py``): a
+filter can narrow what a viewer sees, never widen it, and every aggregate counts visible rows only.
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from borderwatch import access
 from borderwatch.filters import Filter, utcnow
 from borderwatch.store import Store, _retry, default_store
 
 QUERY_DIR = pathlib.Path(__file__).parent
-_PLACEHOLDER = re.compile(r"\{\{(filter|filter_notime|ident):(\w+)(?::(\w+))?\}\}")
+_PLACEHOLDER = re.compile(r"\{\{(filter|filter_notime|access|ident):(\w+)(?::(\w+))?\}\}")
 
 # identifiers a query may have substituted, by placeholder name
 IDENTIFIERS: dict[str, tuple[str, ...]] = {
@@ -63,9 +66,10 @@ def render(name: str, flt: Filter | None = None, *, now: dt.datetime | None = No
     now = now or utcnow()
     idents = idents or {}
     params = dict(params or {})
-    clash = [k for k in params if k.startswith("f_")]
+    clash = [k for k in params if k.startswith(("f_", "a_"))]
     if clash:
-        raise QueryError(f"parameter names starting with f_ are reserved for the filter: {clash}")
+        raise QueryError(f"parameter names starting with f_ or a_ are reserved for the filter and access rules: {clash}")
+    viewer = access.current()
     bound: dict[str, Any] = {}
 
     def fill(m: re.Match) -> str:
@@ -76,11 +80,13 @@ def render(name: str, flt: Filter | None = None, *, now: dt.datetime | None = No
             if value not in allowed:
                 raise QueryError(f"{arg} must be one of {', '.join(allowed)}, not {value!r}")
             return value
-        where, fparams = flt.sql(arg, alias, now=now, time=(kind == "filter"))
-        access, aparams = _access_predicate(arg, alias)
-        bound.update(fparams)
+        rule, aparams = _access_predicate(arg, alias, viewer)
         bound.update(aparams)
-        return f"({where}) AND ({access})"
+        if kind == "access":
+            return f"({rule})"
+        where, fparams = flt.sql(arg, alias, now=now, time=(kind == "filter"))
+        bound.update(fparams)
+        return f"({where}) AND ({rule})"
 
     sql = _PLACEHOLDER.sub(fill, text(name))
     used = set(re.findall(r"\$(\w+)", sql))
@@ -91,9 +97,11 @@ def render(name: str, flt: Filter | None = None, *, now: dt.datetime | None = No
     return sql, bound
 
 
-def _access_predicate(target: str, alias: str) -> tuple[str, dict[str, Any]]:
-    """Where a viewer's access rules will restrict rows; every query passes through here."""
-    return "TRUE", {}
+def _access_predicate(target: str, alias: str, viewer: "access.Viewer") -> tuple[str, dict[str, Any]]:
+    """The rows of ``target`` the viewer may see; every filtered query passes through here."""
+    if target not in ("incident", "segment", "sensor", "fortification"):
+        raise QueryError(f"unknown access target {target!r}")
+    return access.predicate(viewer, target, alias)
 
 
 def execute(name: str, flt: Filter | None = None, *, store: Store | None = None,

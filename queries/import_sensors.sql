@@ -1,5 +1,6 @@
 -- Imported sensors (staged) whose id is not in the store yet: re-imports do not duplicate.
-INSERT INTO sensors
+INSERT INTO sensors (sensor_id, sensor_type, name, status, lon, lat, range_m, azimuth_deg, fov_deg, segment_id, nation,
+                     coverage, dataset, synthetic)
 SELECT s.sensor_id, s.sensor_type, s.name, s.status, s.lon, s.lat, s.range_m, s.azimuth_deg, s.fov_deg,
        s.segment_id, s.nation, ST_GeomFromWKB(s.coverage_wkb), $dataset, FALSE
 FROM staged s

@@ -1,2 +1,3 @@
--- Fortification counts per segment and kind (segment tooltips, hotspot tables).
-SELECT segment_id, kind, count(*) AS n FROM fortifications WHERE segment_id IS NOT NULL GROUP BY ALL
+-- Fortification counts per segment and kind (segment tooltips, hotspot tables), of those the viewer may see.
+SELECT f.segment_id, f.kind, count(*) AS n FROM fortifications f
+WHERE f.segment_id IS NOT NULL AND {{access:fortification:f}} GROUP BY ALL

@@ -95,4 +95,22 @@ def small_store_env(small_store):
     env = dict(os.environ)
     env["BORDERWATCH_STORE"] = str(small_store.path)
     env["BORDERWATCH_NOW"] = NOW.isoformat()
+    env["BORDERWATCH_AUTH"] = "off"  # browser tests of pages; tests/test_access_browser.py signs in
     return env
+
+
+# -- signing in (the app asks for an account unless BORDERWATCH_AUTH=off) ----------------------------
+def sign_in(at, store=None, name: str = "test-admin", nation: str = "USA", role: str = "admin"):
+    """Sign an AppTest session in as ``name`` (created in the store if missing), as the sign-in form
+    would; returns the AppTest. Page tests use an admin so that every page is open to them."""
+    from borderwatch import auth
+    from borderwatch.filters import utcnow
+    from borderwatch.store import default_store
+
+    store = store or default_store()
+    if auth.get(name, store) is None:
+        auth.add_user(name, nation, role, by="tests", store=store)
+        auth.change_password(name, "test-password-123", store=store)
+    now = utcnow()
+    at.session_state["bw_signed_in"] = {"name": name, "since": now, "last": now, "must_change": False}
+    return at

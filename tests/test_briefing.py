@@ -19,7 +19,7 @@ from borderwatch.exports import briefing, render, snapshot
 from borderwatch.exports.snapshot import ExportSpec
 from borderwatch.filters import Filter
 from borderwatch.ui import md
-from conftest import NOW, ROOT
+from conftest import NOW, ROOT, sign_in
 from layers import View, style
 
 MARKING = "UNCLASSIFIED // FOR OFFICIAL USE ONLY"
@@ -304,7 +304,7 @@ def app_env(small_store, monkeypatch):
 
 
 def briefing_page(**query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=180))
     for key, value in query.items():
         at.query_params[key] = value
     at.run()

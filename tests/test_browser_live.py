@@ -68,7 +68,7 @@ def wait_until(fn, timeout=60.0, every=0.25):
 
 def test_live_map_draws_updates_and_stays_offline(streamlit_app, page_factory, live_store, tmp_path, monkeypatch):
     monkeypatch.delenv("BORDERWATCH_NOW", raising=False)  # this store lives at the real current time
-    url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(live_store.path),
+    url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(live_store.path), "BORDERWATCH_AUTH": "off",
                                               "BORDERWATCH_REFRESH_SECONDS": "3"})
     s = page_factory(f"{url}/?window=365d&lat=41.5&lon=26.5&z=7", viewport=(1400, 1000))
     page = s.page

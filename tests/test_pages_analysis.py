@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from borderwatch.filters import Filter
-from conftest import NOW, ROOT
+from conftest import NOW, ROOT, sign_in
 
 TIMEOUT = 120
 
@@ -16,7 +16,7 @@ def app(small_store, monkeypatch):
     monkeypatch.setenv("BORDERWATCH_STORE", str(small_store.path))
     monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT), small_store)
     at.query_params["window"] = "365d"
     at.query_params["nations"] = "USA"
     at.run()

@@ -12,7 +12,7 @@ import browser
 import queries
 from borderwatch import demo
 from borderwatch.store import Store
-from conftest import NOW, ROOT
+from conftest import NOW, ROOT, sign_in
 
 CSV = ("id,date,threat,lat,lon,reporting_nation,description\n"
        "a1,2026-10-30T08:00:00Z,smuggling,41.30,26.50,GRC,boat with cigarettes\n"
@@ -37,7 +37,7 @@ def test_import_page_renders_without_a_file(import_store, monkeypatch):
     monkeypatch.setenv("BORDERWATCH_STORE", str(import_store.path))
     monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120), import_store)
     at.run()
     at.switch_page("pages/data.py").run()
     assert not at.exception, at.exception
@@ -48,7 +48,8 @@ def test_import_page_renders_without_a_file(import_store, monkeypatch):
 
 @pytest.mark.browser
 def test_upload_report_then_confirm(streamlit_app, page_factory, import_store, tmp_path):
-    env = dict(os.environ, BORDERWATCH_STORE=str(import_store.path), BORDERWATCH_NOW=NOW.isoformat())
+    env = dict(os.environ, BORDERWATCH_STORE=str(import_store.path), BORDERWATCH_NOW=NOW.isoformat(),
+               BORDERWATCH_AUTH="off")
     base = streamlit_app(ROOT / "app.py", env=env)
     session = page_factory(f"{base}/data", viewport=(1400, 1400))
     page = session.page

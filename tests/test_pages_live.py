@@ -6,7 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import NOW, ROOT
+from conftest import NOW, ROOT, sign_in
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def app_env(small_store, monkeypatch):
 
 
 def run_app(**query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120))
     for key, value in query.items():
         at.query_params[key] = value
     return at.run()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import html
 import io
 import json
 import math
@@ -71,13 +72,28 @@ def png_export(spec: ExportSpec, *, store: Store | None = None, scale: float = P
     """The PNG snapshot: the live map's layers at the live extent, with marking banners, title
     box (title, DTG, filters, synthetic label), legend, scale bar and north arrow."""
     snap = snapshot.build(spec, "png", snapshot.PNG_SIZE, store=store, **(shared or {}))
-    return render.render_image(snap.html(), *snap.size, scale=scale).image
+    image = render.render_image(snap.html(), *snap.size, scale=scale).image
+    return png_text(image, {"Title": f"{spec.title} {spec.dtg}", "Classification": spec.marking})
 
 
 def html_export(spec: ExportSpec, *, store: Store | None = None, shared: dict | None = None) -> bytes:
     """The standalone offline HTML map (no browser needed to produce it)."""
     snap = snapshot.build(spec, "html", snapshot.PNG_SIZE, store=store, **(shared or {}))
-    return snap.html().encode("utf-8")
+    meta = f'<meta name="classification" content="{html.escape(spec.marking, quote=True)}">'
+    return snap.html().replace("<head>", "<head>\n" + meta, 1).encode("utf-8")
+
+
+def png_text(image: bytes, fields: dict[str, str]) -> bytes:
+    """The PNG with Latin-1 ``tEXt`` chunks (metadata any image viewer shows) after its header."""
+    import struct
+    import zlib
+
+    end_of_header = 8 + 4 + 4 + 13 + 4  # signature, IHDR length, type, data, CRC
+    chunks = b""
+    for key, value in fields.items():
+        data = key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace")
+        chunks += struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    return image[:end_of_header] + chunks + image[end_of_header:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,8 +493,19 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
 # All of them
 # --------------------------------------------------------------------------------------------
 
+def marking_of(spec: ExportSpec, store: Store | None = None) -> str:
+    """The spec's marking completed with the releasability of the rows the briefing includes, for
+    the current viewer (e.g. ``UNCLASSIFIED//REL TO MEX, USA``); see ``borderwatch.access.marking``."""
+    from borderwatch import access
+
+    if "//REL TO" in spec.marking or "//NO COMMON RELEASE" in spec.marking:
+        return spec.marking
+    return access.marking(spec.marking, spec.filter, store=store, now=spec.now)
+
+
 def export(spec: ExportSpec, fmt: str, *, store: Store | None = None, shared: dict | None = None) -> bytes:
-    """One export as bytes: ``png``, ``pdf`` or ``html``."""
+    """One export as bytes: ``png``, ``pdf`` or ``html``, marked with what its rows are releasable to."""
+    spec = dataclasses.replace(spec, marking=marking_of(spec, store))
     if fmt == "png":
         return png_export(spec, store=store, shared=shared)
     if fmt == "pdf":
@@ -496,8 +523,10 @@ CACHE_ENTRIES = 6
 def cached_export(spec: ExportSpec, fmt: str, *, store: Store | None = None) -> bytes:
     """:func:`export`, remembering the last few results (the app's preview and download buttons
     ask for the same files; a spec is immutable and carries its reference time)."""
+    from borderwatch import access
+
     store = store or default_store()
-    key = (spec, fmt, str(store.path))
+    key = (spec, fmt, str(store.path), access.current())  # what a file shows depends on who asks
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)

@@ -47,6 +47,10 @@ def cmd_export(args) -> int:
         if args.format == "csv" and not (zipped if zipped is not None else data.ZIPPED_BY_DEFAULT["csv"]):
             sidecar = result.path.with_name(result.path.name[: -len(".csv")] + ".metadata.json")
             sidecar.replace(out.with_name(out.name.removesuffix(".csv") + ".metadata.json"))
+    from borderwatch import access, audit
+
+    audit.record("export", viewer=access.current(), flt=flt, rows=result.rows,
+                 detail=f"{args.format} {path.name} (command line) {result.metadata.get('marking', '')}")
     if not args.quiet:
         print(file=sys.stderr)
     print(f"{path} ({result.rows:,} incidents, {time.monotonic() - start:.1f} s): {result.metadata['filter']['description']}")
@@ -67,6 +71,8 @@ def add_commands(sub) -> None:
     p.add_argument("--no-zip", dest="zip", action="store_false",
                    help="plain file (a CSV then gets a .metadata.json sidecar)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("--as", dest="as_user", metavar="USER",
+                   help="export what this account may see (its nation's releasable rows), audited under its name")
     p.set_defaults(func=cmd_export)
 
 

@@ -33,6 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 import queries
+from borderwatch import access
 from borderwatch.filters import Filter, utcnow
 from borderwatch.store import Store, default_store
 
@@ -138,7 +139,9 @@ class _Counter:
 def _prepare(flt, store, now, names, fmt, progress):
     store, now = store or default_store(), now or utcnow()
     total = int(queries.scalar("incident_count", flt, store=store, now=now))
-    return store, now, metadata(flt, now=now, names=names, fmt=fmt), _Counter(total, progress)
+    meta = metadata(flt, now=now, names=names, fmt=fmt)
+    meta["marking"] = access.export_marking(flt, store=store, now=now, tables=("incident",))
+    return store, now, meta, _Counter(total, progress)
 
 
 def _text_times(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from borderwatch import analysis, ui
+from borderwatch import access, analysis, signin, ui
 from borderwatch.exports import data as exports
 from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS, Filter, utcnow
 from borderwatch.store import Store, default_store
@@ -113,6 +113,7 @@ class View:
 
 
 def render(page_filter: Filter) -> None:
+    signin.require("analysis")
     store = default_store()
     AreaOfInterest.sidebar(page_filter, store)
     # the sidebar built the Filter before this page's widget callbacks ran: take the area of
@@ -275,7 +276,9 @@ def breakdowns_tab(v: View) -> None:
                                   "last_at": st.column_config.DatetimeColumn("Latest (UTC)", format="YYYY-MM-DD HH:mm")})
     right.altair_chart(analysis.breakdown_chart(df), width="stretch")
     name, payload = exports.breakdown_csv(df, dim, flt, now=now)
-    st.download_button(f"Download this breakdown (CSV, {len(df):,} rows)", payload, file_name=name, mime="text/csv",
+    st.download_button(f"Download this breakdown (CSV, {len(df):,} rows)",
+                       signin.download("export", lambda: payload, flt=flt, rows=lambda _: len(df), detail=name),
+                       file_name=name, mime="text/csv",
                        on_click="ignore", icon=":material/download:", key="an_breakdown_csv")
 
 
@@ -355,7 +358,9 @@ def export_tab(v: View) -> None:
     for col, (key, fmt) in zip(c, exports.FORMATS.items()):
         zipped = exports.zipped_download(key, total)
         col.download_button(
-            fmt.label + (" (zip)" if zipped else ""), data=functools.partial(_export_file, key, zipped, flt, now, names),
+            fmt.label + (" (zip)" if zipped else ""),
+            data=signin.download("export", functools.partial(_export_file, key, zipped, flt, now, names), flt=flt,
+                                 rows=lambda _: total, detail=f"{key} {access.export_marking(flt, now=now)}"),
             file_name=exports.file_name(flt, "incidents", exports.extension(key, zipped), now),
             mime="application/zip" if zipped else fmt.mime, on_click="ignore", icon=":material/download:",
             key=f"an_export_{key}", disabled=total == 0, width="stretch")

@@ -1,0 +1,1 @@
+SELECT count(*) FROM nations WHERE iso3 = $iso3

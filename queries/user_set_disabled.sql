@@ -1,0 +1,1 @@
+UPDATE users SET disabled = $disabled, updated_at = $at WHERE name = $account
