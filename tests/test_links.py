@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from borderwatch.filters import Filter
 from borderwatch.links import URL_KEYS, VIEW_KEYS, view_from_url
 from borderwatch.ui import md
-from conftest import NOW, ROOT
+from conftest import NOW, ROOT, sign_in
 
 MARKDOWN = "[click](http://127.0.0.1:9/md) **bold** _%_% \\ `code` <b>x</b> # h | t ~s~ :red[r] $x$ &amp;"
 HOSTILE = {
@@ -154,7 +154,7 @@ def app_env(small_store, monkeypatch):
 
 def open_link(params: dict, page: str | None) -> AppTest:
     """A link opened on a page (a deep link: the page is chosen before the first run)."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=180))  # an admin: every page opens
     for key, value in params.items():
         at.query_params[key] = value
     if page:
