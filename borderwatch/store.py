@@ -301,6 +301,8 @@ class Store:
         self._thread_lock = threading.RLock()  # writers within this process
         self._lock_depth = 0
         self._lock_con = None  # PostgreSQL session holding the advisory lock
+        self._reader_con = None  # PostgreSQL session reading the latest snapshot id
+        self._reader_lock = threading.Lock()
 
     @property
     def kind(self) -> str:
@@ -432,40 +434,44 @@ class Store:
         raise StoreError("the store's catalog stayed locked for too long")
 
     def _pg_snapshot_id(self, timeout: float = 30.0) -> int:
+        """One small query on one connection per store (shared by its threads: bounded connections)."""
         import psycopg
 
         deadline = time.monotonic() + timeout
         delay = 0.1
         while True:
-            con = getattr(self._local, "catalog_reader", None)
-            try:
-                if con is None or con.closed:
-                    con = self.postgres.connect()
-                    self._local.catalog_reader = con
-                row = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()
-                return int(row[0] or 0)
-            except (psycopg.Error, StoreError) as exc:
-                if con is not None:
-                    with contextlib.suppress(Exception):
-                        con.close()
-                self._local.catalog_reader = None
-                if isinstance(exc, psycopg.errors.UndefinedTable):
-                    self._base()  # a new, empty catalog: attaching creates DuckLake's tables
-                    continue
-                if time.monotonic() + delay > deadline:
-                    raise StoreError(f"the PostgreSQL catalog at {self.postgres.display()} stayed unreachable "
-                                     f"for {timeout:.0f} s: {_pg_reason(exc)}") from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+            with self._reader_lock:
+                try:
+                    if self._reader_con is None or self._reader_con.closed:
+                        self._reader_con = self.postgres.connect()
+                    row = self._reader_con.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()
+                    return int(row[0] or 0)
+                except (psycopg.Error, StoreError) as exc:
+                    if self._reader_con is not None:
+                        with contextlib.suppress(Exception):
+                            self._reader_con.close()
+                    self._reader_con = None
+                    error = exc
+            if isinstance(error, psycopg.errors.UndefinedTable) and self._con is None:
+                self._base()  # a new, empty catalog: attaching creates DuckLake's tables
+                continue
+            if time.monotonic() + delay > deadline:
+                reason = _pg_reason(error) if isinstance(error, psycopg.Error) else str(error)
+                raise StoreError(f"the PostgreSQL catalog at {self.postgres.display()} stayed unreachable "
+                                 f"for {timeout:.0f} s: {reason}") from error
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     def close(self) -> None:
         if self._con is not None:
             self._con.close()
             self._con = None
-        if self._lock_con is not None:
-            with contextlib.suppress(Exception):
-                self._lock_con.close()
-            self._lock_con = None
+        for attr in ("_lock_con", "_reader_con"):
+            con = getattr(self, attr)
+            if con is not None:
+                with contextlib.suppress(Exception):
+                    con.close()
+                setattr(self, attr, None)
         reader = getattr(self._local, "catalog_reader", None)
         if reader is not None:
             with contextlib.suppress(Exception):

@@ -185,6 +185,13 @@ def _fresh_catalog(store: Store) -> str:
     return f"postgresql://{admin.user}@{admin.host}:{admin.port}/{name}"
 
 
+def test_history_setting_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("BORDERWATCH_HISTORY_DAYS", "a month")
+    store = Store(tmp_path / "s", catalog="")
+    with pytest.raises(StoreError, match="BORDERWATCH_HISTORY_DAYS must be a number of days"):
+        store.compact()
+
+
 # -- time travel -------------------------------------------------------------------------------
 def test_as_of_reads_the_store_as_it_was(lake, tmp_path):
     today = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -193,8 +200,10 @@ def test_as_of_reads_the_store_as_it_was(lake, tmp_path):
     as_of = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
     time.sleep(1.2)
     add_incidents(lake, "late", 20, when=today - dt.timedelta(days=1))
+    lake.compact()  # merging files keeps the history that time travel reads
     then = Store(lake.path, as_of=as_of)
     assert then.cursor().execute("SELECT count(*) FROM incidents").fetchone()[0] == 30
+    assert lake.cursor().execute("SELECT count(*) FROM incidents").fetchone()[0] == 50
     assert then.snapshot_id() < lake.snapshot_id()
     with pytest.raises(StoreError, match="read-only"):
         with then.transaction():
