@@ -161,8 +161,7 @@ def migrate(source: Store, catalog: str, data_path: str | None, *, replace: bool
     if not source.catalog.exists():
         raise StoreError(f"there is no embedded store at {source.path} to migrate")
     if not data_path:
-        raise StoreError("give the data directory for the table files (--data-path, or BORDERWATCH_DATA_PATH), "
-                         "a directory every host mounts")
+        raise StoreError("give the directory for the table files (--data-path), a directory every host mounts")
     target = Store(source.path, catalog=catalog, data_path=data_path, as_of=None)
     if target.postgres is None:
         raise StoreError("--to must be a postgresql://user@host:port/dbname URL")
@@ -180,8 +179,6 @@ def _print_result(action: str, result: CopyResult) -> None:
 
 
 def cmd_store(args) -> int:
-    import os
-
     if args.action == "info":
         store = default_store()
         store.check()
@@ -196,8 +193,8 @@ def cmd_store(args) -> int:
         _print_result(f"restored {args.directory} into {default_store().describe()}",
                       restore(default_store(), args.directory, replace=args.replace))
     elif args.action == "migrate":
-        data_path = args.data_path or os.environ.get("BORDERWATCH_DATA_PATH")
-        target, result = migrate(Store(catalog=""), args.to, data_path, replace=args.replace)
+        # the environment describes the store as it is (embedded); the flags where it goes
+        target, result = migrate(Store(catalog=""), args.to, args.data_path, replace=args.replace)
         _print_result(f"migrated to {target.describe()}", result)
         print(f"to use it: BORDERWATCH_CATALOG='{target.postgres.display()}' BORDERWATCH_DATA_PATH='{target.data_dir}'")
     return 0
@@ -216,8 +213,8 @@ def add_commands(sub) -> None:
     r.add_argument("--replace", action="store_true", help="overwrite a store that already holds data")
     m = actions.add_parser("migrate", help="copy the embedded store into a PostgreSQL catalog")
     m.add_argument("--to", required=True, metavar="postgresql://USER@HOST:PORT/DBNAME", help="the new catalog")
-    m.add_argument("--data-path", help="directory for the table files, mounted on every host "
-                                       "(default: $BORDERWATCH_DATA_PATH)")
+    m.add_argument("--data-path", required=True, help="directory for the table files, mounted on every host "
+                                                      "(then BORDERWATCH_DATA_PATH on every host)")
     m.add_argument("--replace", action="store_true", help="overwrite a catalog that already holds data")
     p.set_defaults(func=cmd_store)
 

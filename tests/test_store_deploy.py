@@ -3,7 +3,6 @@ write load, time travel, the result cache across replicas. PostgreSQL is a real 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
