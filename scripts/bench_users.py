@@ -112,11 +112,17 @@ async def settled(page, frame, t0: float, timeout: float = 30.0) -> float | None
 async def user(k: int, context, url: str, clock: dict, results: list, errors: list, ready: asyncio.Event,
                go: asyncio.Event) -> None:
     rnd = random.Random(k)
-    page = await context.new_page()
-    await page.goto(f"{url}/?window=30d&lat=48&lon=20&z=5", timeout=180_000)
-    await page.wait_for_selector("[data-test-connection-state='CONNECTED']", timeout=180_000)
-    frame = await map_frame(page)
-    await asyncio.sleep(1.0)
+    try:
+        page = await context.new_page()
+        await page.goto(f"{url}/?window=30d&lat=48&lon=20&z=5", timeout=180_000)
+        await page.wait_for_selector("[data-test-connection-state='CONNECTED']", timeout=180_000)
+        frame = await map_frame(page)
+        await asyncio.sleep(1.0)
+    except Exception as exc:  # a session whose map never drew is reported, not measured
+        errors.append(f"session {k}: map not drawn on opening ({type(exc).__name__})")
+        ready.set()
+        await context.close()
+        return
     ready.set()
     await go.wait()
     await asyncio.sleep(rnd.uniform(0, 3))
