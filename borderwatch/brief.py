@@ -47,6 +47,8 @@ def add_commands(subparsers) -> None:
     g.add_argument("--lat", type=float, help="map centre latitude")
     g.add_argument("--lon", type=float, help="map centre longitude")
     g.add_argument("--zoom", type=float, help="map zoom (as in the live map's z)")
+    p.add_argument("--as-of", metavar="TIME", help="the store as it was at TIME (UTC, e.g. 2026-11-01T12:00), "
+                                                   "'now' pinned there: reproduces an earlier briefing")
     p.set_defaults(func=run)
 
 
@@ -104,8 +106,10 @@ def check_params(params: dict[str, str], store) -> list[str]:
 def run(args) -> int:
     from borderwatch.exports import briefing, render
     from borderwatch.exports.snapshot import ExportSpec
-    from borderwatch.store import default_store
+    from borderwatch.store import default_store, parse_time, travel_to
 
+    if args.as_of:
+        travel_to(parse_time(args.as_of))  # the store as it was then, "now" pinned there
     # the HTML needs no browser: written first while chromium starts
     formats = ("html", "png", "pdf") if args.format == "all" else (args.format,)
     if "png" in formats or "pdf" in formats:

@@ -63,7 +63,7 @@ SETUPS = {"demo": _setup_demo}
 
 # Modules that add their own subcommands: each defines ``add_commands(subparsers)``.
 COMMAND_MODULES = ("borderwatch.importer", "borderwatch.feeds", "borderwatch.exports.cli", "borderwatch.brief",
-                   "borderwatch.bench", "borderwatch.auth", "borderwatch.audit")
+                   "borderwatch.bench", "borderwatch.auth", "borderwatch.audit", "borderwatch.backup")
 
 
 def build_parser() -> argparse.ArgumentParser:

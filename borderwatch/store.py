@@ -1,15 +1,28 @@
-"""The Borderwatch store: one DuckLake (SQLite catalog + Parquet files) shared by processes.
+"""The Borderwatch store: one DuckLake (a catalog database + Parquet files) shared by processes.
 
 Why DuckLake and not a plain DuckDB file: a DuckDB file admits one writing process and no
 other process at all while it writes (not even read-only), but the app, a command-line import
 and the live-feed service must run side by side. DuckLake keeps table data in immutable Parquet
 files and the table state in a catalog database; every process attaches the same catalog, reads
-a consistent snapshot, and commits new snapshots. The catalog is SQLite (WAL mode) on one
-machine and can move to PostgreSQL when a site outgrows one machine.
+a consistent snapshot, and commits new snapshots.
 
-Writers additionally serialise on an advisory file lock (``write.lock``): that makes
-"insert if the key is absent" race-free across processes (DuckLake has no unique constraints)
-and keeps SQLite from answering "database is locked" to a concurrent committer.
+Two deployments, chosen by the environment:
+
+- **embedded** (default): the catalog is a SQLite file (WAL mode) in the store directory, the
+  Parquet files beside it; one machine.
+- **PostgreSQL** (``BORDERWATCH_CATALOG=postgresql://user@host:port/dbname``): the catalog is a
+  PostgreSQL database and ``BORDERWATCH_DATA_PATH`` a directory every host mounts; any number of
+  app replicas, feed services and imports on any number of machines.
+
+Writers serialise on one lock: an advisory file lock (``write.lock``) in the embedded store, a
+PostgreSQL session advisory lock with the PostgreSQL catalog (it works across hosts and is
+released by the server if the holder dies). That makes "insert if the key is absent" race-free
+(DuckLake has no unique constraints) and keeps SQLite from answering "database is locked" to a
+concurrent committer. ``snapshot_id`` reads the catalog's latest snapshot: the result cache key,
+identical on every replica.
+
+History: every commit is a DuckLake snapshot. ``Store(as_of=TIME)`` opens the lake read-only as
+it was at TIME (time travel); compaction keeps ``BORDERWATCH_HISTORY_DAYS`` of history.
 
 Extensions are loaded only from their PyPI packages (``duckdb-extension-*``), installed into an
 extension directory inside the Python environment; nothing is ever downloaded.
@@ -17,14 +30,18 @@ extension directory inside the Python environment; nothing is ever downloaded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 import fcntl
 import importlib
 import os
 import pathlib
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
+import urllib.parse
 from typing import Iterator
 
 import duckdb
@@ -32,12 +49,20 @@ import duckdb
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO_ROOT / "var" / "store"
 LAKE = "bw"
+CATALOG_ENV = "BORDERWATCH_CATALOG"
+DATA_PATH_ENV = "BORDERWATCH_DATA_PATH"
+HISTORY_ENV = "BORDERWATCH_HISTORY_DAYS"
+DEFAULT_HISTORY_DAYS = 30
+# the writers' PostgreSQL advisory lock (one 64-bit key per catalog database)
+ADVISORY_LOCK_KEY = 0x426F72646577  # "Bordew"
+CONNECT_TIMEOUT_S = 5
 
 # extension name as DuckDB knows it -> PyPI package module and file stem
 _EXTENSIONS = {
     "spatial": ("duckdb_extension_spatial", "spatial"),
     "sqlite_scanner": ("duckdb_extension_sqlite", "sqlite"),
     "ducklake": ("duckdb_extension_ducklake", "ducklake"),
+    "postgres_scanner": ("duckdb_extension_postgres_scanner", "postgres_scanner"),
 }
 
 
@@ -47,6 +72,19 @@ class StoreError(RuntimeError):
 
 def store_path() -> pathlib.Path:
     return pathlib.Path(os.environ.get("BORDERWATCH_STORE", DEFAULT_STORE)).resolve()
+
+
+def history_days() -> float:
+    text = os.environ.get(HISTORY_ENV, "").strip()
+    if not text:
+        return DEFAULT_HISTORY_DAYS
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1
+    if not days >= 0:
+        raise StoreError(f"{HISTORY_ENV} must be a number of days (0 or more), not {text!r}")
+    return days
 
 
 def extension_directory() -> pathlib.Path:
@@ -72,7 +110,7 @@ def _extension_file(module: str, stem: str) -> pathlib.Path:
 
 
 def new_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with spatial, sqlite and ducklake loaded offline."""
+    """An in-memory DuckDB connection with spatial, sqlite, postgres and ducklake loaded offline."""
     ext_dir = extension_directory()
     ext_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(
@@ -98,43 +136,274 @@ def new_connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
-class Store:
-    """Owns the lake's location, its connections (one cursor per thread) and the write lock."""
+# -- the PostgreSQL catalog ------------------------------------------------------------------
+# libpq settings a catalog URL may carry as query parameters
+_PG_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name",
+               "passfile", "target_session_attrs")
 
-    def __init__(self, path: str | os.PathLike | None = None):
+
+@dataclasses.dataclass(frozen=True)
+class PostgresCatalog:
+    """A DuckLake catalog in a PostgreSQL database, from ``postgresql://user:pw@host:port/dbname``."""
+
+    host: str
+    port: int
+    dbname: str
+    user: str | None = None
+    password: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, url: str) -> "PostgresCatalog":
+        shown = _redact(url)
+        try:
+            parts = urllib.parse.urlsplit(url.strip())
+            port = parts.port or 5432
+        except ValueError as exc:
+            raise StoreError(f"{CATALOG_ENV} is not a valid URL ({exc}): {shown}") from exc
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise StoreError(f"{CATALOG_ENV} must be a postgresql://user@host:port/dbname URL "
+                             f"(or unset for the embedded catalog), not {shown!r}")
+        dbname = urllib.parse.unquote(parts.path.lstrip("/"))
+        if not parts.hostname or not dbname or "/" in dbname:
+            raise StoreError(f"{CATALOG_ENV} must name a host and a database, as in "
+                             f"postgresql://user@host:5432/borderwatch, not {shown!r}")
+        options = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        unknown = sorted({k for k, _ in options} - set(_PG_OPTIONS))
+        if unknown:
+            raise StoreError(f"{CATALOG_ENV} has unknown option(s) {', '.join(unknown)}; "
+                             f"allowed: {', '.join(_PG_OPTIONS)}")
+        return cls(parts.hostname, port, dbname,
+                   urllib.parse.unquote(parts.username) if parts.username else None,
+                   urllib.parse.unquote(parts.password) if parts.password else None, tuple(options))
+
+    def conninfo(self) -> str:
+        """libpq ``key=value`` connection string (values quoted as libpq wants)."""
+        pairs = [("host", self.host), ("port", str(self.port)), ("dbname", self.dbname)]
+        if self.user:
+            pairs.append(("user", self.user))
+        if self.password:
+            pairs.append(("password", self.password))
+        pairs.extend(self.options)
+        if "connect_timeout" not in dict(self.options):
+            pairs.append(("connect_timeout", str(CONNECT_TIMEOUT_S)))
+        return " ".join(f"{k}='{_libpq_escape(v)}'" for k, v in pairs)
+
+    def display(self) -> str:
+        """The URL without its password (for messages and logs)."""
+        user = f"{self.user}@" if self.user else ""
+        return f"postgresql://{user}{self.host}:{self.port}/{self.dbname}"
+
+    def connect(self, *, what: str = "the store's PostgreSQL catalog"):
+        """A psycopg connection (autocommit), or a one-sentence StoreError."""
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise StoreError("the PostgreSQL client package 'psycopg' is not installed; run make setup") from exc
+        try:
+            return psycopg.connect(self.conninfo(), autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {what} at {self.display()}: {_pg_reason(exc)}") from exc
+
+
+def _libpq_escape(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _redact(url: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        pass
+    return url
+
+
+def _pg_reason(exc: BaseException) -> str:
+    """The useful part of a libpq error, on one line, without secrets."""
+    text = " ".join(str(exc).split())
+    lowered = text.lower()
+    if "connection refused" in lowered:
+        return "connection refused (is PostgreSQL running there, and is the port right?)"
+    if "timeout expired" in lowered or "timed out" in lowered:
+        return "no answer within the connection timeout (host unreachable or firewalled?)"
+    if "could not translate host name" in lowered or "name or service not known" in lowered:
+        return "unknown host name"
+    if "does not exist" in lowered and "database" in lowered:
+        return text[text.lower().find("database"):].split(" FATAL")[0] + " (create it first: createdb NAME)"
+    for marker in ("FATAL:", "ERROR:"):
+        if marker in text:
+            return text.split(marker, 1)[1].strip()
+    return text.split(": ", 1)[-1] if "failed:" in text else text
+
+
+def _sql_text(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _quote(path: pathlib.Path) -> str:
+    text = str(path)
+    if "'" in text:
+        raise StoreError(f"the store path may not contain a quote character: {text}")
+    return text
+
+
+# -- the store ---------------------------------------------------------------------------------
+_AS_OF: dt.datetime | None = None
+
+
+def travel_to(as_of: dt.datetime) -> None:
+    """Read every store this process opens as it was at ``as_of`` (UTC), with "now" pinned there
+    too, so filters with relative windows ("last 24 h") mean what they meant then."""
+    global _AS_OF, _default
+    _AS_OF = as_of.replace(tzinfo=None, microsecond=0)
+    os.environ["BORDERWATCH_NOW"] = _AS_OF.isoformat()
+    _default = None
+
+
+def parse_time(text: str) -> dt.datetime:
+    """A user's ISO time ('2026-11-01T12:00', zone optional, UTC by default) as naive UTC."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise StoreError(f"not a time: {text!r} (use ISO form, e.g. 2026-11-01T12:00 in UTC)") from exc
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+class Store:
+    """Owns the lake's location, its connections (one cursor per thread) and the write lock.
+
+    ``path`` is the local store directory (embedded catalog, feed journal); ``catalog`` a
+    PostgreSQL URL or "" for the embedded catalog and ``data_path`` the Parquet directory (both
+    default to ``BORDERWATCH_CATALOG`` / ``BORDERWATCH_DATA_PATH``); ``as_of`` opens the lake
+    read-only as it was at that UTC time."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, catalog: str | None = None,
+                 data_path: str | os.PathLike | None = None, as_of: dt.datetime | None = None):
         self.path = pathlib.Path(path).resolve() if path else store_path()
+        url = (os.environ.get(CATALOG_ENV, "") if catalog is None else catalog).strip()
+        self.postgres = PostgresCatalog.parse(url) if url else None
         self.catalog = self.path / "catalog.sqlite"
-        self.data_dir = self.path / "files"
+        data = data_path if data_path is not None else (os.environ.get(DATA_PATH_ENV, "").strip() or None)
+        if data is not None and "://" in str(data):
+            raise StoreError(f"the data path must be a directory (a shared mount on every host), not {data!r}")
+        self.data_dir = pathlib.Path(data).resolve() if data else self.path / "files"
         self.lock_file = self.path / "write.lock"
+        self.as_of = as_of if as_of is not None else _AS_OF
+        self.pinned_snapshot: int | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._local = threading.local()
         self._open_lock = threading.Lock()
+        self._thread_lock = threading.RLock()  # writers within this process
+        self._lock_depth = 0
+        self._lock_con = None  # PostgreSQL session holding the advisory lock
+        self._reader_con = None  # PostgreSQL session reading the latest snapshot id
+        self._reader_lock = threading.Lock()
+
+    @property
+    def kind(self) -> str:
+        return "postgresql" if self.postgres else "embedded"
+
+    def describe(self) -> str:
+        """Where the lake is, in words (no secrets)."""
+        catalog = self.postgres.display() if self.postgres else str(self.catalog)
+        return f"{self.kind} catalog {catalog}, data {self.data_dir}"
 
     # -- connections -------------------------------------------------------------------
     def exists(self) -> bool:
-        return self.catalog.exists()
+        if self.postgres is None:
+            return self.catalog.exists()
+        con = self.postgres.connect()
+        try:
+            return con.execute("SELECT to_regclass('ducklake_snapshot') IS NOT NULL").fetchone()[0]
+        finally:
+            con.close()
+
+    def attach_sql(self, alias: str, *, snapshot: int | None = None, read_only: bool = False) -> str:
+        """The ATTACH statement for this lake under ``alias`` (optionally at a snapshot)."""
+        if self.postgres:
+            target = "ducklake:postgres:" + self.postgres.conninfo()
+        else:
+            target = f"ducklake:sqlite:{_quote(self.catalog)}"
+        options = [f"DATA_PATH {_sql_text(str(self.data_dir) + '/')}"]
+        if snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        if read_only or snapshot is not None:
+            options.append("READ_ONLY")
+        return f"ATTACH {_sql_text(target)} AS {alias} ({', '.join(options)})"
+
+    def check(self) -> None:
+        """Fail now, in one sentence, if the catalog is unreachable or the data path unusable."""
+        self._check_data_path()
+        if self.postgres:
+            self.postgres.connect().close()
+
+    def _check_data_path(self) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if self.as_of is None:
+                with tempfile.NamedTemporaryFile(dir=self.data_dir, prefix=".probe-"):
+                    pass
+        except OSError as exc:
+            raise StoreError(f"the data path {self.data_dir} is not writable by this process "
+                             f"({exc.strerror or exc}); check {DATA_PATH_ENV} and the mount") from exc
 
     def _base(self) -> duckdb.DuckDBPyConnection:
         with self._open_lock:
             if self._con is None:
                 self.path.mkdir(parents=True, exist_ok=True)
-                self.data_dir.mkdir(parents=True, exist_ok=True)
-                new_catalog = not self.catalog.exists()
-                if new_catalog:
+                self.check()
+                if self.postgres is None and not self.catalog.exists():
+                    if self.as_of is not None:
+                        raise StoreError(f"there is no store at {self.path} to read as of a past time")
                     with self.write_lock():
                         _init_sqlite(self.catalog)
                 con = new_connection()
-                _retry(lambda: con.execute(
-                    f"ATTACH 'ducklake:sqlite:{_quote(self.catalog)}' AS {LAKE} "
-                    f"(DATA_PATH '{_quote(self.data_dir)}/')"
-                ))
+                try:
+                    if self.as_of is not None:
+                        self.pinned_snapshot = self._snapshot_at(con, self.as_of)
+                        con.execute(self.attach_sql(LAKE, snapshot=self.pinned_snapshot))
+                    elif self.postgres is not None:
+                        # the first process to attach an empty database creates DuckLake's tables
+                        with self.write_lock():
+                            con.execute(self.attach_sql(LAKE))
+                    else:
+                        _retry(lambda: con.execute(self.attach_sql(LAKE)))
+                except duckdb.Error as exc:
+                    con.close()
+                    raise StoreError(f"the store ({self.describe()}) could not be opened: {self._scrub(exc)}") from exc
                 con.execute(f"USE {LAKE}")
-                from borderwatch import schema
+                if self.as_of is None:
+                    from borderwatch import schema
 
-                with self.write_lock():
-                    schema.ensure(con)
+                    with self.write_lock():
+                        schema.ensure(con)
                 self._con = con
             return self._con
+
+    def _snapshot_at(self, con: duckdb.DuckDBPyConnection, when: dt.datetime) -> int:
+        """The last snapshot committed at or before ``when`` (UTC)."""
+        con.execute(self.attach_sql("catalog_history", read_only=True))
+        try:
+            row = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('catalog_history') "
+                              "WHERE snapshot_time <= $t::TIMESTAMP", {"t": when}).fetchone()
+            oldest = con.execute("SELECT min(snapshot_time)::TIMESTAMP::VARCHAR FROM ducklake_snapshots('catalog_history')").fetchone()[0]
+        finally:
+            con.execute("DETACH catalog_history")
+        if row[0] is None:
+            raise StoreError(f"the store has no history at {when:%Y-%m-%d %H:%M:%S} UTC; its oldest kept "
+                             f"snapshot is from {str(oldest)[:19]} UTC")
+        return int(row[0])
+
+    def _scrub(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split())
+        if self.postgres and self.postgres.password:
+            text = text.replace(self.postgres.password, "***")
+        return text
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """The calling thread's cursor (DuckDB connections are not shared across threads)."""
@@ -146,7 +415,13 @@ class Store:
         return cur
 
     def snapshot_id(self) -> int:
-        """The lake's latest committed snapshot (changes with every write; a cheap cache key)."""
+        """The lake's latest committed snapshot (changes with every write; a cheap cache key that
+        is the same on every replica of a PostgreSQL catalog). Pinned for a store read as of a time."""
+        if self.as_of is not None:
+            self._base()
+            return int(self.pinned_snapshot)
+        if self.postgres is not None:
+            return self._pg_snapshot_id()
         con = getattr(self._local, "catalog_reader", None)
         if con is None:
             con = sqlite3.connect(f"file:{self.catalog}?mode=ro", uri=True, check_same_thread=False)
@@ -158,15 +433,75 @@ class Store:
                 time.sleep(0.02 * (attempt + 1))
         raise StoreError("the store's catalog stayed locked for too long")
 
+    def _pg_snapshot_id(self, timeout: float = 30.0) -> int:
+        """One small query on one connection per store (shared by its threads: bounded connections)."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            with self._reader_lock:
+                try:
+                    if self._reader_con is None or self._reader_con.closed:
+                        self._reader_con = self.postgres.connect()
+                    row = self._reader_con.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()
+                    return int(row[0] or 0)
+                except (psycopg.Error, StoreError) as exc:
+                    if self._reader_con is not None:
+                        with contextlib.suppress(Exception):
+                            self._reader_con.close()
+                    self._reader_con = None
+                    error = exc
+            if isinstance(error, psycopg.errors.UndefinedTable) and self._con is None:
+                self._base()  # a new, empty catalog: attaching creates DuckLake's tables
+                continue
+            if time.monotonic() + delay > deadline:
+                reason = _pg_reason(error) if isinstance(error, psycopg.Error) else str(error)
+                raise StoreError(f"the PostgreSQL catalog at {self.postgres.display()} stayed unreachable "
+                                 f"for {timeout:.0f} s: {reason}") from error
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
     def close(self) -> None:
         if self._con is not None:
             self._con.close()
             self._con = None
+        for attr in ("_lock_con", "_reader_con"):
+            con = getattr(self, attr)
+            if con is not None:
+                with contextlib.suppress(Exception):
+                    con.close()
+                setattr(self, attr, None)
+        reader = getattr(self._local, "catalog_reader", None)
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                reader.close()
         self._local = threading.local()
 
     # -- writing -----------------------------------------------------------------------
     @contextlib.contextmanager
     def write_lock(self, timeout: float = 120.0) -> Iterator[None]:
+        """Exclusive among all writers of this lake (all processes, all hosts); re-entrant within
+        a thread."""
+        if self.as_of is not None:
+            raise StoreError("a store opened as of a past time is read-only")
+        with self._thread_lock:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            with (self._pg_lock(timeout) if self.postgres else self._file_lock(timeout)):
+                self._lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth = 0
+
+    @contextlib.contextmanager
+    def _file_lock(self, timeout: float) -> Iterator[None]:
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout
@@ -186,6 +521,51 @@ class Store:
             os.close(fd)
 
     @contextlib.contextmanager
+    def _pg_lock(self, timeout: float) -> Iterator[None]:
+        """A PostgreSQL session advisory lock: waits (with back-off while the server is away)."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        last_error = "another writer holds the lock"
+        while True:
+            try:
+                if self._lock_con is None or self._lock_con.closed:
+                    self._lock_con = self.postgres.connect()
+                if self._lock_con.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
+                    break
+                delay = 0.02
+            except (psycopg.Error, StoreError) as exc:
+                last_error = _pg_reason(exc) if isinstance(exc, psycopg.Error) else str(exc)
+                with contextlib.suppress(Exception):
+                    self._lock_con.close()
+                self._lock_con = None
+                delay = min(max(delay * 2, 0.2), 2.0)
+            if time.monotonic() + delay > deadline:
+                raise StoreError(f"the store's write lock on {self.postgres.display()} was not granted within "
+                                 f"{timeout:.0f} s ({last_error})")
+            time.sleep(delay)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                self._lock_con.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+
+    def _still_locked(self) -> None:
+        """Before a commit: the advisory lock is still ours (a PostgreSQL restart drops it)."""
+        if self.postgres is None:
+            return
+        try:
+            # a session advisory lock lives as long as its session: a live session still holds it
+            self._lock_con.execute("SELECT 1")
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self._lock_con.close()
+            self._lock_con = None
+            raise StoreError(f"the connection holding the store's write lock was lost ({self._scrub(exc)}); "
+                             "the write was not committed and can be retried") from exc
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A write transaction: exclusive among Borderwatch processes, all-or-nothing."""
         cur = self.cursor()
@@ -193,6 +573,7 @@ class Store:
             _retry(lambda: cur.execute("BEGIN TRANSACTION"))
             try:
                 yield cur
+                self._still_locked()
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
                     cur.execute("ROLLBACK")
@@ -206,19 +587,18 @@ class Store:
                     raise
 
     def compact(self) -> None:
-        """Merge small Parquet files (live feeds write many) and drop files no snapshot needs."""
+        """Merge small Parquet files (live feeds write many) and drop snapshots and files older
+        than the kept history (``BORDERWATCH_HISTORY_DAYS``, default 30; time travel reaches back
+        that far)."""
+        days = history_days()
         with self.write_lock():
             cur = self.cursor()
             _retry(lambda: cur.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')"))
-            _retry(lambda: cur.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - INTERVAL 1 HOUR)"))
-            _retry(lambda: cur.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => now() - INTERVAL 1 HOUR)"))
-
-
-def _quote(path: pathlib.Path) -> str:
-    text = str(path)
-    if "'" in text:
-        raise StoreError(f"the store path may not contain a quote character: {text}")
-    return text
+            keep = {"days": days}
+            _retry(lambda: cur.execute(
+                f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - to_seconds($days * 86400))", keep))
+            _retry(lambda: cur.execute(
+                f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => now() - to_seconds($days * 86400))", keep))
 
 
 def _init_sqlite(path: pathlib.Path) -> None:
@@ -229,14 +609,19 @@ def _init_sqlite(path: pathlib.Path) -> None:
         con.close()
 
 
+_TRANSIENT = ("locked", "busy", "unable to connect to postgres", "server closed the connection",
+              "terminating connection", "connection refused", "could not connect", "no connection to the server",
+              "the database system is starting up", "the database system is shutting down")
+
+
 def _retry(fn, attempts: int = 50, delay: float = 0.05):
-    """Retry an operation that met a transient catalog lock."""
+    """Retry an operation that met a transient catalog lock or a catalog server coming back."""
     for i in range(attempts):
         try:
             return fn()
         except duckdb.Error as exc:
             message = str(exc).lower()
-            if ("locked" in message or "busy" in message) and i < attempts - 1:
+            if any(m in message for m in _TRANSIENT) and i < attempts - 1:
                 time.sleep(delay * (1 + i % 5))
                 continue
             raise

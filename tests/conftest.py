@@ -114,3 +114,26 @@ def sign_in(at, store=None, name: str = "test-admin", nation: str = "USA", role:
     now = utcnow()
     at.session_state["bw_signed_in"] = {"name": name, "since": now, "last": now, "must_change": False}
     return at
+
+# -- PostgreSQL (see tests/pg.py) -------------------------------------------------------------
+import pg  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server (Debian's binaries) on a free loopback port, for the session."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (make setup)")
+    if pg.binaries() is None:
+        pytest.skip(pg.missing_reason())
+    with pg.postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_lake(postgres, tmp_path, monkeypatch):
+    """A fresh PostgreSQL catalog database and a data directory, selected through the
+    environment for this process and the child processes a test starts; yields that environment."""
+    env = {"BORDERWATCH_CATALOG": postgres.create_database(), "BORDERWATCH_DATA_PATH": str(tmp_path / "lake-data")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    yield env

@@ -65,9 +65,18 @@ READER = textwrap.dedent("""
 """)
 
 
-def test_two_writers_and_a_reader_run_side_by_side(tmp_path, small_store):
-    # start from a copy of the reference data so segments exist for the writers
+@pytest.fixture(params=["embedded", "postgresql"])
+def catalog_kind(request):
+    """Runs a test on the embedded (SQLite) catalog and on a real PostgreSQL catalog."""
+    if request.param == "postgresql":
+        request.getfixturevalue("pg_lake")
+    return request.param
+
+
+def test_two_writers_and_a_reader_run_side_by_side(tmp_path, catalog_kind):
+    # start from the reference data so segments exist for the writers
     store = Store(tmp_path / "lake")
+    assert store.kind == catalog_kind
     from borderwatch import demo
     demo.load_reference(store)
     store.close()

@@ -24,7 +24,10 @@ def _filter(text: str):
 def cmd_export(args) -> int:
     from borderwatch.exports import data
     from borderwatch.filters import utcnow
+    from borderwatch.store import parse_time, travel_to
 
+    if args.as_of:
+        travel_to(parse_time(args.as_of))  # the store as it was then, "now" pinned there
     flt = _filter(args.filter_url or "")
     now = utcnow()
     out = pathlib.Path(args.output)
@@ -73,6 +76,8 @@ def add_commands(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("--as", dest="as_user", metavar="USER",
                    help="export what this account may see (its nation's releasable rows), audited under its name")
+    p.add_argument("--as-of", metavar="TIME", help="export the store as it was at TIME (UTC, e.g. 2026-11-01T12:00); "
+                                                   "relative windows end then")
     p.set_defaults(func=cmd_export)
 
 

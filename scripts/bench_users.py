@@ -1,0 +1,247 @@
+"""Concurrent users on the live map: N real browser sessions against one or two app replicas.
+
+Each session is a Playwright browser context in Debian's chromium, opened on the live map (sessions
+spread over the replicas round-robin, as the proxy's sticky cookie would) and then, every few
+seconds, changes the nation filter in the sidebar or pans the map. For each action the time from
+the action to the map updated in the browser is measured (the last change to Leaflet's panes once
+the app has finished its rerun). Server CPU per rerun is the replicas' CPU time over the measured
+period divided by the actions completed; memory per session is the replicas' resident memory
+growth while the sessions are open, divided by N.
+
+    .venv/bin/python scripts/bench_users.py                    # builds a 1M-incident store first
+    .venv/bin/python scripts/bench_users.py --store var/bench1m --users 1,5,10,20 --replicas 1,2
+
+The store may be embedded or on a PostgreSQL catalog (BORDERWATCH_CATALOG/DATA_PATH are passed
+through to the replicas). The live refresh is switched off so only the users' actions cause reruns.
+Baseline in the same run: one session alone on one replica (N = 1).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import pathlib
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import browser  # noqa: E402  (the test harness: streamlit servers, chromium, offline guard)
+
+NOW = dt.datetime(2026, 11, 1, 12, 0)
+NATIONS = ["Poland", "Greece", "Finland", "Mexico", "Hungary", "Bulgaria", "Turkey", "Spain"]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+OBSERVE = """() => {
+  if (window.bwObs) return true;
+  const root = document.querySelector('.leaflet-map-pane');
+  if (!root) return false;
+  window.bwLastMut = Date.now();
+  window.bwObs = new MutationObserver(() => { window.bwLastMut = Date.now(); });
+  window.bwObs.observe(root, {childList: true, subtree: true, attributes: true});
+  return true;
+}"""
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def ensure_store(path: pathlib.Path, incidents: int) -> None:
+    from borderwatch import demo
+    from borderwatch.store import Store
+
+    store = Store(path)
+    if demo.scenario_present(store):
+        n = store.cursor().execute("SELECT count(*) FROM incidents").fetchone()[0]
+        print(f"store {path}: {n:,} incidents", flush=True)
+        return
+    t0 = time.monotonic()
+    demo.build_demo(store, seed=7, incidents=incidents, now=NOW, show_progress=False)
+    print(f"store {path}: built {incidents:,} incidents in {time.monotonic() - t0:.0f} s", flush=True)
+    store.close()
+
+
+async def map_frame(page):
+    handle = await page.wait_for_selector(browser.FOLIUM_IFRAME, timeout=180_000)
+    frame = await handle.content_frame()
+    await frame.wait_for_function(OBSERVE, timeout=180_000)
+    return frame
+
+
+async def settled(page, frame, t0: float, timeout: float = 30.0) -> float | None:
+    """Milliseconds from t0 (epoch ms) to the map's last change once the rerun is over."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        try:
+            if not await frame.evaluate("!!window.bwObs"):
+                await frame.evaluate(OBSERVE)
+            last = await frame.evaluate("window.bwLastMut")
+            idle = await page.evaluate(
+                "!document.querySelector(\"[data-test-script-state='running']\")")
+        except Exception:  # the frame was replaced: find the new one
+            frame = await map_frame(page)
+            continue
+        now = await page.evaluate("Date.now()")
+        if last > t0 and idle and now - last > 300:
+            return last - t0
+    return None
+
+
+async def user(k: int, context, url: str, clock: dict, results: list, errors: list, ready: asyncio.Event,
+               go: asyncio.Event) -> None:
+    rnd = random.Random(k)
+    try:
+        page = await context.new_page()
+        await page.goto(f"{url}/?window=30d&lat=48&lon=20&z=5", timeout=180_000)
+        await page.wait_for_selector("[data-test-connection-state='CONNECTED']", timeout=180_000)
+        frame = await map_frame(page)
+        await asyncio.sleep(1.0)
+    except Exception as exc:  # a session whose map never drew is reported, not measured
+        errors.append(f"session {k}: map not drawn on opening ({type(exc).__name__})")
+        ready.set()
+        await context.close()
+        return
+    ready.set()
+    await go.wait()
+    await asyncio.sleep(rnd.uniform(0, 3))
+    step = 0
+    while time.monotonic() < clock["stop_at"]:
+        t0 = await page.evaluate("Date.now()")
+        try:
+            if step % 2 == 0:  # change the filter: add a nation, or take the last one away
+                box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+                await box.click()
+                if step % 4 == 0:
+                    await page.keyboard.type(rnd.choice(NATIONS))
+                    await page.keyboard.press("Enter")
+                else:
+                    await page.keyboard.press("Backspace")
+                await page.keyboard.press("Escape")
+                kind = "filter"
+            else:  # pan the map by dragging it
+                box = await (await page.query_selector(browser.FOLIUM_IFRAME)).bounding_box()
+                x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                await page.mouse.move(x, y)
+                await page.mouse.down()
+                await page.mouse.move(x + rnd.choice((-1, 1)) * 120, y + rnd.choice((-1, 1)) * 60, steps=5)
+                await page.mouse.up()
+                kind = "pan"
+            ms = await settled(page, frame, t0)
+            if ms is None:
+                errors.append(f"session {k}: {kind} not drawn within 30 s")
+            else:
+                results.append((kind, ms))
+        except Exception as exc:  # a failed action is reported, the session goes on
+            errors.append(f"session {k}: {type(exc).__name__}: {str(exc)[:120]}")
+        step += 1
+        await asyncio.sleep(rnd.uniform(2.0, 4.0))
+    await context.close()
+
+
+async def run_sessions(urls: list[str], n: int, seconds: float, pids: list[int]) -> dict:
+    from playwright.async_api import async_playwright
+
+    results: list[tuple[str, float]] = []
+    errors: list[str] = []
+    rss0 = sum(rss_mb(p) for p in pids)
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=browser.chromium_path(), args=list(browser.CHROMIUM_ARGS))
+        readies = [asyncio.Event() for _ in range(n)]
+        go = asyncio.Event()
+        clock = {"stop_at": float("inf")}  # set once every session is open
+        tasks = []
+        for k in range(n):
+            context = await chromium.new_context(viewport={"width": 1280, "height": 900})
+            await context.route("**/*", lambda route: route.continue_() if browser.is_local_url(route.request.url)
+                                else route.abort())
+            tasks.append(asyncio.ensure_future(
+                user(k, context, urls[k % len(urls)], clock, results, errors, readies[k], go)))
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=600)
+        rss1 = sum(rss_mb(p) for p in pids)
+        cpu0 = sum(cpu_seconds(p) for p in pids)
+        t0 = time.monotonic()
+        clock["stop_at"] = t0 + seconds
+        go.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        cpu1 = sum(cpu_seconds(p) for p in pids)
+        elapsed = time.monotonic() - t0
+        await chromium.close()
+    times = sorted(ms for _, ms in results)
+    q = (lambda p: times[min(len(times) - 1, int(round(p * (len(times) - 1))))] / 1000) if times else (lambda p: float("nan"))
+    return {"n": n, "actions": len(times), "errors": errors, "p50": q(0.5), "p95": q(0.95),
+            "cpu_per_rerun": (cpu1 - cpu0) / max(1, len(times)), "cpu_share": (cpu1 - cpu0) / elapsed,
+            "mem_per_session": (rss1 - rss0) / n, "elapsed": elapsed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", help="store directory (built with --incidents if it holds no scenario)")
+    parser.add_argument("--incidents", type=int, default=1_000_000)
+    parser.add_argument("--users", default="1,5,10,20")
+    parser.add_argument("--replicas", default="1,2")
+    parser.add_argument("--seconds", type=float, default=45.0, help="measured period per run")
+    args = parser.parse_args()
+    tmp = None
+    if args.store:
+        store_dir = pathlib.Path(args.store).resolve()
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="bench-users-")
+        store_dir = pathlib.Path(tmp.name) / "store"
+    ensure_store(store_dir, args.incidents)
+    print(f"load before: {uptime()}", flush=True)
+    rows = []
+    for replicas in [int(r) for r in args.replicas.split(",")]:
+        env = {"BORDERWATCH_STORE": str(store_dir), "BORDERWATCH_NOW": NOW.isoformat(),
+               "BORDERWATCH_REFRESH_SECONDS": "0"}
+        with contextlib.ExitStack() as stack:
+            urls = [stack.enter_context(browser.start_streamlit(ROOT / "app.py", env=env, timeout=300))
+                    for _ in range(replicas)]
+            pids = [u.process.pid for u in urls]
+            # warm-up (not reported): the first session on each replica fills its caches
+            asyncio.run(run_sessions(urls, replicas, 5.0, pids))
+            for n in [int(u) for u in args.users.split(",")]:
+                result = asyncio.run(run_sessions(urls, n, args.seconds, pids))
+                result.update(replicas=replicas, load=uptime().split("load average:")[1].strip())
+                rows.append(result)
+                print(f"replicas {replicas} sessions {n:>2}: {result['actions']:>4} actions, "
+                      f"p50 {result['p50']:.2f} s, p95 {result['p95']:.2f} s, "
+                      f"CPU/rerun {result['cpu_per_rerun']:.2f} s, replicas busy {result['cpu_share']:.2f} cores, "
+                      f"memory/session {result['mem_per_session']:.0f} MB, errors {len(result['errors'])}; "
+                      f"load {result['load']}", flush=True)
+                for e in result["errors"][:5]:
+                    print("   ", e, flush=True)
+    print("\n| replicas | sessions | actions | p50 filter/pan → map | p95 | server CPU per rerun | "
+          "memory per session | failed | load (1/5/15 min) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        print(f"| {r['replicas']} | {r['n']} | {r['actions']} | {r['p50']:.2f} s | {r['p95']:.2f} s | "
+              f"{r['cpu_per_rerun']:.2f} s | {r['mem_per_session']:.0f} MB | {len(r['errors'])} | {r['load']} |")
+    if tmp:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
