@@ -312,6 +312,7 @@ def test_tcp_stream_round_trip(service, feed_store):
         ("illegal_crossing", "MEX-USA", "feed:cot", 25.0)
 
 
+@needs_real_cot
 def test_udp_round_trip_with_real_messages(service, feed_store):
     ids = [uid("udp") for _ in range(5)]
     m = mark(service)
