@@ -9,6 +9,7 @@ import pathlib
 import shutil
 import sqlite3
 import threading
+import warnings
 import zipfile
 
 import numpy as np
@@ -168,7 +169,7 @@ def _member(path: pathlib.Path, ext: str) -> bytes:
         return z.read(next(n for n in z.namelist() if n.lower().endswith(ext)))
 
 
-def _shp_variant(source: tuple[pathlib.Path, str], tmp_path: pathlib.Path, name: str, *, dbf=None, shp=None,
+def _shp_variant(source: tuple[pathlib.Path, str], tmp_path: pathlib.Path, name: str, *, dbf=None, shp=None, shx=None,
                  cpg: str | None = None, drop=(), extra: dict[str, bytes] | None = None) -> pathlib.Path:
     """A zipped Shapefile re-zipped with changes (its DBF declares no encoding: LDID 0, no .cpg)."""
     base, layer = source
@@ -183,6 +184,8 @@ def _shp_variant(source: tuple[pathlib.Path, str], tmp_path: pathlib.Path, name:
                 data = dbf(data)
             if ext == "shp" and shp is not None:
                 data = shp(data)
+            if ext == "shx" and shx is not None:
+                data = shx(data)
             dst.writestr(info.filename, data)
         if cpg is not None:
             dst.writestr(f"{layer}.cpg", cpg)
@@ -939,3 +942,85 @@ def test_large_files_are_validated_in_chunks_with_file_wide_rules(tmp_path, monk
     assert [w for w in plan.report.warnings if "kind" in w] == [
         "5 row(s) have no recognisable fortification kind (values 'moat'): recorded as 'other' "
         "(set one with --set kind=fence or map a column with --map kind=COLUMN)"]
+
+
+# -- no row lost, padded or merged without a word ----------------------------------------------
+GOOD_HEADER = "id,date,threat,lat,lon,notes\n"
+
+
+def test_csv_rows_read_match_an_independent_count(tmp_path):
+    text = (GOOD_HEADER + '1,2024-05-03,smuggling,41.3,26.5,"two\r\nlines"\r\n'
+            '2,2024-05-03,smuggling,41.3,26.6,"a ""quoted"" word, and a comma"\r\n'
+            "\r\n"
+            "3,2024-05-03,smuggling,41.3,26.7,\r\n")
+    path = write(tmp_path / "multi.csv", text)
+    plan = importer.read_file("incidents", path, now=NOW)
+    assert plan.report.ok, plan.report.format_text()
+    assert plan.report.rows_read == fx.csv_record_count(path) - 1 == 3  # the oracle also counts the blank line
+    assert plan.records.description.tolist()[:2] == ["two\r\nlines", 'a "quoted" word, and a comma']
+    assert not plan.records.description.iloc[2]
+    assert any("1 blank line(s) skipped (first: line 5)" in w for w in plan.report.warnings)
+
+
+def test_unterminated_quote_is_refused_not_merged(store, tmp_path):
+    path = write(tmp_path / "quote.csv", GOOD_HEADER + '1,2024-05-03,smuggling,41.3,26.5,"never closed\n'
+                 "2,2024-05-03,smuggling,41.3,26.6,x\n3,2024-05-03,smuggling,41.3,26.7,y\n")
+    with pytest.raises(Exception):  # the oracle agrees that the file is malformed
+        fx.csv_record_count(path)
+    err = only_error(refused(store, "incidents", path))
+    assert err.row is None and "record starting on line 2 has a quoted field that is never closed" in err.reason
+    assert "to line 4" in err.reason
+    stray = write(tmp_path / "stray.csv", GOOD_HEADER + '1,2024-05-03,smuggling,41.3,26.5,"closed" then text\n')
+    assert "record starting on line 2 is malformed" in only_error(refused(store, "incidents", stray)).reason
+
+
+def test_ragged_rows_are_refused_not_padded_or_cut(store, tmp_path):
+    path = write(tmp_path / "ragged.csv", GOOD_HEADER + "1,2024-05-03,smuggling,41.3,26.5,ok\n"
+                 "2,2024-05-03,smuggling,41.3\n3,2024-05-03,smuggling,41.3,26.7,x,extra\n"
+                 "4,2024-05-03,smuggling,41.3,26.8,fine\n")
+    err = only_error(refused(store, "incidents", path, skip_invalid=True))  # a file problem: refused under either policy
+    assert err.row is None
+    assert ("2 record(s) do not have the header's 6 fields (comma-separated): line 3 (row 2) has 4; "
+            "line 4 (row 3) has 7") in err.reason
+
+
+def test_nul_bytes_are_refused(store, tmp_path):
+    path = write(tmp_path / "nul.csv", (GOOD_HEADER + "1,2024-05-03,smuggling,41.3,26.5,cut\x00here\n").encode())
+    err = only_error(refused(store, "incidents", path))
+    assert err.field == "notes" and "line 2 (row 1), column 'notes' contains a NUL byte" in err.reason
+    utf16_no_bom = write(tmp_path / "u16.csv", GOOD_HEADER.encode("utf-16-le"))
+    assert "NUL" in only_error(refused(store, "incidents", utf16_no_bom)).reason
+
+
+def _add_dbf_record(data: bytes) -> bytes:
+    """One more record in a DBF (a copy of the last), with the header's count raised to match."""
+    n, header_len, record_len = int.from_bytes(data[4:8], "little"), int.from_bytes(data[8:10], "little"), \
+        int.from_bytes(data[10:12], "little")
+    body = data[header_len:header_len + n * record_len]
+    return data[:4] + (n + 1).to_bytes(4, "little") + data[8:header_len] + body + body[-record_len:] + b"\x1a"
+
+
+def test_shapefile_record_count_mismatch_is_refused(store, tmp_path, borough_zip):
+    path = _shp_variant(borough_zip, tmp_path, "extra.zip", dbf=_add_dbf_record)
+    assert fx.dbf_record_count(_member(path, ".dbf")) == 6
+    err = only_error(refused(store, "borders", path, defaults={"nation": "USA"}))
+    assert f"the .dbf of '{borough_zip[1]}.shp' has 6 records but the .shp has 5 shapes" in err.reason
+    truncated = _shp_variant(borough_zip, tmp_path, "short.zip", shx=lambda d: d[:-8])
+    err = only_error(refused(store, "borders", truncated, defaults={"nation": "USA"}))
+    assert "indexes 4 shapes but the .shp holds 5" in err.reason
+
+
+def test_archive_with_two_entries_of_one_name_is_refused(store, tmp_path):
+    path = tmp_path / "twice.kmz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name, and writes it
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("doc.kml", KML)
+            z.writestr("doc.kml", KML.replace("Fence A", "Fence B"))
+    err = only_error(refused(store, "fortifications", path))
+    assert "two entries named 'doc.kml'" in err.reason and "ambiguous" in err.reason
+    case = tmp_path / "case.zip"
+    with zipfile.ZipFile(case, "w") as z:
+        z.writestr("events.csv", GOOD_HEADER)
+        z.writestr("EVENTS.csv", GOOD_HEADER)
+    assert "two entries named 'events.csv' and 'EVENTS.csv'" in only_error(refused(store, "incidents", case)).reason

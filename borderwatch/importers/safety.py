@@ -115,7 +115,13 @@ def inspect_archive(path: pathlib.Path) -> list[zipfile.ZipInfo]:
     if len(infos) > MAX_ARCHIVE_ENTRIES:
         raise FileRefused(f"the archive has {len(infos):,} entries (at most {MAX_ARCHIVE_ENTRIES:,} accepted)")
     total = 0
+    seen: dict[str, str] = {}
     for info in infos:
+        key = info.filename.replace("\\", "/").rstrip("/").lower()
+        if key in seen:
+            raise FileRefused(f"the archive holds two entries named '{seen[key]}'{'' if seen[key] == info.filename else f' and {info.filename!r}'}; "
+                              "readers disagree about which one counts, so the archive is refused as ambiguous")
+        seen[key] = info.filename
         bad = _bad_member_name(info.filename)
         if bad:
             raise FileRefused(f"archive entry '{info.filename}' {bad}: refused (zip-slip)")
@@ -404,11 +410,32 @@ def _bad_kml_coordinates(text: str) -> str | None:
 _SHAPE_TYPES = {0, 1, 3, 5, 8, 11, 13, 15, 18, 21, 23, 25, 28, 31}
 
 
+def _shp_record_count(shp: pathlib.Path, name: str) -> int:
+    """Records in a .shp, counted by walking its record headers (each says how long its record is)."""
+    count, offset = 0, 100
+    size = shp.stat().st_size
+    with open(shp, "rb") as fh:
+        fh.seek(100)
+        while offset < size:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise FileRefused(f"the .shp of '{name}' ends inside record {count + 1}: truncated")
+            length = struct.unpack(">i", head[4:8])[0] * 2
+            if length < 4 or offset + 8 + length > size:
+                raise FileRefused(f"record {count + 1} of '{name}' declares {length:,} bytes, beyond the end of the .shp: "
+                                  "corrupt or truncated")
+            fh.seek(length, 1)
+            offset += 8 + length
+            count += 1
+    return count
+
+
 @dataclasses.dataclass
 class ShapefileCheck:
     encoding: str | None  # to pass to the reader; None = let GDAL decide from .cpg / language driver
     encoding_label: str
     warnings: list[str]
+    records: int = 0  # what the .dbf header, the .shx and the .shp all agree on
 
 
 def sidecar(shp: pathlib.Path, ext: str) -> pathlib.Path | None:
@@ -458,6 +485,18 @@ def check_shapefile(shp: pathlib.Path, encoding: str | None) -> ShapefileCheck:
     if header_len < 33 or header_len + n_records * record_len > len(raw):
         raise FileRefused(f"the .dbf of '{name}' is truncated or corrupt ({n_records:,} records of {record_len} bytes declared, "
                           f"{len(raw):,} bytes present)")
+    shx = sidecar(shp, ".shx")
+    shx_size = shx.stat().st_size
+    if shx_size < 100 or (shx_size - 100) % 8:
+        raise FileRefused(f"the index (.shx) of '{name}' is truncated or corrupt ({shx_size:,} bytes)")
+    shapes = _shp_record_count(shp, name)
+    if (shx_size - 100) // 8 != shapes:
+        raise FileRefused(f"the .shx of '{name}' indexes {(shx_size - 100) // 8:,} shapes but the .shp holds {shapes:,}: "
+                          "the files do not belong together or one is truncated")
+    if n_records != shapes:
+        raise FileRefused(f"the .dbf of '{name}' has {n_records:,} records but the .shp has {shapes:,} shapes; a reader "
+                          "would drop or invent rows, so the file is refused (the .shp, .shx and .dbf must come from the "
+                          "same export)")
     names: dict[str, int] = {}
     for k, off in enumerate(range(32, header_len - 1, 32)):
         if raw[off] == 0x0D:
@@ -472,16 +511,16 @@ def check_shapefile(shp: pathlib.Path, encoding: str | None) -> ShapefileCheck:
     cpg = sidecar(shp, ".cpg")
     ldid = raw[29]
     if encoding:
-        return ShapefileCheck(gdal_encoding(encoding), f"{gdal_encoding(encoding)} (as requested)", warnings)
+        return ShapefileCheck(gdal_encoding(encoding), f"{gdal_encoding(encoding)} (as requested)", warnings, n_records)
     if cpg is not None:
         declared = cpg.read_text("ascii", "replace").strip()
-        return ShapefileCheck(None, f"{declared or 'unknown'} (from the .cpg)", warnings)
+        return ShapefileCheck(None, f"{declared or 'unknown'} (from the .cpg)", warnings, n_records)
     if ldid:
-        return ShapefileCheck(None, f"from the .dbf language driver id 0x{ldid:02x}", warnings)
+        return ShapefileCheck(None, f"from the .dbf language driver id 0x{ldid:02x}", warnings, n_records)
     records = raw[header_len:header_len + n_records * record_len]
     if max(records, default=0) < 0x80:
         return ShapefileCheck(None, "ISO-8859-1 (GDAL's default without .cpg or language driver id; "
-                                    "all text is ASCII, so unaffected)", warnings)
+                                    "all text is ASCII, so unaffected)", warnings, n_records)
     try:
         records.decode("utf-8")
     except UnicodeDecodeError:
@@ -489,12 +528,12 @@ def check_shapefile(shp: pathlib.Path, encoding: str | None) -> ShapefileCheck:
     else:
         warnings.append(f"'{name}' declares no encoding (.cpg or language driver id); its non-ASCII text is valid UTF-8, "
                         "so it was read as UTF-8 (pass an encoding if that is wrong)")
-        return ShapefileCheck("UTF-8", "UTF-8 (detected; no .cpg)", warnings)
+        return ShapefileCheck("UTF-8", "UTF-8 (detected; no .cpg)", warnings, n_records)
     if any(0x80 <= b <= 0x9F for b in records):
         warnings.append(f"'{name}' declares no encoding; its text was read as Windows-1252 (pass an encoding if that is wrong)")
-        return ShapefileCheck("CP1252", "Windows-1252 (assumed; no .cpg)", warnings)
+        return ShapefileCheck("CP1252", "Windows-1252 (assumed; no .cpg)", warnings, n_records)
     warnings.append(f"'{name}' declares no encoding; its text was read as ISO-8859-1 (pass an encoding if that is wrong)")
-    return ShapefileCheck("ISO-8859-1", "ISO-8859-1 (assumed; no .cpg)", warnings)
+    return ShapefileCheck("ISO-8859-1", "ISO-8859-1 (assumed; no .cpg)", warnings, n_records)
 
 
 # -- GeoPackage -----------------------------------------------------------------------------
