@@ -22,6 +22,7 @@ from pyproj import Geod
 
 import queries
 from borderwatch import demo, importer
+from borderwatch.importers import pipeline
 from borderwatch.store import Store
 
 import import_fixtures as fx
@@ -928,7 +929,7 @@ def test_cli(tmp_path, monkeypatch, capsys):
 
 
 def test_large_files_are_validated_in_chunks_with_file_wide_rules(tmp_path, monkeypatch):
-    monkeypatch.setattr(importer, "CHUNK", 2)
+    monkeypatch.setattr(pipeline, "CHUNK", 2)
     rows = "".join(f"{i},03/04/2024,smuggling,41.3,{26 + i / 100}\n" for i in range(1, 6))
     path = write(tmp_path / "chunks.csv", "id,date,threat,lat,lon\n" + rows + "6,25/04/2024,smuggling,41.3,26.5\n")
     calls = []

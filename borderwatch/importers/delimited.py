@@ -7,10 +7,10 @@ reason to refuse the file, naming its line.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 import csv
 import dataclasses
 import pathlib
-from collections.abc import Iterator
 
 from borderwatch.importers.report import FileRefused
 
