@@ -511,7 +511,7 @@ def test_acled_shaped_export(store, tmp_path):
     assert rec.index.tolist() == ["ACLED:UKR1001", "ACLED:UKR1002", "ACLED:UKR1003", "ACLED:UKR1004"]
     assert rec.threat_type.tolist() == ["armed_incursion", "drone_incursion", "weapons_trafficking", "other"]
     assert rec.severity.tolist() == [4, 3, 1, 1]
-    assert rec.time_precision.tolist() == ["day", "day", "month", "day"]
+    assert rec.time_precision.tolist() == ["day", "week", "month", "day"]  # ACLED codes 1, 2, 3 kept
     assert rec.occurred_at.iloc[2] == pd.Timestamp("2024-06-01")  # month precision: the month's start
     assert set(rec.reporting_nation) == {"UKR"}
     assert rec.location_error_m.tolist()[:3] == [2000.0, 2000.0, 100000.0]

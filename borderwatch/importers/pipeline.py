@@ -227,6 +227,7 @@ def read(plan: ImportPlan, path: pathlib.Path, opts: Options) -> Work:
     report.format = fmt
     report.source_layers = [s.name for s in srcs]
     report.encoding = "; ".join(dict.fromkeys(s.encoding for s in srcs if s.encoding)) or None
+    report.encoding_confidence = next((s.encoding_confidence for s in srcs if s.encoding_confidence is not None), None)
     for s in srcs:
         for w in s.warnings:
             report.warn(w)
@@ -305,13 +306,15 @@ def _choose_preset(layer: str, preset: str | None, attrs: pd.DataFrame, report: 
             raise FileRefused(f"the file does not have the columns of an {chosen.label} "
                               f"(expected {', '.join('/'.join(g) for g in chosen.signature)})")
         report.preset = chosen.name
+        report.preset_variant = chosen.variant(attrs).name
         return chosen
     if preset is None:
         found = mp.detect_preset(layer, attrs)
         if found:
             report.preset = found.name
-            report.warn(f"the columns are those of an {found.label}: the '{found.name}' preset was applied "
-                        "(pass preset 'none' to map the columns yourself)")
+            report.preset_variant = found.variant(attrs).name
+            report.warn(f"the columns are those of an {found.label} ({report.preset_variant}): the '{found.name}' "
+                        "preset was applied (pass preset 'none' to map the columns yourself)")
             return found
     return None
 

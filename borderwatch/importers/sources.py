@@ -43,6 +43,7 @@ class Source:
     crs_label: str | None = None
     crs_undefined_note: str | None = None  # e.g. a GeoPackage with an undefined SRS
     encoding: str | None = None
+    encoding_confidence: float | None = None  # when the encoding was detected statistically
     # 0-based row -> (field, reason) found before or while reading (parse problems)
     row_errors: list[tuple[int, str | None, str]] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
@@ -304,12 +305,12 @@ def _read_kml(path: pathlib.Path, data: bytes, opts: ReadOptions) -> list[Source
 
 
 def _read_csv(path: pathlib.Path, opts: ReadOptions, workdir: pathlib.Path) -> list[Source]:
-    readable, label, notes = safety.prepare_text(path, opts.encoding, workdir)
+    readable, label, notes, confidence = safety.prepare_text(path, opts.encoding, workdir)
     table = delimited.read_table(readable, path.name, path.suffix)
     attrs = pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in table.columns.items()})
     if len(attrs) != table.rows:
         attrs = pd.DataFrame(index=range(table.rows))
-    src = Source(path.stem, "CSV", attrs, None, encoding=label)
+    src = Source(path.stem, "CSV", attrs, None, encoding=label, encoding_confidence=confidence)
     src.warnings += notes
     if table.blank_lines:
         src.warnings.append(f"{len(table.blank_lines)} blank line(s) skipped (first: line {table.blank_lines[0]})")

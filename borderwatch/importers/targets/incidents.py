@@ -36,9 +36,9 @@ def build(ctx: Context) -> pd.DataFrame:
             s = vals._text(v)
             if s is None:
                 continue
-            p = s.lower()
+            p = vals.PRECISION_CODES.get(s.split(".")[0] if s.endswith((".0", ".00")) else s, s.lower())
             if p not in vals.PRECISIONS:
-                ctx.fail(i, "time_precision", f"time precision {s!r} is not one of {', '.join(vals.PRECISIONS)}", v)
+                ctx.fail(i, "time_precision", f"time precision {s!r} is not one of {', '.join(vals.PRECISIONS)} (or a code 1-3)", v)
             elif precision[i] and vals.PRECISIONS.index(p) < vals.PRECISIONS.index(precision[i]):
                 ctx.fail(i, "time_precision", f"time precision {p!r} is finer than the date gives ({precision[i]})", v)
             else:
