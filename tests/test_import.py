@@ -2,8 +2,10 @@
 (refused files change nothing, re-imports do not duplicate, dry runs write nothing)."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import http.server
+import io
 import json
 import pathlib
 import shutil
@@ -765,8 +767,9 @@ def test_duplicate_column_names(store, tmp_path):
 def test_csv_encodings(store, tmp_path):
     text = "id,date,threat,lat,lon,notes\n1,2024-05-03,smuggling,41.3,26.5,Grenzübergang Höhe Kilometer 12\n"
     path = write(tmp_path / "latin1.csv", text.encode("cp1252"))
-    err = only_error(refused(store, "incidents", path))
-    assert "not UTF-8: byte 0xfc on line 2" in err.reason and "--encoding" in err.reason
+    detected = importer.read_file("incidents", path)  # not UTF-8: detected, and the report says how sure it is
+    assert detected.report.encoding.startswith("Windows-1252 (detected)") and detected.report.encoding_confidence
+    assert detected.records.description.iloc[0] == "Grenzübergang Höhe Kilometer 12"
     plan = importer.read_file("incidents", path, encoding="cp1252")
     assert plan.report.ok and plan.records.description.iloc[0] == "Grenzübergang Höhe Kilometer 12"
     utf16 = write(tmp_path / "utf16.csv", text.encode("utf-16"))
@@ -1025,3 +1028,100 @@ def test_archive_with_two_entries_of_one_name_is_refused(store, tmp_path):
         z.writestr("events.csv", GOOD_HEADER)
         z.writestr("EVENTS.csv", GOOD_HEADER)
     assert "two entries named 'events.csv' and 'EVENTS.csv'" in only_error(refused(store, "incidents", case)).reason
+
+
+# -- the export variants people download ------------------------------------------------------
+LEGACY_ACLED_COLUMNS = ["GWNO", "EVENT_ID_CNTY", "EVENT_ID_NO_CNTY", "EVENT_DATE", "YEAR", "TIME_PRECISION",
+                        "EVENT_TYPE", "ACTOR1", "ALLY_ACTOR_1", "INTER1", "ACTOR2", "ALLY_ACTOR_2", "INTER2",
+                        "INTERACTION", "COUNTRY", "ADMIN1", "ADMIN2", "ADMIN3", "LOCATION", "LATITUDE", "LONGITUDE",
+                        "GEO_PRECISION", "SOURCE", "NOTES", "FATALITIES"]
+
+
+def _legacy_acled(**kw) -> dict:
+    row = dict.fromkeys(LEGACY_ACLED_COLUMNS, "")
+    row.update(GWNO="369", YEAR="2015", TIME_PRECISION="1", COUNTRY="Ukraine", LATITUDE="50.29", LONGITUDE="36.94",
+               GEO_PRECISION="1", SOURCE="Local media", FATALITIES="0")
+    row.update(kw)
+    return row
+
+
+def test_acled_legacy_upper_case_layout(tmp_path):
+    rows = [_legacy_acled(EVENT_ID_CNTY="UKR1", EVENT_DATE="01-January-2015", EVENT_TYPE="Battle-No change of territory",
+                          ACTOR1="Military Forces of Ukraine", ALLY_ACTOR_1="Volunteer battalion", FATALITIES="2"),
+            _legacy_acled(EVENT_ID_CNTY="UKR2", EVENT_DATE="9-May-15", EVENT_TYPE="Remote violence", TIME_PRECISION="2"),
+            _legacy_acled(EVENT_ID_CNTY="UKR3", EVENT_DATE="21 March 2015", EVENT_TYPE="Riots/Protests", TIME_PRECISION="3"),
+            _legacy_acled(EVENT_ID_CNTY="UKR4", EVENT_DATE="9-May-97", EVENT_TYPE="Violence against civilians")]
+    path = tmp_path / "acled_legacy.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + pd.DataFrame(rows, columns=LEGACY_ACLED_COLUMNS).to_csv(index=False).encode())
+    plan = importer.read_file("incidents", path, now=NOW)
+    r = plan.report
+    assert r.ok and r.preset == "acled", r.format_text()
+    assert r.preset_variant.startswith("legacy upper-case layout") and "legacy upper-case layout" in r.format_text()
+    rec = plan.records.set_index("incident_id")
+    assert rec.threat_type.tolist() == ["armed_incursion", "armed_incursion", "other", "other"]
+    assert rec.severity.tolist() == [3, 3, 2, 3]
+    assert rec.time_precision.tolist() == ["day", "week", "month", "day"]
+    assert rec.occurred_at.tolist() == [pd.Timestamp("2015-01-01"), pd.Timestamp("2015-05-09"),
+                                        pd.Timestamp("2015-03-01"), pd.Timestamp("1997-05-09")]  # two-digit year rule
+    assert set(rec.reporting_nation) == {"UKR"} and r.mapping["reporting_nation"] == "country"
+    assert "with Volunteer battalion" in rec.description.iloc[0]
+
+
+def test_two_digit_years():
+    from borderwatch.importers.values import two_digit_year
+
+    today = dt.date(2026, 12, 4)
+    assert [two_digit_year(y, today) for y in (0, 20, 26, 27, 97)] == [2000, 2020, 2026, 1927, 1997]
+
+
+IOM_CURRENT = ["Main ID", "Incident ID", "Incident Type", "Region of Incident", "Incident Date", "Incident year", "Month",
+               "Number of Dead", "Minimum Estimated Number of Missing", "Total Number of Dead and Missing",
+               "Number of Survivors", "Cause of Death", "Country of Incident", "Migration Route", "Location of death",
+               "Information Source", "Coordinates", "UNSD Geographical Grouping", "Source Quality"]
+
+
+def test_iom_current_download_windows_1252_crlf_wkt(tmp_path):
+    rows = [["2023.MMP001", "2023.MMP001", "Incident", "Mediterranean", "2023-05-12", "2023", "May", "3", "", "3", "",
+             "Drowning", "Italy", "Central Mediterranean", "Off Lampedusa,\r\n“near the harbour”",
+             "Guardia Costiera – press", "POINT (12.6 35.5)", "Southern Europe", "4"],
+            ["2023.MMP002", "2023.MMP002", "Incident", "Europe", "2023-06-01", "2023", "June", "1", "", "1", "",
+             "Violence", "Bulgaria", "", "Near the border with Türkiye (Côte)", "Press", "POINT (26.6 41.9)",
+             "Southern Europe", "3"]]
+    buf = io.StringIO()
+    csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows([IOM_CURRENT, *rows])
+    path = write(tmp_path / "Missing_Migrants_Global_Figures_allData.csv", buf.getvalue().encode("cp1252"))
+    plan = importer.read_file("incidents", path, now=NOW)
+    r = plan.report
+    assert r.ok and r.preset == "iom-mmp", r.format_text()
+    assert r.preset_variant.startswith("current download")
+    assert r.encoding.startswith("Windows-1252 (detected)") and r.encoding_confidence >= 0.55
+    assert f"confidence {r.encoding_confidence:.2f}" in r.format_text()
+    assert r.rows_read == fx.csv_record_count(path, encoding="cp1252") == 2
+    rec = plan.records.set_index("incident_id")
+    assert (rec.lon.iloc[0], rec.lat.iloc[0]) == (12.6, 35.5)  # WKT is longitude first
+    assert "“near the harbour”" in rec.description.iloc[0] and "Türkiye" in rec.description.iloc[1]
+    # the user's word wins over detection
+    forced = importer.read_file("incidents", path, now=NOW, encoding="cp1250")
+    assert forced.report.encoding == "cp1250 (as requested)" and forced.report.encoding_confidence is None
+
+
+def test_iom_widely_shared_layout_keeps_month_precision(tmp_path):
+    path = write(tmp_path / "mmp_shared.csv",
+                 "Web ID,Region of Incident,Incident year,Reported Month,Number Dead,Total Dead and Missing,"
+                 "Cause of Death,Location Description,Coordinates\n"
+                 '1001,Mediterranean,2019,Dec,2,2,Drowning,Off Ceuta,"35.91, -5.35"\n'
+                 '1002,Mediterranean,2018,March,1,1,Drowning,Off Melilla,"35.29, -2.93"\n')
+    plan = importer.read_file("incidents", path, now=NOW)
+    r = plan.report
+    assert r.ok and r.preset_variant.startswith("widely shared layout"), r.format_text()
+    assert plan.records.time_precision.tolist() == ["month", "month"]
+    assert plan.records.occurred_at.tolist() == [pd.Timestamp("2019-12-01"), pd.Timestamp("2018-03-01")]
+    assert (plan.records.lat.iloc[0], plan.records.lon.iloc[0]) == (35.91, -5.35)
+
+
+def test_undetectable_encoding_is_refused(store, tmp_path):
+    path = write(tmp_path / "noise.csv", b"id,date,threat,lat,lon,notes\n1,2024-05-03,smuggling,41.3,26.5," +
+                 bytes(range(0x80, 0x100)) + b"\n")
+    err = only_error(refused(store, "incidents", path))
+    assert "not UTF-8: byte 0x80 on line 2" in err.reason and "--encoding" in err.reason
+    assert "no encoding reads it as plausible text" in err.reason or "below 0.55" in err.reason

@@ -7,6 +7,7 @@ import time
 
 from borderwatch.importers import mapping as mp
 from borderwatch.importers.pipeline import LAYERS, import_file
+from borderwatch.importers.progress import Rate
 from borderwatch.importers.report import ALL_OR_NOTHING
 
 
@@ -58,11 +59,13 @@ def cmd_import(args) -> int:
         load_reference(store)  # a new store gets the reference borders first (no-op when present)
     show = sys.stderr.isatty() and not args.json
     last = [0.0]
+    rate = Rate()
 
     def progress(done: int, total: int) -> None:
         if show and (time.monotonic() - last[0] > 0.5 or done >= total):
             last[0] = time.monotonic()
-            print(f"\r  rows: {done:,} / {total:,}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+            print(f"\r\033[K  {rate.describe(done, total)}", end="" if done < total else "\n", file=sys.stderr,
+                  flush=True)
 
     report = import_file(
         args.layer, args.file, store, dry_run=args.dry_run, mapping=_pairs(args.map, "--map"),
