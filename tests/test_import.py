@@ -1125,3 +1125,25 @@ def test_undetectable_encoding_is_refused(store, tmp_path):
     err = only_error(refused(store, "incidents", path))
     assert "not UTF-8: byte 0x80 on line 2" in err.reason and "--encoding" in err.reason
     assert "no encoding reads it as plausible text" in err.reason or "below 0.55" in err.reason
+
+
+def test_border_lines_without_nations_get_the_pair_they_follow(store, tmp_path):
+    ref = queries.df("segments_geo", store=store).set_index("segment_id")
+    follow = shapely.from_wkb(bytes(ref.loc["ESP-PRT", "wkb"]))
+    part = shapely.line_merge(follow) if follow.geom_type == "MultiLineString" else follow
+    part = max(getattr(part, "geoms", [part]), key=lambda g: g.length)
+    piece = shapely.ops.substring(part, 0.2, 0.5, normalized=True)  # 30% of the border, nothing said about it
+    lost = shapely.LineString([(-3.0, 40.0), (-2.5, 40.3)])  # inside Spain, far from any border
+    features = [{"type": "Feature", "properties": {"name": "official line"}, "geometry": shapely.geometry.mapping(g)}
+                for g in (piece, lost)]
+    path = write(tmp_path / "boundary.geojson", feature_collection(*features))
+    r = refused(store, "borders", path)
+    err = only_error(r)
+    assert err.row == 2 and "follows no reference border closely enough" in err.reason
+    assert any("inferred from the reference border" in w and "ESP-PRT (100%)" in w for w in r.warnings), r.warnings
+    plan = importer.read_file("borders", path, skip_invalid=True, store=store)
+    assert plan.report.ok and plan.records.segment_id.tolist() == ["ESP-PRT"]
+    assert plan.report.details["nations inferred"] == "ESP-PRT (100%)"
+    # the user's word still wins
+    forced = importer.read_file("borders", path, defaults={"nation_a": "FRA", "nation_b": "ESP"}, store=store)
+    assert forced.report.ok and set(forced.records.segment_id) == {"ESP-FRA"}

@@ -25,6 +25,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from borderwatch import demo, reference
 from borderwatch.importers import assemble
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import reproject, safety, sources
@@ -369,13 +370,15 @@ def validate(work: Work) -> None:
     if layer == "incidents" and "occurred_at" in work.values and not opts.date_format:
         date_order = vals.slashed_order(vals.texts(work.values["occurred_at"]))  # one reading for the whole file
     precision = work.derived.precision if work.derived and work.derived.precision else None
+    segments = _reference_segments(opts.store) if layer == "borders" and not _names_nations(work) else None
     chunk = CHUNK if target.chunked else n
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         ctx = Context(layer, stop - start, {t: v[start:stop] for t, v in work.values.items()}, work.labels,
                       work.geoms[start:stop], work.attrs.iloc[start:stop].reset_index(drop=True), nations,
                       precision=(precision[start:stop] if precision else None), threat_map=opts.threat_map,
-                      date_format=opts.date_format, date_order=date_order, now=now, source=work.source)
+                      date_format=opts.date_format, date_order=date_order, now=now, source=work.source,
+                      segments=segments)
         frame = target.build(ctx)
         frame["_pos"] += start
         built.append(frame)
@@ -399,6 +402,17 @@ def validate(work: Work) -> None:
     for w in notes:
         report.warn(w)
     report.details.update(details)
+
+
+def _names_nations(work: Work) -> bool:
+    """Whether every row can say which nations its border line separates (columns or --set)."""
+    return "pair" in work.values or ("nation_a" in work.values and "nation_b" in work.values)
+
+
+def _reference_segments(store: Store | None) -> tuple[np.ndarray, shapely.STRtree]:
+    """Segment ids and an STRtree of their lines: the store's, else the shipped reference data."""
+    frame = demo.segments_frame(store) if store is not None else reference.load_segments()
+    return np.array(frame.segment_id, dtype=object), shapely.STRtree(np.asarray(frame.geometry.values))
 
 
 def _nations(store: Store | None) -> vals.Nations:

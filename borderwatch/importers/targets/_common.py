@@ -41,6 +41,7 @@ class Context:
     tally: dict[str, int] = dataclasses.field(default_factory=dict)
     samples: dict[str, set] = dataclasses.field(default_factory=dict)
     outlines: pd.DataFrame | None = None  # borders: the nation outlines of this chunk
+    segments: tuple[np.ndarray, Any] | None = None  # borders: reference segment ids and their STRtree
 
     def count(self, key: str, n: int, values: Iterable[Any] = ()) -> None:
         if n:
@@ -150,6 +151,12 @@ def messages(tally: dict[str, int], samples: dict[str, set]) -> tuple[list[str],
     if t("repaired"):
         warnings.append(f"{t('repaired'):,} invalid polygon(s) were repaired (self-intersections resolved without "
                         "dropping area)")
+    if t("inferred"):
+        pairs = ", ".join(sorted(samples.get("inferred_pairs", set()))[:10])
+        warnings.append(f"{t('inferred'):,} line(s) name no nations: the pair was inferred from the reference border "
+                        f"they follow (share of their length within 5 km): {pairs}; give --set nation_a=... "
+                        "--set nation_b=... if that is wrong")
+        details["nations inferred"] = pairs
     return warnings, details
 
 

@@ -30,6 +30,36 @@ def _pair(ctx: Context, value: Any) -> tuple[str, str] | None:
     return None
 
 
+INFER_KM = 5.0  # a line follows a reference segment where it is within this distance of it
+INFER_SHARE = 0.6  # ... along at least this share of its length
+_STEP_KM = 1.0
+
+
+def infer_pair(line, segments) -> tuple[str | None, float, str | None]:
+    """(pair, share, best pair) for a border line without nation attributes: the reference pair whose
+    segment lies within INFER_KM of the largest share of the line's length (None when under INFER_SHARE).
+
+    ``segments`` is (segment ids, STRtree of their geometries). The line is sampled every km or so;
+    distances are geodesic (WGS 84) from each sample to the nearest point of the candidate segment."""
+    ids, tree = segments
+    length_km = GEOD.geometry_length(line) / 1000
+    n = int(min(max(length_km / _STEP_KM, 2), 2000))
+    samples = shapely.line_interpolate_point(line, np.linspace(0, 1, n), normalized=True)
+    margin = INFER_KM / 111.0 * 3  # degrees: generous, the geodesic test below decides
+    near_idx = tree.query_nearest(samples, max_distance=margin, all_matches=False)
+    votes: dict[str, int] = {}
+    for k, seg in zip(*near_idx):
+        target = shapely.shortest_line(samples[k], tree.geometries[seg])
+        (x0, y0), (x1, y1) = shapely.get_coordinates(target)
+        if GEOD.inv(x0, y0, x1, y1)[2] <= INFER_KM * 1000:
+            votes[ids[seg]] = votes.get(ids[seg], 0) + 1
+    if not votes:
+        return None, 0.0, None
+    best = max(votes, key=votes.get)
+    share = votes[best] / n
+    return (best if share >= INFER_SHARE else None), share, best
+
+
 def build_parts(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
     a_codes = nation_codes(ctx, "nation_a") if ctx.has("nation_a") else [None] * ctx.n
     b_codes = nation_codes(ctx, "nation_b") if ctx.has("nation_b") else [None] * ctx.n
@@ -57,6 +87,19 @@ def build_parts(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
                     ctx.fail(i, "pair", f"{vals._text(pairs[i])!r} does not name two known nations (e.g. 'MEX-USA')",
                              pairs[i])
                     continue
+            if (a is None or b is None) and i not in ctx.failed and ctx.segments is not None:
+                line = shapely.line_merge(shapely.union_all(parts)) if len(parts) > 1 else g
+                found, share, best = infer_pair(line, ctx.segments)
+                if found is None:
+                    near = f"; the closest pair, {best}, runs along {share:.0%} of it" if best else ""
+                    ctx.fail(i, "nation_a", "the line names no nations and follows no reference border closely enough to "
+                                            f"tell which (at least {INFER_SHARE:.0%} of its length within "
+                                            f"{INFER_KM:g} km of one pair's segment{near}); give them with "
+                                            "--set nation_a=... --set nation_b=...")
+                    continue
+                a, b = found.split("-")
+                ctx.count("inferred", 1)
+                ctx.samples.setdefault("inferred_pairs", set()).add(f"{found} ({share:.0%})")
             if a is None or b is None:
                 if i in ctx.failed:
                     continue  # an unknown code was already reported
