@@ -1147,3 +1147,17 @@ def test_border_lines_without_nations_get_the_pair_they_follow(store, tmp_path):
     # the user's word still wins
     forced = importer.read_file("borders", path, defaults={"nation_a": "FRA", "nation_b": "ESP"}, store=store)
     assert forced.report.ok and set(forced.records.segment_id) == {"ESP-FRA"}
+
+
+def test_dry_run_reports_the_same_totals_as_the_import(store, tmp_path):
+    rows = "".join(f"d{i},2024-05-03,smuggling,41.3,{26 + i / 1000}\n" for i in range(1, 8))
+    first = write(tmp_path / "totals1.csv", "id,date,threat,lat,lon\n" + "".join(rows.splitlines(True)[:3]))
+    assert importer.import_file("incidents", first, store, now=NOW, source_name="totals").written == 3
+    path = write(tmp_path / "totals2.csv", "id,date,threat,lat,lon\n" + rows + rows.splitlines(True)[0] +
+                 "bad,2024-05-03,piracy,41.3,26.5\n")
+    dry = importer.import_file("incidents", path, store, dry_run=True, now=NOW, source_name="totals", skip_invalid=True)
+    real = importer.import_file("incidents", path, store, now=NOW, source_name="totals", skip_invalid=True)
+    assert (dry.rows_read, dry.accepted, dry.rejected_rows, dry.duplicates_in_file) == \
+        (real.rows_read, real.accepted, real.rejected_rows, real.duplicates_in_file) == (9, 8, 1, 1)
+    assert dry.already_present == real.already_present == 3
+    assert dry.records - dry.already_present == real.written
