@@ -1161,3 +1161,22 @@ def test_dry_run_reports_the_same_totals_as_the_import(store, tmp_path):
         (real.rows_read, real.accepted, real.rejected_rows, real.duplicates_in_file) == (9, 8, 1, 1)
     assert dry.already_present == real.already_present == 3
     assert dry.records - dry.already_present == real.written
+
+
+def test_nearest_segment_from_pieces_matches_the_whole_lines(store):
+    from borderwatch import ingest
+
+    loc = ingest.SegmentLocator(store)
+    segs = demo.segments_frame(store)
+    lines = np.asarray(segs.geometry.values)
+    rng = np.random.default_rng(3)
+    coords = shapely.get_coordinates(lines)
+    pick = coords[rng.integers(0, len(coords), 400)]
+    lon, lat = pick[:, 0] + rng.uniform(-0.6, 0.6, 400), np.clip(pick[:, 1] + rng.uniform(-0.6, 0.6, 400), -89, 89)
+    got = loc.nearest(lon, lat)
+    for x, y, k in zip(lon, lat, got):
+        d = shapely.distance(shapely.Point(x, y), lines)  # every segment, whole
+        if d.min() > ingest.NEAREST_SEGMENT_MAX_DEG:
+            assert k == -1
+        else:
+            assert k >= 0 and d[k] == pytest.approx(d.min(), abs=1e-12)
