@@ -27,14 +27,15 @@ def assign_ids(layer, records, values, labels, source, rows, layer_names, report
     hashes = content_hashes(records, fields, geoms)
     ids = []
     hashed = 0
-    for k, pos in enumerate(records["_pos"]):
+    parts = records["_part"].to_numpy() if "_part" in records else None
+    for k, pos in enumerate(records["_pos"].to_numpy()):
         raw = vals._text(raw_ids[pos]) if raw_ids is not None else None
         if raw is None:
             hashed += 1
             base = f"{source}:#{hashes[k][:16]}"
         else:
             base = f"{source}:{raw}"
-        part = int(records["_part"].iloc[k]) if "_part" in records else 0
+        part = int(parts[k]) if parts is not None else 0
         ids.append(f"{base}#{part}" if part else base)
     if raw_ids is not None and hashed:
         report.warn(f"{hashed:,} row(s) have an empty id ({labels.get(id_field, id_field)}): their id is a hash of "
