@@ -44,7 +44,11 @@ class SegmentLocator:
         self.ids = np.array(segs.segment_id, dtype=object)
         self.nation_a = np.array(segs.nation_a, dtype=object)
         self.nation_b = np.array(segs.nation_b, dtype=object)
-        self.tree = shapely.STRtree(np.asarray(segs.geometry.values))
+        # the tree holds short pieces of each segment (at most PIECE_VERTICES vertices): the nearest
+        # piece belongs to the nearest segment, and distances to short pieces are cheap to compute
+        pieces, owner = _pieces(np.asarray(segs.geometry.values))
+        self.tree = shapely.STRtree(pieces)
+        self.owner = owner
         shared = dict(queries.rows("segment_internal_agreements", store=store))
         self.shared = np.array([shared.get(s, []) for s in self.ids], dtype=object)
 
@@ -55,8 +59,27 @@ class SegmentLocator:
             return out
         pts = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
         idx = self.tree.query_nearest(pts, max_distance=NEAREST_SEGMENT_MAX_DEG, all_matches=False)
-        out[idx[0]] = idx[1]
+        out[idx[0]] = self.owner[idx[1]]
         return out
+
+
+PIECE_VERTICES = 16
+
+
+def _pieces(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (multi)line cut into consecutive pieces of at most PIECE_VERTICES vertices (sharing their
+    end vertices, so together they cover the line exactly), and the index of the line each belongs to."""
+    parts, part_owner = shapely.get_parts(lines, return_index=True)
+    pieces, owner = [], []
+    for part, k in zip(parts, part_owner):
+        coords = shapely.get_coordinates(part)
+        step = PIECE_VERTICES - 1
+        for start in range(0, max(len(coords) - 1, 1), step):
+            chunk = coords[start:start + PIECE_VERTICES]
+            if len(chunk) >= 2:
+                pieces.append(shapely.linestrings(chunk))
+                owner.append(k)
+    return np.array(pieces, dtype=object), np.array(owner, dtype=int)
 
 
 _locators: dict[str, tuple[str, SegmentLocator]] = {}

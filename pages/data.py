@@ -14,6 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from borderwatch import audit, importer, signin, ui
+from borderwatch.importers.progress import Rate
+from borderwatch.importers.wording import for_page
 from borderwatch.store import default_store
 
 state = st.session_state
@@ -51,6 +53,32 @@ with st.expander("File details (only when the file does not say)"):
     crs = a[1].text_input("Coordinate system", key="imp_crs", placeholder="e.g. EPSG:32633")
     date_format = a[2].text_input("Date format", key="imp_date_format", placeholder="e.g. %d/%m/%Y")
     layer_name = a[3].text_input("Layer / folder", key="imp_layer_name", placeholder="all")
+    b = st.columns(3)
+    mapping_text = b[0].text_area("Column mapping", key="imp_map", placeholder="occurred_at=Date\nthreat_type=Category",
+                                  help="FIELD=COLUMN, one per line: take the field from that column (FIELD= leaves it "
+                                       "unmapped).")
+    defaults_text = b[1].text_area("Fixed values", key="imp_set", placeholder="kind=fence\nreporting_nation=GRC",
+                                   help="FIELD=VALUE, one per line: the value where the file gives none.")
+    threats_text = b[2].text_area("Threat values", key="imp_threat", placeholder="contraband=smuggling",
+                                  help="VALUE=TYPE, one per line: read a value of the file as a Borderwatch threat type.")
+
+
+def pairs(text: str, box: str) -> dict[str, str]:
+    """NAME=VALUE lines of a box; a line without '=' stops the page with a message naming it."""
+    out = {}
+    for k, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            st.error(ui.md(f'"{box}" line {k} must look like NAME=VALUE, not {line.strip()!r}'))
+            st.stop()
+        out[key.strip()] = value.strip()
+    return out
+
+
+mapping, defaults, threat_map = (pairs(mapping_text, "Column mapping"), pairs(defaults_text, "Fixed values"),
+                                 pairs(threats_text, "Threat values"))
 
 upload = st.file_uploader("File to import", type=EXTENSIONS, key="imp_file")
 if upload is None:
@@ -59,17 +87,20 @@ if upload is None:
 
 options = dict(preset=None if preset == "auto" or layer != "incidents" else preset, source_name=source.strip() or None,
                skip_invalid=skip_invalid, replace=replace, encoding=encoding.strip() or None, crs=crs.strip() or None,
-               date_format=date_format.strip() or None, layer_name=layer_name.strip() or None)
-signature = hashlib.sha256(repr((upload.file_id, upload.name, upload.size, layer, sorted(options.items()))).encode()).hexdigest()
+               date_format=date_format.strip() or None, layer_name=layer_name.strip() or None,
+               mapping=mapping or None, defaults=defaults or None, threat_map=threat_map or None)
+signature = hashlib.sha256(repr((upload.file_id, upload.name, upload.size, layer,
+                                 sorted((k, repr(v)) for k, v in options.items()))).encode()).hexdigest()
 
 
 def read_upload() -> importer.ImportPlan:
     """Copy the upload to a temporary file (named like the upload: formats go by extension) and
     validate it, with a progress bar; the temporary file is removed afterwards."""
-    bar = st.progress(0.0, text=f"Reading {ui.md(upload.name)}…")
+    bar = st.progress(0.0, text=ui.md(f"Reading {upload.name}…"))
+    rate = Rate()
 
     def progress(done: int, total: int) -> None:
-        bar.progress(min(done / total, 1.0) if total else 1.0, text=f"Checked {done:,} of {total:,} rows")
+        bar.progress(min(done / total, 1.0) if total else 1.0, text=f"Checked {rate.describe(done, total)}")
 
     directory = tempfile.mkdtemp(prefix="borderwatch-import-")
     path = pathlib.Path(directory) / pathlib.Path(upload.name).name
@@ -91,7 +122,7 @@ report = plan.report
 if state.get("imp_done") is not None:
     done = state.imp_done
     st.success(ui.md(f"{done.headline()}: {done.written:,} written, {done.already_present:,} already present"
-                     + (f", {done.replaced:,} replaced" if done.replaced else "") + "."), icon=":material/check_circle:")
+               + (f", {done.replaced:,} replaced" if done.replaced else "") + "."), icon=":material/check_circle:")
     st.stop()
 
 (st.success if report.ok else st.error)(ui.md(report.headline()))
@@ -101,12 +132,13 @@ m[1].metric("Accepted", f"{report.accepted:,}")
 m[2].metric("Rejected rows", f"{report.rejected_rows:,}")
 m[3].metric("Warnings", f"{len(report.warnings):,}")
 for problem in report.file_errors:
-    st.error(ui.md(f"Whole file: {problem.reason}" + (f" (field {problem.field})" if problem.field else "")))
+    st.error(ui.md(for_page(f"Whole file: {problem.reason}" + (f" (field {problem.field})" if problem.field else ""))))
 for warning in report.warnings:
-    st.warning(ui.md(warning))
+    st.warning(ui.md(for_page(warning)))
 if report.row_errors:
     st.subheader(f"Rejected rows ({report.rejected_rows:,})")
     errors = pd.DataFrame([e.to_dict() for e in report.row_errors])
+    errors["reason"] = errors["reason"].map(for_page)
     st.dataframe(errors, hide_index=True, width="stretch",
                  column_order=["row", "field", "reason", "value"] + (["layer"] if errors.layer.notna().any() else []),
                  column_config={"row": st.column_config.NumberColumn("Row", help="data rows counted from 1"),
@@ -115,7 +147,7 @@ if len(plan.preview):
     st.subheader("Preview of accepted rows, as they will be stored")
     st.dataframe(plan.preview, hide_index=True, width="stretch")
 with st.expander("Full report"):
-    st.code(report.format_text(max_rows=None), language=None)
+    st.code(for_page(report.format_text(max_rows=None)), language=None)
 
 
 def confirm() -> None:

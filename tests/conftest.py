@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -67,13 +68,22 @@ def page_factory(chromium_browser):
 
 # -- the store ------------------------------------------------------------------------------
 import datetime as dt  # noqa: E402
-import os  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-REALDATA = SHARED / "realdata"
+REALDATA = Path(os.environ.get("BORDERWATCH_REALDATA") or SHARED / "realdata")
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0)
 SMALL_INCIDENTS = 20_000
+
+
+def realdata(relative: str) -> Path:
+    """A real third-party file from ``../shared/realdata/``; skips the test, naming the file, when absent.
+
+    Tests that use one are extra checks: the same behaviour is proven on fixtures the tests build."""
+    path = REALDATA / relative
+    if not path.exists():
+        pytest.skip(f"real-data file ../shared/realdata/{relative} is not present (extra check only)")
+    return path
 
 
 @pytest.fixture(scope="session")

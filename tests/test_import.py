@@ -2,13 +2,16 @@
 (refused files change nothing, re-imports do not duplicate, dry runs write nothing)."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import http.server
+import io
 import json
 import pathlib
 import shutil
 import sqlite3
 import threading
+import warnings
 import zipfile
 
 import numpy as np
@@ -21,14 +24,17 @@ from pyproj import Geod
 
 import queries
 from borderwatch import demo, importer
+from borderwatch.importers import pipeline
 from borderwatch.store import Store
 
-from conftest import REALDATA
+import import_fixtures as fx
+from conftest import realdata
 
-NYBB = REALDATA / "geoformats" / "nybb_16a_shapefile_epsg2263.zip"
-NC = REALDATA / "geoformats" / "nc_sids_nad27_epsg4267.gpkg"
-OSM_FENCE = REALDATA / "fortifications" / "osm_us_mexico_border_fence_2015.geojson"
-MMP = REALDATA / "incidents" / "mmp_iom_2014-2019_legacy_format.csv"
+# real third-party files (extra checks; each test skips naming the file when it is absent)
+NYBB = "geoformats/nybb_16a_shapefile_epsg2263.zip"
+NC = "geoformats/nc_sids_nad27_epsg4267.gpkg"
+OSM_FENCE = "fortifications/osm_us_mexico_border_fence_2015.geojson"
+MMP = "incidents/mmp_iom_2014-2019_legacy_format.csv"
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0)
 GEOD = Geod(ellps="WGS84")
 TABLES = ("incidents", "fortifications", "sensors", "segments", "nations", "segment_agreements")
@@ -87,9 +93,53 @@ def point_feature(lon, lat, **props) -> dict:
     return {"type": "Feature", "properties": props, "geometry": {"type": "Point", "coordinates": [lon, lat]}}
 
 
-# -- real files ---------------------------------------------------------------------------
-def test_projected_shapefile_is_reprojected_into_new_york():
-    plan = importer.read_file("borders", NYBB, defaults={"nation": "USA"}, mapping={"name": "BoroName"})
+# -- real-shaped files: built here, and the real third-party files as an extra check -------------
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The small real-shaped files of import_fixtures, built once for this module."""
+    d = tmp_path_factory.mktemp("built")
+    return {"boroughs": fx.boroughs_shapefile(d), "counties": fx.nad27_geopackage(d),
+            "fence": fx.osm_fence_geojson(d), "mmp": fx.mmp_csv(d)}
+
+
+@pytest.fixture(params=["built", "real"])
+def borough_zip(request, built) -> tuple[pathlib.Path, str]:
+    """(zipped projected Shapefile with an undeclared-encoding DBF, its layer): built here, or the real nybb."""
+    if request.param == "real":
+        return realdata(NYBB), "nybb"
+    return built["boroughs"].path, built["boroughs"].layer
+
+
+@pytest.fixture(params=["built", "real"])
+def nad27_gpkg(request, built) -> tuple[pathlib.Path, str]:
+    """(NAD27 GeoPackage, its layer table): built here, or the real North Carolina file."""
+    if request.param == "real":
+        return realdata(NC), "nc.gpkg"
+    return built["counties"], "counties"
+
+
+def test_projected_shapefile_is_reprojected(built):
+    b = built["boroughs"]
+    plan = importer.read_file("borders", b.path, defaults={"nation": "USA"}, mapping={"name": "BoroName"})
+    r = plan.report
+    assert r.ok, r.format_text()
+    assert r.format == "zipped Shapefile" and r.source_layers == ["boroughs"]
+    assert r.rows_read == 5
+    assert r.crs["declared"] == "EPSG:2263"
+    assert "NAD83" in r.crs["transformation"]
+    for got, expected in zip(plan.geometries, b.lonlat):  # US feet back to the outlines drawn in degrees
+        got, expected = shapely.normalize(got), shapely.normalize(expected)  # a Shapefile's rings turn clockwise
+        assert np.allclose(shapely.get_coordinates(got), shapely.get_coordinates(expected), atol=1e-9)
+    assert abs(shapely.get_coordinates(b.lonlat[3])[0] - (-74.019, 40.700)).max() < 1e-6  # and that is Manhattan
+    manhattan = plan.geometries[3]
+    assert abs(GEOD.geometry_area_perimeter(manhattan)[0]) == pytest.approx(
+        abs(GEOD.geometry_area_perimeter(b.lonlat[3])[0]), rel=1e-6)
+    assert list(plan.outlines.iso3) == ["USA"] and plan.outlines.rows.iloc[0] == 5
+
+
+def test_real_projected_shapefile_lands_in_new_york():
+    nybb = realdata(NYBB)
+    plan = importer.read_file("borders", nybb, defaults={"nation": "USA"}, mapping={"name": "BoroName"})
     r = plan.report
     assert r.ok, r.format_text()
     assert r.format == "zipped Shapefile" and r.source_layers == ["nybb"]
@@ -106,19 +156,28 @@ def test_projected_shapefile_is_reprojected_into_new_york():
     assert list(plan.outlines.iso3) == ["USA"] and plan.outlines.rows.iloc[0] == 5
 
 
-def test_borough_names_are_not_nations(store):
-    r = refused(store, "borders", NYBB, mapping={"nation": "BoroName"})
+def test_borough_names_are_not_nations(store, borough_zip):
+    path, layer = borough_zip
+    r = refused(store, "borders", path, mapping={"nation": "BoroName"})
     assert r.rejected_rows == 5 and r.accepted == 0
+    assert r.rows_read == fx.dbf_record_count(_member(path, ".dbf"))
     first = r.rejected[0]
-    assert (first.file, first.layer, first.row, first.field) == (NYBB.name, "nybb", 1, "BoroName")
+    assert (first.file, first.layer, first.row, first.field) == (path.name, layer, 1, "BoroName")
     assert first.reason.startswith("unknown nation code 'Staten Island'")
-    assert "nybb_16a_shapefile_epsg2263.zip, layer nybb, row 1, field BoroName: unknown nation code" in str(first)
+    assert f"{path.name}, layer {layer}, row 1, field BoroName: unknown nation code" in str(first)
 
 
-def _nybb_variant(tmp_path: pathlib.Path, name: str, *, dbf=None, cpg: str | None = None, drop=()) -> pathlib.Path:
-    """The nybb Shapefile re-zipped with changes (its DBF declares no encoding: LDID 0, no .cpg)."""
+def _member(path: pathlib.Path, ext: str) -> bytes:
+    with zipfile.ZipFile(path) as z:
+        return z.read(next(n for n in z.namelist() if n.lower().endswith(ext)))
+
+
+def _shp_variant(source: tuple[pathlib.Path, str], tmp_path: pathlib.Path, name: str, *, dbf=None, shp=None, shx=None,
+                 cpg: str | None = None, drop=(), extra: dict[str, bytes] | None = None) -> pathlib.Path:
+    """A zipped Shapefile re-zipped with changes (its DBF declares no encoding: LDID 0, no .cpg)."""
+    base, layer = source
     out = tmp_path / name
-    with zipfile.ZipFile(NYBB) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             ext = info.filename.rsplit(".", 1)[-1]
             if ext in drop:
@@ -126,20 +185,27 @@ def _nybb_variant(tmp_path: pathlib.Path, name: str, *, dbf=None, cpg: str | Non
             data = src.read(info)
             if ext == "dbf" and dbf is not None:
                 data = dbf(data)
+            if ext == "shp" and shp is not None:
+                data = shp(data)
+            if ext == "shx" and shx is not None:
+                data = shx(data)
             dst.writestr(info.filename, data)
         if cpg is not None:
-            dst.writestr("nybb.cpg", cpg)
+            dst.writestr(f"{layer}.cpg", cpg)
+        for member, data in (extra or {}).items():
+            dst.writestr(member, data)
     return out
 
 
 @pytest.mark.parametrize("variant", ["latin1", "utf8-undeclared", "utf8-cpg"])
-def test_shapefile_text_encodings(tmp_path, variant):
+def test_shapefile_text_encodings(tmp_path, borough_zip, variant):
     if variant == "latin1":  # the DBF's bytes are ISO-8859-1 and nothing says so
-        path = _nybb_variant(tmp_path, "b.zip", dbf=lambda d: d.replace(b"Bronx", "Brönx".encode("latin-1")))
+        path = _shp_variant(borough_zip, tmp_path, "b.zip", dbf=lambda d: d.replace(b"Bronx", "Brönx".encode("latin-1")))
     elif variant == "utf8-undeclared":  # UTF-8 bytes without .cpg: GDAL alone would read 'BrÃ¶nx'
-        path = _nybb_variant(tmp_path, "b.zip", dbf=lambda d: d.replace(b"Bronx ", "Brönx".encode("utf-8")))
+        path = _shp_variant(borough_zip, tmp_path, "b.zip", dbf=lambda d: d.replace(b"Bronx ", "Brönx".encode("utf-8")))
     else:
-        path = _nybb_variant(tmp_path, "b.zip", dbf=lambda d: d.replace(b"Bronx ", "Brönx".encode("utf-8")), cpg="UTF-8")
+        path = _shp_variant(borough_zip, tmp_path, "b.zip", dbf=lambda d: d.replace(b"Bronx ", "Brönx".encode("utf-8")),
+                            cpg="UTF-8")
     plan = importer.read_file("borders", path, mapping={"nation": "BoroName"})
     bronx = next(e for e in plan.report.rejected if e.row == 5)
     assert bronx.value == "Brönx", plan.report.format_text()
@@ -150,16 +216,18 @@ def test_shapefile_text_encodings(tmp_path, variant):
         assert any("declares no encoding" in w for w in plan.report.warnings)
 
 
-def test_shapefile_whose_cpg_is_wrong_is_refused_not_garbled(store, tmp_path):
-    path = _nybb_variant(tmp_path, "lie.zip", dbf=lambda d: d.replace(b"Bronx", "Brönx".encode("latin-1")), cpg="UTF-8")
+def test_shapefile_whose_cpg_is_wrong_is_refused_not_garbled(store, tmp_path, borough_zip):
+    path = _shp_variant(borough_zip, tmp_path, "lie.zip", dbf=lambda d: d.replace(b"Bronx", "Brönx".encode("latin-1")),
+                        cpg="UTF-8")
     err = only_error(refused(store, "borders", path, mapping={"nation": "BoroName"}))
-    assert "'nybb.shp' is not valid utf-8" in err.reason and "--encoding" in err.reason
+    assert f"'{borough_zip[1]}.shp' is not valid utf-8" in err.reason and "--encoding" in err.reason
     plan = importer.read_file("borders", path, mapping={"nation": "BoroName"}, encoding="latin-1")
     assert next(e for e in plan.report.rejected if e.row == 5).value == "Brönx"
 
 
-def test_shapefile_without_prj_and_projected_coordinates_is_refused(store, tmp_path):
-    path = _nybb_variant(tmp_path, "noprj.zip", drop=("prj",))
+def test_shapefile_without_prj_and_projected_coordinates_is_refused(store, tmp_path, borough_zip):
+    layer = borough_zip[1]
+    path = _shp_variant(borough_zip, tmp_path, "noprj.zip", drop=("prj",))
     r = refused(store, "borders", path, defaults={"nation": "USA"})
     err = r.file_errors[0]
     assert "declares no coordinate reference system" in err.reason
@@ -168,21 +236,19 @@ def test_shapefile_without_prj_and_projected_coordinates_is_refused(store, tmp_p
     ok = importer.read_file("borders", path, defaults={"nation": "USA"}, crs="EPSG:2263")
     assert ok.report.ok and ok.report.bounds[0] < -74.2
     # a .prj that is not a CRS is not silently ignored
-    bogus = tmp_path / "bogus.zip"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bogus, "w") as dst:
-        for info in src.infolist():
-            dst.writestr(info, src.read(info))
-        dst.writestr("nybb.prj", 'PROJCS["made up",GEOGCS["nothing"]]')
+    bogus = _shp_variant(borough_zip, tmp_path, "bogus.zip", drop=("prj",),
+                         extra={f"{layer}.prj": b'PROJCS["made up",GEOGCS["nothing"]]'})
     err = only_error(refused(store, "borders", bogus, defaults={"nation": "USA"}))
-    assert "the .prj of 'nybb.shp' does not describe a known coordinate reference system" in err.reason
+    assert f"the .prj of '{layer}.shp' does not describe a known coordinate reference system" in err.reason
 
 
-def test_nad27_geopackage_gets_the_datum_shift():
-    plan = importer.read_file("borders", NC, defaults={"nation": "USA"})
+def test_nad27_geopackage_gets_the_datum_shift(nad27_gpkg):
+    path, _ = nad27_gpkg
+    plan = importer.read_file("borders", path, defaults={"nation": "USA"})
     r = plan.report
-    assert r.ok and r.rows_read == 100
+    raw = pyogrio.read_dataframe(path)
+    assert r.ok and r.rows_read == len(raw)
     assert r.crs["declared"] == "EPSG:4267" and "NAD27 to WGS 84" in r.crs["transformation"]
-    raw = pyogrio.read_dataframe(NC)
     before = shapely.get_coordinates(raw.geometry.iloc[0])[0]  # Ashe county, first vertex, NAD27
     after = shapely.get_coordinates(plan.geometries[0])[0]
     # NAD27 -> WGS 84 moves points in North Carolina by some 10-40 m (here east and north)
@@ -193,8 +259,34 @@ def test_nad27_geopackage_gets_the_datum_shift():
     assert after == pytest.approx(expected, abs=1e-9)
 
 
-def test_osm_border_fence_as_fortifications(store):
-    plan = importer.read_file("fortifications", OSM_FENCE, store=store)
+def test_mixed_geometry_fence_as_fortifications(store, built):
+    fence = built["fence"]
+    plan = importer.read_file("fortifications", fence.path, store=store)
+    r = plan.report
+    assert r.ok, r.format_text()
+    assert r.rows_read == len(json.loads(fence.path.read_text())["features"]) == r.accepted
+    assert r.geometry_types == fence.geometry_types
+    assert plan.records.kind.value_counts().to_dict() == fence.kinds
+    lines = plan.records[plan.records.geometry.map(lambda g: g.geom_type == "LineString")]
+    km = sum(GEOD.geometry_length(g) for g in lines.geometry) / 1000
+    assert km == pytest.approx(fence.line_km, rel=1e-6)
+    assert plan.records.fortification_id.iloc[0] == fence.first_id
+    before = snapshot(store)
+    report = importer.commit(plan, store)
+    assert report.status == "imported" and report.written == r.accepted
+    after = snapshot(store)
+    assert after["fortifications"] == before["fortifications"] + r.accepted
+    on_border = store.cursor().execute("SELECT segment_id, count(*) FROM fortifications WHERE dataset = ? GROUP BY ALL",
+                                       [report.dataset]).fetchall()
+    assert on_border == [("MEX-USA", r.accepted)]
+    again = importer.import_file("fortifications", fence.path, store)
+    assert again.written == 0 and again.already_present == r.accepted
+    assert snapshot(store) == after
+
+
+def test_real_osm_border_fence_as_fortifications(store):
+    osm = realdata(OSM_FENCE)
+    plan = importer.read_file("fortifications", osm, store=store)
     r = plan.report
     assert r.ok, r.format_text()
     assert r.rows_read == 616 and r.accepted == 616
@@ -213,34 +305,56 @@ def test_osm_border_fence_as_fortifications(store):
     on_border = store.cursor().execute("SELECT segment_id, count(*) FROM fortifications WHERE dataset = ? GROUP BY ALL",
                                        [report.dataset]).fetchall()
     assert on_border == [("MEX-USA", 616)]
-    again = importer.import_file("fortifications", OSM_FENCE, store)
+    again = importer.import_file("fortifications", osm, store)
     assert again.written == 0 and again.already_present == 616
     assert snapshot(store) == after
 
 
-def test_missing_migrants_refused_whole_because_one_row_has_no_coordinates(store):
-    r = refused(store, "incidents", MMP)
-    assert r.preset == "iom-mmp" and r.rows_read == 5987 and r.accepted == 5986
+def test_missing_migrants_refused_whole_because_one_row_has_no_coordinates(store, built):
+    path = built["mmp"]
+    r = refused(store, "incidents", path, source_name="MMP-built")
+    assert r.preset == "iom-mmp" and r.rows_read == fx.csv_record_count(path) == 4 and r.accepted == 3
     err = only_error(r)
-    assert (err.row, err.field, err.record) == (3098, "Location Coordinates", "51450") and err.reason == "no coordinates"
+    assert (err.row, err.field, err.record) == (3, "Location Coordinates", "51450") and err.reason == "no coordinates"
     assert "all-or-nothing" in r.format_text()
 
 
-def test_missing_migrants_with_skip_invalid(store):
+def test_missing_migrants_with_skip_invalid(store, built):
+    path = built["mmp"]
     before = snapshot(store)
-    r = importer.import_file("incidents", MMP, store, skip_invalid=True, now=NOW)
+    r = importer.import_file("incidents", path, store, skip_invalid=True, now=NOW, source_name="MMP-built")
+    assert r.status == "imported" and r.policy == "skip-invalid"
+    assert r.written == 3 and r.rejected_rows == 1
+    assert snapshot(store)["incidents"] == before["incidents"] + 3
+    row = stored_incident(store, "MMP-built:52673")
+    assert row.occurred_at == pd.Timestamp("2019-12-30") and row.time_precision == "day"
+    assert row.threat_type == "illegal_crossing" and row.severity == 3 and row.confidence == pytest.approx(0.4)
+    assert abs(row.lat - 35.568972356329) < 1e-9 and abs(row.lon - -1.289773129748) < 1e-9
+    assert "Hypothermia" in row.description and row.dataset == "import:MMP-built" and not row.synthetic
+    ceuta = stored_incident(store, "MMP-built:52666")
+    assert ceuta.severity == 4 and ceuta.confidence == pytest.approx(0.95)  # 12 dead; source quality 5
+    assert stored_incident(store, "MMP-built:31092").severity == 2  # no one dead or missing
+    again = importer.import_file("incidents", path, store, skip_invalid=True, now=NOW, source_name="MMP-built")
+    assert again.written == 0 and again.already_present == 3
+    assert snapshot(store)["incidents"] == before["incidents"] + 3
+
+
+def test_real_missing_migrants_export(store):
+    mmp = realdata(MMP)
+    r = refused(store, "incidents", mmp)
+    assert r.preset == "iom-mmp" and r.rows_read == 5987 == fx.csv_record_count(mmp) and r.accepted == 5986
+    err = only_error(r)
+    assert (err.row, err.field, err.record) == (3098, "Location Coordinates", "51450") and err.reason == "no coordinates"
+    before = snapshot(store)
+    r = importer.import_file("incidents", mmp, store, skip_invalid=True, now=NOW)
     assert r.status == "imported" and r.policy == "skip-invalid"
     assert r.written == 5986 and r.rejected_rows == 1
     assert snapshot(store)["incidents"] == before["incidents"] + 5986
     row = stored_incident(store, "IOM-MMP:52673")
     assert row.occurred_at == pd.Timestamp("2019-12-30") and row.time_precision == "day"
-    assert row.threat_type == "illegal_crossing" and row.severity == 3
     assert abs(row.lat - 35.568972356329) < 1e-9 and abs(row.lon - -1.289773129748) < 1e-9
-    assert "Hypothermia" in row.description and row.dataset == "import:IOM-MMP" and not row.synthetic
-    # re-importing the same export adds nothing
-    again = importer.import_file("incidents", MMP, store, skip_invalid=True, now=NOW)
+    again = importer.import_file("incidents", mmp, store, skip_invalid=True, now=NOW)
     assert again.written == 0 and again.already_present == 5986
-    assert snapshot(store)["incidents"] == before["incidents"] + 5986
 
 
 # -- formats --------------------------------------------------------------------------------
@@ -399,7 +513,7 @@ def test_acled_shaped_export(store, tmp_path):
     assert rec.index.tolist() == ["ACLED:UKR1001", "ACLED:UKR1002", "ACLED:UKR1003", "ACLED:UKR1004"]
     assert rec.threat_type.tolist() == ["armed_incursion", "drone_incursion", "weapons_trafficking", "other"]
     assert rec.severity.tolist() == [4, 3, 1, 1]
-    assert rec.time_precision.tolist() == ["day", "day", "month", "day"]
+    assert rec.time_precision.tolist() == ["day", "week", "month", "day"]  # ACLED codes 1, 2, 3 kept
     assert rec.occurred_at.iloc[2] == pd.Timestamp("2024-06-01")  # month precision: the month's start
     assert set(rec.reporting_nation) == {"UKR"}
     assert rec.location_error_m.tolist()[:3] == [2000.0, 2000.0, 100000.0]
@@ -604,23 +718,17 @@ def test_zip_slip_and_zip_bomb_and_links(store, tmp_path):
     assert "symbolic link" in only_error(refused(store, "borders", link)).reason
 
 
-def test_shapefile_missing_dbf_and_corrupt_header(store, tmp_path):
-    nodbf = _nybb_variant(tmp_path, "nodbf.zip", drop=("dbf",))
+def test_shapefile_missing_dbf_and_corrupt_header(store, tmp_path, borough_zip):
+    nodbf = _shp_variant(borough_zip, tmp_path, "nodbf.zip", drop=("dbf",))
     err = only_error(refused(store, "borders", nodbf))
     assert "has no attribute table (.dbf)" in err.reason
-    corrupt = tmp_path / "corrupt.zip"
-    with zipfile.ZipFile(NYBB) as src, zipfile.ZipFile(corrupt, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename.endswith(".shp"):
-                data = b"\x00\x00\x00\x00" + data[4:]
-            dst.writestr(info.filename, data)
-    assert "header of 'nybb.shp' is corrupt" in only_error(refused(store, "borders", corrupt)).reason
+    corrupt = _shp_variant(borough_zip, tmp_path, "corrupt.zip", shp=lambda d: b"\x00\x00\x00\x00" + d[4:])
+    assert f"header of '{borough_zip[1]}.shp' is corrupt" in only_error(refused(store, "borders", corrupt)).reason
 
 
-def _gpkg_copy(tmp_path: pathlib.Path, name: str, *statements) -> pathlib.Path:
+def _gpkg_copy(source: pathlib.Path, tmp_path: pathlib.Path, name: str, *statements) -> pathlib.Path:
     path = tmp_path / name
-    shutil.copy(NC, path)
+    shutil.copy(source, path)
     con = sqlite3.connect(path)
     for fn in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):  # used by the file's R-tree triggers
         con.create_function(fn, 1, lambda blob: 0)
@@ -631,20 +739,21 @@ def _gpkg_copy(tmp_path: pathlib.Path, name: str, *statements) -> pathlib.Path:
     return path
 
 
-def test_geopackage_undefined_and_unknown_srs(store, tmp_path):
-    undefined = _gpkg_copy(tmp_path, "undef.gpkg", "UPDATE gpkg_geometry_columns SET srs_id = 0",
+def test_geopackage_undefined_and_unknown_srs(store, tmp_path, nad27_gpkg):
+    undefined = _gpkg_copy(nad27_gpkg[0], tmp_path, "undef.gpkg", "UPDATE gpkg_geometry_columns SET srs_id = 0",
                            "UPDATE gpkg_contents SET srs_id = 0")
     plan = importer.read_file("borders", undefined, defaults={"nation": "USA"})
     assert plan.report.ok  # NAD27 degrees fit longitude/latitude: accepted, and said so
     assert any("undefined SRS (srs_id 0)" in w and "read as WGS 84" in w for w in plan.report.warnings)
-    unknown = _gpkg_copy(tmp_path, "unknown.gpkg", "UPDATE gpkg_spatial_ref_sys SET organization_coordsys_id = 99999, "
+    unknown = _gpkg_copy(nad27_gpkg[0], tmp_path, "unknown.gpkg", "UPDATE gpkg_spatial_ref_sys SET organization_coordsys_id = 99999, "
                          "definition = 'undefined' WHERE srs_id = 4267")
     err = only_error(refused(store, "borders", unknown, defaults={"nation": "USA"}))
     assert "EPSG:99999" in err.reason and "not a known coordinate reference system" in err.reason
 
 
-def test_geopackage_invalid_geometry_blob(store, tmp_path):
-    path = _gpkg_copy(tmp_path, "blob.gpkg", "UPDATE \"nc.gpkg\" SET geom = X'47500003DEADBEEF' WHERE fid = 3")
+def test_geopackage_invalid_geometry_blob(store, tmp_path, nad27_gpkg):
+    source, table = nad27_gpkg
+    path = _gpkg_copy(source, tmp_path, "blob.gpkg", f"UPDATE \"{table}\" SET geom = X'47500003DEADBEEF' WHERE fid = 3")
     err = only_error(refused(store, "borders", path, defaults={"nation": "USA"}))
     assert (err.row, err.field) == (3, "geometry") and "blob of feature 3 is invalid" in err.reason
 
@@ -658,8 +767,9 @@ def test_duplicate_column_names(store, tmp_path):
 def test_csv_encodings(store, tmp_path):
     text = "id,date,threat,lat,lon,notes\n1,2024-05-03,smuggling,41.3,26.5,Grenzübergang Höhe Kilometer 12\n"
     path = write(tmp_path / "latin1.csv", text.encode("cp1252"))
-    err = only_error(refused(store, "incidents", path))
-    assert "not UTF-8: byte 0xfc on line 2" in err.reason and "--encoding" in err.reason
+    detected = importer.read_file("incidents", path)  # not UTF-8: detected, and the report says how sure it is
+    assert detected.report.encoding.startswith("Windows-1252 (detected)") and detected.report.encoding_confidence
+    assert detected.records.description.iloc[0] == "Grenzübergang Höhe Kilometer 12"
     plan = importer.read_file("incidents", path, encoding="cp1252")
     assert plan.report.ok and plan.records.description.iloc[0] == "Grenzübergang Höhe Kilometer 12"
     utf16 = write(tmp_path / "utf16.csv", text.encode("utf-16"))
@@ -822,7 +932,7 @@ def test_cli(tmp_path, monkeypatch, capsys):
 
 
 def test_large_files_are_validated_in_chunks_with_file_wide_rules(tmp_path, monkeypatch):
-    monkeypatch.setattr(importer, "CHUNK", 2)
+    monkeypatch.setattr(pipeline, "CHUNK", 2)
     rows = "".join(f"{i},03/04/2024,smuggling,41.3,{26 + i / 100}\n" for i in range(1, 6))
     path = write(tmp_path / "chunks.csv", "id,date,threat,lat,lon\n" + rows + "6,25/04/2024,smuggling,41.3,26.5\n")
     calls = []
@@ -836,3 +946,237 @@ def test_large_files_are_validated_in_chunks_with_file_wide_rules(tmp_path, monk
     assert [w for w in plan.report.warnings if "kind" in w] == [
         "5 row(s) have no recognisable fortification kind (values 'moat'): recorded as 'other' "
         "(set one with --set kind=fence or map a column with --map kind=COLUMN)"]
+
+
+# -- no row lost, padded or merged without a word ----------------------------------------------
+GOOD_HEADER = "id,date,threat,lat,lon,notes\n"
+
+
+def test_csv_rows_read_match_an_independent_count(tmp_path):
+    text = (GOOD_HEADER + '1,2024-05-03,smuggling,41.3,26.5,"two\r\nlines"\r\n'
+            '2,2024-05-03,smuggling,41.3,26.6,"a ""quoted"" word, and a comma"\r\n'
+            "\r\n"
+            "3,2024-05-03,smuggling,41.3,26.7,\r\n")
+    path = write(tmp_path / "multi.csv", text)
+    plan = importer.read_file("incidents", path, now=NOW)
+    assert plan.report.ok, plan.report.format_text()
+    assert plan.report.rows_read == fx.csv_record_count(path) - 1 == 3  # the oracle also counts the blank line
+    assert plan.records.description.tolist()[:2] == ["two\r\nlines", 'a "quoted" word, and a comma']
+    assert not plan.records.description.iloc[2]
+    assert any("1 blank line(s) skipped (first: line 5)" in w for w in plan.report.warnings)
+
+
+def test_unterminated_quote_is_refused_not_merged(store, tmp_path):
+    path = write(tmp_path / "quote.csv", GOOD_HEADER + '1,2024-05-03,smuggling,41.3,26.5,"never closed\n'
+                 "2,2024-05-03,smuggling,41.3,26.6,x\n3,2024-05-03,smuggling,41.3,26.7,y\n")
+    with pytest.raises(Exception):  # the oracle agrees that the file is malformed
+        fx.csv_record_count(path)
+    err = only_error(refused(store, "incidents", path))
+    assert err.row is None and "record starting on line 2 has a quoted field that is never closed" in err.reason
+    assert "to line 4" in err.reason
+    stray = write(tmp_path / "stray.csv", GOOD_HEADER + '1,2024-05-03,smuggling,41.3,26.5,"closed" then text\n')
+    assert "record starting on line 2 is malformed" in only_error(refused(store, "incidents", stray)).reason
+
+
+def test_ragged_rows_are_refused_not_padded_or_cut(store, tmp_path):
+    path = write(tmp_path / "ragged.csv", GOOD_HEADER + "1,2024-05-03,smuggling,41.3,26.5,ok\n"
+                 "2,2024-05-03,smuggling,41.3\n3,2024-05-03,smuggling,41.3,26.7,x,extra\n"
+                 "4,2024-05-03,smuggling,41.3,26.8,fine\n")
+    err = only_error(refused(store, "incidents", path, skip_invalid=True))  # a file problem: refused under either policy
+    assert err.row is None
+    assert ("2 record(s) do not have the header's 6 fields (comma-separated): line 3 (row 2) has 4; "
+            "line 4 (row 3) has 7") in err.reason
+
+
+def test_nul_bytes_are_refused(store, tmp_path):
+    path = write(tmp_path / "nul.csv", (GOOD_HEADER + "1,2024-05-03,smuggling,41.3,26.5,cut\x00here\n").encode())
+    err = only_error(refused(store, "incidents", path))
+    assert err.field == "notes" and "line 2 (row 1), column 'notes' contains a NUL byte" in err.reason
+    utf16_no_bom = write(tmp_path / "u16.csv", GOOD_HEADER.encode("utf-16-le"))
+    assert "NUL" in only_error(refused(store, "incidents", utf16_no_bom)).reason
+
+
+def _add_dbf_record(data: bytes) -> bytes:
+    """One more record in a DBF (a copy of the last), with the header's count raised to match."""
+    n, header_len, record_len = int.from_bytes(data[4:8], "little"), int.from_bytes(data[8:10], "little"), \
+        int.from_bytes(data[10:12], "little")
+    body = data[header_len:header_len + n * record_len]
+    return data[:4] + (n + 1).to_bytes(4, "little") + data[8:header_len] + body + body[-record_len:] + b"\x1a"
+
+
+def test_shapefile_record_count_mismatch_is_refused(store, tmp_path, borough_zip):
+    path = _shp_variant(borough_zip, tmp_path, "extra.zip", dbf=_add_dbf_record)
+    assert fx.dbf_record_count(_member(path, ".dbf")) == 6
+    err = only_error(refused(store, "borders", path, defaults={"nation": "USA"}))
+    assert f"the .dbf of '{borough_zip[1]}.shp' has 6 records but the .shp has 5 shapes" in err.reason
+    truncated = _shp_variant(borough_zip, tmp_path, "short.zip", shx=lambda d: d[:-8])
+    err = only_error(refused(store, "borders", truncated, defaults={"nation": "USA"}))
+    assert "indexes 4 shapes but the .shp holds 5" in err.reason
+
+
+def test_archive_with_two_entries_of_one_name_is_refused(store, tmp_path):
+    path = tmp_path / "twice.kmz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name, and writes it
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("doc.kml", KML)
+            z.writestr("doc.kml", KML.replace("Fence A", "Fence B"))
+    err = only_error(refused(store, "fortifications", path))
+    assert "two entries named 'doc.kml'" in err.reason and "ambiguous" in err.reason
+    case = tmp_path / "case.zip"
+    with zipfile.ZipFile(case, "w") as z:
+        z.writestr("events.csv", GOOD_HEADER)
+        z.writestr("EVENTS.csv", GOOD_HEADER)
+    assert "two entries named 'events.csv' and 'EVENTS.csv'" in only_error(refused(store, "incidents", case)).reason
+
+
+# -- the export variants people download ------------------------------------------------------
+LEGACY_ACLED_COLUMNS = ["GWNO", "EVENT_ID_CNTY", "EVENT_ID_NO_CNTY", "EVENT_DATE", "YEAR", "TIME_PRECISION",
+                        "EVENT_TYPE", "ACTOR1", "ALLY_ACTOR_1", "INTER1", "ACTOR2", "ALLY_ACTOR_2", "INTER2",
+                        "INTERACTION", "COUNTRY", "ADMIN1", "ADMIN2", "ADMIN3", "LOCATION", "LATITUDE", "LONGITUDE",
+                        "GEO_PRECISION", "SOURCE", "NOTES", "FATALITIES"]
+
+
+def _legacy_acled(**kw) -> dict:
+    row = dict.fromkeys(LEGACY_ACLED_COLUMNS, "")
+    row.update(GWNO="369", YEAR="2015", TIME_PRECISION="1", COUNTRY="Ukraine", LATITUDE="50.29", LONGITUDE="36.94",
+               GEO_PRECISION="1", SOURCE="Local media", FATALITIES="0")
+    row.update(kw)
+    return row
+
+
+def test_acled_legacy_upper_case_layout(tmp_path):
+    rows = [_legacy_acled(EVENT_ID_CNTY="UKR1", EVENT_DATE="01-January-2015", EVENT_TYPE="Battle-No change of territory",
+                          ACTOR1="Military Forces of Ukraine", ALLY_ACTOR_1="Volunteer battalion", FATALITIES="2"),
+            _legacy_acled(EVENT_ID_CNTY="UKR2", EVENT_DATE="9-May-15", EVENT_TYPE="Remote violence", TIME_PRECISION="2"),
+            _legacy_acled(EVENT_ID_CNTY="UKR3", EVENT_DATE="21 March 2015", EVENT_TYPE="Riots/Protests", TIME_PRECISION="3"),
+            _legacy_acled(EVENT_ID_CNTY="UKR4", EVENT_DATE="9-May-97", EVENT_TYPE="Violence against civilians")]
+    path = tmp_path / "acled_legacy.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + pd.DataFrame(rows, columns=LEGACY_ACLED_COLUMNS).to_csv(index=False).encode())
+    plan = importer.read_file("incidents", path, now=NOW)
+    r = plan.report
+    assert r.ok and r.preset == "acled", r.format_text()
+    assert r.preset_variant.startswith("legacy upper-case layout") and "legacy upper-case layout" in r.format_text()
+    rec = plan.records.set_index("incident_id")
+    assert rec.threat_type.tolist() == ["armed_incursion", "armed_incursion", "other", "other"]
+    assert rec.severity.tolist() == [3, 3, 2, 3]
+    assert rec.time_precision.tolist() == ["day", "week", "month", "day"]
+    assert rec.occurred_at.tolist() == [pd.Timestamp("2015-01-01"), pd.Timestamp("2015-05-09"),
+                                        pd.Timestamp("2015-03-01"), pd.Timestamp("1997-05-09")]  # two-digit year rule
+    assert set(rec.reporting_nation) == {"UKR"} and r.mapping["reporting_nation"] == "country"
+    assert "with Volunteer battalion" in rec.description.iloc[0]
+
+
+def test_two_digit_years():
+    from borderwatch.importers.values import two_digit_year
+
+    today = dt.date(2026, 12, 4)
+    assert [two_digit_year(y, today) for y in (0, 20, 26, 27, 97)] == [2000, 2020, 2026, 1927, 1997]
+
+
+IOM_CURRENT = ["Main ID", "Incident ID", "Incident Type", "Region of Incident", "Incident Date", "Incident year", "Month",
+               "Number of Dead", "Minimum Estimated Number of Missing", "Total Number of Dead and Missing",
+               "Number of Survivors", "Cause of Death", "Country of Incident", "Migration Route", "Location of death",
+               "Information Source", "Coordinates", "UNSD Geographical Grouping", "Source Quality"]
+
+
+def test_iom_current_download_windows_1252_crlf_wkt(tmp_path):
+    rows = [["2023.MMP001", "2023.MMP001", "Incident", "Mediterranean", "2023-05-12", "2023", "May", "3", "", "3", "",
+             "Drowning", "Italy", "Central Mediterranean", "Off Lampedusa,\r\n“near the harbour”",
+             "Guardia Costiera – press", "POINT (12.6 35.5)", "Southern Europe", "4"],
+            ["2023.MMP002", "2023.MMP002", "Incident", "Europe", "2023-06-01", "2023", "June", "1", "", "1", "",
+             "Violence", "Bulgaria", "", "Near the border with Türkiye (Côte)", "Press", "POINT (26.6 41.9)",
+             "Southern Europe", "3"]]
+    buf = io.StringIO()
+    csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows([IOM_CURRENT, *rows])
+    path = write(tmp_path / "Missing_Migrants_Global_Figures_allData.csv", buf.getvalue().encode("cp1252"))
+    plan = importer.read_file("incidents", path, now=NOW)
+    r = plan.report
+    assert r.ok and r.preset == "iom-mmp", r.format_text()
+    assert r.preset_variant.startswith("current download")
+    assert r.encoding.startswith("Windows-1252 (detected)") and r.encoding_confidence >= 0.55
+    assert f"confidence {r.encoding_confidence:.2f}" in r.format_text()
+    assert r.rows_read == fx.csv_record_count(path, encoding="cp1252") == 2
+    rec = plan.records.set_index("incident_id")
+    assert (rec.lon.iloc[0], rec.lat.iloc[0]) == (12.6, 35.5)  # WKT is longitude first
+    assert "“near the harbour”" in rec.description.iloc[0] and "Türkiye" in rec.description.iloc[1]
+    # the user's word wins over detection
+    forced = importer.read_file("incidents", path, now=NOW, encoding="cp1250")
+    assert forced.report.encoding == "cp1250 (as requested)" and forced.report.encoding_confidence is None
+
+
+def test_iom_widely_shared_layout_keeps_month_precision(tmp_path):
+    path = write(tmp_path / "mmp_shared.csv",
+                 "Web ID,Region of Incident,Incident year,Reported Month,Number Dead,Total Dead and Missing,"
+                 "Cause of Death,Location Description,Coordinates\n"
+                 '1001,Mediterranean,2019,Dec,2,2,Drowning,Off Ceuta,"35.91, -5.35"\n'
+                 '1002,Mediterranean,2018,March,1,1,Drowning,Off Melilla,"35.29, -2.93"\n')
+    plan = importer.read_file("incidents", path, now=NOW)
+    r = plan.report
+    assert r.ok and r.preset_variant.startswith("widely shared layout"), r.format_text()
+    assert plan.records.time_precision.tolist() == ["month", "month"]
+    assert plan.records.occurred_at.tolist() == [pd.Timestamp("2019-12-01"), pd.Timestamp("2018-03-01")]
+    assert (plan.records.lat.iloc[0], plan.records.lon.iloc[0]) == (35.91, -5.35)
+
+
+def test_undetectable_encoding_is_refused(store, tmp_path):
+    path = write(tmp_path / "noise.csv", b"id,date,threat,lat,lon,notes\n1,2024-05-03,smuggling,41.3,26.5," +
+                 bytes(range(0x80, 0x100)) + b"\n")
+    err = only_error(refused(store, "incidents", path))
+    assert "not UTF-8: byte 0x80 on line 2" in err.reason and "--encoding" in err.reason
+    assert "no encoding reads it as plausible text" in err.reason or "below 0.55" in err.reason
+
+
+def test_border_lines_without_nations_get_the_pair_they_follow(store, tmp_path):
+    ref = queries.df("segments_geo", store=store).set_index("segment_id")
+    follow = shapely.from_wkb(bytes(ref.loc["ESP-PRT", "wkb"]))
+    part = shapely.line_merge(follow) if follow.geom_type == "MultiLineString" else follow
+    part = max(getattr(part, "geoms", [part]), key=lambda g: g.length)
+    piece = shapely.ops.substring(part, 0.2, 0.5, normalized=True)  # 30% of the border, nothing said about it
+    lost = shapely.LineString([(-3.0, 40.0), (-2.5, 40.3)])  # inside Spain, far from any border
+    features = [{"type": "Feature", "properties": {"name": "official line"}, "geometry": shapely.geometry.mapping(g)}
+                for g in (piece, lost)]
+    path = write(tmp_path / "boundary.geojson", feature_collection(*features))
+    r = refused(store, "borders", path)
+    err = only_error(r)
+    assert err.row == 2 and "follows no reference border closely enough" in err.reason
+    assert any("inferred from the reference border" in w and "ESP-PRT (100%)" in w for w in r.warnings), r.warnings
+    plan = importer.read_file("borders", path, skip_invalid=True, store=store)
+    assert plan.report.ok and plan.records.segment_id.tolist() == ["ESP-PRT"]
+    assert plan.report.details["nations inferred"] == "ESP-PRT (100%)"
+    # the user's word still wins
+    forced = importer.read_file("borders", path, defaults={"nation_a": "FRA", "nation_b": "ESP"}, store=store)
+    assert forced.report.ok and set(forced.records.segment_id) == {"ESP-FRA"}
+
+
+def test_dry_run_reports_the_same_totals_as_the_import(store, tmp_path):
+    rows = "".join(f"d{i},2024-05-03,smuggling,41.3,{26 + i / 1000}\n" for i in range(1, 8))
+    first = write(tmp_path / "totals1.csv", "id,date,threat,lat,lon\n" + "".join(rows.splitlines(True)[:3]))
+    assert importer.import_file("incidents", first, store, now=NOW, source_name="totals").written == 3
+    path = write(tmp_path / "totals2.csv", "id,date,threat,lat,lon\n" + rows + rows.splitlines(True)[0] +
+                 "bad,2024-05-03,piracy,41.3,26.5\n")
+    dry = importer.import_file("incidents", path, store, dry_run=True, now=NOW, source_name="totals", skip_invalid=True)
+    real = importer.import_file("incidents", path, store, now=NOW, source_name="totals", skip_invalid=True)
+    assert (dry.rows_read, dry.accepted, dry.rejected_rows, dry.duplicates_in_file) == \
+        (real.rows_read, real.accepted, real.rejected_rows, real.duplicates_in_file) == (9, 8, 1, 1)
+    assert dry.already_present == real.already_present == 3
+    assert dry.records - dry.already_present == real.written
+
+
+def test_nearest_segment_from_pieces_matches_the_whole_lines(store):
+    from borderwatch import ingest
+
+    loc = ingest.SegmentLocator(store)
+    segs = demo.segments_frame(store)
+    lines = np.asarray(segs.geometry.values)
+    rng = np.random.default_rng(3)
+    coords = shapely.get_coordinates(lines)
+    pick = coords[rng.integers(0, len(coords), 400)]
+    lon, lat = pick[:, 0] + rng.uniform(-0.6, 0.6, 400), np.clip(pick[:, 1] + rng.uniform(-0.6, 0.6, 400), -89, 89)
+    got = loc.nearest(lon, lat)
+    for x, y, k in zip(lon, lat, got):
+        d = shapely.distance(shapely.Point(x, y), lines)  # every segment, whole
+        if d.min() > ingest.NEAREST_SEGMENT_MAX_DEG:
+            assert k == -1
+        else:
+            assert k >= 0 and d[k] == pytest.approx(d.min(), abs=1e-12)

@@ -1,10 +1,14 @@
-"""Helpers of the file importer (``borderwatch.importer`` is the public entry point).
+"""The file importer, as stages read in order (``pipeline`` runs them; ``borderwatch.importer`` is the
+public entry point):
 
-- ``report``: the import report (rows accepted, rows rejected with file / row / field / reason);
-- ``safety``: checks made around GDAL before it reads anything (archives, JSON, XML, Shapefile
-  and GeoPackage structure, text encodings) and the GDAL settings that keep it off the network;
-- ``sources``: reading each supported format into attribute tables and geometries;
-- ``values``: parsing dates (with their precision), numbers, nation codes and vocabularies;
-- ``mapping``: which column feeds which Borderwatch field, and the ACLED / IOM presets;
-- ``layers``: validating and writing each Borderwatch layer.
+1. read: ``sources`` (one reader per format) behind ``safety`` (one module of checks per format)
+   and ``delimited`` (the strict CSV reader);
+2. map: ``mapping`` (which column feeds which field; the ACLED / IOM presets) and ``values``
+   (dates with their precision, numbers, nation codes, vocabularies);
+3. reproject: ``reproject`` (geometries checked and converted to WGS 84);
+4. validate: ``targets`` (one module per Borderwatch layer, listed in ``targets.TARGETS``);
+5. assemble: ``assemble`` (stable ids, duplicates);
+6. commit: the target's ``write``, one store transaction.
+
+``report`` is the import report; ``cli`` the ``borderwatch import`` command.
 """

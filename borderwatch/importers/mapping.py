@@ -269,17 +269,36 @@ class Derived:
 
 
 @dataclasses.dataclass(frozen=True)
+class Variant:
+    """One layout of a known export, recognised by its columns (normalised, so case and BOM do not matter)."""
+    name: str
+    signature: tuple[tuple[str, ...], ...]  # groups of alternative normalised column names, all groups needed
+    absent: tuple[str, ...] = ()  # columns this layout does not have
+
+    def matches(self, cols: set[str]) -> bool:
+        return (all(any(alt in cols for alt in group) for group in self.signature)
+                and not any(c in cols for c in self.absent))
+
+
+@dataclasses.dataclass(frozen=True)
 class Preset:
     name: str
     label: str
     source: str  # id namespace and default source of rows
     layer: str
-    signature: tuple[tuple[str, ...], ...]  # groups of alternative normalised column names, all groups needed
+    variants: tuple[Variant, ...]  # the first that matches is the one named in the report
     derive: Callable[[pd.DataFrame], Derived]
 
-    def matches(self, frame: pd.DataFrame) -> bool:
+    @property
+    def signature(self) -> tuple[tuple[str, ...], ...]:
+        return self.variants[0].signature
+
+    def variant(self, frame: pd.DataFrame) -> Variant | None:
         cols = {norm_column(c) for c in frame.columns}
-        return all(any(alt in cols for alt in group) for group in self.signature)
+        return next((v for v in self.variants if v.matches(cols)), None)
+
+    def matches(self, frame: pd.DataFrame) -> bool:
+        return self.variant(frame) is not None
 
 
 def _col(frame: pd.DataFrame, *names: str) -> str | None:
@@ -322,12 +341,29 @@ ACLED_THREATS: dict[tuple[str, str | None], str] = {
     ("Strategic developments", None): "other",
     ("Protests", None): "other",
     ("Riots", None): "other",
+    # event types of older ACLED exports (before the 2019 revision of the codebook)
+    ("Battle-No change of territory", None): "armed_incursion",
+    ("Battle-Government regains territory", None): "armed_incursion",
+    ("Battle-Non-state actor overtakes territory", None): "armed_incursion",
+    ("Remote violence", None): "armed_incursion",
+    ("Violence against civilians", None): "other",
+    ("Riots/Protests", None): "other",
+    ("Strategic development", None): "other",
+    ("Non-violent transfer of territory", None): "other",
+    ("Headquarters or base established", None): "other",
 }
 ACLED_BASE_SEVERITY = {"Battles": 3, "Explosions/Remote violence": 3, "Violence against civilians": 3,
-                       "Riots": 2, "Protests": 1, "Strategic developments": 1}
-ACLED_PRECISION = {1: "day", 2: "day", 3: "month"}
+                       "Riots": 2, "Protests": 1, "Strategic developments": 1,
+                       "Battle-No change of territory": 3, "Battle-Government regains territory": 3,
+                       "Battle-Non-state actor overtakes territory": 3, "Remote violence": 3, "Riots/Protests": 2,
+                       "Strategic development": 1, "Non-violent transfer of territory": 1,
+                       "Headquarters or base established": 1}
+ACLED_PRECISION = {1: "day", 2: "week", 3: "month"}  # ACLED codes: the day, within about a week, the month
 ACLED_LOCATION_ERROR_M = {1: 2_000.0, 2: 25_000.0, 3: 100_000.0}
 ACLED_CONFIDENCE = 0.8
+
+
+_ACLED_SEVERITY_BY_WORD = {norm_word(k): v for k, v in ACLED_BASE_SEVERITY.items()}
 
 
 def acled_threat(event_type: str | None, sub_event_type: str | None) -> str | None:
@@ -342,24 +378,28 @@ def _acled(frame: pd.DataFrame) -> Derived:
     et, st = _values(frame, c("event_type")), _values(frame, c("sub_event_type"))
     fatal = [_int(v) for v in _values(frame, c("fatalities"))]
     a1, a2 = _values(frame, c("actor1")), _values(frame, c("actor2"))
-    notes, srcs = _values(frame, c("notes")), _values(frame, c("source"))
-    threats, severity, descriptions = [], [], []
+    allies1, allies2 = _values(frame, c("assoc_actor_1", "ally_actor_1")), _values(frame, c("assoc_actor_2", "ally_actor_2"))
+    remarks, srcs = _values(frame, c("notes")), _values(frame, c("source"))
+    threats, severity, descriptions, notes = [], [], [], []
     for i in range(len(frame)):
         t = acled_threat(et[i], st[i])
         threats.append(t if t else (f"{et[i]} / {st[i]}" if et[i] else None))
-        base = ACLED_BASE_SEVERITY.get(et[i] or "", 2)
+        base = _ACLED_SEVERITY_BY_WORD.get(norm_word(et[i] or ""), 2)
         f = fatal[i] or 0
         severity.append(4 if f >= 10 else max(base, 3) if f >= 1 else base)
-        actors = a1[i] or ""
+        actors = (a1[i] or "") + (f" (with {allies1[i]})" if allies1[i] else "")
         if a2[i]:
-            actors += f" vs {a2[i]}"
+            actors += f" vs {a2[i]}" + (f" (with {allies2[i]})" if allies2[i] else "")
         parts = [f"{et[i] or 'Event'}: {st[i] or ''}".rstrip(": "), actors, f"fatalities: {f}" if fatal[i] is not None else "",
-                 notes[i] or "", f"(sources: {srcs[i]})" if srcs[i] else ""]
+                 remarks[i] or "", f"(sources: {srcs[i]})" if srcs[i] else ""]
         descriptions.append(". ".join(p for p in parts if p))
     precision = None
     pcol = c("time_precision")
     if pcol:
         precision = [ACLED_PRECISION.get(_int(v) or 1, "day") for v in frame[pcol].tolist()]
+        unknown = sorted({str(_text(v)) for v in frame[pcol].tolist() if _text(v) and _int(v) not in ACLED_PRECISION})
+        if unknown:
+            notes.append(f"time_precision values {', '.join(unknown[:5])} are not ACLED codes 1-3: read as day")
     geo = [_int(v) for v in _values(frame, c("geo_precision"))]
     nation = _values(frame, c("iso"))
     country = _values(frame, c("country"))
@@ -380,7 +420,9 @@ def _acled(frame: pd.DataFrame) -> Derived:
               "severity": "event_type/fatalities", "confidence": "(ACLED preset)", "reporting_nation": "iso/country",
               "source": "(ACLED preset)", "description": "event_type/actor1/actor2/notes/source",
               "lon": "longitude", "lat": "latitude", "location_error_m": "geo_precision"}
-    return Derived(values, labels, precision)
+    if c("iso") is None:
+        labels["reporting_nation"] = "country"
+    return Derived(values, labels, precision, notes)
 
 
 IOM_THREAT = "illegal_crossing"
@@ -438,24 +480,42 @@ def _iom(frame: pd.DataFrame) -> Derived:
         "reporting_nation": [None] * n,
         "source": [IOM_SOURCE] * n,
         "description": descriptions,
-        "location": _values(frame, c("Location Coordinates", "Coordinates")),
     }
+    coords_col = c("Location Coordinates", "Coordinates")
+    coords = _values(frame, coords_col)
+    # the current download writes WKT "POINT (lon lat)"; older ones "lat, lon"
+    present = [v for v in coords[:2000] if v]
+    geometry_key = "wkt" if present and sum(bool(_WKT.match(v)) for v in present) > len(present) / 2 else "location"
+    values[geometry_key] = coords
     labels = {"incident_id": c("Web ID", "Main ID", "Incident ID") or "Web ID", "occurred_at": date_label,
               "threat_type": "(IOM preset)", "severity": "Total Dead and Missing", "confidence": "Source Quality",
               "reporting_nation": "(IOM preset)", "source": "(IOM preset)",
               "description": "Cause of Death/Location Description/...",
-              "location": c("Location Coordinates", "Coordinates") or "Location Coordinates"}
+              geometry_key: coords_col or "Location Coordinates"}
     notes = [f"{filled} row(s) without a day date took the reported month and year (month precision)"] if filled else []
     return Derived(values, labels, None, notes)
 
 
+ACLED_VARIANTS = (
+    Variant("current layout (event_id_cnty, event_date, event_type, sub_event_type, iso...)",
+            (("event_id_cnty",), ("event_date",), ("event_type",), ("sub_event_type",), ("latitude",),
+             ("longitude",))),
+    Variant("legacy upper-case layout (EVENT_ID_CNTY, EVENT_DATE, GWNO, ALLY_ACTOR_1..., no sub_event_type)",
+            (("event_id_cnty",), ("event_date",), ("event_type",), ("gwno",), ("latitude",), ("longitude",)),
+            absent=("sub_event_type",)),
+)
+IOM_VARIANTS = (
+    Variant("current download (Incident ID, Incident Date, Coordinates as POINT (lon lat))",
+            (("incident_id", "main_id"), ("incident_date",), ("coordinates",), ("cause_of_death",))),
+    Variant("older layout (Web ID, Reported Date, Location Coordinates as 'lat, lon')",
+            (("web_id", "main_id"), ("reported_date",), ("location_coordinates", "coordinates"), ("cause_of_death",))),
+    Variant("widely shared layout (Incident year, Reported Month, Coordinates as 'lat, lon')",
+            (("web_id", "main_id", "incident_id"), ("incident_year", "reported_year"), ("reported_month",),
+             ("location_coordinates", "coordinates"), ("cause_of_death",)), absent=("reported_date", "incident_date")),
+)
 PRESETS: dict[str, Preset] = {
-    "acled": Preset("acled", "ACLED export", "ACLED", "incidents",
-                    (("event_id_cnty",), ("event_date",), ("event_type",), ("sub_event_type",), ("latitude",),
-                     ("longitude",)), _acled),
-    "iom-mmp": Preset("iom-mmp", "IOM Missing Migrants Project export", "IOM-MMP", "incidents",
-                      (("web_id", "main_id", "incident_id"), ("location_coordinates", "coordinates"),
-                       ("cause_of_death",), ("reported_date", "incident_date")), _iom),
+    "acled": Preset("acled", "ACLED export", "ACLED", "incidents", ACLED_VARIANTS, _acled),
+    "iom-mmp": Preset("iom-mmp", "IOM Missing Migrants Project export", "IOM-MMP", "incidents", IOM_VARIANTS, _iom),
 }
 
 

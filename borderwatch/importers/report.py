@@ -63,6 +63,8 @@ class ImportReport:
     encoding: str | None = None
     crs: dict[str, Any] = dataclasses.field(default_factory=dict)
     preset: str | None = None
+    preset_variant: str | None = None  # the layout of the export that was recognised
+    encoding_confidence: float | None = None  # when the text encoding was detected statistically
     mapping: dict[str, str] = dataclasses.field(default_factory=dict)
     source: str = ""
     dataset: str = ""
@@ -137,6 +139,8 @@ class ImportReport:
         src = self.format + (f", layer(s) {', '.join(self.source_layers)}" if self.source_layers else "")
         if self.encoding:
             src += f"; text encoding {self.encoding}"
+            if self.encoding_confidence is not None:
+                src += f" (confidence {self.encoding_confidence:.2f})"
         lines.append(f"  read: {src}")
         if self.crs:
             crs = self.crs.get("declared") or "none declared"
@@ -150,7 +154,7 @@ class ImportReport:
             w, s, e, n = self.bounds
             lines.append(f"  extent (lon/lat): {w:.4f}, {s:.4f} to {e:.4f}, {n:.4f}")
         if self.preset:
-            lines.append(f"  preset: {self.preset}")
+            lines.append(f"  preset: {self.preset}" + (f", {self.preset_variant}" if self.preset_variant else ""))
         if self.mapping:
             lines.append("  fields: " + "; ".join(f"{t} <- {s}" for t, s in self.mapping.items()))
         if self.source:

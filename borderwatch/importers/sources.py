@@ -20,7 +20,7 @@ import pyogrio.raw
 import pyproj
 import shapely
 
-from borderwatch.importers import safety
+from borderwatch.importers import delimited, safety
 from borderwatch.importers.report import FileRefused
 
 FORMATS = {
@@ -43,6 +43,7 @@ class Source:
     crs_label: str | None = None
     crs_undefined_note: str | None = None  # e.g. a GeoPackage with an undefined SRS
     encoding: str | None = None
+    encoding_confidence: float | None = None  # when the encoding was detected statistically
     # 0-based row -> (field, reason) found before or while reading (parse problems)
     row_errors: list[tuple[int, str | None, str]] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
@@ -268,6 +269,8 @@ def _read_shapefile(path: pathlib.Path, opts: ReadOptions) -> list[Source]:
     crs = _crs(meta.get("crs"))
     if prj is not None and crs is None:
         raise FileRefused(f"the .prj of '{path.name}' does not describe a known coordinate reference system")
+    if len(attrs) != check.records:
+        raise FileRefused(f"GDAL read {len(attrs):,} records of '{path.name}' where its .dbf declares {check.records:,}")
     src = Source(path.stem, "ESRI Shapefile", attrs, geoms, crs=crs,
                  crs_label=(crs.to_string() if crs is not None else None), encoding=check.encoding_label)
     src.row_errors = errors
@@ -302,16 +305,15 @@ def _read_kml(path: pathlib.Path, data: bytes, opts: ReadOptions) -> list[Source
 
 
 def _read_csv(path: pathlib.Path, opts: ReadOptions, workdir: pathlib.Path) -> list[Source]:
-    readable, label, notes = safety.prepare_text(path, opts.encoding, workdir)
-    target = str(readable)
-    if readable.suffix.lower() not in (".csv", ".tsv"):
-        target = "CSV:" + target
-    sep = "TAB" if path.suffix.lower() == ".tsv" else "AUTO"
-    meta, fids, _, attrs, caught = _gdal_read(
-        target, read_geometry=False, SEPARATOR=sep, EMPTY_STRING_AS_NULL="YES", AUTODETECT_TYPE="NO",
-        KEEP_GEOM_COLUMNS="YES", HEADERS="YES")
-    src = Source(path.stem, "CSV", attrs, None, encoding=label)
-    src.warnings += notes + [w for w in caught if "Ignoring invalid WKT" not in w]
+    readable, label, notes, confidence = safety.prepare_text(path, opts.encoding, workdir)
+    table = delimited.read_table(readable, path.name, path.suffix)
+    attrs = pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in table.columns.items()})
+    if len(attrs) != table.rows:
+        attrs = pd.DataFrame(index=range(table.rows))
+    src = Source(path.stem, "CSV", attrs, None, encoding=label, encoding_confidence=confidence)
+    src.warnings += notes
+    if table.blank_lines:
+        src.warnings.append(f"{len(table.blank_lines)} blank line(s) skipped (first: line {table.blank_lines[0]})")
     return [src]
 
 

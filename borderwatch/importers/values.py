@@ -14,7 +14,9 @@ import pandas as pd
 from borderwatch.filters import utcnow
 
 # time_precision values, finest first
-PRECISIONS = ("second", "day", "month", "year")
+PRECISIONS = ("second", "day", "week", "month", "year")  # "week": the date given, within about a week
+# numeric precision codes (ACLED's time_precision): 1 the day, 2 within about a week, 3 the month
+PRECISION_CODES = {"1": "day", "2": "week", "3": "month"}
 
 MONTHS = {m.lower(): i for i, m in enumerate(
     ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -36,6 +38,8 @@ _PATTERNS = [
     (re.compile(_MONTH + r"\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})" + _TIME + _ZONE), "day"),
     (re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+" + _MONTH + r"[\s-]+(?P<y>\d{4})" + _TIME + _ZONE), "day"),
     (re.compile(_MONTH + r"[\s-]+(?P<y>\d{4})"), "month"),
+    # a spreadsheet's d-Mon-yy (ACLED exports opened and saved in Excel): see two_digit_year
+    (re.compile(r"(?P<d>\d{1,2})[\s-]+" + _MONTH + r"[\s-]+(?P<yy>\d{2})"), "day"),
     (re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})" + _TIME + _ZONE), "day"),
 ]
 _SLASHED = re.compile(r"(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})" + _TIME + _ZONE)
@@ -111,6 +115,12 @@ def _build(y: int, m: int, d: int, g: dict, precision: str) -> tuple[dt.datetime
     return stamp, precision, naive
 
 
+def two_digit_year(yy: int, today: dt.date | None = None) -> int:
+    """A two-digit year: this century up to this year (``24`` -> 2024), otherwise the last (``97`` -> 1997)."""
+    this = (today or dt.date.today()).year
+    return 2000 + yy if 2000 + yy <= this else 1900 + yy
+
+
 @functools.lru_cache(maxsize=200_000)
 def parse_date_text(text: str, slashed_order: str | None = None) -> tuple[dt.datetime, str, bool] | str:
     """(UTC datetime, precision, had no zone) or the reason it is not a date."""
@@ -121,7 +131,7 @@ def parse_date_text(text: str, slashed_order: str | None = None) -> tuple[dt.dat
             if not m:
                 continue
             g = m.groupdict()
-            y = int(g["y"])
+            y = int(g["y"]) if g.get("y") else two_digit_year(int(g["yy"]))
             if g.get("mon"):
                 mon = MONTHS.get(g["mon"].lower())
                 if mon is None:

@@ -1,0 +1,185 @@
+"""Import benchmark: rows/s and peak memory of ``borderwatch import`` for incident files of a given
+size, as CSV and GeoParquet, next to a naive baseline measured in the same run.
+
+    .venv/bin/python scripts/bench_import.py --sizes 1000000,10000000 --formats csv,geoparquet
+
+Each measurement runs in its own process (peak RSS is that process's high-water mark, from
+``resource.getrusage``):
+
+* ours: ``importer.import_file`` into a fresh store holding the reference data: read, validate,
+  complete (H3 cell, nearest segment, agreements) and commit, in one transaction;
+* naive: read the whole file into memory (``pandas.read_csv`` / ``geopandas.read_parquet``), parse
+  the dates and write it into a DuckDB table, with no validation at all: the floor a plain script
+  would reach, and what its memory does with size;
+* dry run: ``import_file(..., dry_run=True)``, whose totals must equal the real import's.
+
+Files are synthetic incidents near real borders (uniform within ~20 km of segment vertices),
+written once into --workdir and reused.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+THREATS = ["smuggling", "illegal_crossing", "drug_trafficking", "human_trafficking", "drone_incursion"]
+
+
+def make_file(path: pathlib.Path, rows: int, fmt: str) -> None:
+    """Synthetic incidents: id, ISO time, threat, severity, lon, lat, nation, notes (written in chunks)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    import shapely
+
+    from borderwatch import reference
+
+    segs = reference.load_segments()
+    coords = shapely.get_coordinates(np.asarray(segs.geometry.values))
+    rng = np.random.default_rng(7)
+    chunk = 500_000
+    writer = None
+    tmp = path.with_suffix(path.suffix + ".part")
+    for start in range(0, rows, chunk):
+        n = min(chunk, rows - start)
+        pick = coords[rng.integers(0, len(coords), n)]
+        lon = np.round(pick[:, 0] + rng.uniform(-0.2, 0.2, n), 6)
+        lat = np.round(np.clip(pick[:, 1] + rng.uniform(-0.2, 0.2, n), -89.9, 89.9), 6)
+        seconds = rng.integers(0, 365 * 86400, n)
+        when = (np.datetime64("2025-06-01T00:00:00") + seconds.astype("timedelta64[s]")).astype(str)
+        table = pa.table({
+            "id": [f"E{start + i}" for i in range(n)],
+            "occurred_at": [w + "Z" for w in when],
+            "threat": np.array(THREATS, dtype=object)[rng.integers(0, len(THREATS), n)],
+            "severity": rng.integers(1, 5, n),
+            "lon": lon, "lat": lat,
+            "notes": np.array(["patrol report", "sensor alarm", "observed crossing"], dtype=object)[rng.integers(0, 3, n)],
+        })
+        if fmt == "csv":
+            if writer is None:
+                writer = pacsv.CSVWriter(tmp, table.schema)
+            writer.write_table(table)
+        else:
+            geo = shapely.to_wkb(shapely.points(lon, lat))
+            table = table.drop(["lon", "lat"]).append_column("geometry", pa.array(geo, pa.binary()))
+            if writer is None:
+                meta = {"version": "1.0.0", "primary_column": "geometry",
+                        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"]}}}
+                schema = table.schema.with_metadata({b"geo": json.dumps(meta).encode()})
+                writer = pq.ParquetWriter(tmp, schema)
+            writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+    writer.close()
+    tmp.rename(path)
+
+
+def run_ours(path: str, store_dir: str, dry_run: bool) -> dict:
+    from borderwatch import demo, importer
+    from borderwatch.store import Store
+
+    store = Store(pathlib.Path(store_dir))
+    demo.load_reference(store)
+    t0 = time.perf_counter()
+    report = importer.import_file("incidents", path, store, dry_run=dry_run, now=None)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "rows": report.rows_read, "accepted": report.accepted, "status": report.status,
+            "new": report.written if not dry_run else report.records - (report.already_present or 0),
+            "refusal": report.file_errors[0].reason if report.file_errors else None}
+
+
+def run_naive(path: str, store_dir: str) -> dict:
+    import duckdb
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    if path.endswith(".csv"):
+        frame = pd.read_csv(path)
+    else:
+        import geopandas as gpd
+
+        frame = gpd.read_parquet(path)
+        frame["lon"], frame["lat"] = frame.geometry.x, frame.geometry.y
+        frame = pd.DataFrame(frame.drop(columns="geometry"))
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    con = duckdb.connect(str(pathlib.Path(store_dir) / "naive.duckdb"))
+    con.register("frame", frame)
+    con.execute("CREATE TABLE incidents AS SELECT * FROM frame")
+    rows = con.execute("SELECT count(*) FROM incidents").fetchone()[0]
+    con.close()
+    return {"seconds": time.perf_counter() - t0, "rows": rows}
+
+
+def child(args) -> None:
+    """One measurement in this process; prints JSON with the peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="bw-bench-") as store_dir:
+        if args.child == "naive":
+            out = run_naive(args.file, store_dir)
+        else:
+            out = run_ours(args.file, store_dir, dry_run=args.child == "dry")
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+def measure(kind: str, path: pathlib.Path, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--file", str(path)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {timeout:.0f} s"}
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:120]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--formats", default="csv,geoparquet")
+    parser.add_argument("--workdir", default=str(ROOT / "var" / "bench-import"))
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    work = pathlib.Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
+    print(f"{'file':<26} {'what':<8} {'rows':>11} {'seconds':>9} {'rows/s':>10} {'peak RSS':>10}  note")
+    for size in [int(s) for s in args.sizes.split(",")]:
+        for fmt in args.formats.split(","):
+            ext = "csv" if fmt == "csv" else "parquet"
+            path = work / f"incidents_{size}.{ext}"
+            if not path.exists():
+                make_file(path, size, fmt)
+            kinds = ["ours", "dry"] + ([] if args.skip_naive else ["naive"])
+            results = {k: measure(k, path, args.timeout) for k in kinds}
+            for kind, r in results.items():
+                if "error" in r:
+                    print(f"{path.name:<26} {kind:<8} {'':>11} {'':>9} {'':>10} {'':>10}  {r['error']}")
+                    continue
+                note = r.get("refusal") or (f"{r['status']}, {r.get('new', 0):,} new" if "status" in r else "")
+                print(f"{path.name:<26} {kind:<8} {r['rows']:>11,} {r['seconds']:>9.1f} {r['rows'] / r['seconds']:>10,.0f} "
+                      f"{r['peak_rss_mb']:>8,.0f} MB  {note}")
+            ours, dry = results.get("ours", {}), results.get("dry", {})
+            if "error" not in ours and "error" not in dry:
+                same = (ours["rows"], ours["accepted"]) == (dry["rows"], dry["accepted"])
+                print(f"{'':<26} dry run totals {'equal' if same else 'DIFFER from'} the import's "
+                      f"(rows read {dry['rows']:,}, accepted {dry['accepted']:,})")
+    load = os.getloadavg()
+    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
