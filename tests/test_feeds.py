@@ -27,9 +27,124 @@ from borderwatch.filters import Filter
 from conftest import REALDATA, ROOT
 
 COT_DIR = REALDATA / "cot"
-REAL = {p.name: p.read_bytes() for p in sorted(COT_DIR.glob("*.xml"))}
 DECL = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 EL_PASO = (31.7619, -106.4850)  # on the United States-Mexico border
+
+# -- client messages the tests write themselves --------------------------------------------------
+# Written in the shapes the common TAK clients produce (attribute quoting, line breaks, element
+# order, extra elements), so the same behaviours are tested with or without the real captures.
+BUILT = {
+    # GeoChat from a web client: chat element with a group, a link to the sender
+    "chat": b"""<event version="2.0" uid="GeoChat.WEB-7.Ops.5b1e" type="b-t-f" how="h-g-i-g-o" time="2025-03-01T08:00:05Z" start="2025-03-01T08:00:06Z" stale="2025-03-02T08:00:06Z" access="Undefined">
+    <point lat="52.2297" lon="21.0122" hae="101.5" ce="9999999" le="9999999"/>
+    <detail>
+        <__chat id="Ops" chatroom="Ops" senderCallsign="KILO-3" groupOwner="false" messageId="5b1e">
+            <chatgrp id="Ops" uid0="ANDROID-kilo3" uid1="Ops"/>
+        </__chat>
+        <link uid="ANDROID-kilo3" type="a-f-G-U-C-I" relation="p-p"/>
+        <remarks source="BAO.F.ATAK.ANDROID-kilo3" time="2025-03-01T08:00:05Z">crossing point quiet</remarks>
+    </detail>
+</event>""",
+    # ATAK emergency, single quotes, a line break (&#10;) inside the callsign
+    "emergency": b"""<event version='2.0' uid='emg-61a0-44c2' type='b-a-o' time='2025-05-10T22:14:03.250Z' start='2025-05-10T22:14:03.250Z' stale='2025-05-10T22:29:03.250Z' how='h-e' access='Undefined'>
+  <point lat='52.0731' lon='23.6544' hae='142.0' ce='12.5' le='3.0' />
+  <detail>
+    <link uid='ANDROID-watch-12' type='a-f-G-U-C' relation='p-p'/>
+    <contact callsign='PL-East&#10;Manual Alert: Shots fired'/>
+    <emergency type='Manual Alert: Shots fired'>PL-East</emergency>
+    <color argb='-1'/>
+  </detail>
+</event>""",
+    # iTAK position report: one line, upper-case uid, takv, group, track
+    "itak": b'<event version="2.0" uid="7D1F3C2A-0B9E-4E55-9C61-2A6B1F0D9E44" type="a-f-G-U-C" time="2025-06-01T10:15:00.00Z" start="2025-06-01T10:15:00.00Z" stale="2025-06-01T10:17:00.00Z" how="m-g"><point lat="31.7702" lon="-106.4901" hae="1140.2" ce="9999999" le="9999999" /><detail><contact callsign="BRAVO-2" endpoint="*:-1:stcp" /><uid Droid="BRAVO-2" /><__group name="Cyan" role="Team Lead" /><status battery="81" /><takv device="iPhone" platform="iTAK" os="18.1" version="2.12.0" /><track speed="1.40000000" course="92.50000000" /></detail></event>',
+    # spot report marker: empty remarks, unknown hae/ce/le as 9999999.0
+    "spotted": b"""<event version='2.0' uid='spot-8c4e-11f0' type='b-m-p-s-m' time='2025-02-11T14:02:17.100Z' start='2025-02-11T14:02:17.100Z' stale='2025-03-01T14:02:17.100Z' how='h-g-i-g-o'>
+      <point lat='41.7104' lon='26.3370' hae='9999999.0' ce='9999999.0' le='9999999.0' />
+      <detail>
+        <status readiness='true'/>
+        <archive/>
+        <link uid='ANDROID-evros-4' production_time='2025-02-11T14:01:50.000Z' type='a-f-G-U-C' parent_callsign='EVROS 4' relation='p-p'/>
+        <contact callsign='S 7'/>
+        <remarks></remarks>
+        <usericon iconsetpath='COT_MAPPING_SPOTMAP/b-m-p-s-m/-65536'/>
+      </detail>
+    </event>""",
+    # UAS ground station: version "2", no `how`, the point after the detail, sensor, _flow-tags_
+    "uas": b'<event version="2" uid="UAS-77QX2" type="a-f-A-M-H-Q" time="2025-04-20T09:30:12.500Z" start="2025-04-20T09:30:12.500Z" stale="2025-04-20T09:30:16.000Z" > <detail> <track course="210.0" slope="0" speed="4" > </track> <sensor elevation="-30" vfov="40" north="0" roll="0" range="250" azimuth="210" model="Quadcopter" fov="65" type="r-e" > </sensor> <link uid="ANDROID-gcs-1" type="a-f-G-U-C" relation="p-p" > </link> <_flow-tags_ TAK-Server-0a1b2c="2025-04-20T09:30:12Z" > </_flow-tags_> </detail> <point lat="60.8741" lon="28.1183" ce="0" hae="95.0" le="0" > </point></event>',
+    # dispatch gateway: multi-line remarks, nested _flow-tags_ child element
+    "newlines": b"""<event version="2.0" uid="dispatch-9-1204" type="a-f-G" how="m-g" time="2025-01-15T06:45:00Z" start="2025-01-15T06:45:00.250Z" stale="2025-01-15T06:50:00.250Z"><point lat="36.0143" lon="-5.6040" hae="0.0" ce="9999999.0" le="9999999.0"/><detail><contact callsign="UNIT 12"/><remarks>Call ID: 4471
+Dispatch Number: 20250115-0031
+Unit: 12
+Status: En route</remarks><_flow-tags_ TAK-Server-0a1b2c="2025-01-15T06:45:00Z"><Gateway-2.1>2025-01-15T06:45:00.250Z</Gateway-2.1></_flow-tags_></detail></event>""",
+    # WinTAK: attributes split over lines, single quotes
+    "wintak": b"""<event version='2.0' uid='wintak-hq-3' type='a-f-G-E-V-C'
+ time='2025-07-04T12:00:01.000Z' start='2025-07-04T12:00:01.000Z'
+ stale='2025-07-04T12:00:31.000Z' how='h-e'>
+<point lat='46.1822' lon='20.1010' hae='80.5' ce='9999999.0' le='9999999.0'/>
+<detail>
+<contact callsign='Szeged HQ' endpoint='10.0.0.5:4242:tcp'/>
+<__group name='Blue' role='HQ'/>
+<takv platform='WinTAK-CIV' device='DESKTOP' os='Windows 11' version='5.0.0'/>
+</detail></event>""",
+}
+# key -> (uid, type, time, lat, lon, ce, how, outcome)
+BUILT_EXPECTED = {
+    "chat": ("GeoChat.WEB-7.Ops.5b1e", "b-t-f", "2025-03-01T08:00:05", 52.2297, 21.0122, None, "h-g-i-g-o", "ignored:chat"),
+    "emergency": ("emg-61a0-44c2", "b-a-o", "2025-05-10T22:14:03.250000", 52.0731, 23.6544, 12.5, "h-e", ("armed_incursion", 4)),
+    "itak": ("7D1F3C2A-0B9E-4E55-9C61-2A6B1F0D9E44", "a-f-G-U-C", "2025-06-01T10:15:00", 31.7702, -106.4901, None, "m-g",
+             "ignored:friendly"),
+    "spotted": ("spot-8c4e-11f0", "b-m-p-s-m", "2025-02-11T14:02:17.100000", 41.7104, 26.3370, None, "h-g-i-g-o", ("other", 2)),
+    "uas": ("UAS-77QX2", "a-f-A-M-H-Q", "2025-04-20T09:30:12.500000", 60.8741, 28.1183, 0.0, None, "ignored:friendly"),
+    "newlines": ("dispatch-9-1204", "a-f-G", "2025-01-15T06:45:00", 36.0143, -5.6040, None, "m-g", "ignored:friendly"),
+    "wintak": ("wintak-hq-3", "a-f-G-E-V-C", "2025-07-04T12:00:01", 46.1822, 20.1010, None, "h-e", "ignored:friendly"),
+}
+
+# -- real client messages (../shared/realdata/cot), when present ---------------------------------
+REAL_EXPECTED = {
+    "nodecot__chat__334b766c2a.xml": ("f77dae64-3573-4dae-8447-c0c7a0219d7a", "b-t-f-r", "2026-07-02T16:19:28",
+                                      49.2695677890608, -123.112677849291, None, "h-g-i-g-o", "ignored:chat"),
+    "nodecot__cot-emergency__4f155b30e2.xml": ("17eaa1c4-e137-4328-b5e4-294d2a7fd01d", "b-a-o", "2026-02-04T13:40:15.895000",
+                                               41.8838397, -87.6590334, 17.75, "h-e", ("armed_incursion", 4)),
+    "nodecot__cot-itak__0efd12626f.xml": ("C94B9215-9BD4-4DBE-BDE1-83625F09153F", "a-f-G-E-V-C", "2023-07-18T15:23:09",
+                                          41.52309645, -107.72376567, None, "m-g", "ignored:friendly"),
+    "nodecot__cot-spotted__4cdba3c3d5.xml": ("9405e320-9356-41c4-8449-f46990aa17f8", "b-m-p-s-m", "2020-12-16T19:59:34.913000",
+                                             38.85606343062312, -77.0563755018233, None, "h-g-i-g-o", ("other", 2)),
+    "nodecot__cot-uas-tool__ca5c1cb5b6.xml": ("2983J8B001V013", "a-f-A-M-H-Q", "2024-04-24T16:37:38.002000",
+                                              39.1, -108.6, 0.0, None, "ignored:friendly"),
+    "nodecot__newlines__78b1bb4eb4.xml": ("layer-35-4707", "a-f-G", "2024-06-07T15:28:48",
+                                          39.1, -105.1, None, "m-g", "ignored:friendly"),
+    "pytak__test_takmsg2xml__6e1748258e.xml": ("aa0b0312", "a-f-G-E-V-C", "2020-02-08T18:10:44",
+                                               43.97957317, -66.07737696, None, "h-e", "ignored:friendly"),
+}
+# the real file showing each client style, by the key of the built message in the same style
+REAL_STYLE = {"chat": "nodecot__chat__334b766c2a.xml", "emergency": "nodecot__cot-emergency__4f155b30e2.xml",
+              "itak": "nodecot__cot-itak__0efd12626f.xml", "spotted": "nodecot__cot-spotted__4cdba3c3d5.xml",
+              "uas": "nodecot__cot-uas-tool__ca5c1cb5b6.xml", "newlines": "nodecot__newlines__78b1bb4eb4.xml",
+              "wintak": "pytak__test_takmsg2xml__6e1748258e.xml"}
+
+
+def real(name: str) -> bytes:
+    """A real capture, or a skip naming the missing file."""
+    path = COT_DIR / name
+    if not path.is_file():
+        pytest.skip(f"real CoT capture {path} is missing (../shared/realdata is not beside the repository)")
+    return path.read_bytes()
+
+
+def samples() -> dict[str, bytes]:
+    """Every client message available: the built ones, plus the real captures when present."""
+    out = dict(BUILT)
+    if COT_DIR.is_dir():
+        out.update({p.name: p.read_bytes() for p in sorted(COT_DIR.glob("*.xml"))})
+    return out
+
+
+def sample(source: str, key: str) -> tuple[bytes, tuple]:
+    """(message, expected) for the built message ``key`` or the real capture in its style."""
+    if source == "built":
+        return BUILT[key], BUILT_EXPECTED[key]
+    name = REAL_STYLE[key]
+    return real(name), REAL_EXPECTED[name]
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -146,34 +261,21 @@ def last_rejects(svc: FeedService, n: int) -> list[str]:
     return [r["reason"] for r in list(svc.stats.rejects)[-n:]]
 
 
-# -- real client messages ------------------------------------------------------------------------
-# file -> (uid, type, time, lat, lon, ce, how, outcome)
-REAL_EXPECTED = {
-    "nodecot__chat__334b766c2a.xml": ("f77dae64-3573-4dae-8447-c0c7a0219d7a", "b-t-f-r", "2026-07-02T16:19:28",
-                                      49.2695677890608, -123.112677849291, None, "h-g-i-g-o", "ignored:chat"),
-    "nodecot__cot-emergency__4f155b30e2.xml": ("17eaa1c4-e137-4328-b5e4-294d2a7fd01d", "b-a-o", "2026-02-04T13:40:15.895000",
-                                               41.8838397, -87.6590334, 17.75, "h-e", ("armed_incursion", 4)),
-    "nodecot__cot-itak__0efd12626f.xml": ("C94B9215-9BD4-4DBE-BDE1-83625F09153F", "a-f-G-E-V-C", "2023-07-18T15:23:09",
-                                          41.52309645, -107.72376567, None, "m-g", "ignored:friendly"),
-    "nodecot__cot-spotted__4cdba3c3d5.xml": ("9405e320-9356-41c4-8449-f46990aa17f8", "b-m-p-s-m", "2020-12-16T19:59:34.913000",
-                                             38.85606343062312, -77.0563755018233, None, "h-g-i-g-o", ("other", 2)),
-    "nodecot__cot-uas-tool__ca5c1cb5b6.xml": ("2983J8B001V013", "a-f-A-M-H-Q", "2024-04-24T16:37:38.002000",
-                                              39.1, -108.6, 0.0, None, "ignored:friendly"),
-    "nodecot__newlines__78b1bb4eb4.xml": ("layer-35-4707", "a-f-G", "2024-06-07T15:28:48",
-                                          39.1, -105.1, None, "m-g", "ignored:friendly"),
-    "pytak__test_takmsg2xml__6e1748258e.xml": ("aa0b0312", "a-f-G-E-V-C", "2020-02-08T18:10:44",
-                                               43.97957317, -66.07737696, None, "h-e", "ignored:friendly"),
-}
-
-
 def test_every_real_file_is_covered():
-    assert set(REAL) == set(REAL_EXPECTED)
+    if not COT_DIR.is_dir():
+        pytest.skip(f"real CoT captures {COT_DIR} are missing (../shared/realdata is not beside the repository)")
+    assert {p.name for p in COT_DIR.glob("*.xml")} == set(REAL_EXPECTED)
 
 
-@pytest.mark.parametrize("name", sorted(REAL_EXPECTED))
-def test_real_client_messages_parse_and_map(name):
-    ev_uid, ev_type, ev_time, lat, lon, ce, how, outcome = REAL_EXPECTED[name]
-    ev = cot.parse_event(REAL[name])
+SOURCES = ["built", "real"]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("key", sorted(BUILT))
+def test_client_messages_parse_and_map(source, key):
+    raw, expected = sample(source, key)
+    ev_uid, ev_type, ev_time, lat, lon, ce, how, outcome = expected
+    ev = cot.parse_event(raw)
     assert (ev.uid, ev.type, ev.how) == (ev_uid, ev_type, how)
     assert ev.time == dt.datetime.fromisoformat(ev_time)
     assert ev.lat == pytest.approx(lat) and ev.lon == pytest.approx(lon)
@@ -193,21 +295,37 @@ def test_real_client_messages_parse_and_map(name):
         assert (rec["lat"], rec["lon"]) == (pytest.approx(lat), pytest.approx(lon))
 
 
-def test_real_message_details():
-    itak = cot.parse_event(REAL["nodecot__cot-itak__0efd12626f.xml"])
-    assert (itak.platform, itak.callsign) == ("iTAK", "DFPC-iSchmidt")
-    wintak = cot.parse_event(REAL["pytak__test_takmsg2xml__6e1748258e.xml"])
-    assert (wintak.platform, wintak.callsign) == ("WinTAK-CIV", "Eliopoli HQ")
-    multiline = cot.parse_event(REAL["nodecot__newlines__78b1bb4eb4.xml"])
-    assert multiline.remarks.splitlines()[:2] == ["Incident ID: 6841390", "Master Incident Number: 05242024-0253042"]
-    uas = cot.parse_event(REAL["nodecot__cot-uas-tool__ca5c1cb5b6.xml"])  # no `how`, point after detail
+DETAILS = {  # key -> (built value, real value)
+    "itak": (("iTAK", "BRAVO-2"), ("iTAK", "DFPC-iSchmidt")),
+    "wintak": (("WinTAK-CIV", "Szeged HQ"), ("WinTAK-CIV", "Eliopoli HQ")),
+    "newlines": (["Call ID: 4471", "Dispatch Number: 20250115-0031"],
+                 ["Incident ID: 6841390", "Master Incident Number: 05242024-0253042"]),
+    "emergency": ("Shots fired", "Gunshot"),
+}
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_client_message_details(source):
+    pick = 0 if source == "built" else 1
+    itak = cot.parse_event(sample(source, "itak")[0])
+    assert (itak.platform, itak.callsign) == DETAILS["itak"][pick]
+    wintak = cot.parse_event(sample(source, "wintak")[0])
+    assert (wintak.platform, wintak.callsign) == DETAILS["wintak"][pick]
+    multiline = cot.parse_event(sample(source, "newlines")[0])  # remarks over several lines, _flow-tags_
+    assert multiline.remarks.splitlines()[:2] == DETAILS["newlines"][pick]
+    uas = cot.parse_event(sample(source, "uas")[0])  # no `how`, point after detail
     assert uas.how is None and uas.has_sensor and uas.version == "2"
-    emergency = cot.to_incident(cot.parse_event(REAL["nodecot__cot-emergency__4f155b30e2.xml"]))
-    assert "Gunshot" in emergency["description"]  # the emergency text is what makes it armed
+    emergency = cot.to_incident(cot.parse_event(sample(source, "emergency")[0]))
+    assert DETAILS["emergency"][pick] in emergency["description"]  # the emergency text is what makes it armed
+    spot = cot.parse_event(sample(source, "spotted")[0])
+    assert spot.remarks is None and spot.hae is None  # empty remarks, unknown height
+    chat = cot.parse_event(sample(source, "chat")[0])
+    assert chat.type.startswith("b-t-f")
 
 
-def test_borderwatch_detail_extension_makes_any_report_precise():
-    raw = REAL["nodecot__cot-itak__0efd12626f.xml"].replace(
+@pytest.mark.parametrize("source", SOURCES)
+def test_borderwatch_detail_extension_makes_any_report_precise(source):
+    raw = sample(source, "itak")[0].replace(
         b"<detail>", b'<detail><borderwatch threat="smuggling" severity="3" confidence="0.9" nation="usa" '
                      b'source="patrol" description="Two mules with backpacks"/>')
     rec = cot.to_incident(cot.parse_event(raw))
@@ -256,7 +374,7 @@ def test_control_messages_at_0_0_are_ignored_not_rejected():
 
 # -- the stream splitter -------------------------------------------------------------------------
 def test_splitter_cuts_back_to_back_events_whatever_the_packet_boundaries():
-    msgs = [m.strip() for m in REAL.values()]
+    msgs = [m.strip() for m in samples().values()]
     msgs.append(b"<!-- a comment with </event> inside -->" + event("c1", detail="<remarks><![CDATA[</event> <event>]]></remarks>"))
     stream = b"".join((DECL if i % 2 else b"") + m + b"\r\n" for i, m in enumerate(msgs))
     rng = random.Random(5)
@@ -310,14 +428,17 @@ def test_tcp_stream_round_trip(service, feed_store):
 def test_udp_round_trip_with_real_messages(service, feed_store):
     ids = [uid("udp") for _ in range(5)]
     m = mark(service)
-    send_udp(service.ports["cot-udp"], [DECL + event(u, "a-h-A-M-H-Q") for u in ids] + list(REAL.values()))
-    wanted = [f"cot:{u}" for u in ids] + ["cot:17eaa1c4-e137-4328-b5e4-294d2a7fd01d", "cot:9405e320-9356-41c4-8449-f46990aa17f8"]
-    settle(service, m, len(ids) + len(REAL))
+    clients = samples()
+    send_udp(service.ports["cot-udp"], [DECL + event(u, "a-h-A-M-H-Q") for u in ids] + list(clients.values()))
+    reports = [f"cot:{e[0]}" for e in list(BUILT_EXPECTED.values()) + list(REAL_EXPECTED.values())
+               if not isinstance(e[-1], str)]
+    wanted = [f"cot:{u}" for u in ids] + [r for r in reports if any(r[4:].encode() in m for m in clients.values())]
+    settle(service, m, len(ids) + len(clients))
     assert stored(feed_store, wanted) == {i: 1 for i in wanted}
     rows = rows_by_id(feed_store, wanted)
     assert rows[f"cot:{ids[0]}"]["threat_type"] == "drone_incursion"
     # friendly positions and chat were ignored, never stored
-    assert not stored(feed_store, ["cot:aa0b0312", "cot:f77dae64-3573-4dae-8447-c0c7a0219d7a"])
+    assert not stored(feed_store, ["cot:wintak-hq-3", "cot:GeoChat.WEB-7.Ops.5b1e", "cot:aa0b0312"])
     assert service.status()["counts"]["ignored"] >= 5
 
 
