@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -343,6 +344,8 @@ def test_borderwatch_detail_extension_makes_any_report_precise(source):
     ("a-s-G-E-W-R", "", ("armed_incursion", 3)),
     ("a-h-G", "", ("illegal_crossing", 3)),
     ("a-u-G", "", ("illegal_crossing", 2)),
+    ("a-U-G", "", ("illegal_crossing", 2)),  # upper-case affiliation: an unknown ground track
+    ("a-H-A", "", ("drone_incursion", 3)),
     ("a-h-G-E-V-C", "pickup loaded with cocaine", ("drug_trafficking", 3)),
     ("a-s-S", "boat with cigarettes contraband", ("smuggling", 2)),
     ("b-m-p-s-m", "fake passports found", ("document_fraud", 2)),
@@ -932,3 +935,209 @@ def test_command_line_options():
     assert (args.cot_tcp, args.cot_udp, args.json_tcp, args.count) == ("127.0.0.1:8087", "off", "127.0.0.1:8089", 10)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["feeds", "--cot-tcp", "70000"])
+
+
+# -- one bad message never stops a listener; supervision; truthful status -------------------------
+SURROGATE = b'{"id": "sur", "time": "%s", "lat": 1.5, "lon": 1.5, "threat_type": "smuggling", "description": "bad \\ud800 text"}'
+HUGE_INT = b'{"id": "huge", "time": "%s", "lat": 1.5, "lon": 1.5, "threat_type": "smuggling", "severity": ' + b"9" * 5000 + b"}"
+
+
+def _json_line(ident: str, t: str) -> bytes:
+    return json.dumps({"id": ident, "time": t, "lat": 41.3, "lon": 26.6, "threat_type": "smuggling"}).encode()
+
+
+def test_lone_surrogate_huge_integer_and_bom_reject_only_that_message(service, feed_store):
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    a, b, c, d = (uid("js") for _ in range(4))
+    lines = [_json_line(a, t), SURROGATE % t.encode(), HUGE_INT % t.encode(),
+             b"\xef\xbb\xbf" + _json_line(b, t),  # a line starting with a UTF-8 byte order mark
+             _json_line(c, t)]
+    m = mark(service)
+    send_tcp(service.ports["json-tcp"], [b"\n".join(lines) + b"\n"])
+    send_tcp(service.ports["cot-tcp"], [event(d)])  # the other TCP listener keeps reading
+    settle(service, m, len(lines) + 1)
+    assert stored(feed_store, [f"json:{a}", f"json:{b}", f"json:{c}", f"cot:{d}"]) == \
+        {f"json:{a}": 1, f"json:{b}": 1, f"json:{c}": 1, f"cot:{d}": 1}
+    reasons = last_rejects(service, 2)
+    assert "lone surrogate (\\ud800)" in reasons[0] and "description" in reasons[0]
+    assert "more digits than allowed" in reasons[1]
+    st = service.status()
+    assert st["healthy"] is True and all(p["state"] == "ok" and p["restarts"] == 0 for p in st["parts"].values())
+    assert {"tcp", "udp", "watch", "journal", "store-writer", "status"} <= set(st["parts"])
+
+
+def test_json_defects_are_specific_rejects():
+    t = iso(now_utc()).encode()
+    with pytest.raises(Rejected, match="lone surrogate"):
+        jsonfeed.parse_line(SURROGATE % t)
+    with pytest.raises(Rejected, match="more digits than allowed"):
+        jsonfeed.parse_line(HUGE_INT % t)
+    assert jsonfeed.parse_line(b"\xef\xbb\xbf" + _json_line("bom", t.decode()))["incident_id"] == "json:bom"
+
+
+def test_watched_folder_file_with_bad_lines_is_handled_once(service, feed_store):
+    inbox = service.watch_dir
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    good = uid("fs")
+    (inbox / "surrogate.jsonl").write_bytes(b"\xef\xbb\xbf" + _json_line(good, t) + b"\n" + (SURROGATE % t.encode()) + b"\n")
+    assert wait_until(lambda: not (inbox / "surrogate.jsonl").exists(), 10)
+    settle(service, 0, 0)
+    assert stored(feed_store, [f"json:{good}"]) == {f"json:{good}": 1}
+    assert (inbox / "processed" / "surrogate.jsonl").exists()
+    assert "message 2: field 'description' holds a lone surrogate" in \
+        (inbox / "rejected" / "surrogate.jsonl.rejects.txt").read_text(encoding="utf-8")
+
+
+def test_watched_folder_file_that_cannot_be_taken_is_moved_aside(service, monkeypatch):
+    inbox = service.watch_dir
+    calls = []
+    real = service.process_file
+
+    def failing(path):
+        calls.append(path.name)
+        if path.name == "unreadable.xml":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(service, "process_file", failing)
+    (inbox / "unreadable.xml").write_bytes(event(uid("ur")))
+    assert wait_until(lambda: (inbox / "rejected" / "unreadable.xml").exists(), 10)
+    time.sleep(0.5)  # several polls: no retry
+    assert calls.count("unreadable.xml") == 1
+    report = (inbox / "rejected" / "unreadable.xml.rejects.txt").read_text(encoding="utf-8")
+    assert "file could not be handled: PermissionError" in report and "Permission denied" in report
+    assert "file could not be handled" in last_rejects(service, 1)[0]
+
+
+def test_crashed_listener_is_restarted_and_reported(service, feed_store, monkeypatch):
+    from borderwatch.feeds import health as health_mod
+    from borderwatch.feeds.status import describe
+
+    monkeypatch.setattr(health_mod, "PAUSE_S", 0.01)
+    real = service.handle
+    boom = {"n": 0}
+
+    def handle(channel, peer, message, fmt):
+        if message == b"CRASH":
+            boom["n"] += 1
+            raise MemoryError("simulated failure outside message validation")
+        return real(channel, peer, message, fmt)
+
+    monkeypatch.setattr(service, "handle", handle)
+    send_udp(service.ports["cot-udp"], [b"CRASH"])
+    assert wait_until(lambda: service.status()["parts"]["udp"]["restarts"] == 1, 5)
+    after = uid("restart")
+    m = mark(service)
+    send_udp(service.ports["cot-udp"], [event(after)])  # the restarted listener works
+    settle(service, m, 1)
+    assert stored(feed_store, [f"cot:{after}"]) == {f"cot:{after}": 1}
+    st = service.status()
+    assert st["parts"]["udp"]["state"] == "ok" and "MemoryError" in st["parts"]["udp"]["last_error"]
+    service.write_status()
+    level, text = describe(read_status(feed_store))
+    assert level == "warn" and "udp ok, restarted 1×" in text and "MemoryError" in text
+    # the restart stays visible for this run: reset the counter so later tests see a clean status
+    service.health.parts["udp"].update(restarts=0, last_error=None)
+
+
+def test_part_that_keeps_crashing_fails_the_service(feed_store, service, monkeypatch):
+    from borderwatch.feeds import health as health_mod
+    from borderwatch.feeds.status import describe
+
+    service.stop()
+    monkeypatch.setattr(health_mod, "MAX_RESTARTS", 2)
+    monkeypatch.setattr(health_mod, "PAUSE_S", 0.01)
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=0, json_tcp=None, watch_enabled=False)).start()
+    try:
+        monkeypatch.setattr(svc, "handle", lambda *a: (_ for _ in ()).throw(MemoryError("always")))
+        for _ in range(3):
+            send_udp(svc.ports["cot-udp"], [b"x"])
+            time.sleep(0.1)
+        assert wait_until(lambda: svc.failed, 5)
+        svc.write_status()
+        st = read_status(feed_store)
+        assert st["state"] == "failed" and st["running"] is False and st["healthy"] is False
+        assert st["parts"]["udp"]["state"] == "failed"
+        level, text = describe(st)
+        assert level == "down" and "udp failed" in text
+    finally:
+        svc.stop()
+
+
+def test_dead_thread_is_reported(service, feed_store):
+    from borderwatch.feeds.status import describe
+
+    gone = threading.Thread(target=lambda: None)
+    gone.start()
+    gone.join()
+    service.health.register("probe", gone)  # a part whose thread has ended without being stopped
+    try:
+        service.write_status()
+        st = read_status(feed_store)
+        assert st["healthy"] is False and st["parts"]["probe"]["state"] == "dead"
+        assert describe(st)[0] == "down"
+    finally:
+        with service.health.lock:
+            service.health.parts.pop("probe")
+            service.health.threads.pop("probe")
+
+
+def test_status_is_not_caught_up_while_the_journal_replays(feed_store, service):
+    from borderwatch.feeds.status import describe
+
+    service.stop()
+    ids = [uid("rp") for _ in range(300)]
+    d = service.dir / "journal"
+    recs = [cot.parse_incident(event(u)) for u in ids]
+    for r in recs:
+        r["extra"]["channel"] = "cot-tcp"
+    nxt = (journal_mod.segments(d) or [0])[-1] + 1
+    journal_mod.segment_path(d, nxt).write_bytes(b"".join(journal_mod.encode(r) for r in recs))
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=None, watch_enabled=False,
+                                             batch_ms=1500)).start()
+    try:
+        st = svc.status()
+        assert st["caught_up"] is False and st["replaying"] is True
+        svc.write_status()
+        level, text = describe(read_status(feed_store))
+        assert level == "warn" and "replaying" in text
+        assert wait_until(lambda: svc.status()["caught_up"], 20)
+        assert svc.status()["replaying"] is False and svc.stats.replayed == 300
+    finally:
+        svc.stop()
+    assert stored(feed_store, [f"cot:{u}" for u in ids]) == {f"cot:{u}": 1 for u in ids}
+
+
+def test_command_exits_non_zero_when_a_part_keeps_failing(feed_store, service, monkeypatch, tmp_path):
+    """`borderwatch feeds` stops with exit status 3 when a part is given up."""
+    import threading as _t
+
+    from borderwatch.feeds import cmd_feeds, health as health_mod
+    from borderwatch.cli import build_parser
+
+    service.stop()
+    monkeypatch.setenv("BORDERWATCH_STORE", str(feed_store.path))
+    monkeypatch.setattr(health_mod, "MAX_RESTARTS", 1)
+    monkeypatch.setattr(health_mod, "PAUSE_S", 0.01)
+    monkeypatch.setattr(FeedService, "handle", lambda self, *a: (_ for _ in ()).throw(MemoryError("always")))
+    args = build_parser().parse_args(["feeds", "--cot-tcp", "off", "--cot-udp", "0", "--json-tcp", "off",
+                                      "--no-watch", "--log-level", "ERROR"])
+
+    def sender():
+        st = wait_until(lambda: (lambda s: s if s.get("pid") == os.getpid() and s["state"] == "running" else None)(
+            read_status(feed_store)), 20, step=0.05)
+        port = _ports(st)["cot-udp"]
+        for _ in range(10):
+            send_udp(port, [b"x"])
+            time.sleep(0.1)
+
+    t = _t.Thread(target=sender, daemon=True)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    t.start()
+    try:
+        assert cmd_feeds(args) == 3
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    t.join(5)
+    assert read_status(feed_store)["state"] == "failed"

@@ -139,9 +139,14 @@ def cmd_feeds(args) -> int:
                       "watch": str(service.watch_dir) if service.watch_dir else None}), flush=True)
     try:
         while not stop.wait(0.5):
-            pass
+            if service.failed:
+                break
     finally:
         service.stop()
+    if service.failed:
+        print("borderwatch: the feed service stopped because a part kept failing: "
+              + json.dumps(service.health.snapshot(stopping=True)["parts"]), file=sys.stderr)
+        return 3
     return 0
 
 

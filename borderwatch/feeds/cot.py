@@ -204,6 +204,9 @@ _KEYWORDS = tuple((threat, re.compile(r"\b(?:" + rx + r")\b", re.IGNORECASE)) fo
 
 @functools.lru_cache(maxsize=4096)
 def rule_for(cot_type: str) -> Rule | None:
+    if cot_type[:2] == "a-" and len(cot_type) > 2:
+        # some devices send the affiliation in upper case (a-U-G): it means the same (a-u-G)
+        cot_type = cot_type[:2] + cot_type[2].lower() + cot_type[3:]
     for rule in COT_RULES:
         if rule.matches(cot_type):
             return rule

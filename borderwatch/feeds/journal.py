@@ -87,7 +87,10 @@ class Journal:
     def __init__(self, directory: pathlib.Path, *, segment_bytes: int = SEGMENT_BYTES,
                  on_durable: Callable[[list[dict]], None] | None = None,
                  on_failed: Callable[[list[dict], str], None] | None = None,
-                 max_queue: int = MAX_QUEUE):
+                 max_queue: int = MAX_QUEUE, health=None):
+        from borderwatch.feeds.health import Health
+
+        self.health = health or Health()
         self.directory = pathlib.Path(directory)
         self.segment_bytes = segment_bytes
         self.on_durable = on_durable or (lambda recs: None)
@@ -112,7 +115,12 @@ class Journal:
         existing = segments(self.directory)
         self._open_segment((existing[-1] if existing else 0) + 1)
         self.first_segment = self.segment
-        self.thread = threading.Thread(target=self._run, name="feeds-journal", daemon=True)
+        from borderwatch.feeds.health import supervised
+
+        self.thread = threading.Thread(target=supervised("journal", self._run, self.health,
+                                                         lambda: self.closing and not self.queue),
+                                       name="feeds-journal", daemon=True)
+        self.health.register("journal", self.thread)
         self.thread.start()
 
     def _open_segment(self, number: int) -> None:
@@ -199,7 +207,7 @@ class Journal:
                     written += os.write(self.fd, data[written:])
                 _datasync(self.fd)
                 self.fsyncs += 1
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - disk full, I/O error...: these events are not accepted
                 reason = f"journal write failed: {exc}"
                 log.error("%s; %d event(s) not accepted", reason, len(batch))
                 self._recover_after_failure()
@@ -213,7 +221,10 @@ class Journal:
                 self.offset += len(data)
                 self.durable_seq = batch[-1][0]
                 self.cond.notify_all()
-            self.on_durable(records)
+            try:
+                self.on_durable(records)
+            except Exception:  # counting must not stop the journal
+                log.exception("journal: durable-event callback failed")
 
     def _recover_after_failure(self) -> None:
         """After a failed write, cut what was not confirmed (it was reported as not accepted, so

@@ -176,7 +176,7 @@ def excerpt(data: bytes | str, n: int = 120) -> str:
     if isinstance(data, bytes):
         data = data[: n * 4].decode("utf-8", "replace")
     text = " ".join(data.split())
-    return clip(text, n)
+    return clip(text, n).encode("utf-8", "replace").decode("utf-8")  # lone surrogates shown as '?'
 
 
 def make_record(*, incident_id: str, occurred_at: dt.datetime, threat_type: str, severity: int,

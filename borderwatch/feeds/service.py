@@ -23,6 +23,7 @@ import time
 
 from borderwatch.feeds import cot, jsonfeed, records
 from borderwatch.feeds import journal as journal_mod
+from borderwatch.feeds.health import Health, supervised
 from borderwatch.feeds.records import FeedError, Ignored, Rejected
 from borderwatch.feeds.status import FeedStats, feeds_dir, now_iso, write_status
 from borderwatch.store import Store, StoreError
@@ -89,8 +90,10 @@ class FeedService:
         self.config = config or FeedConfig()
         self.dir = feeds_dir(store)
         self.stats = FeedStats()
+        self.health = Health()
         self.journal = journal_mod.Journal(self.dir / "journal", segment_bytes=self.config.segment_bytes,
-                                           on_durable=self._on_durable, on_failed=self._on_failed)
+                                           on_durable=self._on_durable, on_failed=self._on_failed,
+                                           health=self.health)
         self.writer = None
         self.listeners: dict[str, _Listener] = {}
         self.watch_dir: pathlib.Path | None = None
@@ -115,7 +118,7 @@ class FeedService:
             self.store.cursor()  # open (and if needed initialise) the store before accepting anything
             self.journal.open()
             self.writer = StoreWriter(self.store, self.journal, self.stats, batch_ms=self.config.batch_ms,
-                                      compact_every_s=self.config.compact_every_s)
+                                      compact_every_s=self.config.compact_every_s, health=self.health)
             self.writer.start()
             self._open_listeners()
             self._spawn(self._tcp_loop, "feeds-tcp")
@@ -172,9 +175,18 @@ class FeedService:
         self.stop()
 
     def _spawn(self, fn, name: str) -> None:
-        t = threading.Thread(target=fn, name=name, daemon=True)
+        """A supervised thread: restarted when its loop raises, given up (service failed) when it
+        keeps failing."""
+        part = name.removeprefix("feeds-")
+        t = threading.Thread(target=supervised(part, fn, self.health, self.stopping), name=name, daemon=True)
+        self.health.register(part, t)
         t.start()
         self.threads.append(t)
+
+    @property
+    def failed(self) -> bool:
+        """A part of the service was given up after repeated crashes: the service must stop."""
+        return self.health.failed.is_set()
 
     def _take_lock(self) -> None:
         fd = os.open(self.dir / "service.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -285,7 +297,14 @@ class FeedService:
                 elif isinstance(data, _Listener):
                     self._accept(data)
                 else:
-                    self._read(data)
+                    try:
+                        self._read(data)
+                    except Exception as exc:  # one connection's failure must not stop the others
+                        log.exception("%s: %s: unexpected error; connection closed", data.listener.name, data.peer)
+                        self._reject(data.listener.name, data.peer,
+                                     f"connection closed after an internal error: {type(exc).__name__}: {exc}", b"")
+                        with contextlib.suppress(Exception):
+                            self._close_conn(data, flush=False)
 
     def _accept(self, listener: _Listener) -> None:
         try:
@@ -366,6 +385,7 @@ class FeedService:
     # -- watched folder -----------------------------------------------------------------------
     def _watch_loop(self) -> None:
         seen: dict[str, tuple[int, int]] = {}
+        given_up: dict[str, tuple[int, int]] = {}  # files that could be neither handled nor moved
         while not self.stopping.wait(self.config.poll_s):
             try:
                 entries = [p for p in self.watch_dir.iterdir() if p.is_file()]
@@ -382,13 +402,17 @@ class FeedService:
                 except OSError:
                     continue
                 sig = (st.st_size, st.st_mtime_ns)
+                if given_up.get(name) == sig:
+                    continue
                 current[name] = sig
                 # handle a file once its size and time stop changing between two polls
                 if seen.get(name) == sig:
                     try:
                         self.process_file(path)
-                    except Exception:
+                    except Exception as exc:
                         log.exception("watched folder: %s could not be handled", name)
+                        if not self._set_aside(path, f"file could not be handled: {type(exc).__name__}: {exc}"):
+                            given_up[name] = sig
                     current.pop(name, None)
                 if self.stopping.is_set():
                     return
@@ -462,6 +486,21 @@ class FeedService:
                  accepted, len(rejects), sum(1 for k, _ in outcomes if k == "ignored"))
         return {"file": path.name, "moved_to": str(dest), "accepted": accepted, "rejected": len(rejects)}
 
+    def _set_aside(self, path: pathlib.Path, reason: str) -> bool:
+        """Move a file that could not be handled to rejected/ with its reason (never retried)."""
+        self.stats.received("folder")
+        self._reject("folder", path.name, reason, b"")
+        try:
+            dest = _unique(self.watch_dir / "rejected" / path.name)
+            os.replace(path, dest)
+            report = _unique(self.watch_dir / "rejected" / (path.name + ".rejects.txt"))
+            report.write_text(f"file: {reason}\n", encoding="utf-8")
+            return True
+        except OSError as exc:
+            log.error("watched folder: %s can be neither handled nor moved aside (%s); skipped until it changes",
+                      path.name, exc)
+            return False
+
     def _file_frame(self, peer, message, reason, fmt):
         if message is None:
             self.stats.received("folder")
@@ -498,6 +537,11 @@ class FeedService:
         except RuntimeError as exc:  # the journal closed: shutting down
             self._reject(channel, peer, f"not accepted: {exc}", message)
             return ("rejected", str(exc))
+        except (TypeError, ValueError) as exc:  # a record the journal cannot encode (validation missed it)
+            log.exception("%s: a record from %s could not be journalled", channel, peer)
+            reason = f"cannot be journalled: {type(exc).__name__}: {exc}"
+            self._reject(channel, peer, reason, message)
+            return ("rejected", reason)
 
     def _on_durable(self, recs: list[dict]) -> None:
         self.stats.accepted([r["extra"].get("channel", "?") for r in recs])
@@ -548,7 +592,13 @@ class FeedService:
         clients = [{"listener": c.listener.name, "peer": c.peer, "since": now_iso(c.since), "messages": c.events}
                    for c in list(self.conns.values())[:50]]
         snap.pop("channels", None)
-        return {"state": self.state, "pid": os.getpid(), "listeners": listeners,
+        health = self.health.snapshot(stopping=self.stopping.is_set())
+        if self.writer is not None:
+            snap["caught_up"] = snap["caught_up"] and not self.writer.behind()
+            snap["replaying"] = self.writer.replaying
+        state = "failed" if self.failed else self.state
+        return {"state": state, "pid": os.getpid(), "healthy": health["healthy"], "parts": health["parts"],
+                "listeners": listeners,
                 "connections": sum(l.connections for l in self.listeners.values()), "clients": clients,
                 "journal": {"segment": self.journal.segment, "offset": self.journal.offset,
                             "fsyncs": self.journal.fsyncs,

@@ -48,7 +48,10 @@ class StoreWriter:
 
     def __init__(self, store: Store, journal: journal_mod.Journal, stats: FeedStats, *,
                  batch_ms: int = 250, max_batch: int = MAX_BATCH, compact_every_s: float = COMPACT_EVERY_S,
-                 deadletter: pathlib.Path | None = None):
+                 deadletter: pathlib.Path | None = None, health=None):
+        from borderwatch.feeds.health import Health
+
+        self.health = health or Health()
         self.store = store
         self.journal = journal
         self.stats = stats
@@ -73,7 +76,13 @@ class StoreWriter:
         self.position = saved if saved is not None else (first, 0)
         if self.position[0] < first:
             self.position = (first, 0)
-        self.thread = threading.Thread(target=self._run, name="feeds-store-writer", daemon=True)
+        # not caught up until the loop has seen the journal's end: a replay is pending until then
+        self.stats.caught_up = not self.behind()
+        from borderwatch.feeds.health import supervised
+
+        self.thread = threading.Thread(target=supervised("store-writer", self._run, self.health, self.stop_event),
+                                       name="feeds-store-writer", daemon=True)
+        self.health.register("store-writer", self.thread)
         self.thread.start()
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -89,6 +98,11 @@ class StoreWriter:
 
     def behind(self) -> bool:
         return tuple(self.position) < tuple(self.journal.durable_position())
+
+    @property
+    def replaying(self) -> bool:
+        """Records journalled by an earlier run are not all in the store yet."""
+        return self.position[0] < self.journal.first_segment
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
