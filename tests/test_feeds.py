@@ -3,11 +3,13 @@ round trips, hostile input, idempotency, the journal, and crash-and-restart of t
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import json
 import os
 import pathlib
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -240,6 +242,9 @@ def _running(feed_store, tmp_path_factory):
 @pytest.fixture
 def service(feed_store, _running) -> FeedService:
     """The in-process service on the module's store (restarted if a test stopped it)."""
+    other = _running.get("tls")
+    if other is not None and not other.stopping.is_set():
+        other.stop()  # one service per store
     if _running["svc"] is None or _running["svc"].stopping.is_set():
         _running["svc"] = FeedService(feed_store, _running["config"]).start()
     return _running["svc"]
@@ -563,11 +568,13 @@ def test_external_entity_never_reads_the_file(service, feed_store):
     assert "root:" not in (service.dir / "rejects.log").read_text(encoding="utf-8")
 
 
-def test_protobuf_datagram_rejected(service):
+def test_broken_tak_protocol_datagrams_are_rejected(service):
     before = service.stats.counts["rejected"]
-    send_udp(service.ports["cot-udp"], [b"\xbf\x01\xbf\x12\x34garbage"])
-    assert wait_until(lambda: service.stats.counts["rejected"] == before + 1, 5)
-    assert "protobuf" in last_rejects(service, 1)[0]
+    send_udp(service.ports["cot-udp"], [b"\xbf\x01\xbf\x12\x34garbage", b"\xbf\x05abc"])
+    assert wait_until(lambda: service.stats.counts["rejected"] == before + 2, 5)
+    reasons = last_rejects(service, 2)
+    assert "TAK protocol message could not be decoded" in reasons[0]
+    assert "length 5 but 3 bytes follow" in reasons[1]
 
 
 @pytest.mark.parametrize("obj, reason", [
@@ -1141,3 +1148,245 @@ def test_command_exits_non_zero_when_a_part_keeps_failing(feed_store, service, m
             signal.signal(sig, h)
     t.join(5)
     assert read_status(feed_store)["state"] == "failed"
+
+
+# -- TAK protocol version 1 (protobuf), TLS, and a real client library (pytak) -------------------
+import asyncio  # noqa: E402
+import configparser  # noqa: E402
+
+import takproto  # noqa: E402
+
+
+def tak_stream(xml: bytes) -> bytes:
+    return bytes(takproto.xml2proto(xml, takproto.TAKProtoVer.STREAM))
+
+
+def tak_mesh(xml: bytes) -> bytes:
+    return bytes(takproto.xml2proto(xml, takproto.TAKProtoVer.MESH))
+
+
+def test_tak_protocol_frames_parse_like_xml():
+    xml = event("pb-1", "a-h-G", detail="<remarks>two with cocaine</remarks><track speed='1.5' course='90'/>")
+    want = cot.parse_incident(xml)
+    for data in (tak_stream(xml), tak_mesh(xml)):
+        rec = cot.parse_incident(data)
+        assert rec["extra"].pop("wire") == "protobuf"
+        assert {k: v for k, v in rec.items() if k != "extra"} == {k: v for k, v in want.items() if k != "extra"}
+    ev = cot.parse_event(tak_stream(xml))
+    assert (ev.speed, ev.course, ev.callsign) == (1.5, 90.0, "TEST-1")
+    with pytest.raises(Rejected, match="DTD/DOCTYPE not allowed|malformed XML"):  # xmlDetail is parsed safely
+        m = takproto.functions.xml2message(event("pb-2"))
+        m.cotEvent.detail.xmlDetail = '<!DOCTYPE x [<!ENTITY a "b">]><remarks>&a;</remarks>'
+        cot.parse_event(takproto.functions.msg2proto(m, takproto.TAKProtoVer.MESH))
+
+
+def test_tak_stream_frames_mixed_with_xml_whatever_the_packet_boundaries():
+    ids = [uid("mix") for _ in range(10)]
+    parts = [tak_stream(event(u)) if i % 2 else DECL + event(u) for i, u in enumerate(ids)]
+    stream = b"".join(parts)
+    for _ in range(10):
+        sp = cot.CotStreamSplitter()
+        out = []
+        for chunk in split_randomly(stream, random.Random(_)):
+            out += sp.feed(chunk)
+        out += sp.close()
+        assert [r for _, r in out if r] == []
+        assert [cot.parse_event(m).uid for m, _ in out] == ids
+    sp = cot.CotStreamSplitter(max_bytes=1000)  # an oversized frame is skipped as it streams
+    big = b"\xbf" + bytes([0x90, 0x4e]) + b"x" * 10_000  # length 10,000
+    out = sp.feed(big[:3000]) + sp.feed(big[3000:]) + sp.feed(parts[1])
+    assert sp.pending_bytes < 1000
+    assert out[0] == (None, "oversized message (10,000 bytes > limit 1,000)")
+    assert cot.parse_event(out[1][0]).uid == ids[1]
+
+
+def test_ten_tak_stream_frames_over_tcp_are_ten_events(service, feed_store):
+    ids = [uid("pbtcp") for _ in range(10)]
+    m = mark(service)
+    rejected = service.stats.counts["rejected"]
+    send_tcp(service.ports["cot-tcp"], split_randomly(b"".join(tak_stream(event(u)) for u in ids), random.Random(8)))
+    settle(service, m, 10)
+    assert service.stats.counts["rejected"] == rejected
+    assert stored(feed_store, [f"cot:{u}" for u in ids]) == {f"cot:{u}": 1 for u in ids}
+
+
+def _certs(tmp_path: pathlib.Path) -> dict:
+    """A CA, the service's certificate and three clients: allowed, unlisted, and signed by another CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def make(cn, issuer=None, ca=False, server=False):
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.timezone.utc)
+        b = (x509.CertificateBuilder().subject_name(name(cn))
+             .issuer_name(name(issuer[0]) if issuer else name(cn)).public_key(key.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+             .not_valid_after(now + dt.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if server:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                             x509.DNSName("localhost")]), critical=False)
+        if ca:
+            b = b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                              content_commitment=False, key_encipherment=False,
+                                              data_encipherment=False, key_agreement=False,
+                                              encipher_only=False, decipher_only=False), critical=True)
+        else:
+            b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                (issuer[1] if issuer else key).public_key()), critical=False)
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        cert = b.sign(issuer[1] if issuer else key, hashes.SHA256())
+        cp, kp = tmp_path / f"{cn}.pem", tmp_path / f"{cn}.key"
+        cp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        kp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+        return cn, key, cert, str(cp), str(kp)
+
+    ca = make("Borderwatch test CA", ca=True)
+    other = make("Other CA", ca=True)
+    out = {"ca": ca[3], "server": make("feeds", issuer=ca, server=True)[3:],
+           "bravo": make("BRAVO-2", issuer=ca)[3:], "unlisted": make("INTRUDER", issuer=ca)[3:],
+           "stranger": make("STRANGER", issuer=other)[3:]}
+    sensor = make("SENSOR-9", issuer=ca)
+    out["sensor"] = sensor[3:]
+    fp = sensor[2].fingerprint(hashes.SHA256()).hex()
+    allow = tmp_path / "clients.txt"
+    allow.write_text("# identity  source  nation\ncn:BRAVO-2  patrol  usa\n"
+                     f"sha256:{':'.join(fp[i:i + 2] for i in range(0, 64, 2))}  thermal_camera\n")
+    out["clients"] = str(allow)
+    return out
+
+
+def pytak_send(url: str, messages: list[bytes], *, proto: int, tls: dict | None = None) -> None:
+    """Send CoT XML with the pytak client library (TAK_PROTO=1: it converts to TAK protocol)."""
+    import pytak
+
+    async def run():
+        cfg = configparser.ConfigParser()
+        cfg["pytak"] = {"COT_URL": url, "TAK_PROTO": str(proto), **(tls or {})}
+        conf = cfg["pytak"]
+        reader, writer = await pytak.protocol_factory(conf)
+        tx = pytak.TXWorker(asyncio.Queue(), conf, writer)
+        for m in messages:
+            await tx.send_data(m)
+        if hasattr(writer, "drain"):
+            await writer.drain()
+        writer.close()
+        if hasattr(writer, "wait_closed"):
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def tls_service(feed_store, tmp_path_factory, _running):
+    certs = _certs(tmp_path_factory.mktemp("certs"))
+    holder = {"certs": certs, "running": _running}
+    yield holder
+    if holder.get("svc") is not None:
+        holder["svc"].stop()
+
+
+def _tls_svc(feed_store, tls_service):
+    """Stop the module's plain service and run one with every listener including TLS."""
+    running = tls_service["running"]
+    if tls_service.get("svc") is None or tls_service["svc"].stopping.is_set():
+        if running["svc"] is not None:
+            running["svc"].stop()
+        c = tls_service["certs"]
+        tls_service["svc"] = running["tls"] = FeedService(feed_store, FeedConfig(
+            cot_tcp=0, cot_udp=0, json_tcp=None, watch_enabled=False, batch_ms=50, cot_tls=0,
+            tls_cert=c["server"][0], tls_key=c["server"][1], tls_ca=c["ca"], tls_clients=c["clients"])).start()
+    return tls_service["svc"]
+
+
+def _pytak_tls(c: dict, who: str) -> dict:
+    return {"PYTAK_TLS_CLIENT_CERT": c[who][0], "PYTAK_TLS_CLIENT_KEY": c[who][1], "PYTAK_TLS_CLIENT_CAFILE": c["ca"]}
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp", "tls"])
+@pytest.mark.parametrize("proto", [0, 1], ids=["xml", "protobuf"])
+def test_pytak_client_sends_xml_and_protobuf(feed_store, tls_service, transport, proto, monkeypatch):
+    from borderwatch.feeds import takv1
+
+    svc = _tls_svc(feed_store, tls_service)
+    decoded = []
+    real_parse = takv1.parse_event
+    monkeypatch.setattr(takv1, "parse_event", lambda data: decoded.append(data[:3]) or real_parse(data))
+    c = tls_service["certs"]
+    ids = [uid(f"pytak{transport}{proto}") for _ in range(5)]
+    msgs = [event(u, "a-h-G", detail="<remarks>group crossing with contraband</remarks>") for u in ids]
+    m = mark(svc)
+    port = svc.ports[{"tcp": "cot-tcp", "udp": "cot-udp", "tls": "cot-tls"}[transport]]
+    scheme = {"tcp": "tcp", "udp": "udp+wo", "tls": "tls"}[transport]
+    pytak_send(f"{scheme}://127.0.0.1:{port}", msgs, proto=proto,
+               tls=_pytak_tls(c, "bravo") if transport == "tls" else None)
+    settle(svc, m, 5)
+    rows = rows_by_id(feed_store, [f"cot:{u}" for u in ids])
+    assert set(rows) == {f"cot:{u}" for u in ids}
+    row = rows[f"cot:{ids[0]}"]
+    assert (row["threat_type"], row["severity"], row["segment_id"]) == ("smuggling", 3, "MEX-USA")
+    if transport == "tls":
+        assert (row["source"], row["reporting_nation"]) == ("patrol", "USA")  # from the allow-list
+    assert len(decoded) == (5 if proto else 0)  # pytak really sent TAK protocol (or XML)
+
+
+def test_tls_client_mapped_by_fingerprint_and_mixed_wire_formats(feed_store, tls_service):
+    import ssl
+
+    svc = _tls_svc(feed_store, tls_service)
+    c = tls_service["certs"]
+    ctx = ssl.create_default_context(cafile=c["ca"])
+    ctx.load_cert_chain(*c["sensor"])
+    ids = [uid("tlsmix") for _ in range(4)]
+    m = mark(svc)
+    with socket.create_connection(("127.0.0.1", svc.ports["cot-tls"]), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(DECL + event(ids[0]) + tak_stream(event(ids[1])) + event(ids[2]) + tak_stream(event(ids[3])))
+    settle(svc, m, 4)
+    rows = rows_by_id(feed_store, [f"cot:{u}" for u in ids])
+    assert {r["source"] for r in rows.values()} == {"thermal_camera"} and len(rows) == 4
+
+
+@pytest.mark.parametrize("who, reason", [("unlisted", "CN=INTRUDER"), ("stranger", "TLS handshake failed"),
+                                         (None, "TLS handshake failed")])
+def test_tls_refuses_unlisted_or_unknown_certificates(feed_store, tls_service, who, reason):
+    import ssl
+
+    svc = _tls_svc(feed_store, tls_service)
+    c = tls_service["certs"]
+    ctx = ssl.create_default_context(cafile=c["ca"])
+    if who:
+        ctx.load_cert_chain(*c[who])
+    u = uid("tlsbad")
+    rejected = svc.stats.counts["rejected"]
+    with contextlib.suppress(OSError):
+        with socket.create_connection(("127.0.0.1", svc.ports["cot-tls"]), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(event(u))
+                s.recv(1)
+    assert wait_until(lambda: svc.stats.counts["rejected"] > rejected, 5)
+    assert reason in last_rejects(svc, 1)[0]
+    if who == "unlisted":
+        assert "is not in the allow-list" in last_rejects(svc, 1)[0]
+    time.sleep(0.2)
+    assert not stored(feed_store, [f"cot:{u}"])
+    assert svc.status()["healthy"]
+
+
+def test_tls_allow_list_errors_are_specific(tmp_path):
+    from borderwatch.feeds.tls import AllowList
+
+    for text, msg in [("cn:A", "expected 'IDENTITY SOURCE [NATION]'"), ("sha256:abc patrol", "64 hex digits"),
+                      ("ou:A patrol", "cn:NAME or sha256"), ("cn:A Patrol!", "source must be"),
+                      ("cn:A patrol XX", "alpha-3"), ("# nothing", "no client listed")]:
+        (tmp_path / "a.txt").write_text(text + "\n")
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            AllowList(tmp_path / "a.txt")

@@ -71,6 +71,14 @@ def add_commands(sub) -> None:
                    help=f"CoT over UDP (default {DEFAULT_COT_PORT}; 0 = any free port; off)")
     p.add_argument("--json-tcp", type=_port, default=DEFAULT_JSON_PORT, metavar="PORT",
                    help=f"JSON lines over TCP (default {DEFAULT_JSON_PORT}; 0 = any free port; off)")
+    p.add_argument("--cot-tls", type=_port, default=None, metavar="PORT",
+                   help="CoT (XML or TAK protocol) over TLS with client certificates (default off; TAK uses 8089, "
+                        "so move --json-tcp); needs --tls-cert, --tls-key, --tls-ca and --tls-clients")
+    p.add_argument("--tls-cert", metavar="PEM", help="the service's TLS certificate")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    p.add_argument("--tls-ca", metavar="PEM", help="CA certificate(s) that sign client certificates")
+    p.add_argument("--tls-clients", metavar="FILE",
+                   help="allow-list of client certificates: lines 'cn:NAME|sha256:FINGERPRINT SOURCE [NATION]'")
     p.add_argument("--watch", metavar="DIR", help="watched folder (default <store>/feeds/inbox)")
     p.add_argument("--no-watch", action="store_true", help="do not watch a folder")
     p.add_argument("--batch-ms", type=int, default=250, metavar="N",
@@ -122,7 +130,9 @@ def cmd_feeds(args) -> int:
     config = FeedConfig(bind=args.bind, cot_tcp=args.cot_tcp, cot_udp=args.cot_udp, json_tcp=args.json_tcp,
                         watch=pathlib.Path(args.watch) if args.watch else None, watch_enabled=not args.no_watch,
                         batch_ms=args.batch_ms, max_message=args.max_message, max_connections=args.max_connections,
-                        nation=args.nation, compact_every_s=args.compact_every)
+                        nation=args.nation, compact_every_s=args.compact_every, cot_tls=args.cot_tls,
+                        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca,
+                        tls_clients=args.tls_clients)
     stop = threading.Event()
 
     def on_signal(signum, frame):

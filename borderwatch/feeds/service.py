@@ -18,6 +18,7 @@ import os
 import pathlib
 import selectors
 import socket
+import ssl
 import threading
 import time
 
@@ -58,10 +59,15 @@ class FeedConfig:
     compact_every_s: float = 600.0
     segment_bytes: int = journal_mod.SEGMENT_BYTES
     poll_s: float = 0.25
+    cot_tls: int | None = None  # CoT (XML or TAK protocol) over TLS with client certificates
+    tls_cert: str | None = None  # the service's certificate (PEM)
+    tls_key: str | None = None  # its private key (PEM)
+    tls_ca: str | None = None  # CA that signs client certificates (PEM)
+    tls_clients: str | None = None  # allow-list: certificate -> source (see feeds/tls.py)
 
 
 class _Conn:
-    __slots__ = ("sock", "listener", "peer", "splitter", "since", "events")
+    __slots__ = ("sock", "listener", "peer", "splitter", "since", "events", "handshaking", "client")
 
     def __init__(self, sock, listener, peer, splitter):
         self.sock = sock
@@ -70,6 +76,8 @@ class _Conn:
         self.splitter = splitter
         self.since = time.time()
         self.events = 0
+        self.handshaking = listener.protocol == "tls"
+        self.client = None  # tls.Client once its certificate is accepted
 
 
 class _Listener:
@@ -106,6 +114,8 @@ class FeedService:
         self._reject_handler: logging.Handler | None = None
         self._console_budget = [0.0, 0]
         self.state = "starting"
+        self.tls_context: ssl.SSLContext | None = None
+        self.allow_list = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "FeedService":
@@ -223,7 +233,20 @@ class FeedService:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self.selector.register(self._wake_r, selectors.EVENT_READ, None)
-        for name, fmt, port in (("cot-tcp", "cot", c.cot_tcp), ("json-tcp", "json", c.json_tcp)):
+        if c.cot_tls is not None:
+            from borderwatch.feeds import tls
+
+            missing = [o for o, v in (("--tls-cert", c.tls_cert), ("--tls-key", c.tls_key), ("--tls-ca", c.tls_ca),
+                                      ("--tls-clients", c.tls_clients)) if not v]
+            if missing:
+                raise OSError(22, f"CoT over TLS needs {', '.join(missing)}")
+            try:
+                self.allow_list = tls.AllowList(c.tls_clients)
+                self.tls_context = tls.server_context(c.tls_cert, c.tls_key, c.tls_ca)
+            except (OSError, ValueError, ssl.SSLError) as exc:
+                raise OSError(22, f"CoT over TLS cannot start: {exc}") from None
+        for name, fmt, port in (("cot-tcp", "cot", c.cot_tcp), ("json-tcp", "json", c.json_tcp),
+                                ("cot-tls", "cot", c.cot_tls)):
             if port is None:
                 continue
             try:
@@ -231,7 +254,7 @@ class FeedService:
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot listen on {c.bind}:{port} for {name} ({exc.strerror})") from None
             sock.setblocking(False)
-            listener = _Listener(name, fmt, "tcp", sock)
+            listener = _Listener(name, fmt, "tls" if name == "cot-tls" else "tcp", sock)
             self.listeners[name] = listener
             self.selector.register(sock, selectors.EVENT_READ, listener)
         if c.cot_udp is not None:
@@ -322,6 +345,8 @@ class FeedService:
         sock.setblocking(False)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if listener.protocol == "tls":
+            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         splitter = (cot.CotStreamSplitter(self.config.max_message) if listener.fmt == "cot"
                     else jsonfeed.LineSplitter(self.config.max_message))
         conn = _Conn(sock, listener, peer, splitter)
@@ -331,19 +356,61 @@ class FeedService:
         log.info("%s: %s connected", listener.name, peer)
 
     def _read(self, conn: _Conn) -> None:
+        if conn.handshaking and not self._handshake(conn):
+            return
+        while True:
+            try:
+                data = conn.sock.recv(RECV_BYTES)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except OSError as exc:
+                log.info("%s: %s connection error: %s", conn.listener.name, conn.peer, exc)
+                self._close_conn(conn)
+                return
+            if not data:
+                self._close_conn(conn)
+                return
+            for message, reason in conn.splitter.feed(data):
+                self._frame(conn, message, reason)
+            # TLS may hold decrypted bytes the selector cannot see
+            if not (conn.listener.protocol == "tls" and conn.sock.pending()):
+                return
+
+    def _handshake(self, conn: _Conn) -> bool:
+        """Advance a TLS handshake; True once done and the client certificate is allowed."""
+        name = conn.listener.name
         try:
-            data = conn.sock.recv(RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            log.info("%s: %s connection error: %s", conn.listener.name, conn.peer, exc)
-            self._close_conn(conn)
-            return
-        if not data:
-            self._close_conn(conn)
-            return
-        for message, reason in conn.splitter.feed(data):
-            self._frame(conn, message, reason)
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLWantWriteError:
+            with contextlib.suppress(Exception):
+                self.selector.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+            return False
+        except (ssl.SSLError, OSError) as exc:
+            self.stats.received(name)
+            self._reject(name, conn.peer, f"TLS handshake failed: {records.clip(str(exc), 160)}", b"")
+            self._close_conn(conn, flush=False)
+            return False
+        client = self.allow_list.lookup(conn.sock.getpeercert(binary_form=True), conn.sock.getpeercert())
+        if client is None:
+            from borderwatch.feeds.tls import common_name
+
+            import hashlib
+
+            der = conn.sock.getpeercert(binary_form=True) or b""
+            self.stats.received(name)
+            self._reject(name, conn.peer, f"client certificate CN={common_name(conn.sock.getpeercert())} "
+                                          f"(sha256:{hashlib.sha256(der).hexdigest()}) is not in the allow-list", b"")
+            self._close_conn(conn, flush=False)
+            return False
+        conn.client = client
+        conn.handshaking = False
+        with contextlib.suppress(Exception):
+            self.selector.modify(conn.sock, selectors.EVENT_READ, conn)
+        conn.peer = f"{conn.peer} ({client.identity})"
+        log.info("%s: %s authenticated as %s (source %s)", name, conn.peer, client.identity, client.source)
+        return True
 
     def _frame(self, conn: _Conn, message: bytes | None, reason: str | None) -> None:
         channel = conn.listener.name
@@ -352,7 +419,7 @@ class FeedService:
             self._reject(channel, conn.peer, reason, b"")
         else:
             conn.events += 1
-            self.handle(channel, conn.peer, message, conn.listener.fmt)
+            self.handle(channel, conn.peer, message, conn.listener.fmt, conn.client)
 
     def _close_conn(self, conn: _Conn, flush: bool = True) -> None:
         fd = conn.sock.fileno()
@@ -509,13 +576,15 @@ class FeedService:
         return self.handle("folder", peer, message, fmt)
 
     # -- one message --------------------------------------------------------------------------
-    def handle(self, channel: str, peer: str, message, fmt: str) -> tuple[str, object]:
+    def handle(self, channel: str, peer: str, message, fmt: str, client=None) -> tuple[str, object]:
         """Validate one message and journal it. Returns ("accepted", journal sequence number),
-        ("rejected", reason) or ("ignored", reason)."""
+        ("rejected", reason) or ("ignored", reason). ``client``: the TLS client (source, nation)."""
         self.stats.received(channel)
         try:
             if fmt == "cot":
-                rec = cot.parse_incident(message, max_bytes=self.config.max_message, nation=self.config.nation)
+                rec = cot.parse_incident(message, max_bytes=self.config.max_message,
+                                         nation=(client.nation if client and client.nation else self.config.nation),
+                                         source=client.source if client else None)
             elif fmt == "json":
                 rec = jsonfeed.parse_line(message, max_bytes=self.config.max_message)
             else:
@@ -532,6 +601,8 @@ class FeedService:
             self._reject(channel, peer, reason, message)
             return ("rejected", reason)
         rec["extra"].update(channel=channel, peer=peer, received_at=now_iso())
+        if client is not None:
+            rec["extra"]["client"] = client.identity
         try:
             return ("accepted", self.journal.submit(rec))
         except RuntimeError as exc:  # the journal closed: shutting down
@@ -581,7 +652,7 @@ class FeedService:
         for l in self.listeners.values():
             ch = snap["channels"].get(l.name, {})
             listeners.append({"name": l.name, "format": l.fmt, "protocol": l.protocol, "bind": self.config.bind,
-                              "port": l.port, "connections": l.connections if l.protocol == "tcp" else None,
+                              "port": l.port, "connections": l.connections if l.protocol in ("tcp", "tls") else None,
                               **{k: ch.get(k, 0) for k in ("received", "accepted", "rejected", "ignored")},
                               "last_event_at": ch.get("last_event_at")})
         if self.watch_dir is not None:
