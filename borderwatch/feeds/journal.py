@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 import zlib
+
+import orjson
 from typing import Callable
 
 log = logging.getLogger("borderwatch.feeds")
@@ -41,7 +43,8 @@ Position = tuple  # (segment number, byte offset)
 
 
 def encode(record: dict) -> bytes:
-    payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    """One journal line. ``TypeError`` when the record cannot be encoded (e.g. a lone surrogate)."""
+    payload = orjson.dumps(record, default=str)
     return b"%08x " % zlib.crc32(payload) + payload + b"\n"
 
 
@@ -53,7 +56,7 @@ def decode(line: bytes) -> dict | None:
     try:
         if int(line[:8], 16) != zlib.crc32(payload):
             return None
-        return json.loads(payload)
+        return orjson.loads(payload)
     except ValueError:
         return None
 
@@ -159,6 +162,37 @@ class Journal:
             self.queue.append((seq, line, record))
             self.cond.notify_all()
             return seq
+
+    def submit_many(self, records: list[dict]) -> list:
+        """Queue several records at once (one lock round trip); for each, its sequence number or
+        the ``TypeError``/``ValueError`` that kept it from being encoded. Blocks like ``submit``."""
+        out: list = []
+        lines = []
+        for rec in records:
+            try:
+                lines.append((encode(rec), rec))
+                out.append(None)
+            except (TypeError, ValueError) as exc:
+                out.append(exc)
+        if not lines:
+            return out
+        with self.cond:
+            while len(self.queue) >= self.max_queue and not self.closing:
+                self.cond.wait(0.5)
+            if self.closing:
+                raise RuntimeError("the journal is closed")
+            seqs = iter(range(self.next_seq, self.next_seq + len(lines)))
+            self.next_seq += len(lines)
+            k = 0
+            for i, slot in enumerate(out):
+                if slot is None:
+                    seq = next(seqs)
+                    line, rec = lines[k]
+                    k += 1
+                    self.queue.append((seq, line, rec))
+                    out[i] = seq
+            self.cond.notify_all()
+        return out
 
     def wait(self, seq: int, timeout: float = 30.0) -> bool:
         """True once record ``seq`` is durable (False if it failed or the wait timed out)."""

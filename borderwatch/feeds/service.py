@@ -370,8 +370,19 @@ class FeedService:
             if not data:
                 self._close_conn(conn)
                 return
+            received_at = now_iso()  # one timestamp per read
+            batch = []
             for message, reason in conn.splitter.feed(data):
-                self._frame(conn, message, reason)
+                if message is None:
+                    self._frame(conn, None, reason)
+                    continue
+                conn.events += 1
+                rec = self._validate(conn.listener.name, conn.peer, message, conn.listener.fmt, conn.client,
+                                     received_at)
+                if rec is not None:
+                    batch.append((rec, message))
+            if batch:
+                self._submit(conn.listener.name, conn.peer, batch)
             # TLS may hold decrypted bytes the selector cannot see
             if not (conn.listener.protocol == "tls" and conn.sock.pending()):
                 return
@@ -579,6 +590,34 @@ class FeedService:
     def handle(self, channel: str, peer: str, message, fmt: str, client=None) -> tuple[str, object]:
         """Validate one message and journal it. Returns ("accepted", journal sequence number),
         ("rejected", reason) or ("ignored", reason). ``client``: the TLS client (source, nation)."""
+        rec = self._validate(channel, peer, message, fmt, client, now_iso(), outcome := [])
+        if rec is None:
+            return outcome[0]
+        return self._submit(channel, peer, [(rec, message)])[0]
+
+    def _submit(self, channel: str, peer: str, batch: list) -> list[tuple[str, object]]:
+        """Journal validated records (one queue round trip for the batch)."""
+        try:
+            seqs = self.journal.submit_many([rec for rec, _ in batch])
+        except RuntimeError as exc:  # the journal closed: shutting down
+            for _, message in batch:
+                self._reject(channel, peer, f"not accepted: {exc}", message)
+            return [("rejected", str(exc))] * len(batch)
+        out = []
+        for (rec, message), seq in zip(batch, seqs):
+            if isinstance(seq, int):
+                out.append(("accepted", seq))
+            else:  # a record the journal cannot encode (validation should have refused it)
+                reason = f"cannot be journalled: {type(seq).__name__}: {seq}"
+                self._reject(channel, peer, reason, message)
+                out.append(("rejected", reason))
+        return out
+
+    def _validate(self, channel: str, peer: str, message, fmt: str, client, received_at: str,
+                  outcome: list | None = None) -> dict | None:
+        """The incident record of one message, or None (rejected or ignored, counted and logged;
+        the outcome appended to ``outcome``)."""
+        outcome = outcome if outcome is not None else []
         self.stats.received(channel)
         try:
             if fmt == "cot":
@@ -591,28 +630,22 @@ class FeedService:
                 rec = jsonfeed.to_incident(message)
         except Ignored as exc:
             self._ignore(channel, peer, exc.reason)
-            return ("ignored", exc.reason)
+            outcome.append(("ignored", exc.reason))
+            return None
         except FeedError as exc:
             self._reject(channel, peer, exc.reason, message)
-            return ("rejected", exc.reason)
+            outcome.append(("rejected", exc.reason))
+            return None
         except Exception as exc:  # a parser bug must not stop the service
             log.exception("%s: unexpected error on a message from %s", channel, peer)
             reason = f"internal error: {type(exc).__name__}: {exc}"
             self._reject(channel, peer, reason, message)
-            return ("rejected", reason)
-        rec["extra"].update(channel=channel, peer=peer, received_at=now_iso())
+            outcome.append(("rejected", reason))
+            return None
+        rec["extra"].update(channel=channel, peer=peer, received_at=received_at)
         if client is not None:
             rec["extra"]["client"] = client.identity
-        try:
-            return ("accepted", self.journal.submit(rec))
-        except RuntimeError as exc:  # the journal closed: shutting down
-            self._reject(channel, peer, f"not accepted: {exc}", message)
-            return ("rejected", str(exc))
-        except (TypeError, ValueError) as exc:  # a record the journal cannot encode (validation missed it)
-            log.exception("%s: a record from %s could not be journalled", channel, peer)
-            reason = f"cannot be journalled: {type(exc).__name__}: {exc}"
-            self._reject(channel, peer, reason, message)
-            return ("rejected", reason)
+        return rec
 
     def _on_durable(self, recs: list[dict]) -> None:
         self.stats.accepted([r["extra"].get("channel", "?") for r in recs])

@@ -6,10 +6,13 @@ import pathlib
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from borderwatch import ingest
+from borderwatch import hexgrid, ingest
+from borderwatch.filters import THREAT_TYPES, utcnow
 from borderwatch.feeds import journal as journal_mod
 from borderwatch.feeds.records import INCIDENT_FIELDS
 from borderwatch.feeds.status import FeedStats
@@ -31,13 +34,58 @@ def records_frame(recs: list[dict]) -> pd.DataFrame:
     return df
 
 
+def records_table(store: Store, recs: list[dict]) -> pa.Table:
+    """Journal records → store rows, as Arrow columns built directly (no DataFrame): the same
+    derivations as ``ingest.prepare_incidents`` (H3 cell, nearest segment, its nations, agreements
+    shared under it, ingest time). Columns of the store's schema this writer does not know (added
+    by other features) are filled with nulls, their defaults."""
+    n = len(recs)
+    bad = sorted({r["threat_type"] for r in recs} - set(THREAT_TYPES))
+    if bad:
+        raise ValueError(f"unknown threat type(s): {', '.join(map(str, bad))}")
+    lon = np.fromiter((r["lon"] for r in recs), float, n)
+    lat = np.fromiter((r["lat"] for r in recs), float, n)
+    loc = ingest.locator(store)
+    near = loc.nearest(lon, lat)
+    has = near >= 0
+    idx = np.maximum(near, 0)
+
+    def pick(values):
+        return pa.array(np.where(has, values[idx], None) if len(values) else [None] * n, pa.string())
+
+    def col(name, typ):
+        return pa.array([r.get(name) for r in recs], typ)
+
+    columns = {
+        "incident_id": col("incident_id", pa.string()),
+        "occurred_at": pc.cast(col("occurred_at", pa.string()), pa.timestamp("us")),
+        "time_precision": pa.array([r.get("time_precision") or "second" for r in recs], pa.string()),
+        "threat_type": col("threat_type", pa.string()),
+        "severity": col("severity", pa.int8()),
+        "confidence": col("confidence", pa.float32()),
+        "reporting_nation": col("reporting_nation", pa.string()),
+        "source": col("source", pa.string()),
+        "description": pa.array([r.get("description") or "" for r in recs], pa.string()),
+        "lon": pa.array(lon, pa.float64()),
+        "lat": pa.array(lat, pa.float64()),
+        "location_error_m": col("location_error_m", pa.float32()),
+        "h3": pa.array(hexgrid.cells(lon, lat) if n else np.array([], np.uint64), pa.uint64()),
+        "segment_id": pick(loc.ids),
+        "nation_a": pick(loc.nation_a),
+        "nation_b": pick(loc.nation_b),
+        "shared_under": pa.array([list(loc.shared[i]) if i >= 0 else [] for i in near], pa.list_(pa.string())),
+        "dataset": col("dataset", pa.string()),
+        "synthetic": pa.array(np.zeros(n, bool), pa.bool_()),
+        "ingested_at": pa.array([utcnow()] * n, pa.timestamp("us")),
+    }
+    schema = ingest.INCIDENT_SCHEMA
+    arrays = [columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def store_records(store: Store, recs: list[dict]) -> int:
-    """Commit records (grouped by dataset) in one transaction; returns how many were new."""
-    tables = []
-    for dataset in sorted({r["dataset"] for r in recs}):
-        part = [r for r in recs if r["dataset"] == dataset]
-        tables.append(ingest.prepare_incidents(records_frame(part), store, dataset=dataset))
-    return ingest.insert_incidents(store, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+    """Commit records in one transaction; returns how many were new."""
+    return ingest.insert_incidents(store, records_table(store, recs))
 
 
 class StoreWriter:
