@@ -445,9 +445,10 @@ def test_udp_round_trip_with_real_messages(service, feed_store):
     assert stored(feed_store, wanted) == {i: 1 for i in wanted}
     rows = rows_by_id(feed_store, wanted)
     assert rows[f"cot:{ids[0]}"]["threat_type"] == "drone_incursion"
-    # friendly positions and chat were ignored, never stored
+    # friendly positions are patrol positions, chat is ignored: neither becomes an incident
     assert not stored(feed_store, ["cot:wintak-hq-3", "cot:GeoChat.WEB-7.Ops.5b1e", "cot:aa0b0312"])
-    assert service.status()["counts"]["ignored"] >= 5
+    assert service.status()["counts"]["ignored"] >= 1
+    # (these captures are older than the 24 h of positions kept: stored, then pruned; see the patrol tests)
 
 
 def test_json_lines_over_tcp(service, feed_store):
@@ -1390,3 +1391,105 @@ def test_tls_allow_list_errors_are_specific(tmp_path):
         (tmp_path / "a.txt").write_text(text + "\n")
         with pytest.raises(ValueError, match=re.escape(msg)):
             AllowList(tmp_path / "a.txt")
+
+
+# -- patrols: friendly positions ------------------------------------------------------------------
+def pli(u: str, lat: float, lon: float, when: dt.datetime, *, callsign: str, team="Cyan", stale_min=5.0,
+        nation: str | None = None, speed="1.4", course="92.5") -> bytes:
+    ext = f'<borderwatch nation="{nation}"/>' if nation else ""
+    return (f'<event version="2.0" uid="{u}" type="a-f-G-U-C" how="m-g" time="{iso(when)}" start="{iso(when)}" '
+            f'stale="{iso(when + dt.timedelta(minutes=stale_min))}"><point lat="{lat}" lon="{lon}" hae="10" '
+            f'ce="9999999" le="9999999"/><detail><contact callsign="{callsign}"/><__group name="{team}" role="Team Lead"/>'
+            f'<takv platform="ATAK-CIV" version="5.1"/><track speed="{speed}" course="{course}"/>{ext}</detail></event>').encode()
+
+
+def test_patrol_positions_tracks_and_layer(service, feed_store):
+    import folium
+
+    from layers import MapContext, View
+    from layers import patrols as patrol_layer
+
+    now = now_utc()
+    a, b, c, d = (uid("unit") for _ in range(4))
+    reports = [pli(a, 31.70 + k * 0.01, -106.40, now - dt.timedelta(minutes=6 - k), callsign="ALPHA-1", stale_min=10)
+               for k in range(4)]
+    reports.append(pli(b, 52.10, 23.66, now - dt.timedelta(minutes=20), callsign="PL-East &lt;b&gt;", team="Red",
+                       nation="POL", stale_min=5))  # stale: its report ran out 15 minutes ago
+    reports.append(pli(c, 60.90, 27.95, now - dt.timedelta(hours=3), callsign="OLD-ONE"))  # long gone
+    m = mark(service)
+    send_tcp(service.ports["cot-tcp"], reports + [reports[3]])  # the last report re-sent
+    xml_d = pli(d, 41.27, 26.60, now - dt.timedelta(minutes=1), callsign="GR-7", nation="GRC", speed="8.0")
+    send_udp(service.ports["cot-udp"], [tak_mesh(xml_d)])  # TAK protocol from another client
+    settle(service, m, len(reports) + 2)
+    everywhere = dict(vw=-180, ve=180, vs=-90, vn=90)
+    rows = queries.df("patrols_latest", Filter(window="24h"), store=feed_store, since=now - dt.timedelta(hours=1),
+                      until=now, max_rows=500, **everywhere)
+    mine = rows[rows.uid.isin([a, b, c, d])].set_index("uid")
+    assert set(mine.index) == {a, b, d}  # c reported 3 h ago: older than the hour asked for
+    assert (mine.loc[a, "callsign"], mine.loc[a, "team"], mine.loc[a, "platform"]) == ("ALPHA-1", "Cyan", "ATAK-CIV")
+    assert mine.loc[a, "lat"] == pytest.approx(31.73) and mine.loc[a, "segment_id"] == "MEX-USA"
+    assert mine.loc[a, "speed_mps"] == pytest.approx(1.4) and mine.loc[a, "course_deg"] == pytest.approx(92.5)
+    assert (mine.loc[b, "nation"], mine.loc[d, "nation"], mine.loc[d, "speed_mps"]) == ("POL", "GRC", 8.0)
+    track = queries.df("patrol_tracks", store=feed_store, since=now - dt.timedelta(hours=1), until=now, uids=[a],
+                       track_points=20)
+    assert list(track.lat.round(2)) == [31.70, 31.71, 31.72, 31.73]  # oldest first, the re-send stored once
+
+    def render(flt: Filter, at=now) -> str:
+        ctx = MapContext(filter=flt, view=View(-180, -60, 180, 80, 3), now=at, store=feed_store)
+        fmap = folium.Map(location=[40, 0], zoom_start=3, tiles=None)
+        patrol_layer.build(ctx).add_to(fmap)
+        return fmap.get_root().render()
+
+    page = render(Filter(window="24h"))
+    assert "ALPHA-1" in page and "GR-7" in page and "OLD-ONE" not in page
+    assert "PL-East &lt;b&gt;" in page and "PL-East <b>" not in page  # escaped
+    assert "STALE" in page and "20 min old" in page and "(stale)" in page
+    assert page.count('"fillOpacity": 0.35') == 1 and page.count('"fillOpacity": 0.95') == 2  # one faded marker
+    assert '"dashArray": "4 6"' not in page  # the stale unit has one position: no track to dash
+    assert page.count('"opacity": 0.8') == 1  # ALPHA-1's track
+    usa = render(Filter(window="24h", nations=("USA",)))
+    assert "ALPHA-1" in usa and "GR-7" not in usa and "PL-East" not in usa
+    schengen = render(Filter(window="24h", agreements=("schengen",)))
+    assert "GR-7" in schengen and "PL-East" in schengen and "ALPHA-1" not in schengen
+    # a briefing two hours later: everything is older than the hour a unit stays on the map
+    assert "ALPHA-1" not in render(Filter(window="24h"), now + dt.timedelta(hours=2))
+
+
+def test_patrol_layer_removal_time_is_configurable(service, feed_store, monkeypatch):
+    import folium
+
+    from layers import MapContext, View
+    from layers import patrols as patrol_layer
+
+    now = now_utc()
+    u = uid("unit")
+    m = mark(service)
+    send_tcp(service.ports["cot-tcp"], [pli(u, 31.75, -106.45, now - dt.timedelta(minutes=30), callsign="SLOW-3")])
+    settle(service, m, 1)
+
+    def shown() -> bool:
+        ctx = MapContext(filter=Filter(window="24h"), view=View(-107, 31, -106, 32, 9), now=now, store=feed_store)
+        fmap = folium.Map(location=[31.7, -106.4], zoom_start=9, tiles=None)
+        patrol_layer.build(ctx).add_to(fmap)
+        return "SLOW-3" in fmap.get_root().render()
+
+    assert shown()
+    monkeypatch.setenv("BORDERWATCH_PATROL_REMOVE_MINUTES", "20")
+    assert not shown()
+
+
+def test_patrol_records_and_pruning(feed_store):
+    from borderwatch.feeds import patrols
+
+    ev = cot.parse_event(pli("p-x", 31.7, -106.4, now_utc() - dt.timedelta(days=3), callsign="GONE"))
+    assert patrols.is_position(ev)
+    rec = patrols.to_record(ev)
+    assert (rec["kind"], rec["callsign"], rec["team"]) == ("patrol", "GONE", "Cyan")
+    assert patrols.insert(feed_store, [rec]) == 1 and patrols.insert(feed_store, [rec]) == 0
+    patrols.prune(feed_store, dt.timedelta(days=1))
+    assert not len(queries.df("patrol_tracks", store=feed_store, since=dt.datetime(2000, 1, 1), until=now_utc(),
+                              uids=["p-x"], track_points=5))
+    incident = cot.parse_event(event("p-y", "a-f-G", detail='<borderwatch threat="smuggling"/>'))
+    assert not patrols.is_position(incident)  # an explicit incident stays an incident
+    with pytest.raises(Rejected, match="latitude"):
+        patrols.to_record(cot.parse_event(pli("p-z", 95, 1, now_utc(), callsign="X")))

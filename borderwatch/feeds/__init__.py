@@ -89,6 +89,10 @@ def add_commands(sub) -> None:
     p.add_argument("--nation", type=_nation, metavar="ISO3", help="reporting nation for CoT events that do not state one")
     p.add_argument("--compact-every", type=float, default=600, metavar="S",
                    help="merge the store's small files every S seconds while ingesting (default 600)")
+    p.add_argument("--no-patrols", action="store_true",
+                   help="ignore friendly position reports instead of keeping them as patrol tracks")
+    p.add_argument("--patrol-keep", type=float, default=24.0, metavar="HOURS",
+                   help="hours of patrol positions kept in the store (default 24)")
     p.add_argument("--status", action="store_true", help="print the running service's status as JSON and exit")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.set_defaults(func=cmd_feeds)
@@ -132,7 +136,7 @@ def cmd_feeds(args) -> int:
                         batch_ms=args.batch_ms, max_message=args.max_message, max_connections=args.max_connections,
                         nation=args.nation, compact_every_s=args.compact_every, cot_tls=args.cot_tls,
                         tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca,
-                        tls_clients=args.tls_clients)
+                        tls_clients=args.tls_clients, patrols=not args.no_patrols, patrol_keep_h=args.patrol_keep)
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 
-from borderwatch.feeds import cot, jsonfeed, records
+from borderwatch.feeds import cot, jsonfeed, patrols, records
 from borderwatch.feeds import journal as journal_mod
 from borderwatch.feeds.health import Health, supervised
 from borderwatch.feeds.records import FeedError, Ignored, Rejected
@@ -64,6 +64,8 @@ class FeedConfig:
     tls_key: str | None = None  # its private key (PEM)
     tls_ca: str | None = None  # CA that signs client certificates (PEM)
     tls_clients: str | None = None  # allow-list: certificate -> source (see feeds/tls.py)
+    patrols: bool = True  # keep friendly position reports (a-f-*, a-a-*) as patrol tracks
+    patrol_keep_h: float = 24.0  # hours of patrol positions kept in the store
 
 
 class _Conn:
@@ -128,7 +130,8 @@ class FeedService:
             self.store.cursor()  # open (and if needed initialise) the store before accepting anything
             self.journal.open()
             self.writer = StoreWriter(self.store, self.journal, self.stats, batch_ms=self.config.batch_ms,
-                                      compact_every_s=self.config.compact_every_s, health=self.health)
+                                      compact_every_s=self.config.compact_every_s, health=self.health,
+                                      patrol_keep_s=self.config.patrol_keep_h * 3600)
             self.writer.start()
             self._open_listeners()
             self._spawn(self._tcp_loop, "feeds-tcp")
@@ -621,9 +624,12 @@ class FeedService:
         self.stats.received(channel)
         try:
             if fmt == "cot":
-                rec = cot.parse_incident(message, max_bytes=self.config.max_message,
-                                         nation=(client.nation if client and client.nation else self.config.nation),
-                                         source=client.source if client else None)
+                ev = cot.parse_event(message, max_bytes=self.config.max_message)
+                nation = client.nation if client and client.nation else self.config.nation
+                if self.config.patrols and patrols.is_position(ev):
+                    rec = patrols.to_record(ev, nation=nation)
+                else:
+                    rec = cot.to_incident(ev, nation=nation, source=client.source if client else None)
             elif fmt == "json":
                 rec = jsonfeed.parse_line(message, max_bytes=self.config.max_message)
             else:

@@ -1,6 +1,7 @@
 """The store writer: journal → store, in batches, idempotently; periodic compaction."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import pathlib
 import threading
@@ -84,8 +85,15 @@ def records_table(store: Store, recs: list[dict]) -> pa.Table:
 
 
 def store_records(store: Store, recs: list[dict]) -> int:
-    """Commit records in one transaction; returns how many were new."""
-    return ingest.insert_incidents(store, records_table(store, recs))
+    """Commit incident records (one transaction) and patrol positions (another); returns how many
+    were new. Both inserts skip what is already stored, so a replay after a crash in between is
+    harmless."""
+    from borderwatch.feeds import patrols
+
+    positions = [r for r in recs if r.get("kind") == patrols.KIND]
+    incidents = [r for r in recs if r.get("kind") != patrols.KIND] if positions else recs
+    new = ingest.insert_incidents(store, records_table(store, incidents)) if incidents else 0
+    return new + (patrols.insert(store, positions) if positions else 0)
 
 
 class StoreWriter:
@@ -96,7 +104,7 @@ class StoreWriter:
 
     def __init__(self, store: Store, journal: journal_mod.Journal, stats: FeedStats, *,
                  batch_ms: int = 250, max_batch: int = MAX_BATCH, compact_every_s: float = COMPACT_EVERY_S,
-                 deadletter: pathlib.Path | None = None, health=None):
+                 deadletter: pathlib.Path | None = None, health=None, patrol_keep_s: float = 86400.0):
         from borderwatch.feeds.health import Health
 
         self.health = health or Health()
@@ -116,6 +124,8 @@ class StoreWriter:
         self.inserted_since_compact = 0
         self.last_compact = time.monotonic()
         self.commits = 0
+        self.patrol_keep_s = patrol_keep_s
+        self.last_prune = 0.0
 
     def start(self) -> None:
         saved = self.checkpoint.load()
@@ -166,6 +176,7 @@ class StoreWriter:
             self.stats.caught_up = False
             self.flushing.wait(self.batch_s)  # gather a batch (cut short when stopping)
             self._step()
+            self._maybe_prune()
             self._maybe_compact()
         self.stats.caught_up = not self.behind()
 
@@ -238,6 +249,18 @@ class StoreWriter:
         with self.stats.lock:
             self.stats.counts["processed"] += len(dead)
         return True
+
+    def _maybe_prune(self) -> None:
+        """Forget patrol positions older than the keep time (at most once a minute)."""
+        if time.monotonic() - self.last_prune < 60:
+            return
+        self.last_prune = time.monotonic()
+        from borderwatch.feeds import patrols
+
+        try:
+            patrols.prune(self.store, dt.timedelta(seconds=self.patrol_keep_s))
+        except Exception as exc:
+            log.warning("old patrol positions not deleted: %s", exc)
 
     def _maybe_compact(self) -> None:
         if not self.inserted_since_compact or time.monotonic() - self.last_compact < self.compact_every_s:
