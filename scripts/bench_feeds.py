@@ -341,9 +341,14 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
             drops0 = udp_drops(udp_port) or 0
             rec0 = status(store)["counts"]["received"]
             ids, send_s = send_udp_at_rate(udp_port, args.udp_rate, args.udp_seconds, index)
-            time.sleep(1.0)
+            # the service's counters (status.json, about once a second) until they stop moving
+            received, still = -1, 0
+            while still < 3:
+                time.sleep(1.0)
+                now_received = status(store)["counts"]["received"] - rec0
+                still = still + 1 if now_received == received else 0
+                received = now_received
             drops = (udp_drops(udp_port) or 0) - drops0
-            received = status(store)["counts"]["received"] - rec0
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 got = len(queries.rows("feed_incidents", store=store, ids=ids))

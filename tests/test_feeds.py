@@ -1493,3 +1493,142 @@ def test_patrol_records_and_pruning(feed_store):
     assert not patrols.is_position(incident)  # an explicit incident stays an incident
     with pytest.raises(Rejected, match="latitude"):
         patrols.to_record(cot.parse_event(pli("p-z", 95, 1, now_utc(), callsign="X")))
+
+
+# -- CoT out --------------------------------------------------------------------------------------
+class TakListener:
+    """A local TAK endpoint: accepts connections (TCP or TLS) and splits what arrives into events."""
+
+    def __init__(self, tls_context=None):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.tls = tls_context
+        self.messages: list[bytes] = []
+        self.connections = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self.read, args=(conn,), daemon=True).start()
+
+    def read(self, conn):
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:
+                return
+        sp = cot.CotStreamSplitter()
+        with conn:
+            while data := conn.recv(65536):
+                self.messages += [m for m, _ in sp.feed(data) if m]
+
+    def close(self):
+        self.server.close()
+
+
+def _json_incident(ident: str, severity: int, threat="smuggling", lat=31.76, lon=-106.45) -> bytes:
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    return json.dumps({"id": ident, "time": t, "lat": lat, "lon": lon, "threat_type": threat, "severity": severity,
+                       "description": f"pickup truck <{ident}> & two persons"}).encode() + b"\n"
+
+
+@pytest.mark.parametrize("wire", ["xml", "protobuf"])
+def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wire):
+    service.stop()
+    listener = TakListener()
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
+                                             cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_severity=3,
+                                             cot_out_stale_min=30, cot_out_protobuf=wire == "protobuf")).start()
+    try:
+        hi, lo, drone, echo = uid("out"), uid("out"), uid("out"), uid("out")
+        m = mark(svc)
+        send_tcp(svc.ports["json-tcp"], [_json_incident(hi, 3), _json_incident(lo, 1),
+                                         _json_incident(drone, 4, "drone_incursion", 52.1, 23.65)])
+        send_tcp(svc.ports["cot-tcp"], [event(echo, "a-h-G")])  # came in as CoT: not sent back
+        settle(svc, m, 4)
+        assert wait_until(lambda: len(listener.messages) >= 2, 10)
+        time.sleep(0.5)
+        events = [cot.parse_event(x) for x in listener.messages]
+        assert all(e.wire == wire for e in events)
+        got = {e.uid: e for e in events}
+        assert set(got) == {f"borderwatch.json:{hi}", f"borderwatch.json:{drone}"}  # severity >= 3, no echo
+        e = got[f"borderwatch.json:{hi}"]
+        assert e.type == "a-h-G" and got[f"borderwatch.json:{drone}"].type == "a-h-A"
+        assert (e.stale - e.time).total_seconds() == pytest.approx(30 * 60, abs=1)
+        assert (e.lat, e.lon) == (pytest.approx(31.76), pytest.approx(-106.45))
+        assert f"pickup truck <{hi}> & two persons" in e.remarks and "MEX-USA" in e.remarks
+        assert "segments=MEX-USA" in e.remarks and "lat=31.7600" in e.remarks  # the link back to the view
+        assert (e.extension["threat"], e.extension["severity"]) == ("smuggling", "3")
+        # the receiving side maps it back to the same incident (a Borderwatch at another site)
+        rec = cot.to_incident(e)
+        assert (rec["threat_type"], rec["severity"]) == ("smuggling", 3)
+        assert svc.status()["cot_out"]["sent"] == 2
+    finally:
+        svc.stop()
+    # a restart neither repeats what was sent nor skips what arrives meanwhile
+    listener.messages.clear()
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
+                                             cot_out=f"tcp://127.0.0.1:{listener.port}")).start()
+    try:
+        later = uid("out")
+        m = mark(svc)
+        send_tcp(svc.ports["json-tcp"], [_json_incident(later, 4)])
+        settle(svc, m, 1)
+        assert wait_until(lambda: listener.messages, 10)
+        time.sleep(0.5)
+        assert [cot.parse_event(x).uid for x in listener.messages] == [f"borderwatch.json:{later}"]
+    finally:
+        svc.stop()
+        listener.close()
+    (service.dir / "cotout.json").unlink()
+
+
+def test_cot_out_over_tls_and_reconnects(feed_store, service, tls_service):
+    import ssl
+
+    service.stop()
+    running = tls_service["running"]
+    if running.get("tls") is not None:
+        running["tls"].stop()
+    c = tls_service["certs"]
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(*c["server"])
+    server_ctx.load_verify_locations(c["ca"])
+    server_ctx.verify_mode = ssl.CERT_REQUIRED  # the TAK server wants our client certificate
+    listener = TakListener(server_ctx)
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
+                                             cot_out=f"tls://127.0.0.1:{listener.port}", cot_out_ca=c["ca"],
+                                             cot_out_cert=c["bravo"][0], cot_out_key=c["bravo"][1])).start()
+    try:
+        first = uid("tlsout")
+        m = mark(svc)
+        send_tcp(svc.ports["json-tcp"], [_json_incident(first, 4)])
+        settle(svc, m, 1)
+        assert wait_until(lambda: listener.messages, 10)
+        assert cot.parse_event(listener.messages[0]).uid == f"borderwatch.json:{first}"
+        # the endpoint goes away and comes back on the same port: the publisher reconnects
+        svc.publisher.close()  # as if the connection had dropped
+        second = uid("tlsout")
+        send_tcp(svc.ports["json-tcp"], [_json_incident(second, 4)])
+        assert wait_until(lambda: len(listener.messages) >= 2, 15)
+        assert cot.parse_event(listener.messages[-1]).uid == f"borderwatch.json:{second}"
+        assert listener.connections == 2
+    finally:
+        svc.stop()
+        listener.close()
+    (service.dir / "cotout.json").unlink()
+
+
+def test_cot_out_address_is_checked():
+    from borderwatch.feeds.cotout import parse_url
+
+    assert parse_url("tls://tak.local:8089") == ("tls", "tak.local", 8089)
+    for bad in ("udp://x:1", "tcp://x", "x:8087", "tcp://:8087"):
+        with pytest.raises(ValueError, match="tcp://HOST:PORT"):
+            parse_url(bad)

@@ -93,6 +93,16 @@ def add_commands(sub) -> None:
                    help="ignore friendly position reports instead of keeping them as patrol tracks")
     p.add_argument("--patrol-keep", type=float, default=24.0, metavar="HOURS",
                    help="hours of patrol positions kept in the store (default 24)")
+    p.add_argument("--cot-out", metavar="URL",
+                   help="publish new incidents as CoT to a TAK endpoint: tcp://HOST:PORT or tls://HOST:PORT")
+    p.add_argument("--cot-out-severity", type=int, default=3, choices=(1, 2, 3, 4),
+                   help="publish incidents at or above this severity (default 3, high)")
+    p.add_argument("--cot-out-stale", type=float, default=60.0, metavar="MIN",
+                   help="minutes until a published marker goes stale on the devices (default 60)")
+    p.add_argument("--cot-out-protobuf", action="store_true", help="send TAK protocol (protobuf) instead of XML")
+    p.add_argument("--cot-out-cert", metavar="PEM", help="client certificate for tls:// (with --cot-out-key)")
+    p.add_argument("--cot-out-key", metavar="PEM")
+    p.add_argument("--cot-out-ca", metavar="PEM", help="CA that signed the TAK endpoint's certificate")
     p.add_argument("--status", action="store_true", help="print the running service's status as JSON and exit")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.set_defaults(func=cmd_feeds)
@@ -136,7 +146,10 @@ def cmd_feeds(args) -> int:
                         batch_ms=args.batch_ms, max_message=args.max_message, max_connections=args.max_connections,
                         nation=args.nation, compact_every_s=args.compact_every, cot_tls=args.cot_tls,
                         tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca,
-                        tls_clients=args.tls_clients, patrols=not args.no_patrols, patrol_keep_h=args.patrol_keep)
+                        tls_clients=args.tls_clients, patrols=not args.no_patrols, patrol_keep_h=args.patrol_keep,
+                        cot_out=args.cot_out, cot_out_severity=args.cot_out_severity,
+                        cot_out_stale_min=args.cot_out_stale, cot_out_protobuf=args.cot_out_protobuf,
+                        cot_out_cert=args.cot_out_cert, cot_out_key=args.cot_out_key, cot_out_ca=args.cot_out_ca)
     stop = threading.Event()
 
     def on_signal(signum, frame):

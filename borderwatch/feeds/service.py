@@ -66,6 +66,13 @@ class FeedConfig:
     tls_clients: str | None = None  # allow-list: certificate -> source (see feeds/tls.py)
     patrols: bool = True  # keep friendly position reports (a-f-*, a-a-*) as patrol tracks
     patrol_keep_h: float = 24.0  # hours of patrol positions kept in the store
+    cot_out: str | None = None  # tcp://HOST:PORT or tls://HOST:PORT: publish new incidents as CoT
+    cot_out_severity: int = 3
+    cot_out_stale_min: float = 60.0
+    cot_out_protobuf: bool = False
+    cot_out_cert: str | None = None
+    cot_out_key: str | None = None
+    cot_out_ca: str | None = None
 
 
 class _Conn:
@@ -117,6 +124,7 @@ class FeedService:
         self._console_budget = [0.0, 0]
         self.state = "starting"
         self.tls_context: ssl.SSLContext | None = None
+        self.publisher = None
         self.allow_list = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -139,6 +147,18 @@ class FeedService:
                 self._spawn(self._udp_loop, "feeds-udp")
             if self.watch_dir is not None:
                 self._spawn(self._watch_loop, "feeds-watch")
+            if self.config.cot_out:
+                from borderwatch.feeds.cotout import CotPublisher
+
+                c = self.config
+                try:
+                    self.publisher = CotPublisher(
+                        self.store, c.cot_out, min_severity=c.cot_out_severity, stale_min=c.cot_out_stale_min,
+                        protobuf=c.cot_out_protobuf, cert=c.cot_out_cert, key=c.cot_out_key, ca=c.cot_out_ca,
+                        every_s=max(0.2, c.batch_ms / 1000), state_file=self.dir / "cotout.json")
+                except (ValueError, OSError, ssl.SSLError) as exc:
+                    raise OSError(22, f"CoT out cannot start: {exc}") from None
+                self._spawn(self.publisher.run, "feeds-cot-out")
             self.state = "running"
             self.write_status()
             self._spawn(self._status_loop, "feeds-status")
@@ -161,6 +181,8 @@ class FeedService:
             return
         self.state = "stopping"
         self.stopping.set()
+        if self.publisher is not None:
+            self.publisher.stop_event.set()
         self._wake()
         for t in self.threads:
             if t.name != "feeds-status":
@@ -714,7 +736,9 @@ class FeedService:
                             "fsyncs": self.journal.fsyncs,
                             "store_position": list(self.writer.position) if self.writer else None,
                             "corrupt_lines": self.writer.reader.corrupt if self.writer else 0},
-                "batch_ms": self.config.batch_ms, **snap}
+                "batch_ms": self.config.batch_ms,
+                "cot_out": ({"url": self.publisher.url, "sent": self.publisher.sent,
+                             "error": self.publisher.last_error} if self.publisher else None), **snap}
 
     def write_status(self) -> None:
         try:
