@@ -1409,7 +1409,10 @@ def test_patrol_positions_tracks_and_layer(service, feed_store):
     from layers import MapContext, View
     from layers import patrols as patrol_layer
 
+    from borderwatch.feeds import patrols
+
     now = now_utc()
+    patrols.prune(feed_store, dt.timedelta(days=-1))  # start without other tests' (simulated) patrols
     a, b, c, d = (uid("unit") for _ in range(4))
     reports = [pli(a, 31.70 + k * 0.01, -106.40, now - dt.timedelta(minutes=6 - k), callsign="ALPHA-1", stale_min=10)
                for k in range(4)]
