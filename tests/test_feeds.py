@@ -1283,7 +1283,23 @@ def pytak_send(url: str, messages: list[bytes], *, proto: int, tls: dict | None 
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    asyncio.run(run())
+    # in a thread of its own: another test's library (the browser driver) may keep an event loop
+    # running in this thread
+    errors = []
+    t = threading.Thread(target=lambda: errors.extend(_run_catching(lambda: asyncio.run(run()))))
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "pytak did not finish"
+    if errors:
+        raise errors[0]
+
+
+def _run_catching(fn) -> list:
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        return [exc]
+    return []
 
 
 @pytest.fixture(scope="module")
