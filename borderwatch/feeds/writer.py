@@ -8,14 +8,12 @@ import threading
 import time
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from borderwatch import hexgrid, ingest
 from borderwatch.filters import THREAT_TYPES, utcnow
 from borderwatch.feeds import journal as journal_mod
-from borderwatch.feeds.records import INCIDENT_FIELDS
 from borderwatch.feeds.status import FeedStats
 from borderwatch.store import Store
 
@@ -24,15 +22,6 @@ log = logging.getLogger("borderwatch.feeds")
 MAX_BATCH = 20_000
 COMPACT_EVERY_S = 600.0
 _DATA_ERRORS = (ValueError, TypeError, KeyError, pa.ArrowException)
-
-
-def records_frame(recs: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records([{k: r.get(k) for k in INCIDENT_FIELDS} for r in recs], columns=list(INCIDENT_FIELDS))
-    df["occurred_at"] = pd.to_datetime(df["occurred_at"])
-    df["severity"] = df["severity"].astype("int8")
-    df["confidence"] = df["confidence"].astype("float32")
-    df["location_error_m"] = pd.to_numeric(df["location_error_m"], errors="coerce").astype("float32")
-    return df
 
 
 def records_table(store: Store, recs: list[dict]) -> pa.Table:
