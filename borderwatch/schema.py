@@ -49,6 +49,12 @@ TABLES = {
         lon DOUBLE, lat DOUBLE, location_error_m FLOAT, h3 UBIGINT,
         segment_id VARCHAR, nation_a VARCHAR, nation_b VARCHAR, shared_under VARCHAR[],
         dataset VARCHAR, synthetic BOOLEAN, ingested_at TIMESTAMP, """ + RELEASE_COLUMNS,
+    # friendly position reports from the live feeds (borderwatch/feeds/patrols.py)
+    "patrols": """
+        uid VARCHAR, callsign VARCHAR, nation VARCHAR, team VARCHAR, role VARCHAR, cot_type VARCHAR,
+        platform VARCHAR, lon DOUBLE, lat DOUBLE, speed_mps FLOAT, course_deg FLOAT,
+        reported_at TIMESTAMP, stale_at TIMESTAMP, segment_id VARCHAR, dataset VARCHAR, ingested_at TIMESTAMP
+    """,
     # derived from sensors whenever they change (borderwatch.coverage.refresh)
     "segment_coverage": """
         segment_id VARCHAR, length_km DOUBLE, covered_km DOUBLE, gaps GEOMETRY

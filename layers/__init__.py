@@ -150,9 +150,9 @@ def feature_collection(features: list[dict]) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-from layers import density, fortifications, incidents, segments, sensors  # noqa: E402
+from layers import density, fortifications, incidents, patrols, segments, sensors  # noqa: E402
 
-REGISTRY = (segments, fortifications, sensors, density, incidents)
+REGISTRY = (segments, fortifications, sensors, density, incidents, patrols)
 
 
 def build_all(ctx: MapContext) -> list:

@@ -37,7 +37,7 @@ IDENTIFIERS: dict[str, tuple[str, ...]] = {
     "dimension": ("reporting_nation", "segment_id", "threat_type", "severity", "source", "nation"),
     "bucket": ("hour", "day", "week", "month"),
     "table": ("incidents", "sensors", "fortifications", "nations", "segments", "agreements",
-              "agreement_members", "segment_agreements", "segment_coverage", "meta"),
+              "agreement_members", "segment_agreements", "segment_coverage", "meta", "patrols"),
 }
 
 

@@ -3,15 +3,18 @@ round trips, hostile input, idempotency, the journal, and crash-and-restart of t
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import json
 import os
 import pathlib
 import random
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -27,10 +30,124 @@ from borderwatch.filters import Filter
 from conftest import REALDATA, ROOT
 
 COT_DIR = REALDATA / "cot"
-REAL = {p.name: p.read_bytes() for p in sorted(COT_DIR.glob("*.xml"))}
-needs_real_cot = pytest.mark.skipif(not COT_DIR.is_dir(), reason="real-data folder ../shared/realdata/cot is not present")
 DECL = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 EL_PASO = (31.7619, -106.4850)  # on the United States-Mexico border
+
+# -- client messages the tests write themselves --------------------------------------------------
+# Written in the shapes the common TAK clients produce (attribute quoting, line breaks, element
+# order, extra elements), so the same behaviours are tested with or without the real captures.
+BUILT = {
+    # GeoChat from a web client: chat element with a group, a link to the sender
+    "chat": b"""<event version="2.0" uid="GeoChat.WEB-7.Ops.5b1e" type="b-t-f" how="h-g-i-g-o" time="2025-03-01T08:00:05Z" start="2025-03-01T08:00:06Z" stale="2025-03-02T08:00:06Z" access="Undefined">
+    <point lat="52.2297" lon="21.0122" hae="101.5" ce="9999999" le="9999999"/>
+    <detail>
+        <__chat id="Ops" chatroom="Ops" senderCallsign="KILO-3" groupOwner="false" messageId="5b1e">
+            <chatgrp id="Ops" uid0="ANDROID-kilo3" uid1="Ops"/>
+        </__chat>
+        <link uid="ANDROID-kilo3" type="a-f-G-U-C-I" relation="p-p"/>
+        <remarks source="BAO.F.ATAK.ANDROID-kilo3" time="2025-03-01T08:00:05Z">crossing point quiet</remarks>
+    </detail>
+</event>""",
+    # ATAK emergency, single quotes, a line break (&#10;) inside the callsign
+    "emergency": b"""<event version='2.0' uid='emg-61a0-44c2' type='b-a-o' time='2025-05-10T22:14:03.250Z' start='2025-05-10T22:14:03.250Z' stale='2025-05-10T22:29:03.250Z' how='h-e' access='Undefined'>
+  <point lat='52.0731' lon='23.6544' hae='142.0' ce='12.5' le='3.0' />
+  <detail>
+    <link uid='ANDROID-watch-12' type='a-f-G-U-C' relation='p-p'/>
+    <contact callsign='PL-East&#10;Manual Alert: Shots fired'/>
+    <emergency type='Manual Alert: Shots fired'>PL-East</emergency>
+    <color argb='-1'/>
+  </detail>
+</event>""",
+    # iTAK position report: one line, upper-case uid, takv, group, track
+    "itak": b'<event version="2.0" uid="7D1F3C2A-0B9E-4E55-9C61-2A6B1F0D9E44" type="a-f-G-U-C" time="2025-06-01T10:15:00.00Z" start="2025-06-01T10:15:00.00Z" stale="2025-06-01T10:17:00.00Z" how="m-g"><point lat="31.7702" lon="-106.4901" hae="1140.2" ce="9999999" le="9999999" /><detail><contact callsign="BRAVO-2" endpoint="*:-1:stcp" /><uid Droid="BRAVO-2" /><__group name="Cyan" role="Team Lead" /><status battery="81" /><takv device="iPhone" platform="iTAK" os="18.1" version="2.12.0" /><track speed="1.40000000" course="92.50000000" /></detail></event>',
+    # spot report marker: empty remarks, unknown hae/ce/le as 9999999.0
+    "spotted": b"""<event version='2.0' uid='spot-8c4e-11f0' type='b-m-p-s-m' time='2025-02-11T14:02:17.100Z' start='2025-02-11T14:02:17.100Z' stale='2025-03-01T14:02:17.100Z' how='h-g-i-g-o'>
+      <point lat='41.7104' lon='26.3370' hae='9999999.0' ce='9999999.0' le='9999999.0' />
+      <detail>
+        <status readiness='true'/>
+        <archive/>
+        <link uid='ANDROID-evros-4' production_time='2025-02-11T14:01:50.000Z' type='a-f-G-U-C' parent_callsign='EVROS 4' relation='p-p'/>
+        <contact callsign='S 7'/>
+        <remarks></remarks>
+        <usericon iconsetpath='COT_MAPPING_SPOTMAP/b-m-p-s-m/-65536'/>
+      </detail>
+    </event>""",
+    # UAS ground station: version "2", no `how`, the point after the detail, sensor, _flow-tags_
+    "uas": b'<event version="2" uid="UAS-77QX2" type="a-f-A-M-H-Q" time="2025-04-20T09:30:12.500Z" start="2025-04-20T09:30:12.500Z" stale="2025-04-20T09:30:16.000Z" > <detail> <track course="210.0" slope="0" speed="4" > </track> <sensor elevation="-30" vfov="40" north="0" roll="0" range="250" azimuth="210" model="Quadcopter" fov="65" type="r-e" > </sensor> <link uid="ANDROID-gcs-1" type="a-f-G-U-C" relation="p-p" > </link> <_flow-tags_ TAK-Server-0a1b2c="2025-04-20T09:30:12Z" > </_flow-tags_> </detail> <point lat="60.8741" lon="28.1183" ce="0" hae="95.0" le="0" > </point></event>',
+    # dispatch gateway: multi-line remarks, nested _flow-tags_ child element
+    "newlines": b"""<event version="2.0" uid="dispatch-9-1204" type="a-f-G" how="m-g" time="2025-01-15T06:45:00Z" start="2025-01-15T06:45:00.250Z" stale="2025-01-15T06:50:00.250Z"><point lat="36.0143" lon="-5.6040" hae="0.0" ce="9999999.0" le="9999999.0"/><detail><contact callsign="UNIT 12"/><remarks>Call ID: 4471
+Dispatch Number: 20250115-0031
+Unit: 12
+Status: En route</remarks><_flow-tags_ TAK-Server-0a1b2c="2025-01-15T06:45:00Z"><Gateway-2.1>2025-01-15T06:45:00.250Z</Gateway-2.1></_flow-tags_></detail></event>""",
+    # WinTAK: attributes split over lines, single quotes
+    "wintak": b"""<event version='2.0' uid='wintak-hq-3' type='a-f-G-E-V-C'
+ time='2025-07-04T12:00:01.000Z' start='2025-07-04T12:00:01.000Z'
+ stale='2025-07-04T12:00:31.000Z' how='h-e'>
+<point lat='46.1822' lon='20.1010' hae='80.5' ce='9999999.0' le='9999999.0'/>
+<detail>
+<contact callsign='Szeged HQ' endpoint='10.0.0.5:4242:tcp'/>
+<__group name='Blue' role='HQ'/>
+<takv platform='WinTAK-CIV' device='DESKTOP' os='Windows 11' version='5.0.0'/>
+</detail></event>""",
+}
+# key -> (uid, type, time, lat, lon, ce, how, outcome)
+BUILT_EXPECTED = {
+    "chat": ("GeoChat.WEB-7.Ops.5b1e", "b-t-f", "2025-03-01T08:00:05", 52.2297, 21.0122, None, "h-g-i-g-o", "ignored:chat"),
+    "emergency": ("emg-61a0-44c2", "b-a-o", "2025-05-10T22:14:03.250000", 52.0731, 23.6544, 12.5, "h-e", ("armed_incursion", 4)),
+    "itak": ("7D1F3C2A-0B9E-4E55-9C61-2A6B1F0D9E44", "a-f-G-U-C", "2025-06-01T10:15:00", 31.7702, -106.4901, None, "m-g",
+             "ignored:friendly"),
+    "spotted": ("spot-8c4e-11f0", "b-m-p-s-m", "2025-02-11T14:02:17.100000", 41.7104, 26.3370, None, "h-g-i-g-o", ("other", 2)),
+    "uas": ("UAS-77QX2", "a-f-A-M-H-Q", "2025-04-20T09:30:12.500000", 60.8741, 28.1183, 0.0, None, "ignored:friendly"),
+    "newlines": ("dispatch-9-1204", "a-f-G", "2025-01-15T06:45:00", 36.0143, -5.6040, None, "m-g", "ignored:friendly"),
+    "wintak": ("wintak-hq-3", "a-f-G-E-V-C", "2025-07-04T12:00:01", 46.1822, 20.1010, None, "h-e", "ignored:friendly"),
+}
+
+# -- real client messages (../shared/realdata/cot), when present ---------------------------------
+REAL_EXPECTED = {
+    "nodecot__chat__334b766c2a.xml": ("f77dae64-3573-4dae-8447-c0c7a0219d7a", "b-t-f-r", "2026-07-02T16:19:28",
+                                      49.2695677890608, -123.112677849291, None, "h-g-i-g-o", "ignored:chat"),
+    "nodecot__cot-emergency__4f155b30e2.xml": ("17eaa1c4-e137-4328-b5e4-294d2a7fd01d", "b-a-o", "2026-02-04T13:40:15.895000",
+                                               41.8838397, -87.6590334, 17.75, "h-e", ("armed_incursion", 4)),
+    "nodecot__cot-itak__0efd12626f.xml": ("C94B9215-9BD4-4DBE-BDE1-83625F09153F", "a-f-G-E-V-C", "2023-07-18T15:23:09",
+                                          41.52309645, -107.72376567, None, "m-g", "ignored:friendly"),
+    "nodecot__cot-spotted__4cdba3c3d5.xml": ("9405e320-9356-41c4-8449-f46990aa17f8", "b-m-p-s-m", "2020-12-16T19:59:34.913000",
+                                             38.85606343062312, -77.0563755018233, None, "h-g-i-g-o", ("other", 2)),
+    "nodecot__cot-uas-tool__ca5c1cb5b6.xml": ("2983J8B001V013", "a-f-A-M-H-Q", "2024-04-24T16:37:38.002000",
+                                              39.1, -108.6, 0.0, None, "ignored:friendly"),
+    "nodecot__newlines__78b1bb4eb4.xml": ("layer-35-4707", "a-f-G", "2024-06-07T15:28:48",
+                                          39.1, -105.1, None, "m-g", "ignored:friendly"),
+    "pytak__test_takmsg2xml__6e1748258e.xml": ("aa0b0312", "a-f-G-E-V-C", "2020-02-08T18:10:44",
+                                               43.97957317, -66.07737696, None, "h-e", "ignored:friendly"),
+}
+# the real file showing each client style, by the key of the built message in the same style
+REAL_STYLE = {"chat": "nodecot__chat__334b766c2a.xml", "emergency": "nodecot__cot-emergency__4f155b30e2.xml",
+              "itak": "nodecot__cot-itak__0efd12626f.xml", "spotted": "nodecot__cot-spotted__4cdba3c3d5.xml",
+              "uas": "nodecot__cot-uas-tool__ca5c1cb5b6.xml", "newlines": "nodecot__newlines__78b1bb4eb4.xml",
+              "wintak": "pytak__test_takmsg2xml__6e1748258e.xml"}
+
+
+def real(name: str) -> bytes:
+    """A real capture, or a skip naming the missing file."""
+    path = COT_DIR / name
+    if not path.is_file():
+        pytest.skip(f"real CoT capture {path} is missing (../shared/realdata is not beside the repository)")
+    return path.read_bytes()
+
+
+def samples() -> dict[str, bytes]:
+    """Every client message available: the built ones, plus the real captures when present."""
+    out = dict(BUILT)
+    if COT_DIR.is_dir():
+        out.update({p.name: p.read_bytes() for p in sorted(COT_DIR.glob("*.xml"))})
+    return out
+
+
+def sample(source: str, key: str) -> tuple[bytes, tuple]:
+    """(message, expected) for the built message ``key`` or the real capture in its style."""
+    if source == "built":
+        return BUILT[key], BUILT_EXPECTED[key]
+    name = REAL_STYLE[key]
+    return real(name), REAL_EXPECTED[name]
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -125,6 +242,9 @@ def _running(feed_store, tmp_path_factory):
 @pytest.fixture
 def service(feed_store, _running) -> FeedService:
     """The in-process service on the module's store (restarted if a test stopped it)."""
+    other = _running.get("tls")
+    if other is not None and not other.stopping.is_set():
+        other.stop()  # one service per store
     if _running["svc"] is None or _running["svc"].stopping.is_set():
         _running["svc"] = FeedService(feed_store, _running["config"]).start()
     return _running["svc"]
@@ -147,36 +267,21 @@ def last_rejects(svc: FeedService, n: int) -> list[str]:
     return [r["reason"] for r in list(svc.stats.rejects)[-n:]]
 
 
-# -- real client messages ------------------------------------------------------------------------
-# file -> (uid, type, time, lat, lon, ce, how, outcome)
-REAL_EXPECTED = {
-    "nodecot__chat__334b766c2a.xml": ("f77dae64-3573-4dae-8447-c0c7a0219d7a", "b-t-f-r", "2026-07-02T16:19:28",
-                                      49.2695677890608, -123.112677849291, None, "h-g-i-g-o", "ignored:chat"),
-    "nodecot__cot-emergency__4f155b30e2.xml": ("17eaa1c4-e137-4328-b5e4-294d2a7fd01d", "b-a-o", "2026-02-04T13:40:15.895000",
-                                               41.8838397, -87.6590334, 17.75, "h-e", ("armed_incursion", 4)),
-    "nodecot__cot-itak__0efd12626f.xml": ("C94B9215-9BD4-4DBE-BDE1-83625F09153F", "a-f-G-E-V-C", "2023-07-18T15:23:09",
-                                          41.52309645, -107.72376567, None, "m-g", "ignored:friendly"),
-    "nodecot__cot-spotted__4cdba3c3d5.xml": ("9405e320-9356-41c4-8449-f46990aa17f8", "b-m-p-s-m", "2020-12-16T19:59:34.913000",
-                                             38.85606343062312, -77.0563755018233, None, "h-g-i-g-o", ("other", 2)),
-    "nodecot__cot-uas-tool__ca5c1cb5b6.xml": ("2983J8B001V013", "a-f-A-M-H-Q", "2024-04-24T16:37:38.002000",
-                                              39.1, -108.6, 0.0, None, "ignored:friendly"),
-    "nodecot__newlines__78b1bb4eb4.xml": ("layer-35-4707", "a-f-G", "2024-06-07T15:28:48",
-                                          39.1, -105.1, None, "m-g", "ignored:friendly"),
-    "pytak__test_takmsg2xml__6e1748258e.xml": ("aa0b0312", "a-f-G-E-V-C", "2020-02-08T18:10:44",
-                                               43.97957317, -66.07737696, None, "h-e", "ignored:friendly"),
-}
-
-
-@needs_real_cot
 def test_every_real_file_is_covered():
-    assert set(REAL) == set(REAL_EXPECTED)
+    if not COT_DIR.is_dir():
+        pytest.skip(f"real CoT captures {COT_DIR} are missing (../shared/realdata is not beside the repository)")
+    assert {p.name for p in COT_DIR.glob("*.xml")} == set(REAL_EXPECTED)
 
 
-@needs_real_cot
-@pytest.mark.parametrize("name", sorted(REAL_EXPECTED))
-def test_real_client_messages_parse_and_map(name):
-    ev_uid, ev_type, ev_time, lat, lon, ce, how, outcome = REAL_EXPECTED[name]
-    ev = cot.parse_event(REAL[name])
+SOURCES = ["built", "real"]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("key", sorted(BUILT))
+def test_client_messages_parse_and_map(source, key):
+    raw, expected = sample(source, key)
+    ev_uid, ev_type, ev_time, lat, lon, ce, how, outcome = expected
+    ev = cot.parse_event(raw)
     assert (ev.uid, ev.type, ev.how) == (ev_uid, ev_type, how)
     assert ev.time == dt.datetime.fromisoformat(ev_time)
     assert ev.lat == pytest.approx(lat) and ev.lon == pytest.approx(lon)
@@ -196,23 +301,37 @@ def test_real_client_messages_parse_and_map(name):
         assert (rec["lat"], rec["lon"]) == (pytest.approx(lat), pytest.approx(lon))
 
 
-@needs_real_cot
-def test_real_message_details():
-    itak = cot.parse_event(REAL["nodecot__cot-itak__0efd12626f.xml"])
-    assert (itak.platform, itak.callsign) == ("iTAK", "DFPC-iSchmidt")
-    wintak = cot.parse_event(REAL["pytak__test_takmsg2xml__6e1748258e.xml"])
-    assert (wintak.platform, wintak.callsign) == ("WinTAK-CIV", "Eliopoli HQ")
-    multiline = cot.parse_event(REAL["nodecot__newlines__78b1bb4eb4.xml"])
-    assert multiline.remarks.splitlines()[:2] == ["Incident ID: 6841390", "Master Incident Number: 05242024-0253042"]
-    uas = cot.parse_event(REAL["nodecot__cot-uas-tool__ca5c1cb5b6.xml"])  # no `how`, point after detail
+DETAILS = {  # key -> (built value, real value)
+    "itak": (("iTAK", "BRAVO-2"), ("iTAK", "DFPC-iSchmidt")),
+    "wintak": (("WinTAK-CIV", "Szeged HQ"), ("WinTAK-CIV", "Eliopoli HQ")),
+    "newlines": (["Call ID: 4471", "Dispatch Number: 20250115-0031"],
+                 ["Incident ID: 6841390", "Master Incident Number: 05242024-0253042"]),
+    "emergency": ("Shots fired", "Gunshot"),
+}
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_client_message_details(source):
+    pick = 0 if source == "built" else 1
+    itak = cot.parse_event(sample(source, "itak")[0])
+    assert (itak.platform, itak.callsign) == DETAILS["itak"][pick]
+    wintak = cot.parse_event(sample(source, "wintak")[0])
+    assert (wintak.platform, wintak.callsign) == DETAILS["wintak"][pick]
+    multiline = cot.parse_event(sample(source, "newlines")[0])  # remarks over several lines, _flow-tags_
+    assert multiline.remarks.splitlines()[:2] == DETAILS["newlines"][pick]
+    uas = cot.parse_event(sample(source, "uas")[0])  # no `how`, point after detail
     assert uas.how is None and uas.has_sensor and uas.version == "2"
-    emergency = cot.to_incident(cot.parse_event(REAL["nodecot__cot-emergency__4f155b30e2.xml"]))
-    assert "Gunshot" in emergency["description"]  # the emergency text is what makes it armed
+    emergency = cot.to_incident(cot.parse_event(sample(source, "emergency")[0]))
+    assert DETAILS["emergency"][pick] in emergency["description"]  # the emergency text is what makes it armed
+    spot = cot.parse_event(sample(source, "spotted")[0])
+    assert spot.remarks is None and spot.hae is None  # empty remarks, unknown height
+    chat = cot.parse_event(sample(source, "chat")[0])
+    assert chat.type.startswith("b-t-f")
 
 
-@needs_real_cot
-def test_borderwatch_detail_extension_makes_any_report_precise():
-    raw = REAL["nodecot__cot-itak__0efd12626f.xml"].replace(
+@pytest.mark.parametrize("source", SOURCES)
+def test_borderwatch_detail_extension_makes_any_report_precise(source):
+    raw = sample(source, "itak")[0].replace(
         b"<detail>", b'<detail><borderwatch threat="smuggling" severity="3" confidence="0.9" nation="usa" '
                      b'source="patrol" description="Two mules with backpacks"/>')
     rec = cot.to_incident(cot.parse_event(raw))
@@ -230,6 +349,8 @@ def test_borderwatch_detail_extension_makes_any_report_precise():
     ("a-s-G-E-W-R", "", ("armed_incursion", 3)),
     ("a-h-G", "", ("illegal_crossing", 3)),
     ("a-u-G", "", ("illegal_crossing", 2)),
+    ("a-U-G", "", ("illegal_crossing", 2)),  # upper-case affiliation: an unknown ground track
+    ("a-H-A", "", ("drone_incursion", 3)),
     ("a-h-G-E-V-C", "pickup loaded with cocaine", ("drug_trafficking", 3)),
     ("a-s-S", "boat with cigarettes contraband", ("smuggling", 2)),
     ("b-m-p-s-m", "fake passports found", ("document_fraud", 2)),
@@ -261,7 +382,7 @@ def test_control_messages_at_0_0_are_ignored_not_rejected():
 
 # -- the stream splitter -------------------------------------------------------------------------
 def test_splitter_cuts_back_to_back_events_whatever_the_packet_boundaries():
-    msgs = [m.strip() for m in REAL.values()]
+    msgs = [m.strip() for m in samples().values()]
     msgs.append(b"<!-- a comment with </event> inside -->" + event("c1", detail="<remarks><![CDATA[</event> <event>]]></remarks>"))
     stream = b"".join((DECL if i % 2 else b"") + m + b"\r\n" for i, m in enumerate(msgs))
     rng = random.Random(5)
@@ -312,19 +433,22 @@ def test_tcp_stream_round_trip(service, feed_store):
         ("illegal_crossing", "MEX-USA", "feed:cot", 25.0)
 
 
-@needs_real_cot
 def test_udp_round_trip_with_real_messages(service, feed_store):
     ids = [uid("udp") for _ in range(5)]
     m = mark(service)
-    send_udp(service.ports["cot-udp"], [DECL + event(u, "a-h-A-M-H-Q") for u in ids] + list(REAL.values()))
-    wanted = [f"cot:{u}" for u in ids] + ["cot:17eaa1c4-e137-4328-b5e4-294d2a7fd01d", "cot:9405e320-9356-41c4-8449-f46990aa17f8"]
-    settle(service, m, len(ids) + len(REAL))
+    clients = samples()
+    send_udp(service.ports["cot-udp"], [DECL + event(u, "a-h-A-M-H-Q") for u in ids] + list(clients.values()))
+    reports = [f"cot:{e[0]}" for e in list(BUILT_EXPECTED.values()) + list(REAL_EXPECTED.values())
+               if not isinstance(e[-1], str)]
+    wanted = [f"cot:{u}" for u in ids] + [r for r in reports if any(r[4:].encode() in m for m in clients.values())]
+    settle(service, m, len(ids) + len(clients))
     assert stored(feed_store, wanted) == {i: 1 for i in wanted}
     rows = rows_by_id(feed_store, wanted)
     assert rows[f"cot:{ids[0]}"]["threat_type"] == "drone_incursion"
-    # friendly positions and chat were ignored, never stored
-    assert not stored(feed_store, ["cot:aa0b0312", "cot:f77dae64-3573-4dae-8447-c0c7a0219d7a"])
-    assert service.status()["counts"]["ignored"] >= 5
+    # friendly positions are patrol positions, chat is ignored: neither becomes an incident
+    assert not stored(feed_store, ["cot:wintak-hq-3", "cot:GeoChat.WEB-7.Ops.5b1e", "cot:aa0b0312"])
+    assert service.status()["counts"]["ignored"] >= 1
+    # (these captures are older than the 24 h of positions kept: stored, then pruned; see the patrol tests)
 
 
 def test_json_lines_over_tcp(service, feed_store):
@@ -445,11 +569,13 @@ def test_external_entity_never_reads_the_file(service, feed_store):
     assert "root:" not in (service.dir / "rejects.log").read_text(encoding="utf-8")
 
 
-def test_protobuf_datagram_rejected(service):
+def test_broken_tak_protocol_datagrams_are_rejected(service):
     before = service.stats.counts["rejected"]
-    send_udp(service.ports["cot-udp"], [b"\xbf\x01\xbf\x12\x34garbage"])
-    assert wait_until(lambda: service.stats.counts["rejected"] == before + 1, 5)
-    assert "protobuf" in last_rejects(service, 1)[0]
+    send_udp(service.ports["cot-udp"], [b"\xbf\x01\xbf\x12\x34garbage", b"\xbf\x05abc"])
+    assert wait_until(lambda: service.stats.counts["rejected"] == before + 2, 5)
+    reasons = last_rejects(service, 2)
+    assert "TAK protocol message could not be decoded" in reasons[0]
+    assert "length 5 but 3 bytes follow" in reasons[1]
 
 
 @pytest.mark.parametrize("obj, reason", [
@@ -817,3 +943,711 @@ def test_command_line_options():
     assert (args.cot_tcp, args.cot_udp, args.json_tcp, args.count) == ("127.0.0.1:8087", "off", "127.0.0.1:8089", 10)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["feeds", "--cot-tcp", "70000"])
+
+
+# -- one bad message never stops a listener; supervision; truthful status -------------------------
+SURROGATE = b'{"id": "sur", "time": "%s", "lat": 1.5, "lon": 1.5, "threat_type": "smuggling", "description": "bad \\ud800 text"}'
+HUGE_INT = b'{"id": "huge", "time": "%s", "lat": 1.5, "lon": 1.5, "threat_type": "smuggling", "severity": ' + b"9" * 5000 + b"}"
+
+
+def _json_line(ident: str, t: str) -> bytes:
+    return json.dumps({"id": ident, "time": t, "lat": 41.3, "lon": 26.6, "threat_type": "smuggling"}).encode()
+
+
+def test_lone_surrogate_huge_integer_and_bom_reject_only_that_message(service, feed_store):
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    a, b, c, d = (uid("js") for _ in range(4))
+    lines = [_json_line(a, t), SURROGATE % t.encode(), HUGE_INT % t.encode(),
+             b"\xef\xbb\xbf" + _json_line(b, t),  # a line starting with a UTF-8 byte order mark
+             _json_line(c, t)]
+    m = mark(service)
+    send_tcp(service.ports["json-tcp"], [b"\n".join(lines) + b"\n"])
+    send_tcp(service.ports["cot-tcp"], [event(d)])  # the other TCP listener keeps reading
+    settle(service, m, len(lines) + 1)
+    assert stored(feed_store, [f"json:{a}", f"json:{b}", f"json:{c}", f"cot:{d}"]) == \
+        {f"json:{a}": 1, f"json:{b}": 1, f"json:{c}": 1, f"cot:{d}": 1}
+    reasons = last_rejects(service, 2)
+    assert "lone surrogate (\\ud800)" in reasons[0] and "description" in reasons[0]
+    assert "more digits than allowed" in reasons[1]
+    st = service.status()
+    assert st["healthy"] is True and all(p["state"] == "ok" and p["restarts"] == 0 for p in st["parts"].values())
+    assert {"tcp", "udp", "watch", "journal", "store-writer", "status"} <= set(st["parts"])
+
+
+def test_json_defects_are_specific_rejects():
+    t = iso(now_utc()).encode()
+    with pytest.raises(Rejected, match="lone surrogate"):
+        jsonfeed.parse_line(SURROGATE % t)
+    with pytest.raises(Rejected, match="more digits than allowed"):
+        jsonfeed.parse_line(HUGE_INT % t)
+    assert jsonfeed.parse_line(b"\xef\xbb\xbf" + _json_line("bom", t.decode()))["incident_id"] == "json:bom"
+
+
+def test_watched_folder_file_with_bad_lines_is_handled_once(service, feed_store):
+    inbox = service.watch_dir
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    good = uid("fs")
+    (inbox / "surrogate.jsonl").write_bytes(b"\xef\xbb\xbf" + _json_line(good, t) + b"\n" + (SURROGATE % t.encode()) + b"\n")
+    assert wait_until(lambda: not (inbox / "surrogate.jsonl").exists(), 10)
+    settle(service, 0, 0)
+    assert stored(feed_store, [f"json:{good}"]) == {f"json:{good}": 1}
+    assert (inbox / "processed" / "surrogate.jsonl").exists()
+    assert "message 2: field 'description' holds a lone surrogate" in \
+        (inbox / "rejected" / "surrogate.jsonl.rejects.txt").read_text(encoding="utf-8")
+
+
+def test_watched_folder_file_that_cannot_be_taken_is_moved_aside(service, monkeypatch):
+    inbox = service.watch_dir
+    calls = []
+    real = service.process_file
+
+    def failing(path):
+        calls.append(path.name)
+        if path.name == "unreadable.xml":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(service, "process_file", failing)
+    (inbox / "unreadable.xml").write_bytes(event(uid("ur")))
+    assert wait_until(lambda: (inbox / "rejected" / "unreadable.xml").exists(), 10)
+    time.sleep(0.5)  # several polls: no retry
+    assert calls.count("unreadable.xml") == 1
+    report = (inbox / "rejected" / "unreadable.xml.rejects.txt").read_text(encoding="utf-8")
+    assert "file could not be handled: PermissionError" in report and "Permission denied" in report
+    assert "file could not be handled" in last_rejects(service, 1)[0]
+
+
+def test_crashed_listener_is_restarted_and_reported(service, feed_store, monkeypatch):
+    from borderwatch.feeds import health as health_mod
+    from borderwatch.feeds.status import describe
+
+    monkeypatch.setattr(health_mod, "PAUSE_S", 0.01)
+    real = service.handle
+    boom = {"n": 0}
+
+    def handle(channel, peer, message, fmt):
+        if message == b"CRASH":
+            boom["n"] += 1
+            raise MemoryError("simulated failure outside message validation")
+        return real(channel, peer, message, fmt)
+
+    monkeypatch.setattr(service, "handle", handle)
+    send_udp(service.ports["cot-udp"], [b"CRASH"])
+    assert wait_until(lambda: service.status()["parts"]["udp"]["restarts"] == 1, 5)
+    after = uid("restart")
+    m = mark(service)
+    send_udp(service.ports["cot-udp"], [event(after)])  # the restarted listener works
+    settle(service, m, 1)
+    assert stored(feed_store, [f"cot:{after}"]) == {f"cot:{after}": 1}
+    st = service.status()
+    assert st["parts"]["udp"]["state"] == "ok" and "MemoryError" in st["parts"]["udp"]["last_error"]
+    service.write_status()
+    level, text = describe(read_status(feed_store))
+    assert level == "warn" and "udp ok, restarted 1×" in text and "MemoryError" in text
+    # the restart stays visible for this run: reset the counter so later tests see a clean status
+    service.health.parts["udp"].update(restarts=0, last_error=None)
+
+
+def test_part_that_keeps_crashing_fails_the_service(feed_store, service, monkeypatch):
+    from borderwatch.feeds import health as health_mod
+    from borderwatch.feeds.status import describe
+
+    service.stop()
+    monkeypatch.setattr(health_mod, "MAX_RESTARTS", 2)
+    monkeypatch.setattr(health_mod, "PAUSE_S", 0.01)
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=0, json_tcp=None, watch_enabled=False)).start()
+    try:
+        monkeypatch.setattr(svc, "handle", lambda *a: (_ for _ in ()).throw(MemoryError("always")))
+        for _ in range(3):
+            send_udp(svc.ports["cot-udp"], [b"x"])
+            time.sleep(0.1)
+        assert wait_until(lambda: svc.failed, 5)
+        svc.write_status()
+        st = read_status(feed_store)
+        assert st["state"] == "failed" and st["running"] is False and st["healthy"] is False
+        assert st["parts"]["udp"]["state"] == "failed"
+        level, text = describe(st)
+        assert level == "down" and "udp failed" in text
+    finally:
+        svc.stop()
+
+
+def test_dead_thread_is_reported(service, feed_store):
+    from borderwatch.feeds.status import describe
+
+    gone = threading.Thread(target=lambda: None)
+    gone.start()
+    gone.join()
+    service.health.register("probe", gone)  # a part whose thread has ended without being stopped
+    try:
+        service.write_status()
+        st = read_status(feed_store)
+        assert st["healthy"] is False and st["parts"]["probe"]["state"] == "dead"
+        assert describe(st)[0] == "down"
+    finally:
+        with service.health.lock:
+            service.health.parts.pop("probe")
+            service.health.threads.pop("probe")
+
+
+def test_status_is_not_caught_up_while_the_journal_replays(feed_store, service):
+    from borderwatch.feeds.status import describe
+
+    service.stop()
+    ids = [uid("rp") for _ in range(300)]
+    d = service.dir / "journal"
+    recs = [cot.parse_incident(event(u)) for u in ids]
+    for r in recs:
+        r["extra"]["channel"] = "cot-tcp"
+    nxt = (journal_mod.segments(d) or [0])[-1] + 1
+    journal_mod.segment_path(d, nxt).write_bytes(b"".join(journal_mod.encode(r) for r in recs))
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=None, watch_enabled=False,
+                                             batch_ms=1500)).start()
+    try:
+        st = svc.status()
+        assert st["caught_up"] is False and st["replaying"] is True
+        svc.write_status()
+        level, text = describe(read_status(feed_store))
+        assert level == "warn" and "replaying" in text
+        assert wait_until(lambda: svc.status()["caught_up"], 20)
+        assert svc.status()["replaying"] is False and svc.stats.replayed == 300
+    finally:
+        svc.stop()
+    assert stored(feed_store, [f"cot:{u}" for u in ids]) == {f"cot:{u}": 1 for u in ids}
+
+
+def test_command_exits_non_zero_when_a_part_keeps_failing(feed_store, service, monkeypatch, tmp_path):
+    """`borderwatch feeds` stops with exit status 3 when a part is given up."""
+    import threading as _t
+
+    from borderwatch.feeds import cmd_feeds, health as health_mod
+    from borderwatch.cli import build_parser
+
+    service.stop()
+    monkeypatch.setenv("BORDERWATCH_STORE", str(feed_store.path))
+    monkeypatch.setattr(health_mod, "MAX_RESTARTS", 1)
+    monkeypatch.setattr(health_mod, "PAUSE_S", 0.01)
+    monkeypatch.setattr(FeedService, "handle", lambda self, *a: (_ for _ in ()).throw(MemoryError("always")))
+    args = build_parser().parse_args(["feeds", "--cot-tcp", "off", "--cot-udp", "0", "--json-tcp", "off",
+                                      "--no-watch", "--log-level", "ERROR"])
+
+    def sender():
+        st = wait_until(lambda: (lambda s: s if s.get("pid") == os.getpid() and s["state"] == "running" else None)(
+            read_status(feed_store)), 20, step=0.05)
+        port = _ports(st)["cot-udp"]
+        for _ in range(10):
+            send_udp(port, [b"x"])
+            time.sleep(0.1)
+
+    t = _t.Thread(target=sender, daemon=True)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    t.start()
+    try:
+        assert cmd_feeds(args) == 3
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    t.join(5)
+    assert read_status(feed_store)["state"] == "failed"
+
+
+# -- TAK protocol version 1 (protobuf), TLS, and a real client library (pytak) -------------------
+import asyncio  # noqa: E402
+import configparser  # noqa: E402
+
+import takproto  # noqa: E402
+
+
+def tak_stream(xml: bytes) -> bytes:
+    return bytes(takproto.xml2proto(xml, takproto.TAKProtoVer.STREAM))
+
+
+def tak_mesh(xml: bytes) -> bytes:
+    return bytes(takproto.xml2proto(xml, takproto.TAKProtoVer.MESH))
+
+
+def test_tak_protocol_frames_parse_like_xml():
+    xml = event("pb-1", "a-h-G", detail="<remarks>two with cocaine</remarks><track speed='1.5' course='90'/>")
+    want = cot.parse_incident(xml)
+    for data in (tak_stream(xml), tak_mesh(xml)):
+        rec = cot.parse_incident(data)
+        assert rec["extra"].pop("wire") == "protobuf"
+        assert {k: v for k, v in rec.items() if k != "extra"} == {k: v for k, v in want.items() if k != "extra"}
+    ev = cot.parse_event(tak_stream(xml))
+    assert (ev.speed, ev.course, ev.callsign) == (1.5, 90.0, "TEST-1")
+    with pytest.raises(Rejected, match="DTD/DOCTYPE not allowed|malformed XML"):  # xmlDetail is parsed safely
+        m = takproto.functions.xml2message(event("pb-2"))
+        m.cotEvent.detail.xmlDetail = '<!DOCTYPE x [<!ENTITY a "b">]><remarks>&a;</remarks>'
+        cot.parse_event(takproto.functions.msg2proto(m, takproto.TAKProtoVer.MESH))
+
+
+def test_tak_stream_frames_mixed_with_xml_whatever_the_packet_boundaries():
+    ids = [uid("mix") for _ in range(10)]
+    parts = [tak_stream(event(u)) if i % 2 else DECL + event(u) for i, u in enumerate(ids)]
+    stream = b"".join(parts)
+    for _ in range(10):
+        sp = cot.CotStreamSplitter()
+        out = []
+        for chunk in split_randomly(stream, random.Random(_)):
+            out += sp.feed(chunk)
+        out += sp.close()
+        assert [r for _, r in out if r] == []
+        assert [cot.parse_event(m).uid for m, _ in out] == ids
+    sp = cot.CotStreamSplitter(max_bytes=1000)  # an oversized frame is skipped as it streams
+    big = b"\xbf" + bytes([0x90, 0x4e]) + b"x" * 10_000  # length 10,000
+    out = sp.feed(big[:3000]) + sp.feed(big[3000:]) + sp.feed(parts[1])
+    assert sp.pending_bytes < 1000
+    assert out[0] == (None, "oversized message (10,000 bytes > limit 1,000)")
+    assert cot.parse_event(out[1][0]).uid == ids[1]
+
+
+def test_ten_tak_stream_frames_over_tcp_are_ten_events(service, feed_store):
+    ids = [uid("pbtcp") for _ in range(10)]
+    m = mark(service)
+    rejected = service.stats.counts["rejected"]
+    send_tcp(service.ports["cot-tcp"], split_randomly(b"".join(tak_stream(event(u)) for u in ids), random.Random(8)))
+    settle(service, m, 10)
+    assert service.stats.counts["rejected"] == rejected
+    assert stored(feed_store, [f"cot:{u}" for u in ids]) == {f"cot:{u}": 1 for u in ids}
+
+
+def _certs(tmp_path: pathlib.Path) -> dict:
+    """A CA, the service's certificate and three clients: allowed, unlisted, and signed by another CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def make(cn, issuer=None, ca=False, server=False):
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.timezone.utc)
+        b = (x509.CertificateBuilder().subject_name(name(cn))
+             .issuer_name(name(issuer[0]) if issuer else name(cn)).public_key(key.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+             .not_valid_after(now + dt.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if server:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                             x509.DNSName("localhost")]), critical=False)
+        if ca:
+            b = b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                              content_commitment=False, key_encipherment=False,
+                                              data_encipherment=False, key_agreement=False,
+                                              encipher_only=False, decipher_only=False), critical=True)
+        else:
+            b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                (issuer[1] if issuer else key).public_key()), critical=False)
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        cert = b.sign(issuer[1] if issuer else key, hashes.SHA256())
+        cp, kp = tmp_path / f"{cn}.pem", tmp_path / f"{cn}.key"
+        cp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        kp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+        return cn, key, cert, str(cp), str(kp)
+
+    ca = make("Borderwatch test CA", ca=True)
+    other = make("Other CA", ca=True)
+    out = {"ca": ca[3], "server": make("feeds", issuer=ca, server=True)[3:],
+           "bravo": make("BRAVO-2", issuer=ca)[3:], "unlisted": make("INTRUDER", issuer=ca)[3:],
+           "stranger": make("STRANGER", issuer=other)[3:]}
+    sensor = make("SENSOR-9", issuer=ca)
+    out["sensor"] = sensor[3:]
+    fp = sensor[2].fingerprint(hashes.SHA256()).hex()
+    allow = tmp_path / "clients.txt"
+    allow.write_text("# identity  source  nation\ncn:BRAVO-2  patrol  usa\n"
+                     f"sha256:{':'.join(fp[i:i + 2] for i in range(0, 64, 2))}  thermal_camera\n")
+    out["clients"] = str(allow)
+    return out
+
+
+def pytak_send(url: str, messages: list[bytes], *, proto: int, tls: dict | None = None) -> None:
+    """Send CoT XML with the pytak client library (TAK_PROTO=1: it converts to TAK protocol)."""
+    import pytak
+
+    async def run():
+        cfg = configparser.ConfigParser()
+        cfg["pytak"] = {"COT_URL": url, "TAK_PROTO": str(proto), **(tls or {})}
+        conf = cfg["pytak"]
+        reader, writer = await pytak.protocol_factory(conf)
+        tx = pytak.TXWorker(asyncio.Queue(), conf, writer)
+        for m in messages:
+            await tx.send_data(m)
+        if hasattr(writer, "drain"):
+            await writer.drain()
+        writer.close()
+        if hasattr(writer, "wait_closed"):
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    # in a thread of its own: another test's library (the browser driver) may keep an event loop
+    # running in this thread
+    errors = []
+    t = threading.Thread(target=lambda: errors.extend(_run_catching(lambda: asyncio.run(run()))))
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "pytak did not finish"
+    if errors:
+        raise errors[0]
+
+
+def _run_catching(fn) -> list:
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        return [exc]
+    return []
+
+
+@pytest.fixture(scope="module")
+def tls_service(feed_store, tmp_path_factory, _running):
+    certs = _certs(tmp_path_factory.mktemp("certs"))
+    holder = {"certs": certs, "running": _running}
+    yield holder
+    if holder.get("svc") is not None:
+        holder["svc"].stop()
+
+
+def _tls_svc(feed_store, tls_service):
+    """Stop the module's plain service and run one with every listener including TLS."""
+    running = tls_service["running"]
+    if tls_service.get("svc") is None or tls_service["svc"].stopping.is_set():
+        if running["svc"] is not None:
+            running["svc"].stop()
+        c = tls_service["certs"]
+        tls_service["svc"] = running["tls"] = FeedService(feed_store, FeedConfig(
+            cot_tcp=0, cot_udp=0, json_tcp=None, watch_enabled=False, batch_ms=50, cot_tls=0,
+            tls_cert=c["server"][0], tls_key=c["server"][1], tls_ca=c["ca"], tls_clients=c["clients"])).start()
+    return tls_service["svc"]
+
+
+def _pytak_tls(c: dict, who: str) -> dict:
+    return {"PYTAK_TLS_CLIENT_CERT": c[who][0], "PYTAK_TLS_CLIENT_KEY": c[who][1], "PYTAK_TLS_CLIENT_CAFILE": c["ca"]}
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp", "tls"])
+@pytest.mark.parametrize("proto", [0, 1], ids=["xml", "protobuf"])
+def test_pytak_client_sends_xml_and_protobuf(feed_store, tls_service, transport, proto, monkeypatch):
+    from borderwatch.feeds import takv1
+
+    svc = _tls_svc(feed_store, tls_service)
+    decoded = []
+    real_parse = takv1.parse_event
+    monkeypatch.setattr(takv1, "parse_event", lambda data: decoded.append(data[:3]) or real_parse(data))
+    c = tls_service["certs"]
+    ids = [uid(f"pytak{transport}{proto}") for _ in range(5)]
+    msgs = [event(u, "a-h-G", detail="<remarks>group crossing with contraband</remarks>") for u in ids]
+    m = mark(svc)
+    port = svc.ports[{"tcp": "cot-tcp", "udp": "cot-udp", "tls": "cot-tls"}[transport]]
+    scheme = {"tcp": "tcp", "udp": "udp+wo", "tls": "tls"}[transport]
+    pytak_send(f"{scheme}://127.0.0.1:{port}", msgs, proto=proto,
+               tls=_pytak_tls(c, "bravo") if transport == "tls" else None)
+    settle(svc, m, 5)
+    rows = rows_by_id(feed_store, [f"cot:{u}" for u in ids])
+    assert set(rows) == {f"cot:{u}" for u in ids}
+    row = rows[f"cot:{ids[0]}"]
+    assert (row["threat_type"], row["severity"], row["segment_id"]) == ("smuggling", 3, "MEX-USA")
+    if transport == "tls":
+        assert (row["source"], row["reporting_nation"]) == ("patrol", "USA")  # from the allow-list
+    assert len(decoded) == (5 if proto else 0)  # pytak really sent TAK protocol (or XML)
+
+
+def test_tls_client_mapped_by_fingerprint_and_mixed_wire_formats(feed_store, tls_service):
+    import ssl
+
+    svc = _tls_svc(feed_store, tls_service)
+    c = tls_service["certs"]
+    ctx = ssl.create_default_context(cafile=c["ca"])
+    ctx.load_cert_chain(*c["sensor"])
+    ids = [uid("tlsmix") for _ in range(4)]
+    m = mark(svc)
+    with socket.create_connection(("127.0.0.1", svc.ports["cot-tls"]), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(DECL + event(ids[0]) + tak_stream(event(ids[1])) + event(ids[2]) + tak_stream(event(ids[3])))
+    settle(svc, m, 4)
+    rows = rows_by_id(feed_store, [f"cot:{u}" for u in ids])
+    assert {r["source"] for r in rows.values()} == {"thermal_camera"} and len(rows) == 4
+
+
+@pytest.mark.parametrize("who, reason", [("unlisted", "CN=INTRUDER"), ("stranger", "TLS handshake failed"),
+                                         (None, "TLS handshake failed")])
+def test_tls_refuses_unlisted_or_unknown_certificates(feed_store, tls_service, who, reason):
+    import ssl
+
+    svc = _tls_svc(feed_store, tls_service)
+    c = tls_service["certs"]
+    ctx = ssl.create_default_context(cafile=c["ca"])
+    if who:
+        ctx.load_cert_chain(*c[who])
+    u = uid("tlsbad")
+    rejected = svc.stats.counts["rejected"]
+    with contextlib.suppress(OSError):
+        with socket.create_connection(("127.0.0.1", svc.ports["cot-tls"]), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(event(u))
+                s.recv(1)
+    assert wait_until(lambda: svc.stats.counts["rejected"] > rejected, 5)
+    assert reason in last_rejects(svc, 1)[0]
+    if who == "unlisted":
+        assert "is not in the allow-list" in last_rejects(svc, 1)[0]
+    time.sleep(0.2)
+    assert not stored(feed_store, [f"cot:{u}"])
+    assert svc.status()["healthy"]
+
+
+def test_tls_allow_list_errors_are_specific(tmp_path):
+    from borderwatch.feeds.tls import AllowList
+
+    for text, msg in [("cn:A", "expected 'IDENTITY SOURCE [NATION]'"), ("sha256:abc patrol", "64 hex digits"),
+                      ("ou:A patrol", "cn:NAME or sha256"), ("cn:A Patrol!", "source must be"),
+                      ("cn:A patrol XX", "alpha-3"), ("# nothing", "no client listed")]:
+        (tmp_path / "a.txt").write_text(text + "\n")
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            AllowList(tmp_path / "a.txt")
+
+
+# -- patrols: friendly positions ------------------------------------------------------------------
+def pli(u: str, lat: float, lon: float, when: dt.datetime, *, callsign: str, team="Cyan", stale_min=5.0,
+        nation: str | None = None, speed="1.4", course="92.5") -> bytes:
+    ext = f'<borderwatch nation="{nation}"/>' if nation else ""
+    return (f'<event version="2.0" uid="{u}" type="a-f-G-U-C" how="m-g" time="{iso(when)}" start="{iso(when)}" '
+            f'stale="{iso(when + dt.timedelta(minutes=stale_min))}"><point lat="{lat}" lon="{lon}" hae="10" '
+            f'ce="9999999" le="9999999"/><detail><contact callsign="{callsign}"/><__group name="{team}" role="Team Lead"/>'
+            f'<takv platform="ATAK-CIV" version="5.1"/><track speed="{speed}" course="{course}"/>{ext}</detail></event>').encode()
+
+
+def test_patrol_positions_tracks_and_layer(service, feed_store):
+    import folium
+
+    from layers import MapContext, View
+    from layers import patrols as patrol_layer
+
+    from borderwatch.feeds import patrols
+
+    now = now_utc()
+    patrols.prune(feed_store, dt.timedelta(days=-1))  # start without other tests' (simulated) patrols
+    a, b, c, d = (uid("unit") for _ in range(4))
+    reports = [pli(a, 31.70 + k * 0.01, -106.40, now - dt.timedelta(minutes=6 - k), callsign="ALPHA-1", stale_min=10)
+               for k in range(4)]
+    reports.append(pli(b, 52.10, 23.66, now - dt.timedelta(minutes=20), callsign="PL-East &lt;b&gt;", team="Red",
+                       nation="POL", stale_min=5))  # stale: its report ran out 15 minutes ago
+    reports.append(pli(c, 60.90, 27.95, now - dt.timedelta(hours=3), callsign="OLD-ONE"))  # long gone
+    m = mark(service)
+    send_tcp(service.ports["cot-tcp"], reports + [reports[3]])  # the last report re-sent
+    xml_d = pli(d, 41.27, 26.60, now - dt.timedelta(minutes=1), callsign="GR-7", nation="GRC", speed="8.0")
+    send_udp(service.ports["cot-udp"], [tak_mesh(xml_d)])  # TAK protocol from another client
+    settle(service, m, len(reports) + 2)
+    everywhere = dict(vw=-180, ve=180, vs=-90, vn=90)
+    rows = queries.df("patrols_latest", Filter(window="24h"), store=feed_store, since=now - dt.timedelta(hours=1),
+                      until=now, max_rows=500, **everywhere)
+    mine = rows[rows.uid.isin([a, b, c, d])].set_index("uid")
+    assert set(mine.index) == {a, b, d}  # c reported 3 h ago: older than the hour asked for
+    assert (mine.loc[a, "callsign"], mine.loc[a, "team"], mine.loc[a, "platform"]) == ("ALPHA-1", "Cyan", "ATAK-CIV")
+    assert mine.loc[a, "lat"] == pytest.approx(31.73) and mine.loc[a, "segment_id"] == "MEX-USA"
+    assert mine.loc[a, "speed_mps"] == pytest.approx(1.4) and mine.loc[a, "course_deg"] == pytest.approx(92.5)
+    assert (mine.loc[b, "nation"], mine.loc[d, "nation"], mine.loc[d, "speed_mps"]) == ("POL", "GRC", 8.0)
+    track = queries.df("patrol_tracks", store=feed_store, since=now - dt.timedelta(hours=1), until=now, uids=[a],
+                       track_points=20)
+    assert list(track.lat.round(2)) == [31.70, 31.71, 31.72, 31.73]  # oldest first, the re-send stored once
+
+    def render(flt: Filter, at=now) -> str:
+        ctx = MapContext(filter=flt, view=View(-180, -60, 180, 80, 3), now=at, store=feed_store)
+        fmap = folium.Map(location=[40, 0], zoom_start=3, tiles=None)
+        patrol_layer.build(ctx).add_to(fmap)
+        return fmap.get_root().render()
+
+    page = render(Filter(window="24h"))
+    assert "ALPHA-1" in page and "GR-7" in page and "OLD-ONE" not in page
+    assert "PL-East &lt;b&gt;" in page and "PL-East <b>" not in page  # escaped
+    assert "STALE" in page and "20 min old" in page and "(stale)" in page
+    assert page.count('"fillOpacity": 0.35') == 1 and page.count('"fillOpacity": 0.95') == 2  # one faded marker
+    assert '"dashArray": "4 6"' not in page  # the stale unit has one position: no track to dash
+    assert page.count('"opacity": 0.8') == 1  # ALPHA-1's track
+    usa = render(Filter(window="24h", nations=("USA",)))
+    assert "ALPHA-1" in usa and "GR-7" not in usa and "PL-East" not in usa
+    schengen = render(Filter(window="24h", agreements=("schengen",)))
+    assert "GR-7" in schengen and "PL-East" in schengen and "ALPHA-1" not in schengen
+    # a briefing two hours later: everything is older than the hour a unit stays on the map
+    assert "ALPHA-1" not in render(Filter(window="24h"), now + dt.timedelta(hours=2))
+
+
+def test_patrol_layer_removal_time_is_configurable(service, feed_store, monkeypatch):
+    import folium
+
+    from layers import MapContext, View
+    from layers import patrols as patrol_layer
+
+    now = now_utc()
+    u = uid("unit")
+    m = mark(service)
+    send_tcp(service.ports["cot-tcp"], [pli(u, 31.75, -106.45, now - dt.timedelta(minutes=30), callsign="SLOW-3")])
+    settle(service, m, 1)
+
+    def shown() -> bool:
+        ctx = MapContext(filter=Filter(window="24h"), view=View(-107, 31, -106, 32, 9), now=now, store=feed_store)
+        fmap = folium.Map(location=[31.7, -106.4], zoom_start=9, tiles=None)
+        patrol_layer.build(ctx).add_to(fmap)
+        return "SLOW-3" in fmap.get_root().render()
+
+    assert shown()
+    monkeypatch.setenv("BORDERWATCH_PATROL_REMOVE_MINUTES", "20")
+    assert not shown()
+
+
+def test_patrol_records_and_pruning(feed_store):
+    from borderwatch.feeds import patrols
+
+    ev = cot.parse_event(pli("p-x", 31.7, -106.4, now_utc() - dt.timedelta(days=3), callsign="GONE"))
+    assert patrols.is_position(ev)
+    rec = patrols.to_record(ev)
+    assert (rec["kind"], rec["callsign"], rec["team"]) == ("patrol", "GONE", "Cyan")
+    assert patrols.insert(feed_store, [rec]) == 1 and patrols.insert(feed_store, [rec]) == 0
+    patrols.prune(feed_store, dt.timedelta(days=1))
+    assert not len(queries.df("patrol_tracks", store=feed_store, since=dt.datetime(2000, 1, 1), until=now_utc(),
+                              uids=["p-x"], track_points=5))
+    incident = cot.parse_event(event("p-y", "a-f-G", detail='<borderwatch threat="smuggling"/>'))
+    assert not patrols.is_position(incident)  # an explicit incident stays an incident
+    with pytest.raises(Rejected, match="latitude"):
+        patrols.to_record(cot.parse_event(pli("p-z", 95, 1, now_utc(), callsign="X")))
+
+
+# -- CoT out --------------------------------------------------------------------------------------
+class TakListener:
+    """A local TAK endpoint: accepts connections (TCP or TLS) and splits what arrives into events."""
+
+    def __init__(self, tls_context=None):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.tls = tls_context
+        self.messages: list[bytes] = []
+        self.connections = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self.read, args=(conn,), daemon=True).start()
+
+    def read(self, conn):
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:
+                return
+        sp = cot.CotStreamSplitter()
+        with conn:
+            while data := conn.recv(65536):
+                self.messages += [m for m, _ in sp.feed(data) if m]
+
+    def close(self):
+        self.server.close()
+
+
+def _json_incident(ident: str, severity: int, threat="smuggling", lat=31.76, lon=-106.45) -> bytes:
+    t = iso(now_utc() - dt.timedelta(minutes=1))
+    return json.dumps({"id": ident, "time": t, "lat": lat, "lon": lon, "threat_type": threat, "severity": severity,
+                       "description": f"pickup truck <{ident}> & two persons"}).encode() + b"\n"
+
+
+@pytest.mark.parametrize("wire", ["xml", "protobuf"])
+def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wire):
+    service.stop()
+    listener = TakListener()
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
+                                             cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_severity=3,
+                                             cot_out_stale_min=30, cot_out_protobuf=wire == "protobuf")).start()
+    try:
+        hi, lo, drone, echo = uid("out"), uid("out"), uid("out"), uid("out")
+        m = mark(svc)
+        send_tcp(svc.ports["json-tcp"], [_json_incident(hi, 3), _json_incident(lo, 1),
+                                         _json_incident(drone, 4, "drone_incursion", 52.1, 23.65)])
+        send_tcp(svc.ports["cot-tcp"], [event(echo, "a-h-G")])  # came in as CoT: not sent back
+        settle(svc, m, 4)
+        assert wait_until(lambda: len(listener.messages) >= 2, 10)
+        time.sleep(0.5)
+        events = [cot.parse_event(x) for x in listener.messages]
+        assert all(e.wire == wire for e in events)
+        got = {e.uid: e for e in events}
+        assert set(got) == {f"borderwatch.json:{hi}", f"borderwatch.json:{drone}"}  # severity >= 3, no echo
+        e = got[f"borderwatch.json:{hi}"]
+        assert e.type == "a-h-G" and got[f"borderwatch.json:{drone}"].type == "a-h-A"
+        assert (e.stale - e.time).total_seconds() == pytest.approx(30 * 60, abs=1)
+        assert (e.lat, e.lon) == (pytest.approx(31.76), pytest.approx(-106.45))
+        assert f"pickup truck <{hi}> & two persons" in e.remarks and "MEX-USA" in e.remarks
+        assert "segments=MEX-USA" in e.remarks and "lat=31.7600" in e.remarks  # the link back to the view
+        assert (e.extension["threat"], e.extension["severity"]) == ("smuggling", "3")
+        # the receiving side maps it back to the same incident (a Borderwatch at another site)
+        rec = cot.to_incident(e)
+        assert (rec["threat_type"], rec["severity"]) == ("smuggling", 3)
+        assert svc.status()["cot_out"]["sent"] == 2
+    finally:
+        svc.stop()
+    # a restart neither repeats what was sent nor skips what arrives meanwhile
+    listener.messages.clear()
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
+                                             cot_out=f"tcp://127.0.0.1:{listener.port}")).start()
+    try:
+        later = uid("out")
+        m = mark(svc)
+        send_tcp(svc.ports["json-tcp"], [_json_incident(later, 4)])
+        settle(svc, m, 1)
+        assert wait_until(lambda: listener.messages, 10)
+        time.sleep(0.5)
+        assert [cot.parse_event(x).uid for x in listener.messages] == [f"borderwatch.json:{later}"]
+    finally:
+        svc.stop()
+        listener.close()
+    (service.dir / "cotout.json").unlink()
+
+
+def test_cot_out_over_tls_and_reconnects(feed_store, service, tls_service):
+    import ssl
+
+    service.stop()
+    running = tls_service["running"]
+    if running.get("tls") is not None:
+        running["tls"].stop()
+    c = tls_service["certs"]
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(*c["server"])
+    server_ctx.load_verify_locations(c["ca"])
+    server_ctx.verify_mode = ssl.CERT_REQUIRED  # the TAK server wants our client certificate
+    listener = TakListener(server_ctx)
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
+                                             cot_out=f"tls://127.0.0.1:{listener.port}", cot_out_ca=c["ca"],
+                                             cot_out_cert=c["bravo"][0], cot_out_key=c["bravo"][1])).start()
+    try:
+        first = uid("tlsout")
+        m = mark(svc)
+        send_tcp(svc.ports["json-tcp"], [_json_incident(first, 4)])
+        settle(svc, m, 1)
+        assert wait_until(lambda: listener.messages, 10)
+        assert cot.parse_event(listener.messages[0]).uid == f"borderwatch.json:{first}"
+        # the endpoint goes away and comes back on the same port: the publisher reconnects
+        svc.publisher.close()  # as if the connection had dropped
+        second = uid("tlsout")
+        send_tcp(svc.ports["json-tcp"], [_json_incident(second, 4)])
+        assert wait_until(lambda: len(listener.messages) >= 2, 15)
+        assert cot.parse_event(listener.messages[-1]).uid == f"borderwatch.json:{second}"
+        assert listener.connections == 2
+    finally:
+        svc.stop()
+        listener.close()
+    (service.dir / "cotout.json").unlink()
+
+
+def test_cot_out_address_is_checked():
+    from borderwatch.feeds.cotout import parse_url
+
+    assert parse_url("tls://tak.local:8089") == ("tls", "tak.local", 8089)
+    for bad in ("udp://x:1", "tcp://x", "x:8087", "tcp://:8087"):
+        with pytest.raises(ValueError, match="tcp://HOST:PORT"):
+            parse_url(bad)

@@ -44,7 +44,7 @@ def test_impact_rule(count, expected, level):
 
 def test_registry_is_complete():
     keys = [m.KEY for m in layers.REGISTRY]
-    assert keys == ["segments", "fortifications", "sensors", "density", "incidents"]
+    assert keys == ["segments", "fortifications", "sensors", "density", "incidents", "patrols"]
     for module in layers.REGISTRY:
         assert module.TITLE and callable(module.build)
 

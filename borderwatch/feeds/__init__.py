@@ -71,6 +71,14 @@ def add_commands(sub) -> None:
                    help=f"CoT over UDP (default {DEFAULT_COT_PORT}; 0 = any free port; off)")
     p.add_argument("--json-tcp", type=_port, default=DEFAULT_JSON_PORT, metavar="PORT",
                    help=f"JSON lines over TCP (default {DEFAULT_JSON_PORT}; 0 = any free port; off)")
+    p.add_argument("--cot-tls", type=_port, default=None, metavar="PORT",
+                   help="CoT (XML or TAK protocol) over TLS with client certificates (default off; TAK uses 8089, "
+                        "so move --json-tcp); needs --tls-cert, --tls-key, --tls-ca and --tls-clients")
+    p.add_argument("--tls-cert", metavar="PEM", help="the service's TLS certificate")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    p.add_argument("--tls-ca", metavar="PEM", help="CA certificate(s) that sign client certificates")
+    p.add_argument("--tls-clients", metavar="FILE",
+                   help="allow-list of client certificates: lines 'cn:NAME|sha256:FINGERPRINT SOURCE [NATION]'")
     p.add_argument("--watch", metavar="DIR", help="watched folder (default <store>/feeds/inbox)")
     p.add_argument("--no-watch", action="store_true", help="do not watch a folder")
     p.add_argument("--batch-ms", type=int, default=250, metavar="N",
@@ -81,6 +89,20 @@ def add_commands(sub) -> None:
     p.add_argument("--nation", type=_nation, metavar="ISO3", help="reporting nation for CoT events that do not state one")
     p.add_argument("--compact-every", type=float, default=600, metavar="S",
                    help="merge the store's small files every S seconds while ingesting (default 600)")
+    p.add_argument("--no-patrols", action="store_true",
+                   help="ignore friendly position reports instead of keeping them as patrol tracks")
+    p.add_argument("--patrol-keep", type=float, default=24.0, metavar="HOURS",
+                   help="hours of patrol positions kept in the store (default 24)")
+    p.add_argument("--cot-out", metavar="URL",
+                   help="publish new incidents as CoT to a TAK endpoint: tcp://HOST:PORT or tls://HOST:PORT")
+    p.add_argument("--cot-out-severity", type=int, default=3, choices=(1, 2, 3, 4),
+                   help="publish incidents at or above this severity (default 3, high)")
+    p.add_argument("--cot-out-stale", type=float, default=60.0, metavar="MIN",
+                   help="minutes until a published marker goes stale on the devices (default 60)")
+    p.add_argument("--cot-out-protobuf", action="store_true", help="send TAK protocol (protobuf) instead of XML")
+    p.add_argument("--cot-out-cert", metavar="PEM", help="client certificate for tls:// (with --cot-out-key)")
+    p.add_argument("--cot-out-key", metavar="PEM")
+    p.add_argument("--cot-out-ca", metavar="PEM", help="CA that signed the TAK endpoint's certificate")
     p.add_argument("--status", action="store_true", help="print the running service's status as JSON and exit")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.set_defaults(func=cmd_feeds)
@@ -122,7 +144,12 @@ def cmd_feeds(args) -> int:
     config = FeedConfig(bind=args.bind, cot_tcp=args.cot_tcp, cot_udp=args.cot_udp, json_tcp=args.json_tcp,
                         watch=pathlib.Path(args.watch) if args.watch else None, watch_enabled=not args.no_watch,
                         batch_ms=args.batch_ms, max_message=args.max_message, max_connections=args.max_connections,
-                        nation=args.nation, compact_every_s=args.compact_every)
+                        nation=args.nation, compact_every_s=args.compact_every, cot_tls=args.cot_tls,
+                        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca,
+                        tls_clients=args.tls_clients, patrols=not args.no_patrols, patrol_keep_h=args.patrol_keep,
+                        cot_out=args.cot_out, cot_out_severity=args.cot_out_severity,
+                        cot_out_stale_min=args.cot_out_stale, cot_out_protobuf=args.cot_out_protobuf,
+                        cot_out_cert=args.cot_out_cert, cot_out_key=args.cot_out_key, cot_out_ca=args.cot_out_ca)
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -139,9 +166,14 @@ def cmd_feeds(args) -> int:
                       "watch": str(service.watch_dir) if service.watch_dir else None}), flush=True)
     try:
         while not stop.wait(0.5):
-            pass
+            if service.failed:
+                break
     finally:
         service.stop()
+    if service.failed:
+        print("borderwatch: the feed service stopped because a part kept failing: "
+              + json.dumps(service.health.snapshot(stopping=True)["parts"]), file=sys.stderr)
+        return 3
     return 0
 
 

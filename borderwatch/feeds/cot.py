@@ -1,8 +1,10 @@
 """Cursor-on-Target (CoT): a safe parser, a TCP stream splitter, and the CoT → incident mapping.
 
 Parsing is safe by construction: a message longer than the size limit is refused before any
-parser sees it, and ``defusedxml`` refuses any DTD, so entity expansion ("billion laughs") and
-external entities (``file:///etc/passwd``, URLs) are never processed.
+parser sees it, a message with a DTD or an entity declaration is refused before parsing, and the
+C parser (lxml) runs with entity resolution, DTD loading and network access off, so entity
+expansion ("billion laughs") and external entities (``file:///etc/passwd``, URLs) are never
+processed.
 
 The mapping from CoT to Borderwatch is the table ``COT_RULES`` (first matching type pattern wins),
 refined by keywords in the free text and overridden by an explicit Borderwatch detail element::
@@ -17,11 +19,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import math
 import re
-import xml.etree.ElementTree as ET
 
-import defusedxml
-import defusedxml.ElementTree as SafeET
+from lxml import etree
 
 from borderwatch.feeds import records
 from borderwatch.feeds.records import Ignored, Rejected
@@ -57,29 +58,48 @@ class CotEvent:
     has_sensor: bool = False
     extension: dict | None = None  # attributes of <detail><borderwatch .../>
     raw_point: dict | None = None  # the <point> attributes as sent
+    speed: float | None = None  # <track speed> m/s
+    course: float | None = None  # <track course> degrees
+    team: str | None = None  # <__group name>
+    role: str | None = None  # <__group role>
+    wire: str = "xml"  # "xml" or "protobuf" (TAK protocol version 1)
 
 
 # -- parsing ---------------------------------------------------------------------------------
+_PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
+                          dtd_validation=False, remove_comments=True, remove_pis=True)
+
+
+def _safe_xml(data: bytes):
+    """Parse XML refusing any DTD, entity declaration or external reference (checked on the bytes
+    before parsing; the parser itself also resolves no entity and fetches nothing)."""
+    if b"<!DOCTYPE" in data:
+        raise Rejected("DTD/DOCTYPE not allowed (entity expansion or external entity attempt)")
+    if b"<!ENTITY" in data:
+        raise Rejected("entity declarations not allowed (entity expansion attempt)")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise Rejected(f"malformed XML: {records.clip(str(exc), 160)}") from None
+    except (ValueError, UnicodeError) as exc:
+        raise Rejected(f"unreadable XML: {records.clip(str(exc), 80)}") from None
+    if root.getroottree().docinfo.internalDTD is not None:  # belt and braces
+        raise Rejected("DTD/DOCTYPE not allowed (entity expansion or external entity attempt)")
+    return root
+
+
 def parse_event(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> CotEvent:
-    """One CoT event (bytes, optionally with an XML declaration) → ``CotEvent``, or ``Rejected``."""
+    """One CoT event → ``CotEvent``, or ``Rejected``: CoT XML (optionally with an XML declaration),
+    or TAK protocol version 1 (protobuf) in mesh (``0xBF 0x01 0xBF``) or stream (``0xBF <varint>``) form."""
     if len(data) > max_bytes:
         raise Rejected(f"oversized message ({len(data):,} bytes > limit {max_bytes:,})")
     if data[:1] == b"\xbf":
-        raise Rejected("TAK protocol (protobuf) message: only CoT XML is accepted; set the client to XML")
+        from borderwatch.feeds import takv1
+
+        return takv1.parse_event(data)
     if not data.strip():
         raise Rejected("empty message")
-    try:
-        root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except defusedxml.DTDForbidden:
-        raise Rejected("DTD/DOCTYPE not allowed (entity expansion or external entity attempt)") from None
-    except defusedxml.EntitiesForbidden:
-        raise Rejected("entity declarations not allowed (entity expansion attempt)") from None
-    except defusedxml.ExternalReferenceForbidden:
-        raise Rejected("external reference not allowed (external entity attempt)") from None
-    except ET.ParseError as exc:
-        raise Rejected(f"malformed XML: {exc}") from None
-    except (ValueError, UnicodeError) as exc:
-        raise Rejected(f"unreadable XML: {records.clip(str(exc), 80)}") from None
+    root = _safe_xml(data)
     if root.tag != "event":
         raise Rejected(f"root element is <{records.clip(root.tag, 30)}>, not a CoT <event>")
     a = root.attrib
@@ -113,26 +133,46 @@ def parse_event(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> CotEvent:
 
     detail = root.find("detail")
     if detail is not None:
-        contact = detail.find("contact")
-        if contact is not None:
-            fields["callsign"] = contact.get("callsign")
-        remarks = detail.find("remarks")
-        if remarks is not None and (remarks.text or "").strip():
-            fields["remarks"] = remarks.text.strip()
-        emergency = detail.find("emergency")
-        if emergency is not None:
-            fields["emergency"] = (emergency.get("type") or emergency.text or "emergency").strip()
-        takv = detail.find("takv")
-        if takv is not None:
-            fields["platform"] = takv.get("platform") or takv.get("device")
-        fields["has_sensor"] = detail.find("sensor") is not None
-        ext = detail.find("borderwatch")
-        if ext is not None:
-            fields["extension"] = dict(ext.attrib)
-            if (ext.text or "").strip() and "description" not in fields["extension"]:
-                fields["extension"]["description"] = ext.text.strip()
+        fields.update(detail_fields(detail))
     return CotEvent(uid=uid, type=cot_type, time=time, start=start, stale=stale, how=a.get("how"),
                     version=a.get("version"), **fields)
+
+
+def detail_fields(detail) -> dict:
+    """The ``CotEvent`` fields found in a ``<detail>`` element."""
+    fields: dict = {}
+    contact = detail.find("contact")
+    if contact is not None:
+        fields["callsign"] = contact.get("callsign")
+    remarks = detail.find("remarks")
+    if remarks is not None and (remarks.text or "").strip():
+        fields["remarks"] = remarks.text.strip()
+    emergency = detail.find("emergency")
+    if emergency is not None:
+        fields["emergency"] = (emergency.get("type") or emergency.text or "emergency").strip()
+    takv = detail.find("takv")
+    if takv is not None:
+        fields["platform"] = takv.get("platform") or takv.get("device")
+    track = detail.find("track")
+    if track is not None:
+        fields["speed"] = _finite(track.get("speed"))
+        fields["course"] = _finite(track.get("course"))
+    group = detail.find("__group")
+    if group is not None:
+        fields["team"] = group.get("name")
+        fields["role"] = group.get("role")
+    fields["has_sensor"] = detail.find("sensor") is not None
+    ext = detail.find("borderwatch")
+    if ext is not None:
+        fields["extension"] = dict(ext.attrib)
+        if (ext.text or "").strip() and "description" not in fields["extension"]:
+            fields["extension"]["description"] = ext.text.strip()
+    return fields
+
+
+def _finite(text) -> float | None:
+    value = _num(text) if isinstance(text, (str, type(None))) else float(text)
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _num(text: str | None) -> float | None:
@@ -200,10 +240,15 @@ KEYWORDS: tuple[tuple[str, str], ...] = (
     ("illegal_crossing", r"crossing|crossed|migrants?|climb(?:ed|ing)? the (?:fence|wall)|fence breach"),
 )
 _KEYWORDS = tuple((threat, re.compile(r"\b(?:" + rx + r")\b", re.IGNORECASE)) for threat, rx in KEYWORDS)
+# one pass over the text tells whether any keyword occurs (most remarks have none)
+_ANY_KEYWORD = re.compile(r"\b(?:" + "|".join(rx for _, rx in KEYWORDS) + r")\b", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=4096)
 def rule_for(cot_type: str) -> Rule | None:
+    if cot_type[:2] == "a-" and len(cot_type) > 2:
+        # some devices send the affiliation in upper case (a-U-G): it means the same (a-u-G)
+        cot_type = cot_type[:2] + cot_type[2].lower() + cot_type[3:]
     for rule in COT_RULES:
         if rule.matches(cot_type):
             return rule
@@ -211,7 +256,7 @@ def rule_for(cot_type: str) -> Rule | None:
 
 
 def refine(threat: str, text: str) -> str:
-    if threat not in ("other", "illegal_crossing") or not text:
+    if threat not in ("other", "illegal_crossing") or not text or not _ANY_KEYWORD.search(text):
         return threat
     for candidate, rx in _KEYWORDS:
         if rx.search(text):
@@ -228,7 +273,8 @@ def _confidence(how: str | None) -> float:
     return 0.5
 
 
-def to_incident(ev: CotEvent, *, nation: str | None = None, now: dt.datetime | None = None) -> dict:
+def to_incident(ev: CotEvent, *, nation: str | None = None, now: dt.datetime | None = None,
+                source: str | None = None) -> dict:
     """The incident record for a CoT event; ``Ignored`` when it is not an incident report."""
     ext = ev.extension
     rule = rule_for(ev.type)
@@ -254,7 +300,8 @@ def to_incident(ev: CotEvent, *, nation: str | None = None, now: dt.datetime | N
     else:
         threat, severity, label = "other", 2, rule.label if rule else "report"
     confidence = _confidence(ev.how)
-    source = DEFAULT_SOURCE
+    default_source = source or DEFAULT_SOURCE  # the sending client's, when its certificate names one
+    source = default_source
     reporting_nation = nation
     description_override = None
     if ext is not None:
@@ -266,12 +313,12 @@ def to_incident(ev: CotEvent, *, nation: str | None = None, now: dt.datetime | N
             confidence = records.check_confidence(ext["confidence"])
         if ext.get("nation"):
             reporting_nation = records.check_nation(ext["nation"])
-        source = records.check_source(ext.get("source"), DEFAULT_SOURCE)
+        source = records.check_source(ext.get("source"), default_source)
         description_override = ext.get("description")
     elif ev.has_sensor and ev.type.startswith("a-") and "-A" in ev.type:
         source = "uav"
     description = description_override or _describe(ev, label)
-    extra = {"uid": ev.uid, "type": ev.type, "how": ev.how, "callsign": ev.callsign,
+    extra = {"uid": ev.uid, "type": ev.type, "how": ev.how, "callsign": ev.callsign, "wire": ev.wire,
              "time": _iso(ev.time), "start": _iso(ev.start), "stale": _iso(ev.stale)}
     return records.make_record(
         incident_id=f"cot:{ev.uid}", occurred_at=occurred, threat_type=threat, severity=severity,
@@ -297,15 +344,16 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def parse_incident(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, nation: str | None = None,
-                   now: dt.datetime | None = None) -> dict:
+                   now: dt.datetime | None = None, source: str | None = None) -> dict:
     """Bytes of one CoT event → incident record (or ``Rejected`` / ``Ignored``)."""
-    return to_incident(parse_event(data, max_bytes=max_bytes), nation=nation, now=now)
+    return to_incident(parse_event(data, max_bytes=max_bytes), nation=nation, now=now, source=source)
 
 
 # -- TCP stream splitting --------------------------------------------------------------------
 # States of the incremental scanner.
-_BETWEEN, _CONTENT, _TAG, _QUOTE, _COMMENT, _CDATA, _PI, _DTD = range(8)
+_BETWEEN, _CONTENT, _TAG, _QUOTE, _COMMENT, _CDATA, _PI, _DTD, _SKIP = range(9)
 _FIND_TAG = re.compile(rb"[>\"'<]")
+_NEXT_MESSAGE = re.compile(rb"[<\xbf]")
 _FIND_DTD = re.compile(rb"[\[\]>\"'<]")
 _FIND_QUOTE = {(b'"', True): re.compile(rb'["<]'), (b"'", True): re.compile(rb"['<]"),
                (b'"', False): re.compile(rb'"'), (b"'", False): re.compile(rb"'")}
@@ -340,6 +388,7 @@ class CotStreamSplitter:
         self.root: bytes | None = None
         self.junk = 0  # bytes of text outside any event, not yet reported
         self.junk_excerpt = b""
+        self.skip_left = 0  # bytes of an oversized protobuf frame still to skip
 
     # public -----------------------------------------------------------------------------
     def feed(self, data: bytes) -> list[tuple[bytes | None, str | None]]:
@@ -357,6 +406,8 @@ class CotStreamSplitter:
             size = self.dropped + len(self.buf) - self.start
             out.append((None, f"stream ended inside an event ({size:,} bytes): "
                               f"{records.excerpt(bytes(self.buf[self.start:self.start + 200]))}"))
+        elif self.state == _BETWEEN and self.buf[self.pos:self.pos + 1] == b"\xbf":
+            out.append((None, f"stream ended inside a TAK protocol frame ({len(self.buf) - self.pos:,} bytes)"))
         self.__init__(self.max_bytes)
         return out
 
@@ -415,7 +466,14 @@ class CotStreamSplitter:
                         continue
                     self._begin(i)
                     continue
-                j = buf.find(b"<", i)
+                if buf[i] == 0xBF:  # TAK protocol version 1: 0xBF <varint length> <protobuf>
+                    self._flush_junk(out)
+                    self.pos = i
+                    if not self._protobuf_frame(out, i):
+                        return  # wait for the rest of the frame
+                    continue
+                m = _NEXT_MESSAGE.search(buf, i)
+                j = m.start() if m else -1
                 end = n if j < 0 else j
                 if len(self.junk_excerpt) < 200:
                     self.junk_excerpt += bytes(buf[i:min(end, i + 200)])
@@ -484,6 +542,13 @@ class CotStreamSplitter:
                 self.pos = j + len(term)
                 self.state = self.ret if st == _COMMENT else _CONTENT
                 continue
+            if st == _SKIP:
+                take = min(self.skip_left, n - self.pos)
+                self.pos += take
+                self.skip_left -= take
+                if self.skip_left == 0:
+                    self.state = _BETWEEN
+                continue
             if st == _DTD:
                 m = _FIND_DTD.search(buf, self.pos)
                 if m is None:
@@ -512,6 +577,37 @@ class CotStreamSplitter:
                     self.ret = _DTD
                     self.state = _QUOTE
                 continue
+
+    def _protobuf_frame(self, out, i: int) -> bool:
+        """A TAK protocol stream frame at ``buf[i]``; False when more bytes are needed. Emitted in
+        mesh form (``0xBF 0x01 0xBF`` + message), which ``parse_event`` reads."""
+        from borderwatch.feeds import takv1
+
+        buf = self.buf
+        try:
+            got = takv1.read_varint(buf, i + 1)
+        except Rejected as exc:
+            out.append((None, exc.reason))
+            self.pos = i + 1
+            return True
+        if got is None:
+            return False
+        length, start = got
+        if length == 0:
+            out.append((None, "empty TAK protocol frame"))
+            self.pos = start
+            return True
+        if length > self.max_bytes:
+            out.append((None, f"oversized message ({length:,} bytes > limit {self.max_bytes:,})"))
+            self.pos = start
+            self.skip_left = length
+            self.state = _SKIP
+            return True
+        if len(buf) - start < length:
+            return False
+        out.append((takv1.MESH + bytes(buf[start:start + length]), None))
+        self.pos = start + length
+        return True
 
     def _fast(self, out, i: int) -> bool:
         """Fast path for the common case: a complete, plain event (optional XML declaration, no

@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 import zlib
+
+import orjson
 from typing import Callable
 
 log = logging.getLogger("borderwatch.feeds")
@@ -41,7 +43,8 @@ Position = tuple  # (segment number, byte offset)
 
 
 def encode(record: dict) -> bytes:
-    payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    """One journal line. ``TypeError`` when the record cannot be encoded (e.g. a lone surrogate)."""
+    payload = orjson.dumps(record, default=str)
     return b"%08x " % zlib.crc32(payload) + payload + b"\n"
 
 
@@ -53,7 +56,7 @@ def decode(line: bytes) -> dict | None:
     try:
         if int(line[:8], 16) != zlib.crc32(payload):
             return None
-        return json.loads(payload)
+        return orjson.loads(payload)
     except ValueError:
         return None
 
@@ -87,7 +90,10 @@ class Journal:
     def __init__(self, directory: pathlib.Path, *, segment_bytes: int = SEGMENT_BYTES,
                  on_durable: Callable[[list[dict]], None] | None = None,
                  on_failed: Callable[[list[dict], str], None] | None = None,
-                 max_queue: int = MAX_QUEUE):
+                 max_queue: int = MAX_QUEUE, health=None):
+        from borderwatch.feeds.health import Health
+
+        self.health = health or Health()
         self.directory = pathlib.Path(directory)
         self.segment_bytes = segment_bytes
         self.on_durable = on_durable or (lambda recs: None)
@@ -112,7 +118,12 @@ class Journal:
         existing = segments(self.directory)
         self._open_segment((existing[-1] if existing else 0) + 1)
         self.first_segment = self.segment
-        self.thread = threading.Thread(target=self._run, name="feeds-journal", daemon=True)
+        from borderwatch.feeds.health import supervised
+
+        self.thread = threading.Thread(target=supervised("journal", self._run, self.health,
+                                                         lambda: self.closing and not self.queue),
+                                       name="feeds-journal", daemon=True)
+        self.health.register("journal", self.thread)
         self.thread.start()
 
     def _open_segment(self, number: int) -> None:
@@ -151,6 +162,37 @@ class Journal:
             self.queue.append((seq, line, record))
             self.cond.notify_all()
             return seq
+
+    def submit_many(self, records: list[dict]) -> list:
+        """Queue several records at once (one lock round trip); for each, its sequence number or
+        the ``TypeError``/``ValueError`` that kept it from being encoded. Blocks like ``submit``."""
+        out: list = []
+        lines = []
+        for rec in records:
+            try:
+                lines.append((encode(rec), rec))
+                out.append(None)
+            except (TypeError, ValueError) as exc:
+                out.append(exc)
+        if not lines:
+            return out
+        with self.cond:
+            while len(self.queue) >= self.max_queue and not self.closing:
+                self.cond.wait(0.5)
+            if self.closing:
+                raise RuntimeError("the journal is closed")
+            seqs = iter(range(self.next_seq, self.next_seq + len(lines)))
+            self.next_seq += len(lines)
+            k = 0
+            for i, slot in enumerate(out):
+                if slot is None:
+                    seq = next(seqs)
+                    line, rec = lines[k]
+                    k += 1
+                    self.queue.append((seq, line, rec))
+                    out[i] = seq
+            self.cond.notify_all()
+        return out
 
     def wait(self, seq: int, timeout: float = 30.0) -> bool:
         """True once record ``seq`` is durable (False if it failed or the wait timed out)."""
@@ -199,7 +241,7 @@ class Journal:
                     written += os.write(self.fd, data[written:])
                 _datasync(self.fd)
                 self.fsyncs += 1
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - disk full, I/O error...: these events are not accepted
                 reason = f"journal write failed: {exc}"
                 log.error("%s; %d event(s) not accepted", reason, len(batch))
                 self._recover_after_failure()
@@ -213,7 +255,10 @@ class Journal:
                 self.offset += len(data)
                 self.durable_seq = batch[-1][0]
                 self.cond.notify_all()
-            self.on_durable(records)
+            try:
+                self.on_durable(records)
+            except Exception:  # counting must not stop the journal
+                log.exception("journal: durable-event callback failed")
 
     def _recover_after_failure(self) -> None:
         """After a failed write, cut what was not confirmed (it was reported as not accepted, so

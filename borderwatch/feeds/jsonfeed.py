@@ -51,18 +51,36 @@ def loads(data: bytes | str):
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
     except UnicodeDecodeError:
         raise Rejected("not UTF-8 text") from None
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark (files saved by some editors)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise Rejected(f"malformed JSON: {exc}") from None
     except RecursionError:
         raise Rejected("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        if "digits" in str(exc):
+            raise Rejected("malformed JSON: a number with more digits than allowed (4,300)") from None
+        raise Rejected(f"malformed JSON: {records.clip(str(exc), 80)}") from None
+
+
+def _check_text(obj: dict) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate such as \\ud800 escaped in JSON)."""
+    for key, value in obj.items():
+        for what, text in (("field name", key), (f"field {key!r}", value)):
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    bad = text[exc.start:exc.end].encode("unicode_escape").decode("ascii")
+                    raise Rejected(f"{records.clip(what, 40)} holds a lone surrogate ({bad}): not valid Unicode text") from None
 
 
 def to_incident(obj, *, now: dt.datetime | None = None) -> dict:
     """A decoded JSON object → incident record, or ``Rejected`` with the first problem found."""
     if not isinstance(obj, dict):
         raise Rejected(f"expected a JSON object, got {type(obj).__name__}")
+    _check_text(obj)
     missing = [k for k in REQUIRED if obj.get(k) is None]
     if missing:
         raise Rejected(f"missing field(s): {', '.join(missing)}")

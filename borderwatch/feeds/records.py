@@ -58,6 +58,15 @@ def parse_time(text: str | None, what: str, *, require_zone: bool = False) -> dt
     if text is None or not str(text).strip():
         raise Rejected(f"missing {what}")
     text = str(text).strip()
+    # fast path for what TAK clients send: 2026-11-01T12:00:00[.fff...]Z
+    if (len(text) >= 20 and text[-1] == "Z" and text[4] == "-" and text[7] == "-" and text[10] == "T"
+            and text[13] == ":" and text[16] == ":" and text[19:20] in ("Z", ".") and text[:4].isdigit()):
+        try:
+            value = dt.datetime.fromisoformat(text[:-1])
+        except ValueError:
+            value = None
+        if value is not None and value.tzinfo is None:
+            return value
     m = _ISO_TIME.fullmatch(text)
     if not m:
         raise Rejected(f"{what} is not an ISO 8601 time: {clip(text, 40)!r}")
@@ -176,7 +185,7 @@ def excerpt(data: bytes | str, n: int = 120) -> str:
     if isinstance(data, bytes):
         data = data[: n * 4].decode("utf-8", "replace")
     text = " ".join(data.split())
-    return clip(text, n)
+    return clip(text, n).encode("utf-8", "replace").decode("utf-8")  # lone surrogates shown as '?'
 
 
 def make_record(*, incident_id: str, occurred_at: dt.datetime, threat_type: str, severity: int,

@@ -18,11 +18,13 @@ import os
 import pathlib
 import selectors
 import socket
+import ssl
 import threading
 import time
 
-from borderwatch.feeds import cot, jsonfeed, records
+from borderwatch.feeds import cot, jsonfeed, patrols, records
 from borderwatch.feeds import journal as journal_mod
+from borderwatch.feeds.health import Health, supervised
 from borderwatch.feeds.records import FeedError, Ignored, Rejected
 from borderwatch.feeds.status import FeedStats, feeds_dir, now_iso, write_status
 from borderwatch.store import Store, StoreError
@@ -57,10 +59,24 @@ class FeedConfig:
     compact_every_s: float = 600.0
     segment_bytes: int = journal_mod.SEGMENT_BYTES
     poll_s: float = 0.25
+    cot_tls: int | None = None  # CoT (XML or TAK protocol) over TLS with client certificates
+    tls_cert: str | None = None  # the service's certificate (PEM)
+    tls_key: str | None = None  # its private key (PEM)
+    tls_ca: str | None = None  # CA that signs client certificates (PEM)
+    tls_clients: str | None = None  # allow-list: certificate -> source (see feeds/tls.py)
+    patrols: bool = True  # keep friendly position reports (a-f-*, a-a-*) as patrol tracks
+    patrol_keep_h: float = 24.0  # hours of patrol positions kept in the store
+    cot_out: str | None = None  # tcp://HOST:PORT or tls://HOST:PORT: publish new incidents as CoT
+    cot_out_severity: int = 3
+    cot_out_stale_min: float = 60.0
+    cot_out_protobuf: bool = False
+    cot_out_cert: str | None = None
+    cot_out_key: str | None = None
+    cot_out_ca: str | None = None
 
 
 class _Conn:
-    __slots__ = ("sock", "listener", "peer", "splitter", "since", "events")
+    __slots__ = ("sock", "listener", "peer", "splitter", "since", "events", "handshaking", "client")
 
     def __init__(self, sock, listener, peer, splitter):
         self.sock = sock
@@ -69,6 +85,8 @@ class _Conn:
         self.splitter = splitter
         self.since = time.time()
         self.events = 0
+        self.handshaking = listener.protocol == "tls"
+        self.client = None  # tls.Client once its certificate is accepted
 
 
 class _Listener:
@@ -89,8 +107,10 @@ class FeedService:
         self.config = config or FeedConfig()
         self.dir = feeds_dir(store)
         self.stats = FeedStats()
+        self.health = Health()
         self.journal = journal_mod.Journal(self.dir / "journal", segment_bytes=self.config.segment_bytes,
-                                           on_durable=self._on_durable, on_failed=self._on_failed)
+                                           on_durable=self._on_durable, on_failed=self._on_failed,
+                                           health=self.health)
         self.writer = None
         self.listeners: dict[str, _Listener] = {}
         self.watch_dir: pathlib.Path | None = None
@@ -103,6 +123,9 @@ class FeedService:
         self._reject_handler: logging.Handler | None = None
         self._console_budget = [0.0, 0]
         self.state = "starting"
+        self.tls_context: ssl.SSLContext | None = None
+        self.publisher = None
+        self.allow_list = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "FeedService":
@@ -115,7 +138,8 @@ class FeedService:
             self.store.cursor()  # open (and if needed initialise) the store before accepting anything
             self.journal.open()
             self.writer = StoreWriter(self.store, self.journal, self.stats, batch_ms=self.config.batch_ms,
-                                      compact_every_s=self.config.compact_every_s)
+                                      compact_every_s=self.config.compact_every_s, health=self.health,
+                                      patrol_keep_s=self.config.patrol_keep_h * 3600)
             self.writer.start()
             self._open_listeners()
             self._spawn(self._tcp_loop, "feeds-tcp")
@@ -123,6 +147,18 @@ class FeedService:
                 self._spawn(self._udp_loop, "feeds-udp")
             if self.watch_dir is not None:
                 self._spawn(self._watch_loop, "feeds-watch")
+            if self.config.cot_out:
+                from borderwatch.feeds.cotout import CotPublisher
+
+                c = self.config
+                try:
+                    self.publisher = CotPublisher(
+                        self.store, c.cot_out, min_severity=c.cot_out_severity, stale_min=c.cot_out_stale_min,
+                        protobuf=c.cot_out_protobuf, cert=c.cot_out_cert, key=c.cot_out_key, ca=c.cot_out_ca,
+                        every_s=max(0.2, c.batch_ms / 1000), state_file=self.dir / "cotout.json")
+                except (ValueError, OSError, ssl.SSLError) as exc:
+                    raise OSError(22, f"CoT out cannot start: {exc}") from None
+                self._spawn(self.publisher.run, "feeds-cot-out")
             self.state = "running"
             self.write_status()
             self._spawn(self._status_loop, "feeds-status")
@@ -145,6 +181,8 @@ class FeedService:
             return
         self.state = "stopping"
         self.stopping.set()
+        if self.publisher is not None:
+            self.publisher.stop_event.set()
         self._wake()
         for t in self.threads:
             if t.name != "feeds-status":
@@ -172,9 +210,18 @@ class FeedService:
         self.stop()
 
     def _spawn(self, fn, name: str) -> None:
-        t = threading.Thread(target=fn, name=name, daemon=True)
+        """A supervised thread: restarted when its loop raises, given up (service failed) when it
+        keeps failing."""
+        part = name.removeprefix("feeds-")
+        t = threading.Thread(target=supervised(part, fn, self.health, self.stopping), name=name, daemon=True)
+        self.health.register(part, t)
         t.start()
         self.threads.append(t)
+
+    @property
+    def failed(self) -> bool:
+        """A part of the service was given up after repeated crashes: the service must stop."""
+        return self.health.failed.is_set()
 
     def _take_lock(self) -> None:
         fd = os.open(self.dir / "service.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -211,7 +258,20 @@ class FeedService:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self.selector.register(self._wake_r, selectors.EVENT_READ, None)
-        for name, fmt, port in (("cot-tcp", "cot", c.cot_tcp), ("json-tcp", "json", c.json_tcp)):
+        if c.cot_tls is not None:
+            from borderwatch.feeds import tls
+
+            missing = [o for o, v in (("--tls-cert", c.tls_cert), ("--tls-key", c.tls_key), ("--tls-ca", c.tls_ca),
+                                      ("--tls-clients", c.tls_clients)) if not v]
+            if missing:
+                raise OSError(22, f"CoT over TLS needs {', '.join(missing)}")
+            try:
+                self.allow_list = tls.AllowList(c.tls_clients)
+                self.tls_context = tls.server_context(c.tls_cert, c.tls_key, c.tls_ca)
+            except (OSError, ValueError, ssl.SSLError) as exc:
+                raise OSError(22, f"CoT over TLS cannot start: {exc}") from None
+        for name, fmt, port in (("cot-tcp", "cot", c.cot_tcp), ("json-tcp", "json", c.json_tcp),
+                                ("cot-tls", "cot", c.cot_tls)):
             if port is None:
                 continue
             try:
@@ -219,7 +279,7 @@ class FeedService:
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot listen on {c.bind}:{port} for {name} ({exc.strerror})") from None
             sock.setblocking(False)
-            listener = _Listener(name, fmt, "tcp", sock)
+            listener = _Listener(name, fmt, "tls" if name == "cot-tls" else "tcp", sock)
             self.listeners[name] = listener
             self.selector.register(sock, selectors.EVENT_READ, listener)
         if c.cot_udp is not None:
@@ -285,7 +345,14 @@ class FeedService:
                 elif isinstance(data, _Listener):
                     self._accept(data)
                 else:
-                    self._read(data)
+                    try:
+                        self._read(data)
+                    except Exception as exc:  # one connection's failure must not stop the others
+                        log.exception("%s: %s: unexpected error; connection closed", data.listener.name, data.peer)
+                        self._reject(data.listener.name, data.peer,
+                                     f"connection closed after an internal error: {type(exc).__name__}: {exc}", b"")
+                        with contextlib.suppress(Exception):
+                            self._close_conn(data, flush=False)
 
     def _accept(self, listener: _Listener) -> None:
         try:
@@ -303,6 +370,8 @@ class FeedService:
         sock.setblocking(False)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if listener.protocol == "tls":
+            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         splitter = (cot.CotStreamSplitter(self.config.max_message) if listener.fmt == "cot"
                     else jsonfeed.LineSplitter(self.config.max_message))
         conn = _Conn(sock, listener, peer, splitter)
@@ -312,19 +381,72 @@ class FeedService:
         log.info("%s: %s connected", listener.name, peer)
 
     def _read(self, conn: _Conn) -> None:
+        if conn.handshaking and not self._handshake(conn):
+            return
+        while True:
+            try:
+                data = conn.sock.recv(RECV_BYTES)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except OSError as exc:
+                log.info("%s: %s connection error: %s", conn.listener.name, conn.peer, exc)
+                self._close_conn(conn)
+                return
+            if not data:
+                self._close_conn(conn)
+                return
+            received_at = now_iso()  # one timestamp per read
+            batch = []
+            for message, reason in conn.splitter.feed(data):
+                if message is None:
+                    self._frame(conn, None, reason)
+                    continue
+                conn.events += 1
+                rec = self._validate(conn.listener.name, conn.peer, message, conn.listener.fmt, conn.client,
+                                     received_at)
+                if rec is not None:
+                    batch.append((rec, message))
+            if batch:
+                self._submit(conn.listener.name, conn.peer, batch)
+            # TLS may hold decrypted bytes the selector cannot see
+            if not (conn.listener.protocol == "tls" and conn.sock.pending()):
+                return
+
+    def _handshake(self, conn: _Conn) -> bool:
+        """Advance a TLS handshake; True once done and the client certificate is allowed."""
+        name = conn.listener.name
         try:
-            data = conn.sock.recv(RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            log.info("%s: %s connection error: %s", conn.listener.name, conn.peer, exc)
-            self._close_conn(conn)
-            return
-        if not data:
-            self._close_conn(conn)
-            return
-        for message, reason in conn.splitter.feed(data):
-            self._frame(conn, message, reason)
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLWantWriteError:
+            with contextlib.suppress(Exception):
+                self.selector.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+            return False
+        except (ssl.SSLError, OSError) as exc:
+            self.stats.received(name)
+            self._reject(name, conn.peer, f"TLS handshake failed: {records.clip(str(exc), 160)}", b"")
+            self._close_conn(conn, flush=False)
+            return False
+        client = self.allow_list.lookup(conn.sock.getpeercert(binary_form=True), conn.sock.getpeercert())
+        if client is None:
+            from borderwatch.feeds.tls import common_name
+
+            import hashlib
+
+            der = conn.sock.getpeercert(binary_form=True) or b""
+            self.stats.received(name)
+            self._reject(name, conn.peer, f"client certificate CN={common_name(conn.sock.getpeercert())} "
+                                          f"(sha256:{hashlib.sha256(der).hexdigest()}) is not in the allow-list", b"")
+            self._close_conn(conn, flush=False)
+            return False
+        conn.client = client
+        conn.handshaking = False
+        with contextlib.suppress(Exception):
+            self.selector.modify(conn.sock, selectors.EVENT_READ, conn)
+        conn.peer = f"{conn.peer} ({client.identity})"
+        log.info("%s: %s authenticated as %s (source %s)", name, conn.peer, client.identity, client.source)
+        return True
 
     def _frame(self, conn: _Conn, message: bytes | None, reason: str | None) -> None:
         channel = conn.listener.name
@@ -333,7 +455,7 @@ class FeedService:
             self._reject(channel, conn.peer, reason, b"")
         else:
             conn.events += 1
-            self.handle(channel, conn.peer, message, conn.listener.fmt)
+            self.handle(channel, conn.peer, message, conn.listener.fmt, conn.client)
 
     def _close_conn(self, conn: _Conn, flush: bool = True) -> None:
         fd = conn.sock.fileno()
@@ -366,6 +488,7 @@ class FeedService:
     # -- watched folder -----------------------------------------------------------------------
     def _watch_loop(self) -> None:
         seen: dict[str, tuple[int, int]] = {}
+        given_up: dict[str, tuple[int, int]] = {}  # files that could be neither handled nor moved
         while not self.stopping.wait(self.config.poll_s):
             try:
                 entries = [p for p in self.watch_dir.iterdir() if p.is_file()]
@@ -382,13 +505,17 @@ class FeedService:
                 except OSError:
                     continue
                 sig = (st.st_size, st.st_mtime_ns)
+                if given_up.get(name) == sig:
+                    continue
                 current[name] = sig
                 # handle a file once its size and time stop changing between two polls
                 if seen.get(name) == sig:
                     try:
                         self.process_file(path)
-                    except Exception:
+                    except Exception as exc:
                         log.exception("watched folder: %s could not be handled", name)
+                        if not self._set_aside(path, f"file could not be handled: {type(exc).__name__}: {exc}"):
+                            given_up[name] = sig
                     current.pop(name, None)
                 if self.stopping.is_set():
                     return
@@ -462,6 +589,21 @@ class FeedService:
                  accepted, len(rejects), sum(1 for k, _ in outcomes if k == "ignored"))
         return {"file": path.name, "moved_to": str(dest), "accepted": accepted, "rejected": len(rejects)}
 
+    def _set_aside(self, path: pathlib.Path, reason: str) -> bool:
+        """Move a file that could not be handled to rejected/ with its reason (never retried)."""
+        self.stats.received("folder")
+        self._reject("folder", path.name, reason, b"")
+        try:
+            dest = _unique(self.watch_dir / "rejected" / path.name)
+            os.replace(path, dest)
+            report = _unique(self.watch_dir / "rejected" / (path.name + ".rejects.txt"))
+            report.write_text(f"file: {reason}\n", encoding="utf-8")
+            return True
+        except OSError as exc:
+            log.error("watched folder: %s can be neither handled nor moved aside (%s); skipped until it changes",
+                      path.name, exc)
+            return False
+
     def _file_frame(self, peer, message, reason, fmt):
         if message is None:
             self.stats.received("folder")
@@ -470,34 +612,68 @@ class FeedService:
         return self.handle("folder", peer, message, fmt)
 
     # -- one message --------------------------------------------------------------------------
-    def handle(self, channel: str, peer: str, message, fmt: str) -> tuple[str, object]:
+    def handle(self, channel: str, peer: str, message, fmt: str, client=None) -> tuple[str, object]:
         """Validate one message and journal it. Returns ("accepted", journal sequence number),
-        ("rejected", reason) or ("ignored", reason)."""
+        ("rejected", reason) or ("ignored", reason). ``client``: the TLS client (source, nation)."""
+        rec = self._validate(channel, peer, message, fmt, client, now_iso(), outcome := [])
+        if rec is None:
+            return outcome[0]
+        return self._submit(channel, peer, [(rec, message)])[0]
+
+    def _submit(self, channel: str, peer: str, batch: list) -> list[tuple[str, object]]:
+        """Journal validated records (one queue round trip for the batch)."""
+        try:
+            seqs = self.journal.submit_many([rec for rec, _ in batch])
+        except RuntimeError as exc:  # the journal closed: shutting down
+            for _, message in batch:
+                self._reject(channel, peer, f"not accepted: {exc}", message)
+            return [("rejected", str(exc))] * len(batch)
+        out = []
+        for (rec, message), seq in zip(batch, seqs):
+            if isinstance(seq, int):
+                out.append(("accepted", seq))
+            else:  # a record the journal cannot encode (validation should have refused it)
+                reason = f"cannot be journalled: {type(seq).__name__}: {seq}"
+                self._reject(channel, peer, reason, message)
+                out.append(("rejected", reason))
+        return out
+
+    def _validate(self, channel: str, peer: str, message, fmt: str, client, received_at: str,
+                  outcome: list | None = None) -> dict | None:
+        """The incident record of one message, or None (rejected or ignored, counted and logged;
+        the outcome appended to ``outcome``)."""
+        outcome = outcome if outcome is not None else []
         self.stats.received(channel)
         try:
             if fmt == "cot":
-                rec = cot.parse_incident(message, max_bytes=self.config.max_message, nation=self.config.nation)
+                ev = cot.parse_event(message, max_bytes=self.config.max_message)
+                nation = client.nation if client and client.nation else self.config.nation
+                if self.config.patrols and patrols.is_position(ev):
+                    rec = patrols.to_record(ev, nation=nation)
+                else:
+                    rec = cot.to_incident(ev, nation=nation, source=client.source if client else None)
             elif fmt == "json":
                 rec = jsonfeed.parse_line(message, max_bytes=self.config.max_message)
             else:
                 rec = jsonfeed.to_incident(message)
         except Ignored as exc:
             self._ignore(channel, peer, exc.reason)
-            return ("ignored", exc.reason)
+            outcome.append(("ignored", exc.reason))
+            return None
         except FeedError as exc:
             self._reject(channel, peer, exc.reason, message)
-            return ("rejected", exc.reason)
+            outcome.append(("rejected", exc.reason))
+            return None
         except Exception as exc:  # a parser bug must not stop the service
             log.exception("%s: unexpected error on a message from %s", channel, peer)
             reason = f"internal error: {type(exc).__name__}: {exc}"
             self._reject(channel, peer, reason, message)
-            return ("rejected", reason)
-        rec["extra"].update(channel=channel, peer=peer, received_at=now_iso())
-        try:
-            return ("accepted", self.journal.submit(rec))
-        except RuntimeError as exc:  # the journal closed: shutting down
-            self._reject(channel, peer, f"not accepted: {exc}", message)
-            return ("rejected", str(exc))
+            outcome.append(("rejected", reason))
+            return None
+        rec["extra"].update(channel=channel, peer=peer, received_at=received_at)
+        if client is not None:
+            rec["extra"]["client"] = client.identity
+        return rec
 
     def _on_durable(self, recs: list[dict]) -> None:
         self.stats.accepted([r["extra"].get("channel", "?") for r in recs])
@@ -537,7 +713,7 @@ class FeedService:
         for l in self.listeners.values():
             ch = snap["channels"].get(l.name, {})
             listeners.append({"name": l.name, "format": l.fmt, "protocol": l.protocol, "bind": self.config.bind,
-                              "port": l.port, "connections": l.connections if l.protocol == "tcp" else None,
+                              "port": l.port, "connections": l.connections if l.protocol in ("tcp", "tls") else None,
                               **{k: ch.get(k, 0) for k in ("received", "accepted", "rejected", "ignored")},
                               "last_event_at": ch.get("last_event_at")})
         if self.watch_dir is not None:
@@ -548,13 +724,21 @@ class FeedService:
         clients = [{"listener": c.listener.name, "peer": c.peer, "since": now_iso(c.since), "messages": c.events}
                    for c in list(self.conns.values())[:50]]
         snap.pop("channels", None)
-        return {"state": self.state, "pid": os.getpid(), "listeners": listeners,
+        health = self.health.snapshot(stopping=self.stopping.is_set())
+        if self.writer is not None:
+            snap["caught_up"] = snap["caught_up"] and not self.writer.behind()
+            snap["replaying"] = self.writer.replaying
+        state = "failed" if self.failed else self.state
+        return {"state": state, "pid": os.getpid(), "healthy": health["healthy"], "parts": health["parts"],
+                "listeners": listeners,
                 "connections": sum(l.connections for l in self.listeners.values()), "clients": clients,
                 "journal": {"segment": self.journal.segment, "offset": self.journal.offset,
                             "fsyncs": self.journal.fsyncs,
                             "store_position": list(self.writer.position) if self.writer else None,
                             "corrupt_lines": self.writer.reader.corrupt if self.writer else 0},
-                "batch_ms": self.config.batch_ms, **snap}
+                "batch_ms": self.config.batch_ms,
+                "cot_out": ({"url": self.publisher.url, "sent": self.publisher.sent,
+                             "error": self.publisher.last_error} if self.publisher else None), **snap}
 
     def write_status(self) -> None:
         try:

@@ -4,6 +4,8 @@
 ``read_status(store)`` returns a dict (see docs/feeds.md for every field)::
 
     state            "running" | "stopped" | "not started" | "unresponsive" (no heartbeat for 10 s)
+                     | "failed" (a part kept crashing; the service is stopping)
+    healthy, parts   every part (listeners, journal, store writer...) is up: {name: {state, restarts, last_error}}
     running          True while the service is up and its heartbeat is fresh
     connections      client connections open now (TCP), over all listeners
     listeners        [{name, format, protocol, bind, port | path, connections, received, accepted,
@@ -13,7 +15,8 @@
     per_minute       accepted counts for each of the last 5 minutes (oldest first)
     counts           {received, accepted, stored, duplicates, rejected, ignored, pending}
     rejects          the last 20 rejects: [{at, channel, peer, reason}] (newest last)
-    caught_up        every accepted event is in the store
+    caught_up        every accepted event is in the store (false while an earlier run's journal is replayed)
+    replaying        records journalled by an earlier run are still being committed
     store_error      the last store error while it persists, else None
     started_at, updated_at, pid, last_commit_at, last_compact_at, journal
 """
@@ -63,7 +66,7 @@ class FeedStats:
         self.store_error: str | None = None
         self.last_commit_at: float | None = None
         self.last_compact_at: float | None = None
-        self.caught_up = True
+        self.caught_up = False  # until the store writer has looked at the journal
         self.replayed = 0
 
     def received(self, channel: str) -> None:
@@ -165,7 +168,10 @@ def describe(status: dict, quiet_after_s: float = 600.0) -> tuple[str, str]:
     (running but quiet for ``quiet_after_s``, store errors, or a backlog) or "down"."""
     if not status.get("running"):
         state = status.get("state", "not started")
-        return "down", f"Live feeds {state}" + (" (no heartbeat)" if state == "unresponsive" else "")
+        return "down", f"Live feeds {state}" + (" (no heartbeat)" if state == "unresponsive" else "") + _unhealthy(status)
+    bad = {n: p for n, p in (status.get("parts") or {}).items() if p.get("state") != "ok"}
+    if any(p.get("state") in ("dead", "failed") for p in bad.values()):
+        return "down", "Live feeds running but not working:" + _unhealthy(status)
     parts = [f"{status.get('connections', 0)} client(s) connected"]
     last = status.get("last_event_at")
     age = None
@@ -182,6 +188,13 @@ def describe(status: dict, quiet_after_s: float = 600.0) -> tuple[str, str]:
         reason = (status.get("rejects") or [{}])[-1].get("reason", "")
         parts.append(f"{counts['rejected']:,} rejected" + (f" (last: {reason[:80]})" if reason else ""))
     level = "ok"
+    if status.get("replaying"):
+        level = "warn"
+        parts.append("replaying the journal of an earlier run")
+    restarted = {n: p for n, p in (status.get("parts") or {}).items() if p.get("restarts") or p.get("state") != "ok"}
+    if restarted:
+        level = "warn"
+        parts.append(_unhealthy(status).strip())
     if status.get("store_error"):
         level = "warn"
         parts.append(f"store error: {status['store_error'][:80]}")
@@ -191,6 +204,21 @@ def describe(status: dict, quiet_after_s: float = 600.0) -> tuple[str, str]:
     if age is None or age > quiet_after_s:
         level = "warn"
     return level, "Live feeds running · " + " · ".join(parts)
+
+
+def _unhealthy(status: dict) -> str:
+    """' part state (restarted N×, last error: ...)' for every part that is not simply ok."""
+    out = []
+    for name, p in (status.get("parts") or {}).items():
+        if p.get("state") == "ok" and not p.get("restarts"):
+            continue
+        text = f"{name} {p.get('state')}"
+        if p.get("restarts"):
+            text += f", restarted {p['restarts']}×"
+        if p.get("last_error"):
+            text += f" (last error: {str(p['last_error'])[:80]})"
+        out.append(text)
+    return (" " + "; ".join(out)) if out else ""
 
 
 def _ago(seconds: float) -> str:

@@ -1,17 +1,19 @@
 """The store writer: journal → store, in batches, idempotently; periodic compaction."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import pathlib
 import threading
 import time
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from borderwatch import ingest
+from borderwatch import hexgrid, ingest
+from borderwatch.filters import THREAT_TYPES, utcnow
 from borderwatch.feeds import journal as journal_mod
-from borderwatch.feeds.records import INCIDENT_FIELDS
 from borderwatch.feeds.status import FeedStats
 from borderwatch.store import Store
 
@@ -22,22 +24,65 @@ COMPACT_EVERY_S = 600.0
 _DATA_ERRORS = (ValueError, TypeError, KeyError, pa.ArrowException)
 
 
-def records_frame(recs: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records([{k: r.get(k) for k in INCIDENT_FIELDS} for r in recs], columns=list(INCIDENT_FIELDS))
-    df["occurred_at"] = pd.to_datetime(df["occurred_at"])
-    df["severity"] = df["severity"].astype("int8")
-    df["confidence"] = df["confidence"].astype("float32")
-    df["location_error_m"] = pd.to_numeric(df["location_error_m"], errors="coerce").astype("float32")
-    return df
+def records_table(store: Store, recs: list[dict]) -> pa.Table:
+    """Journal records → store rows, as Arrow columns built directly (no DataFrame): the same
+    derivations as ``ingest.prepare_incidents`` (H3 cell, nearest segment, its nations, agreements
+    shared under it, ingest time). Columns of the store's schema this writer does not know (added
+    by other features) are filled with nulls, their defaults."""
+    n = len(recs)
+    bad = sorted({r["threat_type"] for r in recs} - set(THREAT_TYPES))
+    if bad:
+        raise ValueError(f"unknown threat type(s): {', '.join(map(str, bad))}")
+    lon = np.fromiter((r["lon"] for r in recs), float, n)
+    lat = np.fromiter((r["lat"] for r in recs), float, n)
+    loc = ingest.locator(store)
+    near = loc.nearest(lon, lat)
+    has = near >= 0
+    idx = np.maximum(near, 0)
+
+    def pick(values):
+        return pa.array(np.where(has, values[idx], None) if len(values) else [None] * n, pa.string())
+
+    def col(name, typ):
+        return pa.array([r.get(name) for r in recs], typ)
+
+    columns = {
+        "incident_id": col("incident_id", pa.string()),
+        "occurred_at": pc.cast(col("occurred_at", pa.string()), pa.timestamp("us")),
+        "time_precision": pa.array([r.get("time_precision") or "second" for r in recs], pa.string()),
+        "threat_type": col("threat_type", pa.string()),
+        "severity": col("severity", pa.int8()),
+        "confidence": col("confidence", pa.float32()),
+        "reporting_nation": col("reporting_nation", pa.string()),
+        "source": col("source", pa.string()),
+        "description": pa.array([r.get("description") or "" for r in recs], pa.string()),
+        "lon": pa.array(lon, pa.float64()),
+        "lat": pa.array(lat, pa.float64()),
+        "location_error_m": col("location_error_m", pa.float32()),
+        "h3": pa.array(hexgrid.cells(lon, lat) if n else np.array([], np.uint64), pa.uint64()),
+        "segment_id": pick(loc.ids),
+        "nation_a": pick(loc.nation_a),
+        "nation_b": pick(loc.nation_b),
+        "shared_under": pa.array([list(loc.shared[i]) if i >= 0 else [] for i in near], pa.list_(pa.string())),
+        "dataset": col("dataset", pa.string()),
+        "synthetic": pa.array(np.zeros(n, bool), pa.bool_()),
+        "ingested_at": pa.array([utcnow()] * n, pa.timestamp("us")),
+    }
+    schema = ingest.INCIDENT_SCHEMA
+    arrays = [columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def store_records(store: Store, recs: list[dict]) -> int:
-    """Commit records (grouped by dataset) in one transaction; returns how many were new."""
-    tables = []
-    for dataset in sorted({r["dataset"] for r in recs}):
-        part = [r for r in recs if r["dataset"] == dataset]
-        tables.append(ingest.prepare_incidents(records_frame(part), store, dataset=dataset))
-    return ingest.insert_incidents(store, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+    """Commit incident records (one transaction) and patrol positions (another); returns how many
+    were new. Both inserts skip what is already stored, so a replay after a crash in between is
+    harmless."""
+    from borderwatch.feeds import patrols
+
+    positions = [r for r in recs if r.get("kind") == patrols.KIND]
+    incidents = [r for r in recs if r.get("kind") != patrols.KIND] if positions else recs
+    new = ingest.insert_incidents(store, records_table(store, incidents)) if incidents else 0
+    return new + (patrols.insert(store, positions) if positions else 0)
 
 
 class StoreWriter:
@@ -48,7 +93,10 @@ class StoreWriter:
 
     def __init__(self, store: Store, journal: journal_mod.Journal, stats: FeedStats, *,
                  batch_ms: int = 250, max_batch: int = MAX_BATCH, compact_every_s: float = COMPACT_EVERY_S,
-                 deadletter: pathlib.Path | None = None):
+                 deadletter: pathlib.Path | None = None, health=None, patrol_keep_s: float = 86400.0):
+        from borderwatch.feeds.health import Health
+
+        self.health = health or Health()
         self.store = store
         self.journal = journal
         self.stats = stats
@@ -65,6 +113,8 @@ class StoreWriter:
         self.inserted_since_compact = 0
         self.last_compact = time.monotonic()
         self.commits = 0
+        self.patrol_keep_s = patrol_keep_s
+        self.last_prune = 0.0
 
     def start(self) -> None:
         saved = self.checkpoint.load()
@@ -73,7 +123,13 @@ class StoreWriter:
         self.position = saved if saved is not None else (first, 0)
         if self.position[0] < first:
             self.position = (first, 0)
-        self.thread = threading.Thread(target=self._run, name="feeds-store-writer", daemon=True)
+        # not caught up until the loop has seen the journal's end: a replay is pending until then
+        self.stats.caught_up = not self.behind()
+        from borderwatch.feeds.health import supervised
+
+        self.thread = threading.Thread(target=supervised("store-writer", self._run, self.health, self.stop_event),
+                                       name="feeds-store-writer", daemon=True)
+        self.health.register("store-writer", self.thread)
         self.thread.start()
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -90,6 +146,11 @@ class StoreWriter:
     def behind(self) -> bool:
         return tuple(self.position) < tuple(self.journal.durable_position())
 
+    @property
+    def replaying(self) -> bool:
+        """Records journalled by an earlier run are not all in the store yet."""
+        return self.position[0] < self.journal.first_segment
+
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -104,6 +165,7 @@ class StoreWriter:
             self.stats.caught_up = False
             self.flushing.wait(self.batch_s)  # gather a batch (cut short when stopping)
             self._step()
+            self._maybe_prune()
             self._maybe_compact()
         self.stats.caught_up = not self.behind()
 
@@ -176,6 +238,18 @@ class StoreWriter:
         with self.stats.lock:
             self.stats.counts["processed"] += len(dead)
         return True
+
+    def _maybe_prune(self) -> None:
+        """Forget patrol positions older than the keep time (at most once a minute)."""
+        if time.monotonic() - self.last_prune < 60:
+            return
+        self.last_prune = time.monotonic()
+        from borderwatch.feeds import patrols
+
+        try:
+            patrols.prune(self.store, dt.timedelta(seconds=self.patrol_keep_s))
+        except Exception as exc:
+            log.warning("old patrol positions not deleted: %s", exc)
 
     def _maybe_compact(self) -> None:
         if not self.inserted_since_compact or time.monotonic() - self.last_compact < self.compact_every_s:
