@@ -59,7 +59,33 @@ def cmd_demo(args) -> int:
     return 0
 
 
-SETUPS = {"demo": _setup_demo}
+def _setup_locate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", help="a place, a coordinate (decimal or DMS), an MGRS reference, a segment (MEX-USA) or an incident id")
+    p.add_argument("--all", action="store_true", help="list every matching place, not only the best")
+
+
+@command("locate", "find where the map should fly: a place, coordinate, MGRS reference, segment or incident")
+def cmd_locate(args) -> int:
+    import dataclasses
+    import os
+    import urllib.parse
+
+    from borderwatch import locate
+
+    try:
+        found = locate.candidates(args.text) if args.all else [locate.locate(args.text)]
+    except locate.LocateError as exc:
+        print(f"borderwatch locate: {exc}", file=sys.stderr)
+        return 1
+    base = os.environ.get("BORDERWATCH_BASE_URL", "http://localhost:8501").rstrip("/")
+    for target in found:
+        record = dataclasses.asdict(target)
+        record["link"] = f"{base}/?{urllib.parse.urlencode(target.view())}"
+        print(json.dumps(record, ensure_ascii=False))
+    return 0
+
+
+SETUPS = {"demo": _setup_demo, "locate": _setup_locate}
 
 # Modules that add their own subcommands: each defines ``add_commands(subparsers)``.
 COMMAND_MODULES = ("borderwatch.importer", "borderwatch.feeds", "borderwatch.exports.cli", "borderwatch.brief",
