@@ -1,19 +1,23 @@
 """Assembling the live map from the Filter and the map view (no Streamlit calls except the view)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 
 import folium
 
-import layers
-from borderwatch.filters import Filter, utcnow
+from borderwatch.filters import THREAT_LABELS, Filter, utcnow
+from borderwatch.situation import Headline, plural
 from borderwatch.store import default_store
-from layers import MapContext, View, basemap
+from layers import basemap, registry
+from layers.base import Built, MapContext, View
 
 REFRESH_ENV = "BORDERWATCH_REFRESH_SECONDS"
 DEFAULT_REFRESH = 30
 NEW_MARGIN = dt.timedelta(seconds=5)
+MAP_HEIGHT = 640  # the map frame's height before the page's CSS fits it to the window
+HEADER_PX = 150  # what the page shows above the map (title row, figures) at a desktop width
 
 
 def default_refresh() -> int:
@@ -47,33 +51,69 @@ def context(flt: Filter, state: dict | None, url_view: tuple[float, float, int],
     return MapContext(flt, view, now, since=since, store=default_store()), center, zoom
 
 
-_initial_view: dict[int, tuple[tuple[float, float], int]] = {}
-
-
 def base_map(ctx: MapContext, initial: tuple[tuple[float, float], int] | None = None) -> folium.Map:
     """The same base map on every rerun (so the browser keeps its iframe, zoom and position)."""
     center, zoom = initial or ((30.0, 20.0), 2)
-    return basemap.base_map(ctx.store, center, zoom)
+    return basemap.base_map(ctx.store, center, zoom, fullscreen=True)
 
 
-def layers_for(ctx: MapContext) -> list[folium.FeatureGroup]:
-    return layers.build_all(ctx)
+def layers_for(ctx: MapContext) -> list[Built]:
+    return registry.build_all(ctx)
 
 
-def caption(ctx: MapContext) -> str:
-    parts = [f"Last updated {ctx.now:%Y-%m-%d %H:%M:%S} UTC"]
-    res = getattr(ctx, "density_resolution", None)
-    if res is not None:
-        breaks = getattr(ctx, "density_breaks", [])
-        parts.append(f"density: H3 resolution {res}" + (f", classes up to {', '.join(f'{b:,.0f}' for b in breaks)} incidents per hexagon" if breaks else ""))
-    n = getattr(ctx, "incidents_in_view", None)
-    if n is not None:
-        parts.append(f"{n:,} incidents in view" + ("" if n <= layers.MAX_POINTS else f" (points drawn below {layers.MAX_POINTS:,})"))
-    new = getattr(ctx, "new_incidents", 0)
-    if new:
-        parts.append(f"{new} new since the last refresh (ringed)")
-    parts.append("impact: " + ctx.segment_stats.baseline.iloc[0] if len(ctx.segment_stats) else "no segments match")
-    return " · ".join(parts)
+def layer_control() -> folium.LayerControl:
+    return basemap.LayerToggles(collapsed=True)
+
+
+def caption(ctx: MapContext, built: list[Built]) -> str:
+    return registry.caption(built, ctx.situation, updated=ctx.now)
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    label: str
+    value: str
+    delta: str | None = None  # only for values that are changes
+    help: str | None = None
+
+
+def headline_figures(head: Headline, now: dt.datetime) -> list[Figure]:
+    """The live map's headline figures for the chosen window, with its comparison period."""
+    change = None if head.change_pct is None else f"{head.change_pct:+.0f}% vs {head.previous_window}"
+    return [
+        Figure(f"Incidents, {head.window}", f"{head.incidents:,}", change,
+               f"{plural(head.previous, 'incident')} in the {head.previous_window}"),
+        Figure("Segments at high / critical", f"{head.hot_segments:,} ({head.critical_segments:,} critical)",
+               help="impact level of each segment in the window, against its own baseline"),
+        Figure("Border under online sensors", f"{head.coverage_pct:.1f}%",
+               help=f"of {head.border_km:,.0f} km of border shown"),
+        Figure("Last updated (UTC)", f"{now:%H:%M:%S}", help=f"{now:%Y-%m-%d}"),
+    ]
+
+
+def threat_rows(head: Headline):
+    """The threat table: only threats with incidents in the window or the one before."""
+    df = head.by_threat.assign(threat=head.by_threat.threat_type.map(lambda t: THREAT_LABELS.get(t, t)))
+    return df[["threat", "current", "previous"]]
+
+
+def page_css(full_height: bool = True) -> str:
+    """Operations-room layout: compact header, the map frame filling the rest of the window."""
+    css = """
+    <style>
+      .block-container { padding-top: 3.4rem !important; padding-bottom: 0.5rem !important; }
+      [data-testid="stMetric"] { padding: 0 !important; }
+      [data-testid="stMetricValue"] { font-size: 1.35rem !important; line-height: 1.2 !important; }
+      [data-testid="stMetricLabel"] p { font-size: 0.8rem !important; }
+      [data-testid="stMetricDelta"] { font-size: 0.75rem !important; }
+      .bw-title { font-size: 1.15rem; font-weight: 700; margin: 0 !important; line-height: 1.3; }
+      [data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] { margin-bottom: -0.4rem; }
+    """
+    if full_height:
+        css += f"""
+      iframe[title="streamlit_folium.st_folium"] {{ height: max(420px, calc(100vh - {HEADER_PX}px)) !important; }}
+    """
+    return css + "</style>"
 
 
 def feed_status(store) -> tuple[str, str]:
