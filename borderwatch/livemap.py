@@ -17,7 +17,7 @@ REFRESH_ENV = "BORDERWATCH_REFRESH_SECONDS"
 DEFAULT_REFRESH = 30
 NEW_MARGIN = dt.timedelta(seconds=5)
 MAP_HEIGHT = 640  # the map frame's height before the page's CSS fits it to the window
-HEADER_PX = 150  # what the page shows above the map (title row, figures) at a desktop width
+HEADER_PX = 180  # where the map starts, until the map frame has measured it (layers.basemap.FullScreen)
 
 
 def default_refresh() -> int:
@@ -83,7 +83,7 @@ def headline_figures(head: Headline, now: dt.datetime) -> list[Figure]:
     return [
         Figure(f"Incidents, {head.window}", f"{head.incidents:,}", change,
                f"{plural(head.previous, 'incident')} in the {head.previous_window}"),
-        Figure("Segments at high / critical", f"{head.hot_segments:,} ({head.critical_segments:,} critical)",
+        Figure("High / critical segments", f"{head.hot_segments:,} ({head.critical_segments:,} critical)",
                help="impact level of each segment in the window, against its own baseline"),
         Figure("Border under online sensors", f"{head.coverage_pct:.1f}%",
                help=f"of {head.border_km:,.0f} km of border shown"),
@@ -101,19 +101,27 @@ def page_css(full_height: bool = True) -> str:
     """Operations-room layout: compact header, the map frame filling the rest of the window."""
     css = """
     <style>
-      .block-container { padding-top: 3.4rem !important; padding-bottom: 0.5rem !important; }
+      .block-container { padding-top: 2.9rem !important; padding-bottom: 0.5rem !important; }
       [data-testid="stMetric"] { padding: 0 !important; }
       [data-testid="stMetricValue"] { font-size: 1.35rem !important; line-height: 1.2 !important; }
       [data-testid="stMetricLabel"] p { font-size: 0.8rem !important; }
       [data-testid="stMetricDelta"] { font-size: 0.75rem !important; }
       .bw-title { font-size: 1.15rem; font-weight: 700; margin: 0 !important; line-height: 1.3; }
+      .bw-synthetic { font-size: 0.75rem; font-weight: 600; color: #6a1b9a; border: 1px solid #ce93d8;
+                      border-radius: 4px; padding: 0 4px; margin-left: 6px; vertical-align: middle; }
       [data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] { margin-bottom: -0.4rem; }
     """
     if full_height:
         css += f"""
-      iframe[title="streamlit_folium.st_folium"] {{ height: max(420px, calc(100vh - {HEADER_PX}px)) !important; }}
+      iframe[title="streamlit_folium.st_folium"] {{
+          height: max(420px, calc(100vh - var(--bw-map-top, {HEADER_PX}px))) !important; }}
     """
     return css + "</style>"
+
+
+def title_html(synthetic: bool) -> str:
+    badge = '<span class="bw-synthetic">SYNTHETIC SCENARIO</span>' if synthetic else ""
+    return f'<p class="bw-title">Borderwatch — live map{badge}</p>'
 
 
 def feed_status(store) -> tuple[str, str]:

@@ -201,6 +201,21 @@ class FullScreen(MacroElement):
             }
         });
         new Button().addTo(map);
+        // the page's CSS sizes this frame to the window below it: tell it where the frame starts
+        function fit() {
+            try {
+                var frame = window.frameElement, root = window.parent.document.documentElement;
+                if (!frame) { return; }
+                var main = window.parent.document.querySelector('[data-testid="stMain"]');
+                var top = frame.getBoundingClientRect().top + (main ? main.scrollTop : 0);
+                root.style.setProperty("--bw-map-top", Math.round(top + 10) + "px");
+            } catch (e) { /* not inside the app page: nothing to fit */ }
+        }
+        fit();
+        try {
+            window.parent.addEventListener("resize", fit);
+            new window.parent.ResizeObserver(fit).observe(window.parent.document.body);
+        } catch (e) {}
         document.addEventListener("fullscreenchange", function() {
             document.body.classList.toggle("bw-is-fullscreen", !!document.fullscreenElement);
             setTimeout(function() { map.invalidateSize(); }, 50);

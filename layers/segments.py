@@ -63,8 +63,9 @@ def popup(ctx: MapContext, row, names: dict[str, str], trend: list[int]) -> str:
         ("Coverage", f"{row.coverage_pct:.0f}% under online sensors"),
         ("Fortifications", text(row.fortifications)),
     ]
-    link = (f"<a href=\"{text(analysis_link(ctx, row.segment_id))}\" target=\"_top\" class=\"bw-analysis-link\">"
-            f"Analyse this segment &rarr;</a>")
+    # a new tab: the map frame may not navigate the page (sandbox), and the live map stays open
+    link = (f"<a href=\"{text(analysis_link(ctx, row.segment_id))}\" target=\"_blank\" rel=\"noopener\" "
+            f"class=\"bw-analysis-link\">Analyse this segment in a new tab &rarr;</a>")
     return (f"<div class='bw-segment-popup'><b>{text(row.segment_id)}</b>" + table(rows) + link + "</div>")
 
 

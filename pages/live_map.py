@@ -21,11 +21,10 @@ def live() -> None:
     ctx, center, zoom = livemap.context(flt, st.session_state.get("live_map"), ui.url_view(),
                                         st.session_state.get("bw_last_refresh"), refresh)
     head = ctx.situation.headline()
-    cols = st.columns([2.6, 1, 1, 1, 1], vertical_alignment="top")
-    cols[0].markdown('<p class="bw-title">Borderwatch — live map</p>', unsafe_allow_html=True)
+    cols = st.columns([2.3, 1.1, 1.1, 1.1, 0.9], vertical_alignment="top")
+    cols[0].markdown(livemap.title_html(bool(ui.scenario_summary())), unsafe_allow_html=True,
+                     help=ui.SYNTHETIC_NOTE if ui.scenario_summary() else None)
     cols[0].caption(flt.describe(names=ui.names()))
-    if ui.scenario_summary():
-        cols[0].caption(":material/science: Synthetic scenario data", help=ui.SYNTHETIC_NOTE)
     for col, fig in zip(cols[1:], livemap.headline_figures(head, ctx.now)):
         col.metric(fig.label, fig.value, fig.delta, delta_color="inverse", help=fig.help)
     if "bw_initial_view" not in st.session_state:

@@ -42,7 +42,7 @@ def test_live_map_page_renders(app_env):
     assert not at.exception
     assert int(metric(at, "Incidents, last 7 days").replace(",", "")) > 0
     assert metric(at, "Last updated (UTC)") == "12:00:00"
-    assert any("Synthetic scenario" in c.value for c in at.caption)
+    assert any("SYNTHETIC SCENARIO" in m.value for m in at.markdown)
     assert any("last 7 days" in c.value for c in at.caption)
     args = folium_args(at)
     links = args["js_links"] + args["css_links"]
@@ -67,10 +67,10 @@ def test_filter_from_url_and_back(app_env):
 
 def test_filter_change_changes_figures(app_env):
     at = run_app(window="30d")
-    everywhere = metric(at, "Segments at high / critical"), metric(at, "Border under online sensors")
+    everywhere = metric(at, "High / critical segments"), metric(at, "Border under online sensors")
     at.sidebar.multiselect(key="bw_nations").set_value(["POL"]).run()
     assert not at.exception
-    poland = metric(at, "Segments at high / critical"), metric(at, "Border under online sensors")
+    poland = metric(at, "High / critical segments"), metric(at, "Border under online sensors")
     assert poland != everywhere
     assert any("Poland" in c.value for c in at.caption)
 
