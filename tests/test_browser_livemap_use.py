@@ -76,13 +76,15 @@ def wait_until(fn, timeout=90.0, every=0.25, what="condition"):
 def zoom_into(page, frame, latlon, target_zoom):
     """Wheel-zoom with the mouse over a place, as a person does."""
     box = page.locator(browser.FOLIUM_IFRAME).bounding_box()
-    for _ in range(20):
-        if frame.evaluate("map_div.getZoom()") >= target_zoom:
+    for _ in range(30):
+        zoom = frame.evaluate("map_div.getZoom()")
+        if zoom >= target_zoom:
             return
         x, y = frame.evaluate(f"(() => {{ const p = map_div.latLngToContainerPoint({list(latlon)}); return [p.x, p.y]; }})()")
         page.mouse.move(box["x"] + x, box["y"] + y)
-        page.mouse.wheel(0, -240)
-        time.sleep(0.6)
+        page.mouse.wheel(0, -60)  # one notch: one zoom level in Leaflet
+        wait_until(lambda: frame.evaluate("map_div.getZoom()") != zoom, timeout=20, every=0.2, what="zoom step")
+        time.sleep(0.3)
     assert frame.evaluate("map_div.getZoom()") >= target_zoom
 
 
@@ -131,6 +133,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
 
     # 1. wheel-zoom into El Paso: points are drawn (the clustering plugin came with the first render)
     zoom_into(page, frame, EL_PASO, 10)
+    assert frame.evaluate("map_div.getZoom()") <= 12
     wait_until(lambda: frame.evaluate(POINTS) > 0, what="incident points drawn at El Paso")
     browser.wait_for_app(page, 120_000)
     caption = " ".join(page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
