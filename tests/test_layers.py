@@ -13,7 +13,9 @@ import queries
 from borderwatch import offline
 from borderwatch.filters import Filter
 from conftest import NOW
-from layers import basemap, density, registry, sensors, style
+from borderwatch import situation
+from layers import adapter, basemap, density, incidents, registry, segments, sensors, style
+from layers.base import Built
 from layers.base import MAX_HEX_CELLS, MAX_POINTS, MapContext, View
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -158,3 +160,107 @@ def test_data_text_is_never_evaluated_as_a_template(tmp_path):
     assert shown.count("&#123;&#123; 7*7 &#125;&#125;") >= 2  # the incident popup and the fortification tooltip
     assert not re.search(r"(?<![\d.])49 (?:yes|&#123;%)", html) and " yes " not in html
     store.close()
+
+
+# -- segments on top, their popup, words, plugins, layer toggles, the adapter -------------------------
+def test_segments_draw_above_density_and_sensors(small_store):
+    ctx = ctx_for(small_store, Filter(window="365d"), AEGEAN)
+    html, _ = render(small_store, ctx)
+    panes = dict(basemap.PANES)
+    assert panes["bwSegments"] > panes["bwSensors"] and panes["bwSegments"] > panes["bwDensity"]
+    assert panes["bwPoints"] > panes["bwSegments"]
+    assert '"bwSegments"' in html and 'pane: "bwDensity"' in html and 'pane: "bwSegments"' in html
+    # coverage gaps are drawn over the segments but never take their hover or click
+    gap_layer = next(c for b in [sensors.build(ctx)] for c in adapter.children(b.group)
+                     if getattr(c, "pane", None) == "bwSegments")
+    assert gap_layer.interactive is False
+
+
+def test_segment_popup_reads_like_a_person_wrote_it(small_store):
+    flt = Filter(window="30d", threat_types=("smuggling",))
+    ctx = ctx_for(small_store, flt, US_MEXICO)
+    feats = segments.features(ctx)
+    assert feats
+    stats = ctx.situation.segment_stats.set_index("segment_id")
+    for f in feats:
+        popup, sid = f["properties"]["popup"], f["properties"]["segment"]
+        row = stats.loc[sid]
+        for word in ("Nations", "Impact", row.impact, "expected from the", "Incidents", "Coverage", "Fortifications"):
+            assert word in popup, (word, popup)
+        link = re.search(r'href="([^"]+)"', popup).group(1).replace("&amp;", "&")
+        assert link.startswith("../../analysis?") and f"segments={sid}" in link and "threats=smuggling" in link
+        assert "_blank" in popup
+        assert not re.search(r"\bnan\b|\bNone\b", popup)
+        assert not re.search(r"(?<![\d,])1 (incidents|fences|walls|checkpoints|watchtowers|gates)\b", popup), popup
+        if row.n:
+            assert "<svg class=\"bw-spark\"" in popup
+        assert "impact" in f["properties"]["detail"]
+    shown = {f["properties"]["segment"]: f["properties"]["popup"] for f in feats}
+    for sid in stats[stats.n == 1].index.intersection(list(shown)):
+        assert "1 incident in the window" in shown[sid]
+
+
+def test_segment_trend_adds_up_to_the_window(small_store):
+    sit = ctx_for(small_store, Filter(window="30d")).situation
+    trend = sit.segment_trend()
+    stats = sit.segment_stats.set_index("segment_id")
+    assert trend and all(len(v) == situation.TREND_BUCKETS for v in trend.values())
+    for sid, values in trend.items():
+        assert sum(values) == stats.n[sid]
+
+
+def test_words_for_counts_and_missing_values():
+    assert situation.plural(1, "incident") == "1 incident"
+    assert situation.plural(2, "incident") == "2 incidents"
+    assert situation.plural(1234, "watchtower") == "1,234 watchtowers"
+    assert incidents.known(float("nan"), "unknown") == "unknown" and incidents.known(None) == ""
+    assert incidents.known("gate 4") == "gate 4"
+    assert situation.window_words(Filter(window="7d")) == ("last 7 days", "previous 7 days")
+    custom = Filter(window="custom", start=dt.datetime(2026, 11, 1), end=dt.datetime(2026, 11, 3))
+    assert situation.window_words(custom) == ("2026-11-01 00:00 – 2026-11-03 00:00", "the 2 days before")
+
+
+def test_one_caption_for_page_and_exports(small_store):
+    ctx = ctx_for(small_store, Filter(window="7d"), AEGEAN, since=NOW)
+    built = registry.build_all(ctx)
+    notes = {k: v for b in built for k, v in b.notes.items()}
+    text = registry.caption(built, ctx.situation)
+    assert text.startswith("Density: H3 resolution") and "in view" in text and text.endswith(".")
+    assert f"{notes['incidents_in_view']:,} incident" in text
+    page = registry.caption(built, ctx.situation, updated=NOW)
+    assert page.startswith("Last updated 2026-11-01 12:00:00 UTC; density: H3 resolution")
+    one = registry.caption([Built(folium.FeatureGroup(), {"incidents_in_view": 1, "new_incidents": 1})], ctx.situation)
+    assert "1 incident in view" in one and "1 new incident since" in one
+
+
+def test_plugins_come_with_the_first_render_whatever_the_view(small_store):
+    """streamlit-folium loads scripts once, with the base map: the clustering plugin must be among
+    them even when the first view has no points (a later zoom brings them in a partial update)."""
+    offline.use_local_assets()
+    m = basemap.base_map(small_store)
+    m.get_root().render()
+    html = m.get_root().header.render()
+    assert "leaflet.markercluster.js" in html and "MarkerCluster.css" in html
+
+
+def test_layer_toggles_remember_switched_off_layers(small_store):
+    m = basemap.base_map(small_store)
+    for layer in registry.build_all(ctx_for(small_store, Filter(window="7d"), AEGEAN)):
+        layer.group.add_to(m)
+    control = basemap.LayerToggles(collapsed=True)
+    m.add_child(control)
+    html = m.get_root().render()
+    assert "window.bwHiddenLayers" in html and "removeLayer(overlays[name])" in html
+    for module in registry.REGISTRY:
+        assert module.TITLE in html
+
+
+def test_adapter_reaches_folium_children_and_the_partial_update_script(small_store):
+    m = basemap.base_map(small_store)
+    kinds = [type(c).__name__ for c in adapter.children(m)]
+    assert "MapPanes" in kinds and "PluginAssets" in kinds
+    assert adapter.remove_children(m, lambda c: type(c).__name__ == "PluginAssets") == 1
+    assert "PluginAssets" not in [type(c).__name__ for c in adapter.children(m)]
+    group = registry.build_all(ctx_for(small_store, Filter(window="7d"), AEGEAN))[0].group
+    script = adapter.feature_group_script(group, m, idx=0)
+    assert "feature_group_feature_group_0" in script and "map_div.addLayer" in script
