@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 import os
 
 import folium
@@ -17,6 +18,8 @@ REFRESH_ENV = "BORDERWATCH_REFRESH_SECONDS"
 DEFAULT_REFRESH = 30
 NEW_MARGIN = dt.timedelta(seconds=5)
 MAP_HEIGHT = 640  # the map frame's height before the page's CSS fits it to the window
+FIRST_VIEW_PX = (1920, 1200)  # the map size assumed before the frame reports its view
+REUSE_SECONDS = 10  # a view report this soon after a draw, inside it, reuses the drawn layers
 HEADER_PX = 180  # where the map starts, until the map frame has measured it (layers.basemap.FullScreen)
 
 
@@ -38,7 +41,9 @@ def view_from_state(state: dict | None, fallback: tuple[float, float, int]) -> t
             c = state.get("center") or {}
             lat, lon = c.get("lat", lat), c.get("lng", lon)
             return View(sw["lng"], sw["lat"], ne["lng"], ne["lat"], zoom).clamped(), (lat, lon), zoom
-    return View.around(lat, lon, zoom), (lat, lon), zoom
+    # only a centre and zoom are known: draw for a large screen, so that the view the map frame
+    # then reports lies inside what was drawn (see Drawn.covers)
+    return View.around(lat, lon, zoom, *FIRST_VIEW_PX), (lat, lon), zoom
 
 
 def context(flt: Filter, state: dict | None, url_view: tuple[float, float, int],
@@ -49,6 +54,24 @@ def context(flt: Filter, state: dict | None, url_view: tuple[float, float, int],
     # a feed stamps ingested_at just before its commit becomes visible
     since = last_refresh - NEW_MARGIN if last_refresh else None
     return MapContext(flt, view, now, since=since, store=default_store()), center, zoom
+
+
+@dataclasses.dataclass(frozen=True)
+class Drawn:
+    """What the map frame shows: the layers built for a filter, a view and a time."""
+    filter: Filter
+    view: View
+    now: dt.datetime
+    built: tuple
+
+    def covers(self, ctx: MapContext, refresh_s: int) -> bool:
+        """True when ``ctx`` would draw the same thing: same filter and zoom, a view inside the
+        drawn one, and drawn moments ago (well within a refresh interval). The map frame reports
+        its view right after the first draw; redrawing then would only repeat the same layers."""
+        v, d = ctx.view, self.view
+        fresh = (ctx.now - self.now).total_seconds() < (min(REUSE_SECONDS, refresh_s / 2) if refresh_s else REUSE_SECONDS)
+        return (fresh and ctx.filter == self.filter and v.zoom == d.zoom and v.west >= d.west and v.east <= d.east
+                and v.south >= d.south and v.north <= d.north)
 
 
 def base_map(ctx: MapContext, initial: tuple[tuple[float, float], int] | None = None) -> folium.Map:
@@ -95,6 +118,18 @@ def threat_rows(head: Headline):
     """The threat table: only threats with incidents in the window or the one before."""
     df = head.by_threat.assign(threat=head.by_threat.threat_type.map(lambda t: THREAT_LABELS.get(t, t)))
     return df[["threat", "current", "previous"]]
+
+
+def threat_table_html(head: Headline) -> str:
+    """The threat table as plain HTML (the live page stays free of the heavier data-grid code,
+    which the browser would otherwise load and start before the map)."""
+    rows = threat_rows(head)
+    if not len(rows):
+        return "<p>No incidents in either period.</p>"
+    body = "".join(f"<tr><td>{html.escape(str(r.threat))}</td><td style='text-align:right'>{int(r.current):,}</td>"
+                   f"<td style='text-align:right'>{int(r.previous):,}</td></tr>" for r in rows.itertuples(index=False))
+    return (f"<table class='bw-threats'><thead><tr><th>Threat</th><th>{html.escape(head.window)}</th>"
+            f"<th>{html.escape(head.previous_window)}</th></tr></thead><tbody>{body}</tbody></table>")
 
 
 def page_css(full_height: bool = True) -> str:

@@ -112,8 +112,10 @@ class Situation:
         df["fortifications"] = [forts.get(s, "none") for s in df.segment_id]
         return df
 
-    def segment_trend(self, buckets: int = TREND_BUCKETS) -> dict[str, list[int]]:
-        """Incidents per segment in ``buckets`` equal slices of the window (oldest first)."""
+    @functools.cached_property
+    def segment_trend(self) -> dict[str, list[int]]:
+        """Incidents per segment in ``TREND_BUCKETS`` equal slices of the window (oldest first)."""
+        buckets = TREND_BUCKETS
         start, end = self.filter.time_range(self.now)
         seconds = max((end - start).total_seconds() / buckets, 1.0)
         df = self.q("segment_trend", win_start=start, bucket_seconds=seconds)

@@ -81,7 +81,7 @@ def features(ctx: MapContext) -> list[dict]:
     if not shown:
         return []
     names = nation_names(ctx.store)
-    trends = ctx.situation.segment_trend()
+    trends = ctx.situation.segment_trend
     out = []
     for row in shown:
         out.append({

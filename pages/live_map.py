@@ -1,6 +1,7 @@
 """Live map for commanders: refreshes on its own, keeps the user's view, highlights what is new."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import streamlit as st
@@ -20,6 +21,10 @@ st.markdown(livemap.page_css(), unsafe_allow_html=True)
 def live() -> None:
     ctx, center, zoom = livemap.context(flt, st.session_state.get("live_map"), ui.url_view(),
                                         st.session_state.get("bw_last_refresh"), refresh)
+    drawn = st.session_state.get("bw_drawn")
+    reuse = drawn is not None and drawn.covers(ctx, refresh)
+    if reuse:  # the frame reported the view it already shows: same layers, same figures
+        ctx = dataclasses.replace(ctx, view=drawn.view, now=drawn.now)
     head = ctx.situation.headline()
     cols = st.columns([2.3, 1.1, 1.1, 1.1, 0.9], vertical_alignment="top")
     cols[0].markdown(livemap.title_html(bool(ui.scenario_summary())), unsafe_allow_html=True,
@@ -30,22 +35,21 @@ def live() -> None:
     if "bw_initial_view" not in st.session_state:
         st.session_state["bw_initial_view"] = (center, zoom)
     m = livemap.base_map(ctx, st.session_state["bw_initial_view"])
-    built = livemap.layers_for(ctx)
+    if reuse:
+        built = list(drawn.built)
+    else:
+        built = livemap.layers_for(ctx)
+        st.session_state["bw_drawn"] = livemap.Drawn(flt, ctx.view, ctx.now, tuple(built))
     out = st_folium(m, key="live_map", height=livemap.MAP_HEIGHT, width="stretch", center=center, zoom=zoom,
                     feature_group_to_add=[b.group for b in built], layer_control=livemap.layer_control(),
                     returned_objects=["bounds", "zoom", "center"])
     st.caption(livemap.caption(ctx, built))
     level, line = livemap.feed_status(ctx.store)
     st.caption({"ok": ":green[●] ", "warn": ":orange[●] ", "down": ":gray[●] "}[level] + line)
-    threats = livemap.threat_rows(head)
     with st.expander(f"Incidents by threat, {head.window} and {head.previous_window}"):
-        if len(threats):
-            st.dataframe(threats, hide_index=True, width="stretch",
-                         column_config={"threat": "Threat", "current": head.window, "previous": head.previous_window})
-        else:
-            st.write("No incidents in either period.")
+        st.html(livemap.threat_table_html(head))
     livemap.remember_view(out)
-    st.session_state["bw_last_refresh"] = ctx.now
+    st.session_state["bw_last_refresh"] = st.session_state["bw_drawn"].now
     st.session_state["bw_map_context"] = ctx
 
 

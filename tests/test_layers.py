@@ -202,7 +202,7 @@ def test_segment_popup_reads_like_a_person_wrote_it(small_store):
 
 def test_segment_trend_adds_up_to_the_window(small_store):
     sit = ctx_for(small_store, Filter(window="30d")).situation
-    trend = sit.segment_trend()
+    trend = sit.segment_trend
     stats = sit.segment_stats.set_index("segment_id")
     assert trend and all(len(v) == situation.TREND_BUCKETS for v in trend.values())
     for sid, values in trend.items():

@@ -98,7 +98,34 @@ def test_headline_follows_the_window_with_its_comparison_period(app_env, small_s
         for m in at.metric:  # no arrow on values that are not changes
             if not m.label.startswith("Incidents,"):
                 assert not m.proto.delta, (m.label, m.proto.delta)
-        table = at.dataframe[0].value
+        from borderwatch import livemap
+
+        table = livemap.threat_rows(head)
         assert list(table.columns) == ["threat", "current", "previous"]
         assert len(table) == len(head.by_threat) and ((table.current > 0) | (table.previous > 0)).all()
         assert table.current.sum() == n
+        shown = next(h.proto.body for h in at.get("html"))  # the page shows exactly these rows
+        assert shown.count("<tr>") == len(table) + 1 and f"<th>{words}</th>" in shown
+
+
+def test_a_view_report_inside_the_drawn_view_reuses_the_layers():
+    """The map frame reports its view right after the first draw: inside the drawn view, at the
+    same zoom and moments later, nothing is rebuilt; outside it, later, or filtered otherwise, it is."""
+    import datetime as dt
+
+    from borderwatch import livemap
+    from borderwatch.filters import Filter
+    from layers.base import MapContext, View
+
+    flt, now = Filter(window="30d"), NOW
+    view, _, _ = livemap.view_from_state(None, (30.0, 20.0, 4))
+    drawn = livemap.Drawn(flt, view, now, ())
+    inside = View.around(30.0, 20.0, 4, 1140, 820)
+    ctx = lambda **kw: MapContext(kw.get("flt", flt), kw.get("view", inside), kw.get("now", now + dt.timedelta(seconds=2)),
+                                  store=None)
+    assert drawn.covers(ctx(), refresh_s=30) and drawn.covers(ctx(), refresh_s=0)
+    assert not drawn.covers(ctx(now=now + dt.timedelta(seconds=20)), refresh_s=30)  # time to refresh
+    assert not drawn.covers(ctx(), refresh_s=3)  # a 3 s refresh must redraw on every tick
+    assert not drawn.covers(ctx(flt=Filter(window="7d")), refresh_s=30)
+    assert not drawn.covers(ctx(view=View.around(30.0, 60.0, 4, 1140, 820)), refresh_s=30)
+    assert not drawn.covers(ctx(view=View.around(30.0, 20.0, 5, 1140, 820)), refresh_s=30)
