@@ -75,7 +75,9 @@ def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: flo
     # folium drops min/max zoom when there is no tile layer; marker clusters need maxZoom
     m.options["min_zoom"], m.options["max_zoom"] = MIN_ZOOM, MAX_ZOOM
     m.get_root().header.add_child(folium.Element(
-        f"<style>.leaflet-container{{background:{style.BASEMAP_SEA};}} .bw-symbol{{background:none;border:none;}}</style>"))
+        f"<style>.leaflet-container{{background:{style.BASEMAP_SEA};}} .bw-symbol{{background:none;border:none;}}"
+        ".bw-seg th{text-align:left;vertical-align:top;padding-right:6px}"
+        ".bw-spark polyline{fill:none;stroke-width:1.5}</style>"))
     m.add_child(MapPanes())
     m.add_child(PluginAssets())
     if tiles:

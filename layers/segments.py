@@ -33,9 +33,9 @@ def sparkline(values: list[int], colour: str, width: int = 120, height: int = 22
         return ""
     top = max(max(values), 1)
     step = width / max(len(values) - 1, 1)
-    pts = " ".join(f"{i * step:.1f},{height - 2 - v / top * (height - 4):.1f}" for i, v in enumerate(values))
-    return (f'<svg class="bw-spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-            f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.5"/></svg>')
+    pts = " ".join(f"{i * step:.0f},{height - 2 - v / top * (height - 4):.0f}" for i, v in enumerate(values))
+    return (f'<svg class="bw-spark" width="{width}" height="{height}">'
+            f'<polyline points="{pts}" stroke="{colour}"/></svg>')
 
 
 def trend_words(n: int, n_prev: int, trend_pct: float) -> str:
@@ -55,7 +55,7 @@ def popup(ctx: MapContext, row, names: dict[str, str], trend: list[int]) -> str:
     colour = style.IMPACT_COLORS[row.impact]
     rows = [
         ("Nations", f"{text(names.get(row.nation_a, row.nation_a))} – {text(names.get(row.nation_b, row.nation_b))}"),
-        ("Impact", f"<b style='color:{colour}'>{row.impact}</b><br><small>{text(row.reason)}</small>"),
+        ("Impact", f"<b style=color:{colour}>{row.impact}</b><br><small>{text(row.reason)}</small>"),
         ("Incidents", f"{plural(row.n, 'incident')} in the window<br><small>"
                       f"{trend_words(int(row.n), int(row.n_prev), row.trend_pct)}</small>"
                       + (f"<br>{sparkline(trend, colour)}" if trend and sum(trend) else "")),
@@ -65,13 +65,12 @@ def popup(ctx: MapContext, row, names: dict[str, str], trend: list[int]) -> str:
     ]
     # a new tab: the map frame may not navigate the page (sandbox), and the live map stays open
     link = (f"<a href=\"{text(analysis_link(ctx, row.segment_id))}\" target=\"_blank\" rel=\"noopener\" "
-            f"class=\"bw-analysis-link\">Analyse this segment in a new tab &rarr;</a>")
-    return (f"<div class='bw-segment-popup'><b>{text(row.segment_id)}</b>" + table(rows) + link + "</div>")
+            f"class=bw-analysis-link>Analyse this segment in a new tab &rarr;</a>")
+    return f"<div class=bw-seg><b>{text(row.segment_id)}</b>" + table(rows) + link + "</div>"
 
 
 def table(rows: list[tuple[str, str]]) -> str:
-    return "<table>" + "".join(f"<tr><th style='text-align:left;vertical-align:top;padding-right:6px'>{k}</th>"
-                               f"<td>{v}</td></tr>" for k, v in rows) + "</table>"
+    return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
 def features(ctx: MapContext) -> list[dict]:
