@@ -58,16 +58,18 @@ def context(flt: Filter, state: dict | None, url_view: tuple[float, float, int],
 
 @dataclasses.dataclass(frozen=True)
 class Drawn:
-    """What the map frame shows: the layers built for a filter, a view and a time."""
+    """What the map frame shows: the layers drawn for a filter, a view and a time. Drawing the
+    same again costs no query (results are cached by their parameters), only formatting."""
     filter: Filter
     view: View
     now: dt.datetime
-    built: tuple
+    since: dt.datetime | None
 
     def covers(self, ctx: MapContext, refresh_s: int) -> bool:
-        """True when ``ctx`` would draw the same thing: same filter and zoom, a view inside the
-        drawn one, and drawn moments ago (well within a refresh interval). The map frame reports
-        its view right after the first draw; redrawing then would only repeat the same layers."""
+        """True when ``ctx`` may show what was drawn: same filter and zoom, a view inside the
+        drawn one, drawn moments ago (well within a refresh interval). The map frame reports its
+        view right after the first draw; drawing the same view and time again then hits the
+        query cache instead of running every query for a new "now" and a slightly other view."""
         v, d = ctx.view, self.view
         fresh = (ctx.now - self.now).total_seconds() < (min(REUSE_SECONDS, refresh_s / 2) if refresh_s else REUSE_SECONDS)
         return (fresh and ctx.filter == self.filter and v.zoom == d.zoom and v.west >= d.west and v.east <= d.east

@@ -24,7 +24,7 @@ def live() -> None:
     drawn = st.session_state.get("bw_drawn")
     reuse = drawn is not None and drawn.covers(ctx, refresh)
     if reuse:  # the frame reported the view it already shows: same layers, same figures
-        ctx = dataclasses.replace(ctx, view=drawn.view, now=drawn.now)
+        ctx = dataclasses.replace(ctx, view=drawn.view, now=drawn.now, since=drawn.since)
     head = ctx.situation.headline()
     cols = st.columns([2.3, 1.1, 1.1, 1.1, 0.9], vertical_alignment="top")
     cols[0].markdown(livemap.title_html(bool(ui.scenario_summary())), unsafe_allow_html=True,
@@ -35,11 +35,9 @@ def live() -> None:
     if "bw_initial_view" not in st.session_state:
         st.session_state["bw_initial_view"] = (center, zoom)
     m = livemap.base_map(ctx, st.session_state["bw_initial_view"])
-    if reuse:
-        built = list(drawn.built)
-    else:
-        built = livemap.layers_for(ctx)
-        st.session_state["bw_drawn"] = livemap.Drawn(flt, ctx.view, ctx.now, tuple(built))
+    built = livemap.layers_for(ctx)
+    if not reuse:
+        st.session_state["bw_drawn"] = livemap.Drawn(flt, ctx.view, ctx.now, ctx.since)
     out = st_folium(m, key="live_map", height=livemap.MAP_HEIGHT, width="stretch", center=center, zoom=zoom,
                     feature_group_to_add=[b.group for b in built], layer_control=livemap.layer_control(),
                     returned_objects=["bounds", "zoom", "center"])

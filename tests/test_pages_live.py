@@ -108,9 +108,10 @@ def test_headline_follows_the_window_with_its_comparison_period(app_env, small_s
         assert shown.count("<tr>") == len(table) + 1 and f"<th>{words}</th>" in shown
 
 
-def test_a_view_report_inside_the_drawn_view_reuses_the_layers():
+def test_a_view_report_inside_the_drawn_view_draws_the_same_again():
     """The map frame reports its view right after the first draw: inside the drawn view, at the
-    same zoom and moments later, nothing is rebuilt; outside it, later, or filtered otherwise, it is."""
+    same zoom and moments later, the same view and time are drawn again (cached queries); outside
+    it, later, or filtered otherwise, the map is drawn for the new view and time."""
     import datetime as dt
 
     from borderwatch import livemap
@@ -119,7 +120,7 @@ def test_a_view_report_inside_the_drawn_view_reuses_the_layers():
 
     flt, now = Filter(window="30d"), NOW
     view, _, _ = livemap.view_from_state(None, (30.0, 20.0, 4))
-    drawn = livemap.Drawn(flt, view, now, ())
+    drawn = livemap.Drawn(flt, view, now, None)
     inside = View.around(30.0, 20.0, 4, 1140, 820)
     ctx = lambda **kw: MapContext(kw.get("flt", flt), kw.get("view", inside), kw.get("now", now + dt.timedelta(seconds=2)),
                                   store=None)
