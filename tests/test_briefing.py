@@ -125,7 +125,10 @@ def test_html_export_renders_with_the_network_blocked(html_export, page_factory,
     session.page.wait_for_function("() => window.bwReady === true", timeout=60_000)
     drawn = session.page.evaluate("() => document.querySelectorAll('.leaflet-container path').length")
     assert drawn > 100
-    assert session.page.evaluate("() => document.querySelectorAll('.leaflet-overlay-pane path').length") > 20
+    # the layers (not only the basemap) are drawn, in their map panes
+    basemap_paths = session.page.evaluate("() => document.querySelectorAll('.leaflet-bwBasemap-pane path').length")
+    assert drawn - basemap_paths > 20
+    assert session.page.evaluate("() => document.querySelectorAll('.leaflet-bwSegments-pane path').length") > 5
     assert session.blocked == [] and session.failed == [] and session.console_errors == []
 
 
