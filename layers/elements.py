@@ -33,7 +33,7 @@ class DataElement(MacroElement):
     def render(self, **kwargs) -> None:
         figure = self.get_root()
         assert isinstance(figure, Figure), "You cannot render this element if it is not in a Figure."
-        module = self._template.module.__dict__
+        module = adapter.template_macros(self)
         for part, target in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
             macro = module.get(part)
             if macro is not None:
