@@ -22,12 +22,12 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
-import layers
 import queries
-from borderwatch import figures
 from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES, Filter, utcnow
 from borderwatch.store import Store, default_store
-from layers import MapContext, View, style
+from borderwatch.situation import Situation
+from layers import style
+from layers.base import text
 
 SORTS = {
     "occurred_at": "Time (UTC)",
@@ -220,13 +220,13 @@ def period_comparison(flt: Filter, *, store: Store | None = None, now: dt.dateti
     return Comparison((cur_start, cur_end), (prev_start, cur_start), df)
 
 
-def context(flt: Filter, *, store: Store | None = None, now: dt.datetime | None = None) -> MapContext:
+def context(flt: Filter, *, store: Store | None = None, now: dt.datetime | None = None) -> Situation:
     """The per-segment figures of the live map (impact levels, rate per 100 km, coverage) for
-    ``flt`` over the whole world, so the analysis and the map agree."""
-    return MapContext(flt, View(), now or utcnow(), store=_store(store))
+    ``flt``, so the analysis and the map agree."""
+    return Situation(flt, now or utcnow(), _store(store))
 
 
-def flagged_segments(ctx: MapContext) -> pd.DataFrame:
+def flagged_segments(ctx: Situation) -> pd.DataFrame:
     """Segments whose rate rose sharply against their own baseline: the live map's impact levels
     high and critical (``layers.style.IMPACT_RULE``), with the numbers behind each flag."""
     s = ctx.segment_stats
@@ -234,10 +234,6 @@ def flagged_segments(ctx: MapContext) -> pd.DataFrame:
     s["ratio"] = (s.n + 1.0) / (s.expected + 1.0)
     s["level_order"] = s.impact.map({lvl: i for i, lvl in enumerate(FLAG_LEVELS)})
     s = s.sort_values(["level_order", "ratio", "n"], ascending=[True, False, False])
-    s["reason"] = [
-        f"{int(n):,} incidents in the window against {e:,.1f} expected from the {b} ({r:.1f}× baseline)"
-        for n, e, b, r in zip(s.n, s.expected, s.baseline, s.ratio)
-    ]
     cols = ["segment_id", "nation_a", "nation_b", "impact", "n", "expected", "ratio", "n_prev", "trend_pct",
             "per_100km", "coverage_pct", "reason"]
     return s[cols].reset_index(drop=True)
@@ -272,12 +268,12 @@ def value_label(dimension: str, value, names: dict[str, str] | None = None) -> s
     return str(value)
 
 
-def hotspots(ctx: MapContext, limit: int = 10) -> pd.DataFrame:
+def hotspots(ctx: Situation, limit: int = 10) -> pd.DataFrame:
     """Segments with the highest incident rate per 100 km, with sensor coverage % (as on the map)."""
-    return figures.hotspots(ctx, limit)
+    return ctx.hotspots(limit)
 
 
-def segment_rates(ctx: MapContext) -> pd.DataFrame:
+def segment_rates(ctx: Situation) -> pd.DataFrame:
     """Every filtered segment with at least one incident, highest rate per 100 km first
     (the choices for a drill-down)."""
     s = ctx.segment_stats
@@ -388,7 +384,7 @@ def incident_map(detail: dict, *, store: Store | None = None, zoom: int = 7):
         [detail["lat"], detail["lon"]], radius=5 + int(detail["severity"]),
         color="#212121", weight=2, fill=True, fill_opacity=0.9,
         fill_color=style.THREAT_COLORS.get(detail["threat_type"], "#757575"),
-        tooltip=f"{THREAT_LABELS.get(detail['threat_type'], detail['threat_type'])} — {layers.text(detail['incident_id'])}",
+        tooltip=f"{THREAT_LABELS.get(detail['threat_type'], detail['threat_type'])} — {text(detail['incident_id'])}",
     ).add_to(m)
     return m
 

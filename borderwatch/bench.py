@@ -35,28 +35,29 @@ FILTERS = (
 
 
 def _views():
-    from layers import View
+    from layers.base import View
 
     return (View(), View.around(31.5, -108.0, 6), View.around(41.0, 26.5, 8))
 
 
 def ours(store, now, flt, view) -> tuple[float, int]:
     """One rerun of the live page's map fragment: figures, layers, and the map document."""
-    from streamlit_folium import _get_feature_group_string, generate_leaflet_string
+    from streamlit_folium import generate_leaflet_string
 
-    from borderwatch import figures, livemap
-    from layers import MapContext
+    from borderwatch import livemap
+    from layers import adapter
+    from layers.base import MapContext
 
     t0 = time.perf_counter()
     ctx = MapContext(flt, view, now, since=now - dt.timedelta(seconds=30), store=store)
-    figures.headline(ctx)
+    ctx.situation.headline()
     m = livemap.base_map(ctx)
     groups = livemap.layers_for(ctx)
     m.render()
     script = generate_leaflet_string(m)
     payload = len(script) + len(m.get_root().header.render()) + len(m.get_root().html.render())
     for idx, fg in enumerate(groups):
-        payload += len(_get_feature_group_string(fg, m, idx=idx))
+        payload += len(adapter.feature_group_script(fg.group, m, idx=idx))
     return time.perf_counter() - t0, payload
 
 

@@ -1,19 +1,26 @@
 """Assembling the live map from the Filter and the map view (no Streamlit calls except the view)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import html
 import os
 
 import folium
 
-import layers
-from borderwatch.filters import Filter, utcnow
+from borderwatch.filters import THREAT_LABELS, Filter, utcnow
+from borderwatch.situation import Headline, plural
 from borderwatch.store import default_store
-from layers import MapContext, View, basemap
+from layers import basemap, registry
+from layers.base import Built, MapContext, View
 
 REFRESH_ENV = "BORDERWATCH_REFRESH_SECONDS"
 DEFAULT_REFRESH = 30
 NEW_MARGIN = dt.timedelta(seconds=5)
+MAP_HEIGHT = 640  # the map frame's height before the page's CSS fits it to the window
+FIRST_VIEW_PX = (1920, 1200)  # the map size assumed before the frame reports its view
+REUSE_SECONDS = 10  # a view report this soon after a draw, inside it, reuses the drawn layers
+HEADER_PX = 180  # where the map starts, until the map frame has measured it (layers.basemap.FullScreen)
 
 
 def default_refresh() -> int:
@@ -34,7 +41,9 @@ def view_from_state(state: dict | None, fallback: tuple[float, float, int]) -> t
             c = state.get("center") or {}
             lat, lon = c.get("lat", lat), c.get("lng", lon)
             return View(sw["lng"], sw["lat"], ne["lng"], ne["lat"], zoom).clamped(), (lat, lon), zoom
-    return View.around(lat, lon, zoom), (lat, lon), zoom
+    # only a centre and zoom are known: draw for a large screen, so that the view the map frame
+    # then reports lies inside what was drawn (see Drawn.covers)
+    return View.around(lat, lon, zoom, *FIRST_VIEW_PX), (lat, lon), zoom
 
 
 def context(flt: Filter, state: dict | None, url_view: tuple[float, float, int],
@@ -47,33 +56,109 @@ def context(flt: Filter, state: dict | None, url_view: tuple[float, float, int],
     return MapContext(flt, view, now, since=since, store=default_store()), center, zoom
 
 
-_initial_view: dict[int, tuple[tuple[float, float], int]] = {}
+@dataclasses.dataclass(frozen=True)
+class Drawn:
+    """What the map frame shows: the layers drawn for a filter, a view and a time. Drawing the
+    same again costs no query (results are cached by their parameters), only formatting."""
+    filter: Filter
+    view: View
+    now: dt.datetime
+    since: dt.datetime | None
+
+    def covers(self, ctx: MapContext, refresh_s: int) -> bool:
+        """True when ``ctx`` may show what was drawn: same filter and zoom, a view inside the
+        drawn one, drawn moments ago (well within a refresh interval). The map frame reports its
+        view right after the first draw; drawing the same view and time again then hits the
+        query cache instead of running every query for a new "now" and a slightly other view."""
+        v, d = ctx.view, self.view
+        fresh = (ctx.now - self.now).total_seconds() < (min(REUSE_SECONDS, refresh_s / 2) if refresh_s else REUSE_SECONDS)
+        return (fresh and ctx.filter == self.filter and v.zoom == d.zoom and v.west >= d.west and v.east <= d.east
+                and v.south >= d.south and v.north <= d.north)
 
 
 def base_map(ctx: MapContext, initial: tuple[tuple[float, float], int] | None = None) -> folium.Map:
     """The same base map on every rerun (so the browser keeps its iframe, zoom and position)."""
     center, zoom = initial or ((30.0, 20.0), 2)
-    return basemap.base_map(ctx.store, center, zoom)
+    return basemap.base_map(ctx.store, center, zoom, fullscreen=True)
 
 
-def layers_for(ctx: MapContext) -> list[folium.FeatureGroup]:
-    return layers.build_all(ctx)
+def layers_for(ctx: MapContext) -> list[Built]:
+    return registry.build_all(ctx)
 
 
-def caption(ctx: MapContext) -> str:
-    parts = [f"Last updated {ctx.now:%Y-%m-%d %H:%M:%S} UTC"]
-    res = getattr(ctx, "density_resolution", None)
-    if res is not None:
-        breaks = getattr(ctx, "density_breaks", [])
-        parts.append(f"density: H3 resolution {res}" + (f", classes up to {', '.join(f'{b:,.0f}' for b in breaks)} incidents per hexagon" if breaks else ""))
-    n = getattr(ctx, "incidents_in_view", None)
-    if n is not None:
-        parts.append(f"{n:,} incidents in view" + ("" if n <= layers.MAX_POINTS else f" (points drawn below {layers.MAX_POINTS:,})"))
-    new = getattr(ctx, "new_incidents", 0)
-    if new:
-        parts.append(f"{new} new since the last refresh (ringed)")
-    parts.append("impact: " + ctx.segment_stats.baseline.iloc[0] if len(ctx.segment_stats) else "no segments match")
-    return " · ".join(parts)
+def layer_control() -> folium.LayerControl:
+    return basemap.LayerToggles(collapsed=True)
+
+
+def caption(ctx: MapContext, built: list[Built]) -> str:
+    return registry.caption(built, ctx.situation, updated=ctx.now)
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    label: str
+    value: str
+    delta: str | None = None  # only for values that are changes
+    help: str | None = None
+
+
+def headline_figures(head: Headline, now: dt.datetime) -> list[Figure]:
+    """The live map's headline figures for the chosen window, with its comparison period."""
+    change = None if head.change_pct is None else f"{head.change_pct:+.0f}% vs {head.previous_window}"
+    return [
+        Figure(f"Incidents, {head.window}", f"{head.incidents:,}", change,
+               f"{plural(head.previous, 'incident')} in the {head.previous_window}"),
+        Figure("High / critical segments", f"{head.hot_segments:,} ({head.critical_segments:,} critical)",
+               help="impact level of each segment in the window, against its own baseline"),
+        Figure("Border under online sensors", f"{head.coverage_pct:.1f}%",
+               help=f"of {head.border_km:,.0f} km of border shown"),
+        Figure("Last updated (UTC)", f"{now:%H:%M:%S}", help=f"{now:%Y-%m-%d}"),
+    ]
+
+
+def threat_rows(head: Headline):
+    """The threat table: only threats with incidents in the window or the one before."""
+    df = head.by_threat.assign(threat=head.by_threat.threat_type.map(lambda t: THREAT_LABELS.get(t, t)))
+    return df[["threat", "current", "previous"]]
+
+
+def threat_table_html(head: Headline) -> str:
+    """The threat table as plain HTML (the live page stays free of the heavier data-grid code,
+    which the browser would otherwise load and start before the map)."""
+    rows = threat_rows(head)
+    if not len(rows):
+        return "<p>No incidents in either period.</p>"
+    body = "".join(f"<tr><td>{html.escape(str(r.threat))}</td><td style='text-align:right'>{int(r.current):,}</td>"
+                   f"<td style='text-align:right'>{int(r.previous):,}</td></tr>" for r in rows.itertuples(index=False))
+    return (f"<table class='bw-threats'><thead><tr><th>Threat</th><th>{html.escape(head.window)}</th>"
+            f"<th>{html.escape(head.previous_window)}</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def page_css(full_height: bool = True) -> str:
+    """Operations-room layout: compact header, the map frame filling the rest of the window."""
+    css = """
+    <style>
+      .block-container { padding-top: 2.9rem !important; padding-bottom: 0.5rem !important; }
+      [data-testid="stMetric"] { padding: 0 !important; }
+      [data-testid="stMetricValue"] { font-size: 1.35rem !important; line-height: 1.2 !important; }
+      [data-testid="stMetricLabel"] p { font-size: 0.8rem !important; }
+      [data-testid="stMetricDelta"] { font-size: 0.75rem !important; }
+      .bw-title { font-size: 1.15rem; font-weight: 700; margin: 0 !important; line-height: 1.3; }
+      .bw-synthetic { font-size: 0.75rem; font-weight: 600; color: #6a1b9a; border: 1px solid #ce93d8;
+                      border-radius: 4px; padding: 0 4px; margin-left: 6px; vertical-align: middle; }
+      [data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] { margin-bottom: -0.4rem; }
+    """
+    if full_height:
+        css += f"""
+      iframe[title="streamlit_folium.st_folium"] {{
+          height: max(420px, calc(100vh - var(--bw-map-top, {HEADER_PX}px))) !important; }}
+    """
+    return css + "</style>"
+
+
+def title_html(synthetic: bool) -> str:
+    badge = '<span class="bw-synthetic">SYNTHETIC SCENARIO</span>' if synthetic else ""
+    return f'<p class="bw-title">Borderwatch — live map{badge}</p>'
 
 
 def feed_status(store) -> tuple[str, str]:

@@ -422,8 +422,10 @@ def scan_classes(classes: Iterable[type] = USED_CLASSES) -> dict[str, list[str]]
 
 
 def _walk(element: branca.element.Element) -> Iterable[branca.element.Element]:
+    from layers import adapter
+
     yield element
-    for child in getattr(element, "_children", {}).values():
+    for child in adapter.children(element):
         yield from _walk(child)
 
 

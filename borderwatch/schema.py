@@ -53,8 +53,8 @@ TABLES = {
     "patrols": """
         uid VARCHAR, callsign VARCHAR, nation VARCHAR, team VARCHAR, role VARCHAR, cot_type VARCHAR,
         platform VARCHAR, lon DOUBLE, lat DOUBLE, speed_mps FLOAT, course_deg FLOAT,
-        reported_at TIMESTAMP, stale_at TIMESTAMP, segment_id VARCHAR, dataset VARCHAR, ingested_at TIMESTAMP
-    """,
+        reported_at TIMESTAMP, stale_at TIMESTAMP, segment_id VARCHAR, dataset VARCHAR, ingested_at TIMESTAMP, """
+        + RELEASE_COLUMNS,  # a unit's own nation owns its positions; the sensor rule applies (borderwatch/access.py)
     # derived from sensors whenever they change (borderwatch.coverage.refresh)
     "segment_coverage": """
         segment_id VARCHAR, length_km DOUBLE, covered_km DOUBLE, gaps GEOMETRY

@@ -12,7 +12,9 @@ import os
 import pathlib
 
 import folium
+import folium.plugins
 from branca.element import MacroElement, Template
+from folium.elements import JSCSSMixin
 
 import queries
 from borderwatch.fileio import write_atomic
@@ -25,6 +27,11 @@ TILES_ENV = "BORDERWATCH_TILES"  # e.g. http://tiles.local/{z}/{x}/{y}.png on si
 TILES_ATTRIBUTION_ENV = "BORDERWATCH_TILES_ATTRIBUTION"
 BASEMAP_TOLERANCE = 0.01
 MIN_ZOOM, MAX_ZOOM = 2, 14
+
+# Map panes, bottom to top (Leaflet's own: tiles 200, overlayPane 400, markers 600, tooltips 650,
+# popups 700). Segments sit above the density hexagons and the sensor coverage so that they
+# answer hover and click wherever they run; incident points sit above the segments.
+PANES = (("bwBasemap", 250), ("bwDensity", 350), ("bwSensors", 370), ("bwSegments", 420), ("bwPoints", 440))
 
 
 def nations_version(store: Store) -> str:
@@ -58,16 +65,21 @@ def write_static_basemap(store: Store, static_dir) -> pathlib.Path:
 
 
 def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: float = 2, *,
-             legend: bool = True, embed_basemap: bool = False) -> folium.Map:
+             legend: bool = True, embed_basemap: bool = False, fullscreen: bool = False) -> folium.Map:
     """The base map. ``embed_basemap`` puts the nations in the document (standalone exports);
-    otherwise the browser fetches them once from the app's static files."""
+    otherwise the browser fetches them once from the app's static files. ``fullscreen`` adds
+    the full-screen button (live map)."""
     tiles = os.environ.get(TILES_ENV, "").strip()
     m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
                    world_copy_jump=False)
     # folium drops min/max zoom when there is no tile layer; marker clusters need maxZoom
     m.options["min_zoom"], m.options["max_zoom"] = MIN_ZOOM, MAX_ZOOM
     m.get_root().header.add_child(folium.Element(
-        f"<style>.leaflet-container{{background:{style.BASEMAP_SEA};}} .bw-symbol{{background:none;border:none;}}</style>"))
+        f"<style>.leaflet-container{{background:{style.BASEMAP_SEA};}} .bw-symbol{{background:none;border:none;}}"
+        ".bw-seg th{text-align:left;vertical-align:top;padding-right:6px}"
+        ".bw-spark polyline{fill:none;stroke-width:1.5}</style>"))
+    m.add_child(MapPanes())
+    m.add_child(PluginAssets())
     if tiles:
         folium.TileLayer(tiles=tiles, attr=os.environ.get(TILES_ATTRIBUTION_ENV, "local tile server"),
                          name="Tiles", control=False).add_to(m)
@@ -79,7 +91,144 @@ def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: flo
             m.add_child(BasemapNations(url=f"{STATIC_URL_PREFIX}/{BASEMAP_FILE}?v={version}"))
     if legend:
         m.add_child(Legend())
+    if fullscreen:
+        m.add_child(FullScreen())
     return m
+
+
+class MapPanes(MacroElement):
+    """Creates the map panes of ``PANES`` once, when the base map is drawn."""
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function(map) {
+        {{ this.panes|tojson }}.forEach(function(p) {
+            if (!map.getPane(p[0])) { map.createPane(p[0]).style.zIndex = p[1]; }
+        });
+    })({{ this._parent.get_name() }});
+    {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MapPanes"
+        self.panes = [list(p) for p in PANES]
+
+
+class PluginAssets(JSCSSMixin, MacroElement):
+    """Loads every Leaflet plugin a layer may need with the base map's first render.
+
+    streamlit-folium loads scripts only when its map frame starts; a layer that arrives later
+    through a partial update (``feature_group_to_add``) runs inside that frame, so a plugin first
+    needed then (marker clustering, when the user zooms in far enough for points) would be
+    undefined there. The asset lists are read when the element is made, i.e. after
+    ``borderwatch.offline.use_local_assets`` pointed them at the app's own copies."""
+
+    _template = Template("")
+
+    def __init__(self):
+        super().__init__()
+        self._name = "PluginAssets"
+        self.default_js = list(folium.plugins.MarkerCluster.default_js)
+        self.default_css = list(folium.plugins.MarkerCluster.default_css)
+
+
+class LayerToggles(folium.LayerControl):
+    """folium's layer control, remembering which layers the user switched off.
+
+    The live map replaces its layers on every refresh, filter change or move; the switched-off
+    names are kept in the map frame (``window.bwHiddenLayers``) and switched off again on each
+    replacement, so a toggle survives every update."""
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+        var {{ this.get_name() }}_layers = {
+            base_layers : {
+                {%- for key, val in this.base_layers.items() %}
+                {{ key|tojson }} : {{ val }},
+                {%- endfor %}
+            },
+            overlays : {
+                {%- for key, val in this.overlays.items() %}
+                {{ key|tojson }} : {{ val }},
+                {%- endfor %}
+            },
+        };
+        var {{ this.get_name() }} = L.control.layers(
+            {{ this.get_name() }}_layers.base_layers,
+            {{ this.get_name() }}_layers.overlays,
+            {{ this.options|tojson }}
+        ).addTo({{ this._parent.get_name() }});
+        (function(map, control, overlays) {
+            var hidden = window.bwHiddenLayers = window.bwHiddenLayers || {};
+            Object.keys(overlays).forEach(function(name) {
+                if (hidden[name] && map.hasLayer(overlays[name])) { map.removeLayer(overlays[name]); }
+            });
+            control.getContainer().addEventListener("change", function() {
+                Object.keys(overlays).forEach(function(name) { hidden[name] = !map.hasLayer(overlays[name]); });
+            });
+        })({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.get_name() }}_layers.overlays);
+    {% endmacro %}
+    """)
+
+
+class FullScreen(MacroElement):
+    """A map button that shows the map alone on the whole screen (Esc or the button again leaves)."""
+
+    _template = Template("""
+    {% macro header(this, kwargs) %}
+    <style>
+      #map_div { height: 100vh !important; }  /* the live page sizes the frame to its window */
+      :fullscreen .folium-map, :fullscreen #map_div, :fullscreen .leaflet-container {
+          width: 100vw !important; height: 100vh !important; }
+      .bw-fullscreen a { text-align: center; cursor: pointer; }
+    </style>
+    {% endmacro %}
+    {% macro script(this, kwargs) %}
+    (function(map) {
+        var Button = L.Control.extend({
+            options: {position: "topleft"},
+            onAdd: function() {
+                var box = L.DomUtil.create("div", "leaflet-bar bw-fullscreen");
+                var a = L.DomUtil.create("a", "", box);
+                a.href = "#"; a.title = "Full screen (Esc to leave)"; a.setAttribute("role", "button");
+                a.innerHTML = '<svg width="16" height="16" viewBox="0 0 16 16" style="margin-top:7px" fill="none" '
+                    + 'stroke="#333" stroke-width="2"><path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5"/></svg>';
+                L.DomEvent.on(a, "click", function(e) {
+                    L.DomEvent.preventDefault(e); L.DomEvent.stopPropagation(e);
+                    if (document.fullscreenElement) { document.exitFullscreen(); }
+                    else if (document.documentElement.requestFullscreen) { document.documentElement.requestFullscreen(); }
+                });
+                return box;
+            }
+        });
+        new Button().addTo(map);
+        // the page's CSS sizes this frame to the window below it: tell it where the frame starts
+        function fit() {
+            try {
+                var frame = window.frameElement, root = window.parent.document.documentElement;
+                if (!frame) { return; }
+                var main = window.parent.document.querySelector('[data-testid="stMain"]');
+                var top = frame.getBoundingClientRect().top + (main ? main.scrollTop : 0);
+                root.style.setProperty("--bw-map-top", Math.round(top + 10) + "px");
+            } catch (e) { /* not inside the app page: nothing to fit */ }
+        }
+        fit();
+        try {
+            window.parent.addEventListener("resize", fit);
+            new window.parent.ResizeObserver(fit).observe(window.parent.document.body);
+        } catch (e) {}
+        document.addEventListener("fullscreenchange", function() {
+            document.body.classList.toggle("bw-is-fullscreen", !!document.fullscreenElement);
+            setTimeout(function() { map.invalidateSize(); }, 50);
+        });
+    })({{ this._parent.get_name() }});
+    {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "FullScreen"
 
 
 class Legend(MacroElement):
@@ -88,9 +237,9 @@ class Legend(MacroElement):
     _template = Template("""
     {% macro html(this, kwargs) %}
     <details id="bw-legend" {{ "open" if this.open else "" }} style="position:absolute; bottom:28px; right:10px; z-index:9999;
-         background:rgba(255,255,255,.93); padding:6px 9px; border-radius:6px; font:11px/1.35 sans-serif;
-         box-shadow:0 1px 4px rgba(0,0,0,.3); max-width:240px; max-height:70%; overflow:auto;">
-      <summary style="cursor:pointer;font-weight:bold">Legend</summary>
+         background:rgba(255,255,255,.93); padding:4px 8px; border-radius:6px; font:11px/1.3 sans-serif;
+         box-shadow:0 1px 4px rgba(0,0,0,.3); max-width:230px; max-height:55%; overflow:auto;">
+      <summary style="cursor:pointer;font-weight:bold" title="Show or hide the legend">Legend</summary>
       {{ this.body }}
     </details>
     {% endmacro %}

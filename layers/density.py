@@ -5,8 +5,10 @@ import folium
 
 from borderwatch import hexgrid
 from borderwatch.filters import THREAT_LABELS
+from borderwatch.situation import plural
 from layers.elements import GeoJsonLayer
-from layers import MAX_HEX_CELLS, MapContext, feature_collection, style
+from layers import style
+from layers.base import MAX_HEX_CELLS, Built, MapContext, feature_collection
 
 KEY = "density"
 TITLE = "Incident density (hexagons)"
@@ -22,19 +24,19 @@ def cells(ctx: MapContext):
         res -= 1
 
 
-def build(ctx: MapContext) -> folium.FeatureGroup:
+def build(ctx: MapContext) -> Built:
     fg = folium.FeatureGroup(name=TITLE, show=True)
     res, df = cells(ctx)
-    ctx.density_resolution, ctx.density_breaks = res, style.density_breaks(df.n) if len(df) else []
+    breaks = style.density_breaks(df.n) if len(df) else []
     feats = []
     for r in df.itertuples(index=False):
         feats.append({"type": "Feature",
                       "geometry": {"type": "Polygon", "coordinates": [[[round(x, 4), round(y, 4)] for x, y in hexgrid.boundary(r.cell)]]},
                       "properties": {
-                          "detail": f"{int(r.n):,} incidents; mostly {THREAT_LABELS.get(r.top_threat, r.top_threat).lower()}; last {r.last_at:%Y-%m-%d %H:%MZ}",
-                          "style": {"color": "#7f0000", "weight": 0.4, "fillColor": style.density_color(r.n, ctx.density_breaks),
+                          "detail": f"{plural(r.n, 'incident')}; mostly {THREAT_LABELS.get(r.top_threat, r.top_threat).lower()}; last {r.last_at:%Y-%m-%d %H:%MZ}",
+                          "style": {"color": "#7f0000", "weight": 0.4, "fillColor": style.density_color(r.n, breaks),
                                     "fillOpacity": 0.62, "opacity": 0.5},
                       }})
     if feats:
-        fg.add_child(GeoJsonLayer(feature_collection(feats)))
-    return fg
+        fg.add_child(GeoJsonLayer(feature_collection(feats), pane="bwDensity"))
+    return Built(fg, {"density_resolution": res, "density_breaks": breaks})

@@ -13,7 +13,7 @@ import json
 
 from branca.element import Element, Figure, MacroElement, Template
 
-from layers import style
+from layers import adapter, style
 
 
 class Rendered(Element):
@@ -33,18 +33,19 @@ class DataElement(MacroElement):
     def render(self, **kwargs) -> None:
         figure = self.get_root()
         assert isinstance(figure, Figure), "You cannot render this element if it is not in a Figure."
-        module = self._template.module.__dict__
+        module = adapter.template_macros(self)
         for part, target in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
             macro = module.get(part)
             if macro is not None:
                 target.add_child(Rendered(macro(self, kwargs)), name=self.get_name())
-        for child in self._children.values():
+        for child in adapter.children(self):
             child.render(**kwargs)
 
 
 class GeoJsonLayer(DataElement):
     """A GeoJSON FeatureCollection styled by each feature's ``style`` property, with the
-    ``detail`` property (HTML, already escaped) as its tooltip."""
+    ``detail`` property (HTML, already escaped) as its tooltip and ``popup`` (HTML) as its popup,
+    drawn in the map pane ``pane`` (see ``layers.basemap.PANES``)."""
 
     _template = Template("""
     {% macro script(this, kwargs) %}
@@ -52,8 +53,12 @@ class GeoJsonLayer(DataElement):
         var layer = L.geoJson({{ this.data }}, {
             style: function(f) { return f.properties.style; },
             interactive: {{ 'true' if this.interactive else 'false' }},
+            {%- if this.pane %}
+            pane: {{ this.pane|tojson }},
+            {%- endif %}
             onEachFeature: function(f, l) {
                 if (f.properties.detail) { l.bindTooltip(f.properties.detail, {sticky: true}); }
+                if (f.properties.popup) { l.bindPopup(f.properties.popup, {maxWidth: 380, minWidth: 260}); }
             }
         });
         layer.addTo({{ this._parent.get_name() }});
@@ -61,11 +66,11 @@ class GeoJsonLayer(DataElement):
     {% endmacro %}
     """)
 
-    def __init__(self, collection: dict, interactive: bool = True):
+    def __init__(self, collection: dict, interactive: bool = True, pane: str | None = None):
         super().__init__()
         self._name = "GeoJsonLayer"
         self.data = compact_json(collection)
-        self.interactive = interactive
+        self.interactive, self.pane = interactive, pane
 
 
 class BasemapNations(DataElement):
@@ -76,9 +81,11 @@ class BasemapNations(DataElement):
     {% macro script(this, kwargs) %}
     (function() {
         var look = {{ this.look|tojson }};
+        var map = {{ this._parent.get_name() }};
         function draw(data) {
-            var layer = L.geoJson(data, {style: function() { return look; }, interactive: false});
-            layer.addTo({{ this._parent.get_name() }});
+            var layer = L.geoJson(data, {style: function() { return look; }, interactive: false,
+                                          pane: map.getPane('bwBasemap') ? 'bwBasemap' : 'overlayPane'});
+            layer.addTo(map);
             layer.bringToBack();
             window.bwBasemapLoaded = true;
         }
@@ -135,7 +142,8 @@ class CirclePoints(DataElement):
         for (var i = 0; i < pts.length; i++) {
             var p = pts[i];
             var m = L.circleMarker([p[0], p[1]], {radius: p[2], fillColor: p[3], color: p[4], weight: p[5],
-                                                  fill: true, fillOpacity: 0.9, className: {{ this.class_name|tojson }}});
+                                                  fill: true, fillOpacity: 0.9, className: {{ this.class_name|tojson }},
+                                                  pane: {{ (this.pane or 'overlayPane')|tojson }}});
             if (p[6]) { m.bindPopup(p[6], {maxWidth: 320}); }
             markers.push(m);
         }
@@ -144,10 +152,10 @@ class CirclePoints(DataElement):
     {% endmacro %}
     """)
 
-    def __init__(self, points: list[list], class_name: str = "bw-point"):
+    def __init__(self, points: list[list], class_name: str = "bw-point", pane: str | None = None):
         super().__init__()
         self._name = "CirclePoints"
-        self.points, self.class_name = points, class_name
+        self.points, self.class_name, self.pane = points, class_name, pane
 
 
 def compact_json(obj) -> str:

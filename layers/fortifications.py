@@ -6,7 +6,9 @@ import json
 import folium
 import pandas as pd
 
-from layers import MAX_FORTIFICATIONS, MapContext, feature_collection, style, text
+from layers import style
+from layers.base import MAX_FORTIFICATIONS, Built, MapContext, feature_collection, text
+from layers.incidents import known
 from layers.elements import SymbolPoints, GeoJsonLayer
 
 KEY = "fortifications"
@@ -19,16 +21,16 @@ def rows(ctx: MapContext):
                  **ctx.view.params())
 
 
-def build(ctx: MapContext) -> folium.FeatureGroup:
+def build(ctx: MapContext) -> Built:
     fg = folium.FeatureGroup(name=TITLE, show=True)
     df = rows(ctx)
     lines, points = [], []
     for r in df.itertuples(index=False):
         kind = r.kind if r.kind in style.FORTIFICATION_STYLE else "other"
         colour, dash, weight, _ = style.FORTIFICATION_STYLE[kind]
-        label = f"{style.FORTIFICATION_LABELS[kind]}: {text(r.name or r.fortification_id)}"
-        built = "unknown" if pd.isna(r.year_built) else int(r.year_built)
-        detail = f"{label}<br>condition: {text(r.condition or 'unknown')}; built: {built}"
+        label = f"{style.FORTIFICATION_LABELS[kind].capitalize()}: {text(known(r.name) or r.fortification_id)}"
+        built = "year unknown" if pd.isna(r.year_built) else f"built {int(r.year_built)}"
+        detail = f"{label}<br>condition {text(known(r.condition, 'unknown'))}; {built}"
         if r.synthetic:
             detail += "<br><i>synthetic scenario</i>"
         geom = json.loads(r.geojson)
@@ -46,4 +48,4 @@ def build(ctx: MapContext) -> folium.FeatureGroup:
         fg.add_child(SymbolPoints(points, {k: style.symbol_svg(k) for k in {p[2] for p in points}}))
     if lines:
         fg.add_child(GeoJsonLayer(feature_collection(lines)))
-    return fg
+    return Built(fg)

@@ -14,7 +14,7 @@ import os
 
 import folium
 
-from layers import MapContext, text
+from layers.base import Built, MapContext, text
 
 KEY = "patrols"
 TITLE = "Patrols (friendly positions)"
@@ -74,24 +74,20 @@ def popup_html(r, now: dt.datetime) -> str:
     return "<br>".join(parts)
 
 
-def build(ctx: MapContext) -> folium.FeatureGroup:
+def build(ctx: MapContext) -> Built:
     fg = folium.FeatureGroup(name=TITLE, show=True)
-    try:
-        latest, tracks = positions(ctx)
-    except Exception:  # a store without the patrols table yet (older store): nothing to draw
-        return fg
-    ctx.patrols_in_view = len(latest)
+    latest, tracks = positions(ctx)
     for r in latest.itertuples(index=False):
         stale = r.stale_at < ctx.now
         colour = STALE_COLOR if stale else COLOR
         track = tracks.get(r.uid, [])
         if len(track) > 1:
             folium.PolyLine(track, color=colour, weight=2, opacity=0.35 if stale else 0.8,
-                            dash_array="4 6" if stale else None).add_to(fg)
+                            dash_array="4 6" if stale else None, pane="bwPoints").add_to(fg)
         folium.CircleMarker(
             [round(r.lat, 5), round(r.lon, 5)], radius=6, color="#0d2c54" if not stale else STALE_COLOR,
             weight=2, fill=True, fill_color=colour, fill_opacity=0.35 if stale else 0.95,
             opacity=0.5 if stale else 1.0, popup=folium.Popup(popup_html(r, ctx.now), max_width=320),
-            tooltip=text(r.callsign) + (" (stale)" if stale else ""),
+            tooltip=text(r.callsign) + (" (stale)" if stale else ""), pane="bwPoints",
         ).add_to(fg)
-    return fg
+    return Built(fg, {"patrols_in_view": len(latest)})

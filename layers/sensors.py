@@ -5,15 +5,17 @@ import json
 
 import folium
 
-from layers import MAX_SENSORS, MapContext, feature_collection, style, text
+from layers import style
+from layers.base import MAX_SENSORS, Built, MapContext, feature_collection, text
 from layers.elements import CirclePoints, GeoJsonLayer
+from layers.incidents import known
 
 KEY = "sensors"
 TITLE = "Sensor coverage"
 GAPS_TITLE = "Coverage gaps"
 
 
-def build(ctx: MapContext) -> folium.FeatureGroup:
+def build(ctx: MapContext) -> Built:
     fg = folium.FeatureGroup(name=TITLE, show=True)
     tol = ctx.view.tolerance
     df = ctx.q("sensors_in_view", max_rows=MAX_SENSORS, grid=round(tol / 4, 6), tolerance=round(tol, 6), **ctx.view.params())
@@ -21,7 +23,7 @@ def build(ctx: MapContext) -> folium.FeatureGroup:
     for r in df.itertuples(index=False):
         colour = style.SENSOR_COLORS.get(r.sensor_type, style.SENSOR_COLORS["other"])
         fill, dash, outline = style.SENSOR_STATUS_STYLE.get(r.status, style.SENSOR_STATUS_STYLE["offline"])
-        detail = (f"{text(r.sensor_type.replace('_', ' '))} — {text(r.status)}<br>{text(r.name)}<br>"
+        detail = (f"{text(r.sensor_type.replace('_', ' '))} — {text(r.status)}<br>{text(known(r.name, 'unnamed sensor'))}<br>"
                   f"range {r.range_m / 1000:.1f} km, field of view {r.fov_deg:.0f}°")
         if r.synthetic:
             detail += "<br><i>synthetic scenario</i>"
@@ -35,19 +37,19 @@ def build(ctx: MapContext) -> folium.FeatureGroup:
                       "fillOpacity": fill, "opacity": 0.8},
         }})
     if feats:
-        fg.add_child(GeoJsonLayer(feature_collection(feats)))
+        fg.add_child(GeoJsonLayer(feature_collection(feats), pane="bwSensors"))
     if sites:
-        fg.add_child(CirclePoints(sites, class_name="bw-sensor"))
+        fg.add_child(CirclePoints(sites, class_name="bw-sensor", pane="bwSensors"))
     gaps = gap_features(ctx)
-    if gaps:
-        fg.add_child(GeoJsonLayer(feature_collection(gaps)))
-    return fg
+    if gaps:  # drawn over the segments, but not in the way of their hover and click
+        fg.add_child(GeoJsonLayer(feature_collection(gaps), interactive=False, pane="bwSegments"))
+    return Built(fg)
 
 
 def gap_features(ctx: MapContext) -> list[dict]:
     """Uncovered stretches of segments that have sensors (segments with none are all gap)."""
     cov = ctx.coverage
-    shown = set(ctx.segment_stats.segment_id)
+    shown = set(ctx.situation.segment_stats.segment_id)
     out = []
     for r in cov.itertuples(index=False):
         if r.segment_id not in shown or not isinstance(r.gaps, str):

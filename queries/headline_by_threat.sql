@@ -1,9 +1,9 @@
--- Incidents in the last 24 h against the previous 24 h, by threat type.
+-- Incidents in the filter window against the previous window of the same length, by threat type.
 SELECT i.threat_type,
-       count(*) FILTER (WHERE i.occurred_at >= $day_start) AS last_24h,
-       count(*) FILTER (WHERE i.occurred_at < $day_start) AS prev_24h
+       count(*) FILTER (WHERE i.occurred_at >= $win_start) AS current,
+       count(*) FILTER (WHERE i.occurred_at < $win_start) AS previous
 FROM incidents i
 WHERE {{filter_notime:incident:i}}
-  AND i.occurred_at >= $prev_start AND i.occurred_at < $day_end
+  AND i.occurred_at >= $prev_start AND i.occurred_at < $win_end
 GROUP BY 1
-ORDER BY last_24h DESC
+ORDER BY current DESC, previous DESC

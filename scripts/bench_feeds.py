@@ -70,7 +70,7 @@ def make_event(uid: str, i: int, t: str | None = None) -> bytes:
 
 # -- the app-like reader (subprocess) --------------------------------------------------------------
 def reader_main(interval: float) -> None:
-    from borderwatch import figures, livemap
+    from borderwatch import livemap
     from borderwatch.filters import Filter, utcnow
 
     flt = Filter(window="24h")
@@ -81,9 +81,9 @@ def reader_main(interval: float) -> None:
         t0 = time.perf_counter()
         try:
             ctx, _, _ = livemap.context(flt, None, (35.0, 0.0, 3), last)
-            livemap.layers_for(ctx)
-            figures.headline(ctx)
-            new = getattr(ctx, "new_incidents", 0)
+            built = livemap.layers_for(ctx)
+            ctx.situation.headline()
+            new = sum(b.notes.get("new_incidents", 0) for b in built)
             ok = True
         except Exception as exc:  # the app's modules change under us: report, keep reading
             new, ok = 0, False

@@ -127,7 +127,7 @@ CASES = 12
 def test_every_output_counts_only_rows_the_viewer_may_see(store, oracle, case):
     from borderwatch import figures
     from borderwatch.exports import data
-    from layers import MapContext, View
+    from layers.base import MapContext, View
 
     rng = random.Random(1000 + case)
     nation = rng.choice(VIEWER_NATIONS + [None])

@@ -51,7 +51,7 @@ def expected(name: str, flt: Filter, store) -> tuple[set[str], int]:
     nation, role = ACCOUNTS[name]
     with access.viewing_as(access.viewer_for(name, nation, role, store)):
         ids = set(queries.df("incident_ids", flt, store=store, now=NOW).incident_id)
-        from layers import MapContext
+        from layers.base import MapContext
 
         last_24h = figures.headline(MapContext(flt.replace(window="24h"), now=NOW, store=store)).last_24h
     return ids, last_24h

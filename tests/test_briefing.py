@@ -13,14 +13,14 @@ import pytest
 from pypdf import PdfReader
 from streamlit.testing.v1 import AppTest
 
-import layers
 from borderwatch import offline
 from borderwatch.exports import briefing, render, snapshot
 from borderwatch.exports.snapshot import ExportSpec
 from borderwatch.filters import Filter
 from borderwatch.ui import md
 from conftest import NOW, ROOT, sign_in
-from layers import View, style
+from layers import registry, style
+from layers.base import MapContext, View
 
 MARKING = "UNCLASSIFIED // FOR OFFICIAL USE ONLY"
 TITLE = "Grenzlage Süd — Tagesbriefing"  # not Latin-1: the PDF must embed a Unicode font
@@ -89,7 +89,7 @@ def test_synthetic_label_follows_the_data():
 def test_trend_buckets_cover_the_window(small_store):
     for window, bars in (("24h", 24), ("7d", 28), ("30d", 30), ("365d", 53)):
         spec = spec_for(f"window={window}")
-        ctx = layers.MapContext(spec.filter, spec.view, NOW, store=small_store)
+        ctx = MapContext(spec.filter, spec.view, NOW, store=small_store)
         table, width = briefing.trend(ctx)
         assert len(table) == bars, window
         n = small_store.cursor().execute(
@@ -111,7 +111,7 @@ def test_html_export_is_standalone(html_export):
     assert html_export.count(MARKING) >= 2  # top and bottom banners
     assert "Grenzlage Süd" in html_export and "011200Z NOV 26" in html_export
     assert "window.bwReady" in html_export and "bw-basemap-data" in html_export
-    for module in layers.REGISTRY:  # the live map's layers, in its layer control
+    for module in registry.REGISTRY:  # the live map's layers, in its layer control
         assert module.TITLE in html_export
     for colour in style.IMPACT_COLORS.values():  # styled from the shared definitions (legend included)
         assert colour in html_export
@@ -126,7 +126,10 @@ def test_html_export_renders_with_the_network_blocked(html_export, page_factory,
     session.page.wait_for_function("() => window.bwReady === true", timeout=60_000)
     drawn = session.page.evaluate("() => document.querySelectorAll('.leaflet-container path').length")
     assert drawn > 100
-    assert session.page.evaluate("() => document.querySelectorAll('.leaflet-overlay-pane path').length") > 20
+    # the layers (not only the basemap) are drawn, in their map panes
+    basemap_paths = session.page.evaluate("() => document.querySelectorAll('.leaflet-bwBasemap-pane path').length")
+    assert drawn - basemap_paths > 20
+    assert session.page.evaluate("() => document.querySelectorAll('.leaflet-bwSegments-pane path').length") > 5
     assert session.blocked == [] and session.failed == [] and session.console_errors == []
 
 
@@ -224,7 +227,8 @@ def test_pdf_briefing_pack(world_pdf, small_store):
     assert "011200Z NOV 26" in first and "2026-11-01 12:00 UTC" in first
     assert flat(spec.filter.describe(NOW, snapshot.names(small_store))) in first
     assert "SYNTHETIC SCENARIO" in first
-    for label in ("Incidents, last 24 h", "Segments at high / critical impact", "Border under online sensors"):
+    for label in ("Incidents, last 30 days", "vs previous 30 days", "Segments at high / critical impact",
+                  "Border under online sensors", "Top threats, last 30 days"):
         assert label in first
     assert reader.pages[0].images, "no map image on page 1"
     assert "Hotspots" in second and "Incident trend" in second and "Data sources" in second
@@ -238,13 +242,11 @@ def test_pdf_briefing_pack(world_pdf, small_store):
 
 @pytest.mark.browser
 def test_pdf_hotspots_match_the_figures(world_pdf, small_store):
-    from borderwatch import figures
-
     spec, data = world_pdf
     text = flat(PdfReader(io.BytesIO(data)).pages[1].extract_text())
-    ctx = layers.MapContext(spec.filter, spec.view, NOW, store=small_store)
+    ctx = MapContext(spec.filter, spec.view, NOW, store=small_store)
     names = snapshot.names(small_store)
-    for row in figures.hotspots(ctx).head(3).itertuples(index=False):
+    for row in ctx.situation.hotspots().head(3).itertuples(index=False):
         assert names.get(row.nation_a, row.nation_a).split()[0] in text
         assert f"{row.per_100km:,.1f}" in text
 

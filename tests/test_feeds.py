@@ -1422,7 +1422,7 @@ def pli(u: str, lat: float, lon: float, when: dt.datetime, *, callsign: str, tea
 def test_patrol_positions_tracks_and_layer(service, feed_store):
     import folium
 
-    from layers import MapContext, View
+    from layers.base import MapContext, View
     from layers import patrols as patrol_layer
 
     from borderwatch.feeds import patrols
@@ -1456,7 +1456,7 @@ def test_patrol_positions_tracks_and_layer(service, feed_store):
     def render(flt: Filter, at=now) -> str:
         ctx = MapContext(filter=flt, view=View(-180, -60, 180, 80, 3), now=at, store=feed_store)
         fmap = folium.Map(location=[40, 0], zoom_start=3, tiles=None)
-        patrol_layer.build(ctx).add_to(fmap)
+        patrol_layer.build(ctx).group.add_to(fmap)
         return fmap.get_root().render()
 
     page = render(Filter(window="24h"))
@@ -1477,7 +1477,7 @@ def test_patrol_positions_tracks_and_layer(service, feed_store):
 def test_patrol_layer_removal_time_is_configurable(service, feed_store, monkeypatch):
     import folium
 
-    from layers import MapContext, View
+    from layers.base import MapContext, View
     from layers import patrols as patrol_layer
 
     now = now_utc()
@@ -1489,7 +1489,7 @@ def test_patrol_layer_removal_time_is_configurable(service, feed_store, monkeypa
     def shown() -> bool:
         ctx = MapContext(filter=Filter(window="24h"), view=View(-107, 31, -106, 32, 9), now=now, store=feed_store)
         fmap = folium.Map(location=[31.7, -106.4], zoom_start=9, tiles=None)
-        patrol_layer.build(ctx).add_to(fmap)
+        patrol_layer.build(ctx).group.add_to(fmap)
         return "SLOW-3" in fmap.get_root().render()
 
     assert shown()

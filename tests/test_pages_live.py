@@ -40,14 +40,15 @@ def folium_args(at) -> dict:
 def test_live_map_page_renders(app_env):
     at = run_app(window="7d")
     assert not at.exception
-    assert int(metric(at, "Incidents, last 24 h").replace(",", "")) > 0
+    assert int(metric(at, "Incidents, last 7 days").replace(",", "")) > 0
     assert metric(at, "Last updated (UTC)") == "12:00:00"
-    assert any("Synthetic scenario" in i.value for i in at.info)
+    assert any("SYNTHETIC SCENARIO" in m.value for m in at.markdown)
     assert any("last 7 days" in c.value for c in at.caption)
     args = folium_args(at)
     links = args["js_links"] + args["css_links"]
     assert links and all(link.startswith("../../app/static/vendor/") for link in links)
-    assert "Border segments (impact level)" in args["feature_group"] or "feature_group" in args
+    assert "Border segments (impact level)" in args["layer_control"]
+    assert "feature_group_feature_group_0" in args["feature_group"]
     assert "http://" not in args["script"] + args["feature_group"] and "https://" not in args["script"]
 
 
@@ -66,9 +67,66 @@ def test_filter_from_url_and_back(app_env):
 
 def test_filter_change_changes_figures(app_env):
     at = run_app(window="30d")
-    everywhere = metric(at, "Segments at high / critical"), metric(at, "Border under online sensors")
+    everywhere = metric(at, "High / critical segments"), metric(at, "Border under online sensors")
     at.sidebar.multiselect(key="bw_nations").set_value(["POL"]).run()
     assert not at.exception
-    poland = metric(at, "Segments at high / critical"), metric(at, "Border under online sensors")
+    poland = metric(at, "High / critical segments"), metric(at, "Border under online sensors")
     assert poland != everywhere
     assert any("Poland" in c.value for c in at.caption)
+
+
+def test_headline_follows_the_window_with_its_comparison_period(app_env, small_store):
+    """The headline figures and the threat table use the chosen window and the period before it;
+    only the change carries an arrow; the table lists exactly the threats that occurred."""
+    from borderwatch.filters import Filter
+    from borderwatch.situation import Situation
+
+    for window, words, previous in (("30d", "last 30 days", "previous 30 days"), ("24h", "last 24 h", "previous 24 h")):
+        at = run_app(window=window)
+        assert not at.exception
+        head = Situation(Filter(window=window), NOW, small_store).headline()
+        incidents = next(m for m in at.metric if m.label == f"Incidents, {words}")
+        assert int(incidents.value.replace(",", "")) == head.incidents
+        start, end = Filter(window=window).time_range(NOW)
+        n = small_store.cursor().execute("SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ?",
+                                         [start, end]).fetchone()[0]
+        prev = small_store.cursor().execute("SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ?",
+                                            [start - (end - start), start]).fetchone()[0]
+        assert head.incidents == n and head.previous == prev
+        if prev:
+            assert incidents.proto.delta == f"{(n - prev) / prev * 100:+.0f}% vs {previous}"
+        for m in at.metric:  # no arrow on values that are not changes
+            if not m.label.startswith("Incidents,"):
+                assert not m.proto.delta, (m.label, m.proto.delta)
+        from borderwatch import livemap
+
+        table = livemap.threat_rows(head)
+        assert list(table.columns) == ["threat", "current", "previous"]
+        assert len(table) == len(head.by_threat) and ((table.current > 0) | (table.previous > 0)).all()
+        assert table.current.sum() == n
+        shown = next(h.proto.body for h in at.get("html"))  # the page shows exactly these rows
+        assert shown.count("<tr>") == len(table) + 1 and f"<th>{words}</th>" in shown
+
+
+def test_a_view_report_inside_the_drawn_view_draws_the_same_again():
+    """The map frame reports its view right after the first draw: inside the drawn view, at the
+    same zoom and moments later, the same view and time are drawn again (cached queries); outside
+    it, later, or filtered otherwise, the map is drawn for the new view and time."""
+    import datetime as dt
+
+    from borderwatch import livemap
+    from borderwatch.filters import Filter
+    from layers.base import MapContext, View
+
+    flt, now = Filter(window="30d"), NOW
+    view, _, _ = livemap.view_from_state(None, (30.0, 20.0, 4))
+    drawn = livemap.Drawn(flt, view, now, None)
+    inside = View.around(30.0, 20.0, 4, 1140, 820)
+    ctx = lambda **kw: MapContext(kw.get("flt", flt), kw.get("view", inside), kw.get("now", now + dt.timedelta(seconds=2)),
+                                  store=None)
+    assert drawn.covers(ctx(), refresh_s=30) and drawn.covers(ctx(), refresh_s=0)
+    assert not drawn.covers(ctx(now=now + dt.timedelta(seconds=20)), refresh_s=30)  # time to refresh
+    assert not drawn.covers(ctx(), refresh_s=3)  # a 3 s refresh must redraw on every tick
+    assert not drawn.covers(ctx(flt=Filter(window="7d")), refresh_s=30)
+    assert not drawn.covers(ctx(view=View.around(30.0, 60.0, 4, 1140, 820)), refresh_s=30)
+    assert not drawn.covers(ctx(view=View.around(30.0, 20.0, 5, 1140, 820)), refresh_s=30)

@@ -36,12 +36,13 @@ from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
 import queries
-from borderwatch import figures
+from borderwatch import situation as situation_
 from borderwatch.exports import render, snapshot
 from borderwatch.exports.snapshot import ExportSpec
 from borderwatch.filters import THREAT_LABELS
 from borderwatch.store import Store, default_store
-from layers import MapContext, style
+from layers import style
+from layers.base import MapContext
 
 FORMATS = ("png", "pdf", "html")
 MIME = {"png": "image/png", "pdf": "application/pdf", "html": "text/html"}
@@ -282,19 +283,15 @@ class BriefingPDF(FPDF):
         self.set_text_color(0, 0, 0)
 
 
-def _fmt_change(pct: float | None) -> str:
-    return "no previous data" if pct is None else f"{pct:+.0f}% vs previous 24 h"
-
-
-def _headline_boxes(pdf: BriefingPDF, head: figures.Headline) -> None:
-    top3 = head.by_threat.head(3)
-    threats = " · ".join(f"{THREAT_LABELS.get(r.threat_type, r.threat_type)} {int(r.last_24h):,}"
+def _headline_boxes(pdf: BriefingPDF, head: situation_.Headline) -> None:
+    top3 = head.by_threat[head.by_threat.current > 0].head(3)
+    threats = " · ".join(f"{THREAT_LABELS.get(r.threat_type, r.threat_type)} {int(r.current):,}"
                          for r in top3.itertuples(index=False)) or "none"
     boxes = [
-        ("Incidents, last 24 h", f"{head.last_24h:,}", _fmt_change(head.change_pct)),
+        (f"Incidents, {head.window}", f"{head.incidents:,}", head.change_words()),
         ("Segments at high / critical impact", f"{head.hot_segments:,}", f"{head.critical_segments:,} critical"),
         ("Border under online sensors", f"{head.coverage_pct:.1f}%", f"of {head.border_km:,.0f} km shown"),
-        ("Top threats, last 24 h", "", threats),
+        (f"Top threats, {head.window}", "", threats),
     ]
     gap = 3
     w = (pdf.epw - gap * (len(boxes) - 1)) / len(boxes)
@@ -411,8 +408,8 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
                                   quality=PDF_MAP_QUALITY)
     ctx = snap.ctx
     names = snapshot.names(store)
-    head = figures.headline(ctx)
-    hot = figures.hotspots(ctx)
+    head = ctx.situation.headline()
+    hot = ctx.situation.hotspots()
     table, width = trend(ctx)
     src = sources(ctx, snap.datasets)
 
@@ -443,7 +440,7 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
     _place_image(pdf, capture.image, pdf.epw, box_h, snap.size)
     pdf.set_font(FONT, "", 7)
     pdf.set_text_color(*GREY)
-    pdf.multi_cell(pdf.epw, 3.2, "Map: " + snapshot.map_notes(ctx), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(pdf.epw, 3.2, "Map: " + snap.notes, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(0, 0, 0)
 
     # -- page 2 ----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Briefing snapshots: the live map's folium map, rebuilt for an export.
 
-A snapshot is built exactly like the live map (``layers.basemap.base_map`` + ``layers.build_all``
+A snapshot is built exactly like the live map (``layers.basemap.base_map`` + ``layers.registry.build_all``
 + a layer control), from an :class:`ExportSpec` (filter, view, time, title, marking), so every
 export shares the live map's layers, colours and symbols. On top of that it gets what a printed
 map needs: a north arrow (the scale bar comes from the base map), and, for the PNG and the
@@ -35,13 +35,13 @@ import numpy as np
 import shapely
 from branca.element import Element, MacroElement, Template
 
-import layers
 import queries
 from borderwatch import offline
 from borderwatch.filters import Filter, utcnow
 from borderwatch.links import view_from_url
 from borderwatch.store import Store, default_store
-from layers import MapContext, View, basemap, style
+from layers import adapter, basemap, registry, style
+from layers.base import MapContext, View
 from layers.elements import BasemapNations
 
 DEFAULT_TITLE = "Border situation briefing"
@@ -255,23 +255,6 @@ def north_arrow() -> _Control:
     return _Control(NORTH_ARROW_SVG, "topright", "bw-north leaflet-bar")
 
 
-def map_notes(ctx: MapContext) -> str:
-    """How to read the drawn map (set by the layers while building): density classes, points,
-    the impact baseline."""
-    parts = []
-    res = getattr(ctx, "density_resolution", None)
-    if res is not None:
-        breaks = getattr(ctx, "density_breaks", [])
-        parts.append(f"Density: H3 resolution {res}" + (
-            f", classes up to {', '.join(f'{b:,.0f}' for b in breaks)} incidents per hexagon" if breaks else ""))
-    n = getattr(ctx, "incidents_in_view", None)
-    if n is not None:
-        parts.append(f"{n:,} incidents in view" + ("" if n <= layers.MAX_POINTS else
-                                                   f" (points drawn below {layers.MAX_POINTS:,})"))
-    stats = ctx.segment_stats
-    parts.append(f"impact against the {stats.baseline.iloc[0]}" if len(stats) else "no border segments match")
-    return "; ".join(parts) + "."
-
 
 def title_box(spec: ExportSpec, sentence: str, synthetic: bool, notes: str = "") -> _Control:
     parts = [f'<div class="bw-title">{html.escape(spec.title)}</div>',
@@ -426,9 +409,8 @@ def _embed_basemap(m: folium.Map) -> None:
     URL; the data is checked for ``//`` on insertion). Exports always draw this vector basemap,
     even where a tile server is configured: a standalone file cannot reach it (and the renderer
     blocks the network)."""
-    for key in [k for k, child in m._children.items() if isinstance(child, folium.TileLayer)]:
-        del m._children[key]
-    nations = [child for child in m._children.values() if isinstance(child, BasemapNations)]
+    adapter.remove_children(m, lambda child: isinstance(child, folium.TileLayer))
+    nations = [child for child in adapter.children(m) if isinstance(child, BasemapNations)]
     if not nations:
         nations = [BasemapNations(data="null")]
         m.add_child(nations[0])
@@ -452,6 +434,7 @@ class Snapshot:
     datasets: object  # DataFrame from shown_datasets
     sentence: str
     nations: str  # basemap GeoJSON
+    notes: str = ""  # how to read the drawn map (registry.caption)
 
     @property
     def synthetic(self) -> bool:
@@ -497,15 +480,17 @@ def build(spec: ExportSpec, mode: str = "png", size: tuple[int, int] = PNG_SIZE,
     root = m.get_root()
     root.header.add_child(_Raw(_css(mode, spec.marking)), name="bw_export_css")
     root.title = html.escape(f"{spec.title} {spec.dtg}")
-    for group in layers.build_all(ctx):
-        m.add_child(group)
+    built = registry.build_all(ctx)
+    for layer in built:
+        m.add_child(layer.group)
+    notes = registry.caption(built, ctx.situation)
     folium.LayerControl(collapsed=True).add_to(m)
     m.add_child(north_arrow())
     if mode in ("png", "html"):
         root.html.add_child(_Raw(_banners(spec.marking)), name="bw_marking")
-        m.add_child(title_box(spec, sentence, shows_synthetic(datasets), map_notes(ctx)))
+        m.add_child(title_box(spec, sentence, shows_synthetic(datasets), notes))
     if mode == "html":
         m.add_child(_FitBounds(spec.view))
     m.add_child(_ReadyFlag())
-    return Snapshot(spec, mode, size, m, ctx, datasets, sentence, nations)
+    return Snapshot(spec, mode, size, m, ctx, datasets, sentence, nations, notes)
 

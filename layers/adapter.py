@@ -1,0 +1,42 @@
+"""The one place that touches private folium / branca / streamlit-folium attributes.
+
+folium and branca keep an element's children in the private ``_children`` mapping and offer no
+public way to list or remove them; a template's macros are reached through its private
+``_template.module``; streamlit-folium builds the script of a partial layer update in the private
+``_get_feature_group_string``. (``_template`` as a class attribute and ``this._parent`` inside
+templates are folium's documented way to write an element, not private use.) Everything else in the app goes through these
+functions, so a library upgrade that renames them breaks here, in one documented spot (and in
+``tests/test_layers.py``, which exercises each of them).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from branca.element import Element
+
+
+def children(element: Element) -> list[Element]:
+    """The direct children of a folium/branca element, in order."""
+    return list(getattr(element, "_children", {}).values())
+
+
+def remove_children(element: Element, predicate: Callable[[Element], bool]) -> int:
+    """Remove the direct children for which ``predicate`` is true; returns how many."""
+    kids = getattr(element, "_children", {})
+    doomed = [key for key, child in kids.items() if predicate(child)]
+    for key in doomed:
+        del kids[key]
+    return len(doomed)
+
+
+def template_macros(element: Element) -> dict:
+    """The macros (``header``, ``html``, ``script``) of an element's template, by name."""
+    return element._template.module.__dict__
+
+
+def feature_group_script(group, m, idx: int) -> str:
+    """The script streamlit-folium sends to the browser for one layer of a partial update
+    (``st_folium(feature_group_to_add=...)``), to measure what each rerun costs."""
+    from streamlit_folium import _get_feature_group_string
+
+    return _get_feature_group_string(group, m, idx=idx)

@@ -1,0 +1,236 @@
+"""The live map used like a commander would, in a real browser (Debian chromium, 1600x1000, network
+cut to localhost): open at the default view, wheel-zoom into El Paso, pan, change a filter, switch a
+layer off, read a segment's popup and follow its link, collapse the legend, go full screen."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pandas as pd
+import pytest
+
+import browser
+from conftest import ROOT
+from layers import style
+
+pytestmark = pytest.mark.browser
+
+NOW = dt.datetime(2026, 11, 1, 12, 0, 0)
+EL_PASO = (31.76, -106.44)
+VIEWPORT = (1600, 1000)
+DENSITY_TITLE = "Incident density (hexagons)"
+
+COUNT_BY_COLOUR = """(colours) => {
+  const wanted = colours.map(c => c.toLowerCase());
+  let n = 0;
+  for (const p of document.querySelectorAll('.leaflet-container path')) {
+    const s = (p.getAttribute('stroke') || '').toLowerCase(), f = (p.getAttribute('fill') || '').toLowerCase();
+    if (wanted.includes(s) || wanted.includes(f)) n++;
+  }
+  return n;
+}"""
+POINTS = "document.querySelectorAll('path.bw-point, .marker-cluster').length"
+# a spot on a segment line where the segment itself is the topmost thing under the mouse
+SEGMENT_SPOT = """() => {
+  const pane = map_div.getPane('bwSegments');
+  for (const path of pane.querySelectorAll('path.leaflet-interactive')) {
+    const len = path.getTotalLength();
+    for (let f = 0.05; f < 1; f += 0.05) {
+      const p = path.getPointAtLength(len * f), m = path.getScreenCTM();
+      const x = p.x * m.a + p.y * m.c + m.e, y = p.x * m.b + p.y * m.d + m.f;
+      if (x < 60 || y < 60 || x > window.innerWidth - 60 || y > window.innerHeight - 60) continue;
+      if (document.elementFromPoint(x, y) === path) return [x, y];
+    }
+  }
+  return null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def el_paso_store(tmp_path_factory):
+    """A small scenario at a fixed time, plus a handful of incidents around El Paso."""
+    from borderwatch import demo, ingest
+    from borderwatch.store import Store
+
+    store = Store(tmp_path_factory.mktemp("elpaso"))
+    demo.build_demo(store, seed=5, incidents=4000, now=NOW, show_progress=False)
+    rows = [{"incident_id": f"elp-{i}", "occurred_at": NOW - dt.timedelta(days=1 + i % 9, hours=i),
+             "threat_type": ("illegal_crossing", "smuggling", "drug_trafficking")[i % 3], "severity": 1 + i % 4,
+             "lon": EL_PASO[1] + (i % 5 - 2) * 0.012, "lat": EL_PASO[0] - 0.02 + (i // 5) * 0.01,
+             "description": "", "source": "patrol"} for i in range(15)]
+    ingest.insert_incidents(store, ingest.prepare_incidents(pd.DataFrame(rows), store, dataset="feed:test"))
+    store.close()
+    return store
+
+
+def wait_until(fn, timeout=90.0, every=0.25, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"{what} not met within {timeout:.0f}s")
+
+
+def zoom_into(page, frame, latlon, target_zoom):
+    """Wheel-zoom with the mouse over a place, as a person does."""
+    box = page.locator(browser.FOLIUM_IFRAME).bounding_box()
+    for _ in range(30):
+        zoom = frame.evaluate("map_div.getZoom()")
+        if zoom >= target_zoom:
+            return
+        x, y = frame.evaluate(f"(() => {{ const p = map_div.latLngToContainerPoint({list(latlon)}); return [p.x, p.y]; }})()")
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.wheel(0, -60)  # one notch: one zoom level in Leaflet
+        wait_until(lambda: frame.evaluate("map_div.getZoom()") != zoom, timeout=20, every=0.2, what="zoom step")
+        time.sleep(0.3)
+    assert frame.evaluate("map_div.getZoom()") >= target_zoom
+
+
+def drag(page, dx, dy):
+    box = page.locator(browser.FOLIUM_IFRAME).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx / 2, y + dy / 2, steps=5)
+    page.mouse.move(x + dx, y + dy, steps=5)
+    page.mouse.up()
+
+
+def density_switch(frame):
+    frame.hover(".leaflet-control-layers")
+    label = frame.locator(".leaflet-control-layers-overlays label", has_text=DENSITY_TITLE)
+    return label.locator("input")
+
+
+def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
+    url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
+                                              "BORDERWATCH_NOW": NOW.isoformat(),
+                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
+    s = page_factory(f"{url}/", viewport=VIEWPORT)
+    page = s.page
+    browser.wait_for_app(page, 120_000)
+    frame = browser.map_frame(page, 120_000)
+    wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"), what="basemap drawn")
+    assert frame.locator(".leaflet-control-layers").count() == 1
+    page.screenshot(path=str(tmp_path / "1-default.png"))
+
+    # layout for an operations room: the map fills the window below a compact header
+    box = page.locator(browser.FOLIUM_IFRAME).bounding_box()
+    assert box["y"] < 200, f"the map starts {box['y']:.0f} px down"
+    assert box["y"] + box["height"] <= VIEWPORT[1] + 2 and box["height"] >= 0.75 * (VIEWPORT[1] - box["y"]), box
+    leaflet = frame.evaluate("(() => { const r = document.querySelector('.leaflet-container').getBoundingClientRect();"
+                             " return [r.width, r.height]; })()")
+    assert abs(leaflet[1] - box["height"]) < 4, (leaflet, box)  # the map itself fills its frame
+
+    # the legend collapses and opens again
+    legend_open = frame.locator("#bw-legend").bounding_box()["height"]
+    frame.click("#bw-legend summary")
+    assert frame.locator("#bw-legend").bounding_box()["height"] < min(40, legend_open / 3)
+    frame.click("#bw-legend summary")
+
+    # 1. wheel-zoom into El Paso: points are drawn (the clustering plugin came with the first render)
+    zoom_into(page, frame, EL_PASO, 10)
+    assert frame.evaluate("map_div.getZoom()") <= 12
+    wait_until(lambda: frame.evaluate(POINTS) > 0, what="incident points drawn at El Paso")
+    browser.wait_for_app(page, 120_000)
+    caption = " ".join(page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
+    assert "incidents in view" in caption or "1 incident in view" in caption
+    assert "L.markerClusterGroup" not in " ".join(s.console_errors)
+    page.screenshot(path=str(tmp_path / "2-el-paso.png"))
+
+    # 2. switch density off; it stays off after a pan, a filter change, and the layer control survives both
+    switch = density_switch(frame)
+    assert switch.is_checked()
+    switch.click()
+    wait_until(lambda: frame.evaluate(COUNT_BY_COLOUR, list(style.DENSITY_RAMP)) == 0, what="density switched off")
+    before = frame.evaluate("map_div.getCenter().lng")
+    drag(page, -160, 40)
+    wait_until(lambda: abs(frame.evaluate("map_div.getCenter().lng") - before) > 1e-3, what="map panned")
+    time.sleep(1.5)
+    browser.wait_for_app(page, 120_000)
+    wait_until(lambda: frame.evaluate(POINTS) > 0 or frame.evaluate("document.querySelectorAll('path').length") > 0)
+    assert frame.locator(".leaflet-control-layers").count() == 1
+    assert not density_switch(frame).is_checked()
+    assert frame.evaluate(COUNT_BY_COLOUR, list(style.DENSITY_RAMP)) == 0
+
+    drag(page, 160, -40)  # back over El Paso
+    time.sleep(1.5)
+    browser.wait_for_app(page, 120_000)
+    page.screenshot(path=str(tmp_path / "2b-panned-back.png"))
+    wait_until(lambda: f"lon={frame.evaluate('map_div.getCenter().lng'):.2f}"[:9] in page.url,
+               what=f"the view in the URL ({page.url})")
+    nations = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+    nations.click()
+    page.keyboard.type("United States")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.locator(".bw-title").click()  # done choosing: click away
+    page.screenshot(path=str(tmp_path / "2c-filter.png"))
+    wait_until(lambda: "nations=USA" in page.url, what="filter in the URL")
+    browser.wait_for_app(page, 120_000)
+    wait_until(lambda: frame.evaluate(COUNT_BY_COLOUR, list(style.IMPACT_COLORS.values())) > 0, what="segments redrawn")
+    assert frame.locator(".leaflet-control-layers").count() == 1
+    assert not density_switch(frame).is_checked()
+    assert frame.evaluate(COUNT_BY_COLOUR, list(style.DENSITY_RAMP)) == 0
+    wait_until(lambda: frame.evaluate(POINTS) > 0, what="points after the filter change")
+    density_switch(frame).click()  # and back on
+    wait_until(lambda: frame.evaluate(COUNT_BY_COLOUR, list(style.DENSITY_RAMP)) > 0, what="density back on")
+    page.mouse.move(5, 500)  # leave the layer control (it collapses)
+
+    # 3. a segment answers hover and click above the density hexagons
+    spot = wait_until(lambda: frame.evaluate(SEGMENT_SPOT), what="a visible segment spot")
+    box = page.locator(browser.FOLIUM_IFRAME).bounding_box()
+    page.mouse.move(box["x"] + spot[0], box["y"] + spot[1])
+    tooltip = frame.locator(".leaflet-tooltip")
+    wait_until(lambda: tooltip.count() > 0 and "impact" in tooltip.first.inner_text(), what="segment tooltip")
+    page.mouse.click(box["x"] + spot[0], box["y"] + spot[1])
+    popup = frame.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=30_000)
+    text = popup.inner_text()
+    for word in ("Nations", "Impact", "expected from the", "Incidents", "Coverage", "Fortifications",
+                 "Analyse this segment"):
+        assert word in text, (word, text)
+    time.sleep(0.5)  # the popup fades in
+    page.screenshot(path=str(tmp_path / "3-popup.png"))
+    assert "nan" not in text.lower().split() and "None" not in text and " 1 incidents" not in text
+    link = popup.locator("a.bw-analysis-link")
+    assert link.get_attribute("target") == "_blank" and "segments=" in link.get_attribute("href")
+    segment = link.get_attribute("href").split("segments=")[1].split("&")[0]
+
+    # the popup's link opens the analysis of that segment, with the filter, in a new tab
+    with page.context.expect_page(timeout=60_000) as opened:
+        link.click()
+    analysis = opened.value
+    analysis.wait_for_load_state()
+    browser.wait_for_app(analysis, 120_000)
+    assert "/analysis?" in analysis.url and "nations=USA" in analysis.url
+    assert f"segment(s) {segment}" in " ".join(analysis.locator('[data-testid="stAlert"]').all_inner_texts())
+    assert browser.app_exceptions(analysis) == []
+
+    assert browser.app_exceptions(page) == []
+    assert s.console_errors == [], s.console_errors
+    assert s.blocked == [], s.blocked
+    assert s.failed == [], s.failed
+
+
+def test_full_screen_shows_the_map_alone(streamlit_app, page_factory, el_paso_store, tmp_path):
+    url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
+                                              "BORDERWATCH_NOW": NOW.isoformat(),
+                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
+    s = page_factory(f"{url}/", viewport=VIEWPORT)
+    page = s.page
+    browser.wait_for_app(page, 120_000)
+    frame = browser.map_frame(page, 120_000)
+    frame.click(".bw-fullscreen a")
+    wait_until(lambda: frame.evaluate("!!document.fullscreenElement"), what="full screen")
+    wait_until(lambda: frame.evaluate("(() => { const r = document.querySelector('.leaflet-container')"
+                                      ".getBoundingClientRect(); return r.top === 0 && r.height >= window.innerHeight - 1"
+                                      " && r.width >= window.innerWidth - 1; })()"), what="map fills the screen")
+    page.screenshot(path=str(tmp_path / "fullscreen.png"))
+    page.keyboard.press("Escape")
+    frame.click(".bw-fullscreen a") if frame.evaluate("!!document.fullscreenElement") else None
+    wait_until(lambda: not frame.evaluate("!!document.fullscreenElement"), what="full screen left")
+    assert s.console_errors == [], s.console_errors
