@@ -37,7 +37,7 @@ def record(action: str, outcome: str = "ok", *, actor: str | None = None, nation
     write transaction (else a transaction of its own)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    store = store or default_store()
+    store = (store or default_store()).live()  # an export "as of" a past time is audited now
     if viewer is not None:
         actor, nation, role = actor or viewer.name, nation or viewer.nation, role or viewer.role
     filter_text = ""

@@ -304,6 +304,15 @@ class Store:
         self._reader_con = None  # PostgreSQL session reading the latest snapshot id
         self._reader_lock = threading.Lock()
 
+    def live(self) -> "Store":
+        """The same lake as it is now (writable): where a time-travel store's own bookkeeping
+        (the audit log of the export or briefing made from it) is written."""
+        if self.as_of is None:
+            return self
+        other = Store(self.path, data_path=self.data_dir)
+        other.as_of = None
+        return other
+
     @property
     def kind(self) -> str:
         return "postgresql" if self.postgres else "embedded"

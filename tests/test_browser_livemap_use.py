@@ -108,7 +108,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
     monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
     url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
                                               "BORDERWATCH_NOW": NOW.isoformat(),
-                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
+                                              "BORDERWATCH_REFRESH_SECONDS": "0", "BORDERWATCH_AUTH": "off"})
     s = page_factory(f"{url}/", viewport=VIEWPORT)
     page = s.page
     browser.wait_for_app(page, 120_000)
@@ -219,7 +219,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
 def test_full_screen_shows_the_map_alone(streamlit_app, page_factory, el_paso_store, tmp_path):
     url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
                                               "BORDERWATCH_NOW": NOW.isoformat(),
-                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
+                                              "BORDERWATCH_REFRESH_SECONDS": "0", "BORDERWATCH_AUTH": "off"})
     s = page_factory(f"{url}/", viewport=VIEWPORT)
     page = s.page
     browser.wait_for_app(page, 120_000)

@@ -1562,7 +1562,7 @@ def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wi
     service.stop()
     listener = TakListener()
     svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
-                                             cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_severity=3,
+                                             cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all", cot_out_severity=3,
                                              cot_out_stale_min=30, cot_out_protobuf=wire == "protobuf")).start()
     try:
         hi, lo, drone, echo = uid("out"), uid("out"), uid("out"), uid("out")
@@ -1593,7 +1593,7 @@ def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wi
     # a restart neither repeats what was sent nor skips what arrives meanwhile
     listener.messages.clear()
     svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
-                                             cot_out=f"tcp://127.0.0.1:{listener.port}")).start()
+                                             cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all")).start()
     try:
         later = uid("out")
         m = mark(svc)
@@ -1622,7 +1622,7 @@ def test_cot_out_over_tls_and_reconnects(feed_store, service, tls_service):
     server_ctx.verify_mode = ssl.CERT_REQUIRED  # the TAK server wants our client certificate
     listener = TakListener(server_ctx)
     svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
-                                             cot_out=f"tls://127.0.0.1:{listener.port}", cot_out_ca=c["ca"],
+                                             cot_out=f"tls://127.0.0.1:{listener.port}", cot_out_release="all", cot_out_ca=c["ca"],
                                              cot_out_cert=c["bravo"][0], cot_out_key=c["bravo"][1])).start()
     try:
         first = uid("tlsout")
@@ -1642,6 +1642,31 @@ def test_cot_out_over_tls_and_reconnects(feed_store, service, tls_service):
         svc.stop()
         listener.close()
     (service.dir / "cotout.json").unlink()
+
+
+def test_cot_out_sends_only_what_the_network_may_see(small_store):
+    """The TAK network counts as a viewer: public (default), a nation, or all."""
+    import pandas as pd
+
+    from borderwatch import access
+    from borderwatch.feeds.cotout import network_viewer
+
+    def sent(release):
+        with access.viewing_as(network_viewer(release, small_store)):
+            return queries.df("cot_out_incidents", store=small_store, since=dt.datetime(2000, 1, 1), min_severity=1,
+                              echo=True, max_rows=10**7)
+    everything, public, usa = sent("all"), sent("public"), sent("USA")
+    raw = small_store.cursor().execute("SELECT incident_id, release_public, coalesce(owner_nation, reporting_nation) AS owner "
+                                       "FROM incidents").fetch_df()
+    assert set(everything.incident_id) == set(raw.incident_id)
+    assert set(public.incident_id) == set(raw[raw.release_public.fillna(False).astype(bool)].incident_id)
+    assert set(public.incident_id) < set(usa.incident_id) < set(everything.incident_id)
+    assert set(raw[raw.owner == "USA"].incident_id) <= set(usa.incident_id)
+    for bad in ("US", "everyone", ""):
+        if bad:
+            with pytest.raises(ValueError, match="public, all or a nation"):
+                network_viewer(bad, small_store)
+    assert isinstance(everything, pd.DataFrame)
 
 
 def test_cot_out_address_is_checked():

@@ -130,7 +130,8 @@ def test_import_messages_name_the_page_controls(tmp_path):
 
 @pytest.mark.browser
 def test_missing_field_is_fixed_with_the_page_control(streamlit_app, page_factory, import_store, tmp_path):
-    env = dict(os.environ, BORDERWATCH_STORE=str(import_store.path), BORDERWATCH_NOW=NOW.isoformat())
+    env = dict(os.environ, BORDERWATCH_STORE=str(import_store.path), BORDERWATCH_NOW=NOW.isoformat(),
+               BORDERWATCH_AUTH="off")  # access control is tested in test_access*
     base = streamlit_app(ROOT / "app.py", env=env)
     page = page_factory(f"{base}/data", viewport=(1400, 1400)).page
     browser.wait_for_app(page)

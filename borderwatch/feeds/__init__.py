@@ -99,6 +99,9 @@ def add_commands(sub) -> None:
                    help="publish incidents at or above this severity (default 3, high)")
     p.add_argument("--cot-out-stale", type=float, default=60.0, metavar="MIN",
                    help="minutes until a published marker goes stale on the devices (default 60)")
+    p.add_argument("--cot-out-release", default="public", metavar="WHO",
+                   help="what the TAK network may receive: public (incidents released to everyone; default), a "
+                        "nation's ISO3 code (what that nation may see) or all (a network cleared for everything)")
     p.add_argument("--cot-out-protobuf", action="store_true", help="send TAK protocol (protobuf) instead of XML")
     p.add_argument("--cot-out-cert", metavar="PEM", help="client certificate for tls:// (with --cot-out-key)")
     p.add_argument("--cot-out-key", metavar="PEM")
@@ -149,7 +152,8 @@ def cmd_feeds(args) -> int:
                         tls_clients=args.tls_clients, patrols=not args.no_patrols, patrol_keep_h=args.patrol_keep,
                         cot_out=args.cot_out, cot_out_severity=args.cot_out_severity,
                         cot_out_stale_min=args.cot_out_stale, cot_out_protobuf=args.cot_out_protobuf,
-                        cot_out_cert=args.cot_out_cert, cot_out_key=args.cot_out_key, cot_out_ca=args.cot_out_ca)
+                        cot_out_cert=args.cot_out_cert, cot_out_key=args.cot_out_key, cot_out_ca=args.cot_out_ca,
+                        cot_out_release=args.cot_out_release)
     stop = threading.Event()
 
     def on_signal(signum, frame):

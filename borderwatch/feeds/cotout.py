@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import socket
 import ssl
 import threading
@@ -25,6 +26,7 @@ import urllib.parse
 from xml.sax.saxutils import quoteattr, escape
 
 import queries
+from borderwatch import access
 from borderwatch.filters import Filter, utcnow
 from borderwatch.store import Store
 
@@ -81,14 +83,29 @@ def parse_url(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, parts.port
 
 
+def network_viewer(release: str, store: Store) -> access.Viewer:
+    """Who the TAK network counts as: ``public`` (incidents released to everyone; the default), a
+    nation's ISO3 code (what that nation may see, its agreements included) or ``all`` (everything
+    in the store: only for a network cleared for all of it)."""
+    value = (release or "public").strip()
+    if value.lower() == "public":
+        return access.Viewer("cot-out", None, "viewer")
+    if value.lower() == "all":
+        return access.SYSTEM
+    if not re.fullmatch(r"[A-Z]{3}", value.upper()):
+        raise ValueError(f"CoT out release must be public, all or a nation's ISO3 code, not {release!r}")
+    return access.viewer_for("cot-out", value.upper(), "viewer", store)
+
+
 class CotPublisher:
     """A thread that sends new incidents to one TAK endpoint."""
 
     def __init__(self, store: Store, url: str, *, min_severity: int = 3, stale_min: float = 60.0,
                  every_s: float = 2.0, protobuf: bool = False, echo: bool = False,
                  cert: str | None = None, key: str | None = None, ca: str | None = None,
-                 state_file: pathlib.Path | None = None):
+                 state_file: pathlib.Path | None = None, release: str = "public"):
         self.store = store
+        self.viewer = network_viewer(release, store)
         self.scheme, self.host, self.port = parse_url(url)
         self.url = url
         self.min_severity = min_severity
@@ -143,8 +160,9 @@ class CotPublisher:
 
     def publish_once(self) -> int:
         """Send what is new; returns how many were sent (raises OSError when the endpoint fails)."""
-        df = queries.df("cot_out_incidents", store=self.store, since=max(self.since - LOOKBACK, self.floor),
-                        min_severity=self.min_severity, echo=self.echo, max_rows=BATCH + len(self.recent))
+        with access.viewing_as(self.viewer):  # only what is releasable to the network
+            df = queries.df("cot_out_incidents", store=self.store, since=max(self.since - LOOKBACK, self.floor),
+                            min_severity=self.min_severity, echo=self.echo, max_rows=BATCH + len(self.recent))
         df = df[~df.incident_id.isin(self.recent)].head(BATCH)
         if not len(df):
             return 0

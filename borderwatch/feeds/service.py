@@ -73,6 +73,7 @@ class FeedConfig:
     cot_out_cert: str | None = None
     cot_out_key: str | None = None
     cot_out_ca: str | None = None
+    cot_out_release: str = "public"  # who the TAK network counts as (feeds.cotout.network_viewer)
 
 
 class _Conn:
@@ -155,7 +156,8 @@ class FeedService:
                     self.publisher = CotPublisher(
                         self.store, c.cot_out, min_severity=c.cot_out_severity, stale_min=c.cot_out_stale_min,
                         protobuf=c.cot_out_protobuf, cert=c.cot_out_cert, key=c.cot_out_key, ca=c.cot_out_ca,
-                        every_s=max(0.2, c.batch_ms / 1000), state_file=self.dir / "cotout.json")
+                        every_s=max(0.2, c.batch_ms / 1000), state_file=self.dir / "cotout.json",
+                        release=c.cot_out_release)
                 except (ValueError, OSError, ssl.SSLError) as exc:
                     raise OSError(22, f"CoT out cannot start: {exc}") from None
                 self._spawn(self.publisher.run, "feeds-cot-out")
