@@ -125,7 +125,6 @@ CASES = 12
 
 @pytest.mark.parametrize("case", range(CASES))
 def test_every_output_counts_only_rows_the_viewer_may_see(store, oracle, case):
-    from borderwatch import figures
     from borderwatch.exports import data
     from layers.base import MapContext, View
 
@@ -169,23 +168,21 @@ def test_every_output_counts_only_rows_the_viewer_may_see(store, oracle, case):
         by_nation = queries.df("incident_breakdown", flt, store=store, now=now, idents={"dimension": "reporting_nation"})
         want_nat = frame.reporting_nation.fillna("<NA>").value_counts().to_dict()
         assert {(v if v is not None else "<NA>"): int(n) for v, n in zip(by_nation.value, by_nation.n)} == want_nat
-        # live-map figures: headline (24 h vs previous 24 h), per-segment counts behind impact levels
+        # live-map figures: headline (the window vs the one before it), per-segment counts behind impact levels
         ctx = MapContext(flt, View(), now, store=store)
-        head = figures.headline(ctx)
-        day = flt.replace(window="custom", start=now - dt.timedelta(hours=24), end=now)
-        prev = flt.replace(window="custom", start=now - dt.timedelta(hours=48), end=now - dt.timedelta(hours=24))
-        assert head.last_24h == len(sys_ids(day) & seen_inc)
-        assert head.prev_24h == len(sys_ids(prev) & seen_inc)
-        stats = ctx.segment_stats.set_index("segment_id")
+        head = ctx.situation.headline()
+        start, end = flt.time_range(now)
+        before = flt.replace(window="custom", start=start - (end - start), end=start)
+        assert head.incidents == len(expected)
+        assert head.previous == len(sys_ids(before) & seen_inc)
+        stats = ctx.situation.segment_stats.set_index("segment_id")
         want_seg = frame.segment_id.value_counts()
         got_seg = stats.n[stats.n > 0]
         assert got_seg.to_dict() == want_seg.reindex(got_seg.index).fillna(-1).astype(int).to_dict()
         assert int(stats.n.sum()) == int(frame.segment_id.notna().sum())
-        start, end = flt.time_range(now)
-        before = flt.replace(window="custom", start=start - (end - start), end=start)
         assert int(stats.n_prev.sum()) == len({i for i in sys_ids(before) & seen_inc
                                                if oracle.incidents.set_index("incident_id").segment_id.get(i) is not None})
-        hot = figures.hotspots(ctx, limit=1000)
+        hot = ctx.situation.hotspots(limit=1000)
         assert int(hot.n.sum()) == int(frame.segment_id.notna().sum())
         # sensors and fortifications on the map; coverage only from visible sensors
         seen_sen = set(oracle.sensors_for(nation).sensor_id)
@@ -199,6 +196,9 @@ def test_every_output_counts_only_rows_the_viewer_may_see(store, oracle, case):
         cov = ctx.coverage
         online = oracle.sensors_for(nation)
         assert set(cov.segment_id) == set(online[online.status == "online"].segment_id.dropna())
+        # the segment figures' coverage comes from the same visible sensors
+        covered = stats.covered_km[stats.covered_km > 0]
+        assert covered.to_dict() == pytest.approx(cov.set_index("segment_id").covered_km.reindex(covered.index).to_dict())
         # exports: exactly the visible rows, marked with what they are releasable to
         buf = io.BytesIO()
         meta = data.write_csv(flt, buf, store=store, now=now)

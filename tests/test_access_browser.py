@@ -13,7 +13,7 @@ import pytest
 
 import browser
 import queries
-from borderwatch import access, audit, auth, figures
+from borderwatch import access, audit, auth
 from borderwatch.filters import Filter
 from conftest import NOW, ROOT
 
@@ -53,7 +53,7 @@ def expected(name: str, flt: Filter, store) -> tuple[set[str], int]:
         ids = set(queries.df("incident_ids", flt, store=store, now=NOW).incident_id)
         from layers.base import MapContext
 
-        last_24h = figures.headline(MapContext(flt.replace(window="24h"), now=NOW, store=store)).last_24h
+        last_24h = MapContext(flt.replace(window="24h"), now=NOW, store=store).situation.headline().incidents
     return ids, last_24h
 
 
@@ -67,7 +67,7 @@ def test_two_nations_see_and_export_different_rows(server, page_factory, account
         session = page_factory(f"{server}/?window=24h&nations=MEX,USA", viewport=(1400, 1200))
         page = session.page
         sign_in(page, name)
-        page.get_by_role("heading", name="Borderwatch — live map").wait_for()
+        page.get_by_text("Borderwatch — live map").first.wait_for()
         head = page.locator('[data-testid="stMetric"]').first.inner_text()
         assert f"{want_24h:,}" in head, (name, head, want_24h)
         # the analysis table (a deep link, signed in on arrival)
