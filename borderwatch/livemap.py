@@ -168,6 +168,18 @@ def feed_status(store) -> tuple[str, str]:
     return describe(read_status(store))
 
 
+def fly_to(text: str, store=None) -> tuple["locate.Target | None", str]:
+    """(target, sentence) for the search box: where the map flies, or why it cannot."""
+    from borderwatch import locate
+
+    try:
+        found = locate.candidates(text, store=store or default_store(), limit=4)
+    except locate.LocateError as exc:
+        return None, str(exc)
+    target, others = found[0], [t.label for t in found[1:]]
+    return target, f"Showing {target.label}." + (f" Other matches: {'; '.join(others)}." if others else "")
+
+
 def remember_view(out: dict | None) -> None:
     """Keep the map view in the URL so a copied link reopens it."""
     import streamlit as st

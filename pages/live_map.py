@@ -14,12 +14,26 @@ app_setup.refresh_basemap()  # nation outlines may have been replaced by a borde
 st.sidebar.number_input("Refresh every (seconds, 0 = off)", min_value=0, max_value=3600, step=5,
                         key="bw_refresh", value=livemap.default_refresh())
 refresh = st.session_state.bw_refresh
+with st.sidebar.form("bw_go", border=False):
+    st.text_input("Go to", key="bw_go_text", placeholder="place, 31.76 -106.44, MGRS, MEX-USA, incident id",
+                  help="A place (populated places of 15,000 or more), a coordinate in decimal degrees or "
+                       "degrees-minutes-seconds, an MGRS reference, a border segment or an incident id.")
+    if st.form_submit_button("Go", icon=":material/travel_explore:"):
+        target, message = livemap.fly_to(st.session_state.bw_go_text)
+        st.session_state["bw_go_message"] = (target is not None, message)
+        if target is not None:
+            st.session_state["bw_fly"] = target
+if st.session_state.get("bw_go_message"):
+    found, message = st.session_state["bw_go_message"]
+    (st.sidebar.caption if found else st.sidebar.error)(ui.md(message))
 st.markdown(livemap.page_css(), unsafe_allow_html=True)
 
 
 @st.fragment(run_every=dt.timedelta(seconds=refresh) if refresh else None)
 def live() -> None:
-    ctx, center, zoom = livemap.context(flt, st.session_state.get("live_map"), ui.url_view(),
+    fly = st.session_state.pop("bw_fly", None)  # the search box's target replaces the map's own view
+    ctx, center, zoom = livemap.context(flt, None if fly else st.session_state.get("live_map"),
+                                        (fly.lat, fly.lon, fly.zoom) if fly else ui.url_view(),
                                         st.session_state.get("bw_last_refresh"), refresh)
     drawn = st.session_state.get("bw_drawn")
     reuse = drawn is not None and drawn.covers(ctx, refresh)
@@ -46,7 +60,10 @@ def live() -> None:
     st.caption({"ok": ":green[●] ", "warn": ":orange[●] ", "down": ":gray[●] "}[level] + ui.md(line))
     with st.expander(f"Incidents by threat, {head.window} and {head.previous_window}"):
         st.html(livemap.threat_table_html(head))
-    livemap.remember_view(out)
+    if fly:  # the link carries where the map flew (the frame reports its new view on the next move)
+        ui.write_url(flt, {"lat": fly.lat, "lon": fly.lon, "z": fly.zoom})
+    else:
+        livemap.remember_view(out)
     st.session_state["bw_last_refresh"] = st.session_state["bw_drawn"].now
     st.session_state["bw_map_context"] = ctx
 

@@ -130,3 +130,25 @@ def test_a_view_report_inside_the_drawn_view_draws_the_same_again():
     assert not drawn.covers(ctx(flt=Filter(window="7d")), refresh_s=30)
     assert not drawn.covers(ctx(view=View.around(30.0, 60.0, 4, 1140, 820)), refresh_s=30)
     assert not drawn.covers(ctx(view=View.around(30.0, 20.0, 5, 1140, 820)), refresh_s=30)
+
+
+def go(at):
+    next(b for b in at.sidebar.button if b.label == "Go").click().run()
+
+
+def test_search_box_flies_the_map_and_the_link_follows(app_env):
+    at = run_app(window="7d")
+    at.sidebar.text_input(key="bw_go_text").input("Ciudad Juárez")
+    go(at)
+    assert not at.exception
+    args = folium_args(at)
+    assert args["center"] == pytest.approx([31.72024, -106.46084], abs=1e-4) and args["zoom"] == 11
+    assert any(c.value.startswith("Showing Ciudad Juárez") and "MEX" in c.value for c in at.sidebar.caption)
+    assert [at.query_params[k] for k in ("lat", "lon", "z")] in (["31.7202", "-106.4608", "11"],
+                                                                 [["31.7202"], ["-106.4608"], ["11"]])
+    # something that is nowhere: a reason, and the map stays where it was
+    at.sidebar.text_input(key="bw_go_text").input("95, 10")
+    go(at)
+    assert not at.exception
+    assert any("Latitude 95" in e.value for e in at.sidebar.error)
+    assert folium_args(at)["zoom"] == 11
