@@ -168,7 +168,7 @@ def test_sign_in_form_then_the_map(env):
     at.text_input(key="bw_signin_password").input("form user password")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any("live map" in t.value for t in at.title)
+    assert any("Borderwatch — live map" in m.value for m in at.markdown)
     assert any("form-user" in c.value.replace("\\", "") for c in at.sidebar.caption)  # (Markdown-escaped)
 
 
@@ -183,7 +183,7 @@ def test_one_time_password_must_be_changed(env):
     at.text_input(key="bw_new_pw1").input("my own new password")
     at.text_input(key="bw_new_pw2").input("my own new password")
     at.button[0].click().run()
-    assert any("live map" in t.value for t in at.title)
+    assert any("Borderwatch — live map" in m.value for m in at.markdown)
     assert not auth.get("first-time", store).must_change
 
 

@@ -58,9 +58,25 @@ def el_paso_store(tmp_path_factory):
              "threat_type": ("illegal_crossing", "smuggling", "drug_trafficking")[i % 3], "severity": 1 + i % 4,
              "lon": EL_PASO[1] + (i % 5 - 2) * 0.012, "lat": EL_PASO[0] - 0.02 + (i // 5) * 0.01,
              "description": "", "source": "patrol"} for i in range(15)]
-    ingest.insert_incidents(store, ingest.prepare_incidents(pd.DataFrame(rows), store, dataset="feed:test"))
+    ingest.insert_incidents(store, ingest.prepare_incidents(pd.DataFrame(rows), store, dataset="feed:test",
+                                                            owner="USA"))
+    from borderwatch import auth
+
+    auth.add_user(COMMANDER, "USA", "analyst", by="tests", store=store)  # signs in as on a real site
+    auth.change_password(COMMANDER, PASSWORD, store=store)
     store.close()
     return store
+
+
+COMMANDER, PASSWORD = "usa-commander", "commander test password"
+
+
+def sign_in(page) -> None:
+    browser.wait_for_app(page, 120_000)
+    page.get_by_role("textbox", name="Account name").fill(COMMANDER)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    browser.wait_for_app(page, 120_000)
 
 
 def wait_until(fn, timeout=90.0, every=0.25, what="condition"):
@@ -108,9 +124,10 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
     monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
     url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
                                               "BORDERWATCH_NOW": NOW.isoformat(),
-                                              "BORDERWATCH_REFRESH_SECONDS": "0", "BORDERWATCH_AUTH": "off"})
+                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
     s = page_factory(f"{url}/", viewport=VIEWPORT)
     page = s.page
+    sign_in(page)
     browser.wait_for_app(page, 120_000)
     frame = browser.map_frame(page, 120_000)
     wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"), what="basemap drawn")
@@ -205,7 +222,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
         link.click()
     analysis = opened.value
     analysis.wait_for_load_state()
-    browser.wait_for_app(analysis, 120_000)
+    sign_in(analysis)  # a new tab is a new session: signed in there too, then the page asked for
     assert "/analysis?" in analysis.url and "nations=USA" in analysis.url
     assert f"segment(s) {segment}" in " ".join(analysis.locator('[data-testid="stAlert"]').all_inner_texts())
     assert browser.app_exceptions(analysis) == []
@@ -219,9 +236,10 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
 def test_full_screen_shows_the_map_alone(streamlit_app, page_factory, el_paso_store, tmp_path):
     url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
                                               "BORDERWATCH_NOW": NOW.isoformat(),
-                                              "BORDERWATCH_REFRESH_SECONDS": "0", "BORDERWATCH_AUTH": "off"})
+                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
     s = page_factory(f"{url}/", viewport=VIEWPORT)
     page = s.page
+    sign_in(page)
     browser.wait_for_app(page, 120_000)
     frame = browser.map_frame(page, 120_000)
     frame.click(".bw-fullscreen a")

@@ -78,20 +78,26 @@ def test_filter_change_changes_figures(app_env):
 def test_headline_follows_the_window_with_its_comparison_period(app_env, small_store):
     """The headline figures and the threat table use the chosen window and the period before it;
     only the change carries an arrow; the table lists exactly the threats that occurred."""
+    from borderwatch import access
     from borderwatch.filters import Filter
     from borderwatch.situation import Situation
 
     for window, words, previous in (("30d", "last 30 days", "previous 30 days"), ("24h", "last 24 h", "previous 24 h")):
         at = run_app(window=window)
         assert not at.exception
-        head = Situation(Filter(window=window), NOW, small_store).headline()
+        viewer = access.viewer_for("test-admin", "USA", "admin", small_store)  # who run_app signs in
+        with access.viewing_as(viewer):
+            head = Situation(Filter(window=window), NOW, small_store).headline()
         incidents = next(m for m in at.metric if m.label == f"Incidents, {words}")
         assert int(incidents.value.replace(",", "")) == head.incidents
         start, end = Filter(window=window).time_range(NOW)
-        n = small_store.cursor().execute("SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ?",
-                                         [start, end]).fetchone()[0]
-        prev = small_store.cursor().execute("SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ?",
-                                            [start - (end - start), start]).fetchone()[0]
+        cur = small_store.cursor().execute(
+            "SELECT occurred_at, reporting_nation, owner_nation, release_public, release_nations, release_agreements "
+            "FROM incidents WHERE occurred_at >= ? AND occurred_at < ?", [start - (end - start), end])
+        names = [d[0] for d in cur.description]
+        seen = [r["occurred_at"] for r in (dict(zip(names, row)) for row in cur.fetchall())
+                if access.visible(r, "incident", viewer)]  # the rule in Python, row by row
+        n, prev = sum(t >= start for t in seen), sum(t < start for t in seen)
         assert head.incidents == n and head.previous == prev
         if prev:
             assert incidents.proto.delta == f"{(n - prev) / prev * 100:+.0f}% vs {previous}"
