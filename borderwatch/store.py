@@ -640,6 +640,14 @@ _default: Store | None = None
 _default_lock = threading.Lock()
 
 
+def reset_default_store() -> None:
+    """Forget the process-wide store, so the next ``default_store()`` opens the one the
+    environment names now (``BORDERWATCH_STORE``, ``BORDERWATCH_CATALOG``...)."""
+    global _default
+    with _default_lock:
+        _default = None
+
+
 def default_store() -> Store:
     """The process-wide store at ``BORDERWATCH_STORE`` (or ``var/store`` in the repo)."""
     global _default

@@ -13,7 +13,7 @@ import tempfile
 import pandas as pd
 import streamlit as st
 
-from borderwatch import audit, importer, signin, ui
+from borderwatch import access, audit, importer, signin, ui
 from borderwatch.importers.progress import Rate
 from borderwatch.importers.wording import for_page
 from borderwatch.store import default_store
@@ -47,6 +47,12 @@ c = st.columns(2)
 skip_invalid = c[0].checkbox("Import valid rows, skip rejected ones", key="imp_skip",
                              help="By default a file with any rejected row is refused whole.")
 replace = c[1].checkbox("Replace earlier imports from this source", key="imp_replace")
+c = st.columns(2)
+owner_text = c[0].text_input("Owner nation", key="imp_owner", placeholder="default: the reporting (or hosting) nation",
+                             disabled=layer == "borders", help="ISO 3166 alpha-3 code of the nation that owns the rows.")
+release_text = c[1].text_input("Released to", key="imp_release", placeholder="default: the owner only",
+                               disabled=layer == "borders",
+                               help="public, owner, or nations and agreements, e.g. USA,MEX or schengen.")
 with st.expander("File details (only when the file does not say)"):
     a = st.columns(4)
     encoding = a[0].text_input("Text encoding", key="imp_encoding", placeholder="e.g. cp1252")
@@ -151,11 +157,24 @@ with st.expander("Full report"):
 
 
 def confirm() -> None:
+    try:  # checked before anything is written
+        owner, release = access.release_options(store, owner_text.strip() or None, release_text.strip() or None)
+    except ValueError as exc:
+        state.imp_release_error = for_page(str(exc))
+        return
+    state.pop("imp_release_error", None)
     bar = st.progress(0.0, text="Writing…")
     state.imp_done = importer.commit(state.imp_plan, store,
                                      progress=lambda d, t: bar.progress(min(d / t, 1.0) if t else 1.0, text="Writing…"))
+    if layer != "borders":
+        access.stamp(store, layer, state.imp_done.dataset, owner, release)
     audit.record("import", viewer=signin.viewer(), address=signin.address(), rows=state.imp_done.written,
-                 detail=f"{layer} {state.imp_done.file}")
+                 detail=f"{layer} {state.imp_done.file}" + (f" owner {owner}" if owner else "")
+                        + (f" {release.describe()}" if release else ""))
+
+
+if state.get("imp_release_error"):
+    st.error(ui.md(state.imp_release_error))
 
 
 if st.button(f"Confirm: import {report.accepted:,} {layer} rows", type="primary", disabled=not report.ok,

@@ -31,9 +31,9 @@ def env(store, monkeypatch):
     monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
     monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
     monkeypatch.delenv("BORDERWATCH_AUTH", raising=False)
-    store_mod._default = None
+    store_mod.reset_default_store()
     yield store
-    store_mod._default = None
+    store_mod.reset_default_store()
 
 
 def _last(store, action=""):

@@ -76,10 +76,26 @@ def test_upload_report_then_confirm(streamlit_app, page_factory, import_store, t
     page.get_by_role("heading", name="Preview of accepted rows").wait_for()
     assert page.locator("[data-testid=\"stDataFrame\"] td", has_text="boat with cigarettes").count() == 1
     _shot(page, "2-ready")
+    # releasability: a wrong nation is refused in the page's words and nothing is written
+    page.get_by_role("textbox", name="Released to").fill("USA,XXX")
+    page.get_by_role("textbox", name="Released to").press("Enter")
+    browser.wait_for_app(page, 60_000)
+    confirm.click()
+    browser.wait_for_app(page, 60_000)
+    page.get_by_text('the "Released to" box').wait_for()
+    assert incident_count(import_store) == before
+    page.get_by_role("textbox", name="Owner nation").fill("MEX")
+    page.get_by_role("textbox", name="Owner nation").press("Enter")
+    page.get_by_role("textbox", name="Released to").fill("USA")
+    page.get_by_role("textbox", name="Released to").press("Enter")
+    browser.wait_for_app(page, 60_000)
     confirm.click()
     browser.wait_for_app(page, 60_000)
     page.get_by_text("2 written").wait_for()
     assert incident_count(import_store) == before + 2
+    rows = import_store.cursor().execute(
+        "SELECT owner_nation, release_nations FROM incidents WHERE description = 'boat with cigarettes'").fetchall()
+    assert rows == [("MEX", ["USA"])]
     _shot(page, "3-imported")
     assert browser.app_exceptions(page) == []
     assert session.blocked == []

@@ -15,7 +15,7 @@ def app_env(small_store, monkeypatch):
     monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
     monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
     from borderwatch import store
-    store._default = None
+    store.reset_default_store()
 
 
 def run_app(**query) -> AppTest:

@@ -24,6 +24,8 @@ _PAGE_CONTROLS: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"--layer-name"), 'the "Layer / folder" box'),
     (re.compile(r"--source"), 'the "Source name" box'),
     (re.compile(r"--replace"), 'the "Replace earlier imports from this source" option'),
+    (re.compile(r"--owner"), 'the "Owner nation" box'),
+    (re.compile(r"--release-to"), 'the "Released to" box'),
     (re.compile(r"pass preset 'none'|--preset none"), 'choose "by column names only" under "Field mapping"'),
 )
 _CLI_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
