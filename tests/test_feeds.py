@@ -1676,3 +1676,24 @@ def test_cot_out_address_is_checked():
     for bad in ("udp://x:1", "tcp://x", "x:8087", "tcp://:8087"):
         with pytest.raises(ValueError, match="tcp://HOST:PORT"):
             parse_url(bad)
+
+
+def test_the_site_nation_owns_json_records_that_state_none(feed_store, service):
+    """``feeds --nation`` names the nation that owns records stating none (JSON as CoT), so a
+    signed-in viewer of that nation sees them on the live map."""
+    service.stop()  # one service per store at a time
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False,
+                                             batch_ms=50, nation="MEX")).start()
+    try:
+        plain, stated = uid("own"), uid("own")
+        m = mark(svc)
+        send_tcp(svc.ports["json-tcp"], [_json_incident(plain, 2),
+                                         json.dumps({"id": stated, "time": iso(now_utc()), "lat": 31.76, "lon": -106.45,
+                                                     "threat_type": "smuggling", "reporting_nation": "USA"}).encode() + b"\n"])
+        settle(svc, m, 2)
+    finally:
+        svc.stop()
+    rows = dict(feed_store.cursor().execute(
+        "SELECT incident_id, reporting_nation FROM incidents WHERE incident_id IN (?, ?)",
+        [f"json:{plain}", f"json:{stated}"]).fetchall())
+    assert rows == {f"json:{plain}": "MEX", f"json:{stated}": "USA"}

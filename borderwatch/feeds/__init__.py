@@ -86,7 +86,7 @@ def add_commands(sub) -> None:
     p.add_argument("--max-message", type=int, default=64 * 1024, metavar="BYTES",
                    help="largest message accepted (default 65536)")
     p.add_argument("--max-connections", type=int, default=256, metavar="N", help="TCP clients at once (default 256)")
-    p.add_argument("--nation", type=_nation, metavar="ISO3", help="reporting nation for CoT events that do not state one")
+    p.add_argument("--nation", type=_nation, metavar="ISO3", help="reporting nation (and so owner) of CoT events and JSON records that do not state one")
     p.add_argument("--compact-every", type=float, default=600, metavar="S",
                    help="merge the store's small files every S seconds while ingesting (default 600)")
     p.add_argument("--no-patrols", action="store_true",

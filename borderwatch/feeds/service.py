@@ -55,7 +55,7 @@ class FeedConfig:
     max_message: int = cot.MAX_MESSAGE_BYTES
     max_connections: int = 256
     max_file: int = MAX_FILE_BYTES
-    nation: str | None = None  # reporting nation for CoT events without one
+    nation: str | None = None  # reporting nation (owner) of CoT events and JSON records without one
     compact_every_s: float = 600.0
     segment_bytes: int = journal_mod.SEGMENT_BYTES
     poll_s: float = 0.25
@@ -658,6 +658,8 @@ class FeedService:
                 rec = jsonfeed.parse_line(message, max_bytes=self.config.max_message)
             else:
                 rec = jsonfeed.to_incident(message)
+            if fmt != "cot" and not rec.get("reporting_nation"):
+                rec["reporting_nation"] = self.config.nation  # the site's nation owns what states none
         except Ignored as exc:
             self._ignore(channel, peer, exc.reason)
             outcome.append(("ignored", exc.reason))
