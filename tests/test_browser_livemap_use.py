@@ -99,7 +99,10 @@ def zoom_into(page, frame, latlon, target_zoom):
         x, y = frame.evaluate(f"(() => {{ const p = map_div.latLngToContainerPoint({list(latlon)}); return [p.x, p.y]; }})()")
         page.mouse.move(box["x"] + x, box["y"] + y)
         page.mouse.wheel(0, -60)  # one notch: one zoom level in Leaflet
-        wait_until(lambda: frame.evaluate("map_div.getZoom()") != zoom, timeout=20, every=0.2, what="zoom step")
+        try:  # a busy machine may drop a wheel notch while the frame redraws: then wheel again
+            wait_until(lambda: frame.evaluate("map_div.getZoom()") != zoom, timeout=20, every=0.2, what="zoom step")
+        except AssertionError:
+            continue
         time.sleep(0.3)
     assert frame.evaluate("map_div.getZoom()") >= target_zoom
 
