@@ -227,7 +227,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
     analysis.wait_for_load_state()
     sign_in(analysis)  # a new tab is a new session: signed in there too, then the page asked for
     assert "/analysis?" in analysis.url and "nations=USA" in analysis.url
-    assert f"segment(s) {segment}" in " ".join(analysis.locator('[data-testid="stAlert"]').all_inner_texts())
+    analysis.locator('[data-testid="stAlert"]').filter(has_text=f"segment(s) {segment}").first.wait_for(timeout=120_000)
     assert browser.app_exceptions(analysis) == []
 
     assert browser.app_exceptions(page) == []
