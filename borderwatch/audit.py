@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import sys
 
 import pandas as pd
 
@@ -86,35 +85,3 @@ def verify(store: Store | None = None) -> list[str]:
 
 def to_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
-
-
-# -- command line ---------------------------------------------------------------------------------
-def add_commands(sub) -> None:
-    p = sub.add_parser("audit", help="show, export or verify the audit log",
-                       description="Show, export or verify the append-only audit log.")
-    p.add_argument("what", choices=("show", "export", "verify"))
-    p.add_argument("--action", default="", choices=("", *ACTIONS), help="only this action")
-    p.add_argument("--limit", type=int, default=50, help="entries to show (default 50; export: all)")
-    p.add_argument("-o", "--output", help="export: CSV file to write (default: standard output)")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args) -> int:
-    if args.what == "verify":
-        problems = verify()
-        for problem in problems:
-            print(f"borderwatch audit: {problem}", file=sys.stderr)
-        print("audit log intact" if not problems else f"{len(problems)} problem(s)")
-        return 1 if problems else 0
-    frame = entries(action=args.action, limit=args.limit if args.what == "show" else 10_000_000)
-    if args.what == "export":
-        data = to_csv(frame.drop(columns=["prev_hash"]))
-        if args.output:
-            from borderwatch.fileio import write_atomic
-
-            write_atomic(args.output, data)
-        else:
-            sys.stdout.write(data.decode())
-        return 0
-    print(frame.drop(columns=["prev_hash", "hash"]).to_string(index=False) if len(frame) else "no audit entries")
-    return 0

@@ -15,11 +15,10 @@ import dataclasses
 import datetime as dt
 import json
 import pathlib
-import sys
 import time
 
 from borderwatch.fileio import write_atomic
-from borderwatch.store import Store, StoreError, default_store, new_connection
+from borderwatch.store import Store, StoreError, new_connection
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -169,57 +168,3 @@ def migrate(source: Store, catalog: str, data_path: str | None, *, replace: bool
         raise StoreError("the data path must differ from the embedded store's own files directory")
     return target, copy_lake(source, target, replace=replace)
 
-
-# -- the command line -------------------------------------------------------------------------
-def _print_result(action: str, result: CopyResult) -> None:
-    print(f"{action} at snapshot {result.snapshot_id} ({result.snapshot_time} UTC) in {result.seconds:.1f} s; "
-          "rows per table checked:")
-    for table, n in sorted(result.counts.items()):
-        print(f"  {table:<20} {n:>12,}")
-
-
-def cmd_store(args) -> int:
-    if args.action == "info":
-        store = default_store()
-        store.check()
-        print(store.describe())
-        print(f"snapshot {store.snapshot_id()}")
-        for table, n in sorted(row_counts(store).items()):
-            print(f"  {table:<20} {n:>12,}")
-    elif args.action == "backup":
-        _print_result(f"backup of {default_store().describe()} written to {args.directory}",
-                      backup(default_store(), args.directory))
-    elif args.action == "restore":
-        _print_result(f"restored {args.directory} into {default_store().describe()}",
-                      restore(default_store(), args.directory, replace=args.replace))
-    elif args.action == "migrate":
-        # the environment describes the store as it is (embedded); the flags where it goes
-        target, result = migrate(Store(catalog=""), args.to, args.data_path, replace=args.replace)
-        _print_result(f"migrated to {target.describe()}", result)
-        print(f"to use it: BORDERWATCH_CATALOG='{target.postgres.display()}' BORDERWATCH_DATA_PATH='{target.data_dir}'")
-    return 0
-
-
-def add_commands(sub) -> None:
-    p = sub.add_parser("store", help="the store: info, consistent backup and restore, migration to PostgreSQL",
-                       description="Inspect, back up, restore or migrate the store (the catalog named by "
-                                   "BORDERWATCH_CATALOG, else the embedded one in BORDERWATCH_STORE).")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("info", help="where the store is, its latest snapshot and rows per table")
-    b = actions.add_parser("backup", help="write a backup consistent at one snapshot (feeds may keep writing)")
-    b.add_argument("directory", help="a new or empty directory")
-    r = actions.add_parser("restore", help="replace the store's contents with a backup")
-    r.add_argument("directory", help="a directory written by 'borderwatch store backup'")
-    r.add_argument("--replace", action="store_true", help="overwrite a store that already holds data")
-    m = actions.add_parser("migrate", help="copy the embedded store into a PostgreSQL catalog")
-    m.add_argument("--to", required=True, metavar="postgresql://USER@HOST:PORT/DBNAME", help="the new catalog")
-    m.add_argument("--data-path", required=True, help="directory for the table files, mounted on every host "
-                                                      "(then BORDERWATCH_DATA_PATH on every host)")
-    m.add_argument("--replace", action="store_true", help="overwrite a catalog that already holds data")
-    p.set_defaults(func=cmd_store)
-
-
-if __name__ == "__main__":
-    from borderwatch.cli import main
-
-    sys.exit(main(["store", *sys.argv[1:]]))

@@ -15,10 +15,8 @@ rows instead and still lists the rejected ones. See ``docs/import.md``.
 """
 from __future__ import annotations
 
-from borderwatch.importers.cli import add_commands, cmd_import
 from borderwatch.importers.pipeline import (LAYERS, PRESETS, ImportPlan, ImportRefused, commit, import_file,
                                             read_file)
 from borderwatch.importers.report import FileRefused, ImportReport, RowError
 
-__all__ = ["LAYERS", "PRESETS", "FileRefused", "ImportPlan", "ImportRefused", "ImportReport", "RowError", "add_commands",
-           "cmd_import", "commit", "import_file", "read_file"]
+__all__ = ["LAYERS", "PRESETS", "FileRefused", "ImportPlan", "ImportRefused", "ImportReport", "RowError", "commit", "import_file", "read_file"]

@@ -39,6 +39,19 @@ def read(params: Mapping[str, str] | str, *, nations: Iterable[str] | None = Non
     return _UrlReader(params, nations, agreements, segments).read()
 
 
+def read_for_store(params: Mapping[str, str] | str, store) -> tuple[Filter, tuple[float, float, int] | None, list[str]]:
+    """A link read against the codes ``store`` knows: its Filter, its map view and every notice.
+    The command line's reader (``export``, ``brief``); the app reads links the same way."""
+    import queries
+
+    nations = [code for code, _ in queries.rows("nation_names", store=store)]
+    agreements = [code for code, _ in queries.rows("agreement_names", store=store)]
+    segments = [row[0] for row in queries.rows("segment_choices", Filter(), store=store)]
+    flt, notices = read(params, nations=nations, agreements=agreements, segments=segments)
+    view, view_notices = view_from_url(params)
+    return flt, view, notices + view_notices
+
+
 def view_from_url(params: Mapping[str, str] | str) -> tuple[tuple[float, float, int] | None, list[str]]:
     """The map view (lat, lon, zoom) a link asks for, or None, with notices for what was ignored."""
     params = _as_params(params)

@@ -1,6 +1,8 @@
 """Assembling the live map from the Filter and the map view (no Streamlit calls except the view)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dataclasses
 import datetime as dt
 import html
@@ -13,6 +15,9 @@ from borderwatch.situation import Headline, plural
 from borderwatch.store import default_store
 from layers import basemap, registry
 from layers.base import Built, MapContext, View
+
+if TYPE_CHECKING:
+    from borderwatch import locate
 
 REFRESH_ENV = "BORDERWATCH_REFRESH_SECONDS"
 DEFAULT_REFRESH = 30

@@ -15,7 +15,6 @@ import streamlit as st
 
 from borderwatch import access, audit, auth
 from borderwatch.filters import utcnow
-from borderwatch.store import default_store
 
 SESSION = "bw_signed_in"  # {"name", "since", "last"} of a local / header / OIDC sign-in
 OFF_BANNER = ("**Access control is off** (`BORDERWATCH_AUTH=off`): everything in the store is visible to "

@@ -24,7 +24,6 @@ import datetime as dt
 import os
 import pathlib
 import random
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -9,7 +9,6 @@ import datetime as dt
 import io
 import random
 import re
-import zipfile
 
 import h3
 import pandas as pd

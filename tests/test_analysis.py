@@ -15,7 +15,7 @@ import pytest
 
 import queries
 from borderwatch import analysis
-from borderwatch.exports import cli as export_cli
+from borderwatch import cli
 from borderwatch.exports import data as exports
 from borderwatch.filters import Filter
 from conftest import NOW
@@ -369,12 +369,12 @@ def test_export_command_line(tmp_path, small_store, monkeypatch, capsys):
     monkeypatch.setenv("BORDERWATCH_STORE", str(small_store.path))
     monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
     out = tmp_path / "usa.csv"
-    assert export_cli.main(["csv", "--no-zip", "-q", "--filter-url", "http://host/analysis?nations=USA&window=365d",
+    assert cli.main(["export", "csv", "--no-zip", "-q", "--filter-url", "http://host/analysis?nations=USA&window=365d",
                             "-o", str(out)]) == 0
     df = pd.read_csv(out)
     assert set(df.incident_id) == filtered_ids(USA_YEAR, small_store)
     meta = json.loads((tmp_path / "usa.metadata.json").read_text())
     assert meta["filter"]["url_query"] == "v=1&nations=USA&window=365d"
-    assert export_cli.main(["geoparquet", "-q", "--filter-url", "nations=USA&window=365d", "-o", str(tmp_path)]) == 0
+    assert cli.main(["export", "geoparquet", "-q", "--filter-url", "nations=USA&window=365d", "-o", str(tmp_path)]) == 0
     assert (tmp_path / f"borderwatch_incidents_{USA_YEAR.slug()}_20261101T1200Z.parquet").exists()
     assert "incidents" in capsys.readouterr().out

@@ -290,6 +290,12 @@ def test_cli_rejects_unknown_values(small_store_env, tmp_path):
     assert done.returncode == 2
     assert "XXX" in done.stderr and "piracy" in done.stderr
     assert not list(tmp_path.iterdir())
+    # the link is read by the app's one link reader: what the app would ignore, a scheduled job refuses
+    done = run_cli(["--out", str(tmp_path), "--filter-url", "window=9y&lat=abc&lon=10&severity=7"], small_store_env,
+                   tmp_path)
+    assert done.returncode == 2
+    assert all(f"{key}=" in done.stderr for key in ("window", "lat", "severity")), done.stderr
+    assert not list(tmp_path.iterdir())
 
 
 # -- the page ------------------------------------------------------------------------------------

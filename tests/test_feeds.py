@@ -1120,7 +1120,8 @@ def test_command_exits_non_zero_when_a_part_keeps_failing(feed_store, service, m
     """`borderwatch feeds` stops with exit status 3 when a part is given up."""
     import threading as _t
 
-    from borderwatch.feeds import cmd_feeds, health as health_mod
+    from borderwatch.cli.feeds import run as cmd_feeds
+    from borderwatch.feeds import health as health_mod
     from borderwatch.cli import build_parser
 
     service.stop()

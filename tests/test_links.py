@@ -299,7 +299,7 @@ def test_export_command_names_what_it_ignored(small_store_env, tmp_path):
     import sys
 
     link = "http://localhost:8501/analysis?nations=US,USA&severity=NaN&window=365d"
-    done = subprocess.run([sys.executable, "-m", "borderwatch.exports.cli", "csv", "--filter-url", link,
+    done = subprocess.run([sys.executable, "-m", "borderwatch.cli", "export", "csv", "--filter-url", link,
                            "-o", str(tmp_path), "-q"], env=small_store_env, cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr

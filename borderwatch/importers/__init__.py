@@ -10,5 +10,5 @@ public entry point):
 5. assemble: ``assemble`` (stable ids, duplicates);
 6. commit: the target's ``write``, one store transaction.
 
-``report`` is the import report; ``cli`` the ``borderwatch import`` command.
+``report`` is the import report; ``borderwatch.cli.imports`` the ``borderwatch import`` command.
 """

@@ -346,7 +346,6 @@ ACLED_THREATS: dict[tuple[str, str | None], str] = {
     ("Battle-Government regains territory", None): "armed_incursion",
     ("Battle-Non-state actor overtakes territory", None): "armed_incursion",
     ("Remote violence", None): "armed_incursion",
-    ("Violence against civilians", None): "other",
     ("Riots/Protests", None): "other",
     ("Strategic development", None): "other",
     ("Non-violent transfer of territory", None): "other",

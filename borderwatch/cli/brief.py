@@ -17,16 +17,17 @@ from borderwatch.filters import SCOPES, SEVERITY_LABELS, THREAT_TYPES, WINDOWS
 FORMATS = ("png", "pdf", "html")
 
 
-def add_commands(subparsers) -> None:
-    help_text = "write briefing exports of a view: PNG snapshot, PDF briefing pack, offline HTML map"
-    p = subparsers.add_parser(
-        "brief", help=help_text,
-        description="Write briefing exports of a map view (PNG snapshot, PDF briefing pack, offline HTML "
-                    "map), as the app's Briefing exports page does. The view comes from --filter-url (the "
-                    "live map's address or its query string) and/or the individual flags, which win. "
-                    "PNG and PDF need Debian's chromium (make browser); HTML needs no browser.",
-        epilog="example: borderwatch brief --format pdf --out briefings "
-               "--filter-url 'window=24h&nations=USA,MEX&lat=31.5&lon=-106&z=5' --marking 'UNCLASSIFIED // FOUO'")
+NAME = "brief"
+HELP = "write briefing exports of a view: PNG snapshot, PDF briefing pack, offline HTML map"
+DESCRIPTION = ("Write briefing exports of a map view (PNG snapshot, PDF briefing pack, offline HTML "
+               "map), as the app's Briefing exports page does. The view comes from --filter-url (the "
+               "live map's address or its query string) and/or the individual flags, which win. "
+               "PNG and PDF need Debian's chromium (make browser); HTML needs no browser.")
+EPILOG = ("example: borderwatch brief --format pdf --out briefings "
+          "--filter-url 'window=24h&nations=USA,MEX&lat=31.5&lon=-106&z=5' --marking 'UNCLASSIFIED // FOUO'")
+
+
+def configure(p) -> None:
     p.add_argument("--format", choices=(*FORMATS, "all"), default="all", help="what to write (default: all three)")
     p.add_argument("--out", default=".", help="directory to write to (created if missing; default: current)")
     p.add_argument("--filter-url", default="", metavar="URL",
@@ -49,7 +50,6 @@ def add_commands(subparsers) -> None:
     g.add_argument("--zoom", type=float, help="map zoom (as in the live map's z)")
     p.add_argument("--as-of", metavar="TIME", help="the store as it was at TIME (UTC, e.g. 2026-11-01T12:00), "
                                                    "'now' pinned there: reproduces an earlier briefing")
-    p.set_defaults(func=run)
 
 
 def params_from_args(args) -> dict[str, str]:
@@ -70,37 +70,11 @@ def params_from_args(args) -> dict[str, str]:
 
 
 def check_params(params: dict[str, str], store) -> list[str]:
-    """Values the app would silently drop, reported instead (a scheduled job should fail loudly)."""
-    import queries
+    """Every value of the link the app would ignore or correct, reported instead: a scheduled
+    briefing fails loudly rather than brief something else. Read by the one link reader."""
+    from borderwatch import links
 
-    problems = []
-    threats = [t for t in params.get("threats", "").split(",") if t]
-    bad = [t for t in threats if t not in THREAT_TYPES]
-    if bad:
-        problems.append(f"unknown threat type(s) {', '.join(bad)}; known: {', '.join(THREAT_TYPES)}")
-    nations = [n for n in params.get("nations", "").split(",") if n]
-    if nations:
-        known = {code for code, _ in queries.rows("nation_names", store=store)}
-        bad = [n for n in nations if n.upper() not in known]
-        if bad:
-            problems.append(f"unknown nation code(s) {', '.join(bad)} (ISO 3166-1 alpha-3, e.g. USA)")
-    agreements = [a for a in params.get("agreements", "").split(",") if a]
-    if agreements:
-        known = {code for code, _ in queries.rows("agreement_names", store=store)}
-        bad = [a for a in agreements if a not in known]
-        if bad:
-            problems.append(f"unknown agreement(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
-    window = params.get("window")
-    if window and window not in WINDOWS and window != "custom":
-        problems.append(f"unknown window {window!r}; known: {', '.join(WINDOWS)}")
-    for key in ("lat", "lon", "z"):
-        if key in params:
-            try:
-                float(params[key])
-            except ValueError:
-                problems.append(f"{key} must be a number, not {params[key]!r}")
-    return problems
-
+    return links.read_for_store(params, store)[2]
 
 
 def run(args) -> int:

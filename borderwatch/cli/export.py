@@ -1,27 +1,33 @@
 """``borderwatch export FORMAT``: exactly the filtered incidents as CSV, GeoJSON or GeoParquet.
 
 The filter is given as the query string of an app URL (copy it from the browser), e.g.
-``borderwatch export csv --filter-url 'nations=USA&window=7d' -o exports/``. Also runs on its own:
-``python -m borderwatch.exports.cli csv --filter-url '...' -o exports/``.
+``borderwatch export csv --filter-url 'nations=USA&window=7d' -o exports/``. Values of the link the
+app would ignore or correct are named on standard error, and the export goes on with what the
+link reader made of them.
 """
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 import time
 
 
-def _filter(text: str):
-    from borderwatch.filters import Filter
+NAME = "export"
+HELP = "export exactly the filtered incidents (CSV, GeoJSON, GeoParquet)"
+DESCRIPTION = __doc__.split("\n\n")[0]
 
-    flt, notices = Filter.from_url(text)
+
+def _filter(text: str):
+    from borderwatch import links
+    from borderwatch.store import default_store
+
+    flt, _view, notices = links.read_for_store(text, default_store())
     for notice in notices:
         print(f"filter URL: {notice}", file=sys.stderr)
     return flt
 
 
-def cmd_export(args) -> int:
+def run(args) -> int:
     from borderwatch.exports import data
     from borderwatch.filters import utcnow
     from borderwatch.store import parse_time, travel_to
@@ -60,11 +66,9 @@ def cmd_export(args) -> int:
     return 0
 
 
-def add_commands(sub) -> None:
+def configure(p) -> None:
     from borderwatch.exports.data import FORMATS
 
-    p = sub.add_parser("export", help="export exactly the filtered incidents (CSV, GeoJSON, GeoParquet)",
-                       description=__doc__.split("\n\n")[0])
     p.add_argument("format", choices=list(FORMATS))
     p.add_argument("--filter-url", default="", help="the filter as an app URL or its query string, "
                                                     "e.g. 'nations=USA&window=7d' (default: last 30 days, everything)")
@@ -78,15 +82,3 @@ def add_commands(sub) -> None:
                    help="export what this account may see (its nation's releasable rows), audited under its name")
     p.add_argument("--as-of", metavar="TIME", help="export the store as it was at TIME (UTC, e.g. 2026-11-01T12:00); "
                                                    "relative windows end then")
-    p.set_defaults(func=cmd_export)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="borderwatch")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["export", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

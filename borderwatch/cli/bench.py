@@ -24,6 +24,11 @@ import time
 
 from borderwatch.filters import Filter
 
+NAME = "bench"
+DESCRIPTION = __doc__
+HELP = "time live-map reruns and payloads at several incident counts, against a naive baseline"
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
 FILTERS = (
     Filter(window="7d"),
     Filter(window="30d", nations=("USA", "MEX")),
@@ -110,7 +115,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(sizes: list[int], workdir: pathlib.Path, reuse: bool, skip_naive_above: int) -> list[dict]:
+def measure(sizes: list[int], workdir: pathlib.Path, reuse: bool, skip_naive_above: int) -> list[dict]:
     from borderwatch import demo, offline
     from borderwatch.store import Store
 
@@ -173,24 +178,21 @@ def print_table(rows: list[dict]) -> None:
           f"peak memory {rss_mb():,.0f} MB)", flush=True)
 
 
-def cmd_bench(args) -> int:
+def run(args) -> int:
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
     if args.dir:
         workdir = pathlib.Path(args.dir)
         workdir.mkdir(parents=True, exist_ok=True)
-        run(sizes, workdir, args.reuse, args.skip_naive_above)
+        measure(sizes, workdir, args.reuse, args.skip_naive_above)
     else:
         with tempfile.TemporaryDirectory(prefix="borderwatch-bench-") as tmp:
-            run(sizes, pathlib.Path(tmp), False, args.skip_naive_above)
+            measure(sizes, pathlib.Path(tmp), False, args.skip_naive_above)
     return 0
 
 
-def add_commands(sub) -> None:
-    p = sub.add_parser("bench", help="time live-map reruns and payloads at several incident counts, against a naive baseline",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def configure(p) -> None:
     p.add_argument("--sizes", default="100000,1000000,10000000", help="comma-separated incident counts")
     p.add_argument("--dir", help="keep the benchmark stores here (default: a temporary directory)")
     p.add_argument("--reuse", action="store_true", help="reuse stores already built in --dir")
     p.add_argument("--skip-naive-above", type=int, default=sys.maxsize,
                    help="run the naive baseline only up to this incident count")
-    p.set_defaults(func=cmd_bench)

@@ -6,10 +6,12 @@ import pathlib
 import sys
 import time
 
-from borderwatch.importers import mapping as mp
-from borderwatch.importers.pipeline import LAYERS, import_file
-from borderwatch.importers.progress import Rate
-from borderwatch.importers.report import ALL_OR_NOTHING
+NAME = "import"
+HELP = "import your own borders, fortifications, sensors or incidents from a file"
+DESCRIPTION = ("Import a file into the store: GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ, GeoParquet, or CSV "
+               "(lon/lat columns, a WKT column or a 'lat, lon' column). A file with any rejected row is refused "
+               "whole unless --skip-invalid is given; the report lists every rejected row. Re-importing the same "
+               "records does not duplicate them. See docs/import.md.")
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -22,13 +24,10 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
-def add_commands(subparsers) -> None:
-    p = subparsers.add_parser(
-        "import", help="import your own borders, fortifications, sensors or incidents from a file",
-        description="Import a file into the store: GeoJSON, GeoPackage, zipped Shapefile, KML/KMZ, GeoParquet, or CSV "
-                    "(lon/lat columns, a WKT column or a 'lat, lon' column). A file with any rejected row is refused "
-                    "whole unless --skip-invalid is given; the report lists every rejected row. Re-importing the same "
-                    "records does not duplicate them. See docs/import.md.")
+def configure(p) -> None:
+    from borderwatch.importers import mapping as mp
+    from borderwatch.importers.pipeline import LAYERS
+
     p.add_argument("layer", choices=LAYERS, help="what the file holds")
     p.add_argument("file", help="the file to import")
     p.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
@@ -52,11 +51,13 @@ def add_commands(subparsers) -> None:
                                                    "nation a sensor or fortification stands in)")
     p.add_argument("--release-to", metavar="LIST", help="public, owner, or nations and agreements the rows are released "
                                                         "to, e.g. USA,MEX or schengen (default: owner only)")
-    p.set_defaults(func=cmd_import)
 
 
-def cmd_import(args) -> int:
+def run(args) -> int:
     from borderwatch.demo import load_reference
+    from borderwatch.importers.pipeline import import_file
+    from borderwatch.importers.progress import Rate
+    from borderwatch.importers.report import ALL_OR_NOTHING
     from borderwatch.store import default_store
 
     store = default_store()

@@ -1,0 +1,22 @@
+"""``borderwatch setup``: prepare the environment (offline map assets, the store's reference data)."""
+from __future__ import annotations
+
+NAME = "setup"
+HELP = "prepare the environment: offline map assets and the store's reference data"
+
+
+def configure(p) -> None:
+    pass
+
+
+def run(args) -> int:
+    from borderwatch import app_setup, demo, offline
+    from borderwatch.store import default_store
+    from layers import basemap
+
+    offline.install_assets(app_setup.STATIC_DIR)
+    store = default_store()
+    loaded = demo.load_reference(store)
+    basemap.write_static_basemap(store, app_setup.STATIC_DIR)
+    print(f"store: {store.path} ({'reference data loaded' if loaded else 'reference data present'})")
+    return 0
