@@ -23,7 +23,8 @@ import shapely
 import shapely.geometry
 
 import queries
-from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES, Filter, utcnow
+from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES
+from borderwatch.filters import Filter, utcnow
 from borderwatch.store import Store, default_store
 from borderwatch.situation import Situation
 from layers import style

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from borderwatch import demo, offline
+from borderwatch import offline, reference
 from borderwatch.store import REPO_ROOT, default_store
 
 STATIC_DIR = REPO_ROOT / "static"
@@ -24,7 +24,7 @@ def prepare() -> None:
     offline.install_assets(STATIC_DIR)
     offline.use_local_assets()
     store = default_store()
-    demo.load_reference(store)
+    reference.load_into(store)
     basemap.write_static_basemap(store, STATIC_DIR)
 
 

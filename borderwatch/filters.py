@@ -12,20 +12,8 @@ import os
 import re
 from typing import Any, Iterable, Mapping
 
-THREAT_TYPES = (
-    "illegal_crossing",
-    "smuggling",
-    "drug_trafficking",
-    "human_trafficking",
-    "weapons_trafficking",
-    "document_fraud",
-    "armed_incursion",
-    "drone_incursion",
-    "other",
-)
-THREAT_LABELS = {t: t.replace("_", " ").capitalize() for t in THREAT_TYPES}
+from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES  # noqa: F401  (words the Filter checks)
 
-SEVERITY_LABELS = {1: "low", 2: "moderate", 3: "high", 4: "critical"}
 SCOPES = ("all", "internal", "external")
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30), "365d": dt.timedelta(days=365)}
 WINDOW_LABELS = {"24h": "last 24 h", "7d": "last 7 days", "30d": "last 30 days", "365d": "last 365 days", "custom": "custom"}

@@ -15,7 +15,8 @@ import shapely
 
 import queries
 from borderwatch import hexgrid
-from borderwatch.filters import THREAT_TYPES, utcnow
+from borderwatch.domain import THREAT_TYPES
+from borderwatch.filters import utcnow
 from borderwatch.store import Store
 
 INCIDENT_SCHEMA = pa.schema([
@@ -38,7 +39,7 @@ class SegmentLocator:
     """Nearest border segment for points (planar nearest in degrees, within a bound)."""
 
     def __init__(self, store: Store):
-        from borderwatch.demo import segments_frame
+        from borderwatch.reference import segments_frame
 
         segs = segments_frame(store)
         self.ids = np.array(segs.segment_id, dtype=object)

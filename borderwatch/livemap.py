@@ -10,7 +10,8 @@ import os
 
 import folium
 
-from borderwatch.filters import THREAT_LABELS, Filter, utcnow
+from borderwatch.domain import THREAT_LABELS
+from borderwatch.filters import Filter, utcnow
 from borderwatch.situation import Headline, plural
 from borderwatch.store import default_store
 from layers import basemap, registry

@@ -22,11 +22,11 @@ import h3.api.numpy_int as h3i
 import numpy as np
 import pyarrow as pa
 import shapely
-from pyproj import Geod
 
+from borderwatch.domain import (CONDITIONS, FORTIFICATION_LINES, GEOD, SENSOR_TYPES,
+                                coverage_polygon)
 from borderwatch.hexgrid import H3_RES
 
-GEOD = Geod(ellps="WGS84")
 ANCHORS = 2048  # points per segment used to place things along it
 HISTORY_DAYS = 365
 
@@ -84,18 +84,8 @@ SOURCES = ("patrol", "radar", "thermal_camera", "ground_sensor", "uav", "checkpo
 SOURCE_P = (.30, .14, .16, .10, .08, .12, .04, .06)
 NIGHT_THREATS = {"illegal_crossing", "smuggling", "drug_trafficking", "human_trafficking", "weapons_trafficking"}
 
-SENSOR_TYPES = {
-    # type: (probability, range_m (min, max), field of view degrees (0 = full circle))
-    "radar": (.22, (15_000, 35_000), 120),
-    "thermal_camera": (.30, (4_000, 10_000), 45),
-    "optical_camera": (.16, (2_000, 5_000), 40),
-    "seismic_sensor": (.20, (300, 800), 0),
-    "uav_orbit": (.08, (10_000, 20_000), 0),
-    "aerostat": (.04, (40_000, 60_000), 0),
-}
-FORTIFICATION_LINES = ("wall", "fence", "vehicle_barrier", "patrol_road")
-FORTIFICATION_POINTS = ("border_post", "checkpoint", "watchtower")
-CONDITIONS = ("good", "fair", "poor", "breached")
+SENSOR_MIX = {"radar": .22, "thermal_camera": .30, "optical_camera": .16, "seismic_sensor": .20, "uav_orbit": .08,
+              "aerostat": .04}  # share of each sensor type among the scenario's sites
 
 
 @dataclasses.dataclass
@@ -305,8 +295,8 @@ def sensors(geo: Geometry, pl: Plan, seed: int, nation_of: Callable[[float, floa
     rng = np.random.default_rng([seed, 3])
     order = np.argsort(-pl.weight)
     chosen = [i for i in order[:60] if pl.weight[i] > 0]
-    types = list(SENSOR_TYPES)
-    type_p = np.array([SENSOR_TYPES[t][0] for t in types])
+    types = list(SENSOR_MIX)
+    type_p = np.array([SENSOR_MIX[t] for t in types])
     out = []
     for i in chosen:
         length = geo.lengths_km[i]
@@ -327,7 +317,7 @@ def sensors(geo: Geometry, pl: Plan, seed: int, nation_of: Callable[[float, floa
             stretch_down = rng.random() < 0.12  # a whole stretch offline: a gap on a busy border
             for p in range(m):
                 stype = types[int(rng.choice(len(types), p=type_p))]
-                _, (rmin, rmax), fov = SENSOR_TYPES[stype]
+                (rmin, rmax), fov = SENSOR_TYPES[stype].range_m, SENSOR_TYPES[stype].fov_deg
                 rng_m = float(rng.uniform(rmin, rmax))
                 az, _, _ = GEOD.inv(site[p, 0], site[p, 1], on_line[p, 0], on_line[p, 1])
                 status = "offline" if stretch_down else str(rng.choice(["online", "degraded", "offline"], p=[.84, .10, .06]))
@@ -340,20 +330,6 @@ def sensors(geo: Geometry, pl: Plan, seed: int, nation_of: Callable[[float, floa
                     "coverage_wkb": shapely.to_wkb(coverage_polygon(site[p, 0], site[p, 1], rng_m, az, fov or 360)),
                 })
     return out
-
-
-def coverage_polygon(lon: float, lat: float, range_m: float, azimuth: float, fov: float, steps: int = 24):
-    """A geodesic sector (or disc when fov >= 360) around a sensor site, in lon/lat."""
-    if fov >= 360:
-        az = np.linspace(0, 360, steps * 2, endpoint=False)
-        lons, lats, _ = GEOD.fwd(np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, range_m))
-        ring = list(zip(lons, lats))
-    else:
-        az = np.linspace(azimuth - fov / 2, azimuth + fov / 2, steps)
-        lons, lats, _ = GEOD.fwd(np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, range_m))
-        ring = [(lon, lat), *zip(lons, lats)]
-    poly = shapely.Polygon(ring)
-    return poly if poly.is_valid else shapely.make_valid(poly)
 
 
 def fortifications(geo: Geometry, pl: Plan, seed: int, nation_of: Callable[[float, float], str | None]) -> list[dict]:

@@ -10,7 +10,8 @@ import re
 import streamlit as st
 
 import queries
-from borderwatch.filters import SCOPES, SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES, WINDOW_LABELS, Filter, utcnow
+from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES
+from borderwatch.filters import SCOPES, WINDOW_LABELS, Filter, utcnow
 from borderwatch.links import VIEW_KEYS, view_from_url
 from borderwatch.store import default_store
 

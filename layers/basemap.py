@@ -18,7 +18,7 @@ from folium.elements import JSCSSMixin
 
 import queries
 from borderwatch.fileio import write_atomic
-from borderwatch.filters import THREAT_LABELS
+from borderwatch.domain import FORTIFICATION_LINES, FORTIFICATION_POINTS, THREAT_LABELS
 from borderwatch.store import Store
 from layers import style
 from layers.elements import BasemapNations
@@ -274,11 +274,11 @@ def legend_html() -> str:
                  + box("#1565c0", 0.05, "#757575", "2 4") + ' offline<br>')
     parts.append(f'{line(style.GAP_COLOR, 3, style.GAP_DASH)} coverage gap<br>')
     parts.append('<b>Fortifications</b><br>')
-    for kind in ("wall", "fence", "vehicle_barrier", "patrol_road"):
+    for kind in FORTIFICATION_LINES:
         colour, dash, weight, _ = style.FORTIFICATION_STYLE[kind]
         parts.append(f'{line(colour, weight, dash)} {style.FORTIFICATION_LABELS[kind]} ')
     parts.append("<br>")
-    for kind in ("border_post", "checkpoint", "gate", "watchtower"):
+    for kind in FORTIFICATION_POINTS:
         parts.append(f'{style.symbol_svg(kind, 12)} {style.FORTIFICATION_LABELS[kind]} ')
     parts.append('<br><b>Incident points</b><br>' + " ".join(
         f'<span style="color:{c}">●</span>{THREAT_LABELS[t].lower()}' for t, c in style.THREAT_COLORS.items() if t != "other"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import folium
 
 from borderwatch import hexgrid
-from borderwatch.filters import THREAT_LABELS
+from borderwatch.domain import THREAT_LABELS
 from borderwatch.situation import plural
 from layers.elements import GeoJsonLayer
 from layers import style

@@ -5,7 +5,7 @@ import folium
 import pandas as pd
 from folium.plugins import MarkerCluster
 
-from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS
+from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS
 from layers import style
 from layers.base import MAX_POINTS, Built, MapContext, text
 from layers.elements import CirclePoints

@@ -81,11 +81,11 @@ def make_file(path: pathlib.Path, rows: int, fmt: str) -> None:
 
 
 def run_ours(path: str, store_dir: str, dry_run: bool) -> dict:
-    from borderwatch import demo, importer
+    from borderwatch import importer, reference
     from borderwatch.store import Store
 
     store = Store(pathlib.Path(store_dir))
-    demo.load_reference(store)
+    reference.load_into(store)
     t0 = time.perf_counter()
     report = importer.import_file("incidents", path, store, dry_run=dry_run, now=None)
     seconds = time.perf_counter() - t0

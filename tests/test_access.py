@@ -16,7 +16,8 @@ import pytest
 
 import queries
 from borderwatch import access
-from borderwatch.filters import THREAT_TYPES, Filter
+from borderwatch.domain import THREAT_TYPES
+from borderwatch.filters import Filter
 from conftest import NOW
 
 INCIDENTS = 6_000

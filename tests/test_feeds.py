@@ -221,11 +221,11 @@ def split_randomly(data: bytes, rng: random.Random, sizes=(1, 3, 17, 64, 300, 20
 @pytest.fixture(scope="module")
 def feed_store(tmp_path_factory):
     """A store with the reference data only (nations, segments, agreements)."""
-    from borderwatch import demo
+    from borderwatch import reference
     from borderwatch.store import Store
 
     store = Store(tmp_path_factory.mktemp("feedstore"))
-    demo.load_reference(store)
+    reference.load_into(store)
     yield store
     store.close()
 

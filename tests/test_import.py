@@ -23,7 +23,7 @@ import shapely
 from pyproj import Geod
 
 import queries
-from borderwatch import demo, importer
+from borderwatch import importer, reference
 from borderwatch.importers import pipeline
 from borderwatch.store import Store
 
@@ -44,7 +44,7 @@ TABLES = ("incidents", "fortifications", "sensors", "segments", "nations", "segm
 def store(tmp_path_factory):
     """A store with the reference data only (nations, segments, agreements)."""
     s = Store(tmp_path_factory.mktemp("import-store"))
-    demo.load_reference(s)
+    reference.load_into(s)
     yield s
     s.close()
 
@@ -1167,7 +1167,7 @@ def test_nearest_segment_from_pieces_matches_the_whole_lines(store):
     from borderwatch import ingest
 
     loc = ingest.SegmentLocator(store)
-    segs = demo.segments_frame(store)
+    segs = reference.segments_frame(store)
     lines = np.asarray(segs.geometry.values)
     rng = np.random.default_rng(3)
     coords = shapely.get_coordinates(lines)

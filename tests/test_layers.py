@@ -140,11 +140,11 @@ def test_data_text_is_never_evaluated_as_a_template(tmp_path):
     """folium compiles rendered scripts once more as Jinja: data text must not be evaluated."""
     import json as _json
 
-    from borderwatch import demo, ingest, importer
+    from borderwatch import importer, ingest, reference
     from borderwatch.store import Store
 
     store = Store(tmp_path / "store")
-    demo.load_reference(store)
+    reference.load_into(store)
     evil = "{{ 7*7 }} {% if true %}yes{% endif %} {# c #}"
     rows = pd.DataFrame([{"incident_id": "t-1", "occurred_at": NOW - dt.timedelta(hours=1), "threat_type": "smuggling",
                           "lon": 26.3, "lat": 41.7, "description": evil, "source": evil}])

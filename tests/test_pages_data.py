@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import browser
 import queries
-from borderwatch import demo
+from borderwatch import reference
 from borderwatch.store import Store
 from conftest import NOW, ROOT, sign_in
 
@@ -24,7 +24,7 @@ CSV = ("id,date,threat,lat,lon,reporting_nation,description\n"
 def import_store(tmp_path_factory):
     """A store of its own (this test writes): reference data only."""
     store = Store(tmp_path_factory.mktemp("import-page-store"))
-    demo.load_reference(store)
+    reference.load_into(store)
     yield store
     store.close()
 

@@ -77,8 +77,8 @@ def test_two_writers_and_a_reader_run_side_by_side(tmp_path, catalog_kind):
     # start from the reference data so segments exist for the writers
     store = Store(tmp_path / "lake")
     assert store.kind == catalog_kind
-    from borderwatch import demo
-    demo.load_reference(store)
+    from borderwatch import reference
+    reference.load_into(store)
     store.close()
     batches = 15
     total = 2 * batches * 20

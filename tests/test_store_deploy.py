@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import queries
-from borderwatch import backup, demo, ingest
+from borderwatch import backup, ingest, reference
 from borderwatch.store import Store, StoreError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +38,7 @@ def lake(request, tmp_path):
         request.getfixturevalue("pg_lake")
     store = Store(tmp_path / "store")
     assert store.kind == request.param
-    demo.load_reference(store)
+    reference.load_into(store)
     yield store
     store.close()
 
@@ -87,7 +87,7 @@ def test_unwritable_data_path(tmp_path, pg_lake):
 # -- the result cache follows the catalog's snapshot on every replica ------------------------
 def test_result_cache_follows_writes_from_another_replica(tmp_path, pg_lake):
     writer, replica = Store(tmp_path / "host-a"), Store(tmp_path / "host-b")  # same catalog, two hosts
-    demo.load_reference(writer)
+    reference.load_into(writer)
     before = queries.df("count_rows", cache=True, store=replica, idents={"table": "incidents"}).iloc[0, 0]
     assert replica.snapshot_id() == writer.snapshot_id()
     assert add_incidents(writer, "other-host", 7) == 7
@@ -99,7 +99,7 @@ def test_result_cache_follows_writes_from_another_replica(tmp_path, pg_lake):
 # -- migration ---------------------------------------------------------------------------------
 def test_migrate_embedded_store_to_postgresql(tmp_path, postgres):
     store = Store(tmp_path / "store", catalog="")
-    demo.load_reference(store)
+    reference.load_into(store)
     add_incidents(store, "before-migration", 120)
     counts = backup.row_counts(store)
     store.close()

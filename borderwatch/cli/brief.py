@@ -12,7 +12,8 @@ import sys
 import time
 
 from borderwatch.fileio import write_atomic
-from borderwatch.filters import SCOPES, SEVERITY_LABELS, THREAT_TYPES, WINDOWS
+from borderwatch.domain import SEVERITY_LABELS, THREAT_TYPES
+from borderwatch.filters import SCOPES, WINDOWS
 
 FORMATS = ("png", "pdf", "html")
 

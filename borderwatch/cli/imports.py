@@ -54,7 +54,7 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
-    from borderwatch.demo import load_reference
+    from borderwatch.reference import load_into as load_reference
     from borderwatch.importers.pipeline import import_file
     from borderwatch.importers.progress import Rate
     from borderwatch.importers.report import ALL_OR_NOTHING

@@ -10,13 +10,13 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
-    from borderwatch import app_setup, demo, offline
+    from borderwatch import app_setup, offline, reference
     from borderwatch.store import default_store
     from layers import basemap
 
     offline.install_assets(app_setup.STATIC_DIR)
     store = default_store()
-    loaded = demo.load_reference(store)
+    loaded = reference.load_into(store)
     basemap.write_static_basemap(store, app_setup.STATIC_DIR)
     print(f"store: {store.path} ({'reference data loaded' if loaded else 'reference data present'})")
     return 0

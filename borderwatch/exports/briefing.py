@@ -39,7 +39,7 @@ import queries
 from borderwatch import situation as situation_
 from borderwatch.exports import render, snapshot
 from borderwatch.exports.snapshot import ExportSpec
-from borderwatch.filters import THREAT_LABELS
+from borderwatch.domain import THREAT_LABELS
 from borderwatch.store import Store, default_store
 from layers import style
 from layers.base import MapContext

@@ -5,7 +5,7 @@ Schema (docs/feeds.md has it with examples)::
     {"id": "radar7-000123",              required; 1-128 chars of A-Z a-z 0-9 . _ : @ / + -
      "time": "2026-11-01T12:00:00Z",     required; ISO 8601 with a time zone
      "lat": 31.77, "lon": -106.45,       required; WGS84 degrees; 0,0 is refused as a placeholder
-     "threat_type": "smuggling",         required; one of borderwatch.filters.THREAT_TYPES
+     "threat_type": "smuggling",         required; one of borderwatch.domain.THREAT_TYPES
      "severity": 3,                      optional 1-4 (low, moderate, high, critical); default 2
      "confidence": 0.8,                  optional 0-1; default 0.5
      "description": "...",               optional text (up to 2000 characters kept)

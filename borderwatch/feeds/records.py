@@ -15,7 +15,7 @@ import datetime as dt
 import math
 import re
 
-from borderwatch.filters import THREAT_TYPES
+from borderwatch.domain import THREAT_TYPES
 
 # columns of an incident record, as journalled and handed to prepare_incidents
 INCIDENT_FIELDS = ("incident_id", "occurred_at", "time_precision", "threat_type", "severity", "confidence",

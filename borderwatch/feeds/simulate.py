@@ -89,9 +89,9 @@ def _iso(t: dt.datetime) -> str:
 class Simulator:
     def __init__(self, store, *, cot_tcp=None, cot_udp=None, json_tcp=None, units: int = 6, seed: int = 1,
                  segments: tuple[str, ...] = DEFAULT_SEGMENTS, bad: float = 0.0, resend: float = 0.03):
-        from borderwatch import demo, scenario
+        from borderwatch import reference, scenario
 
-        segs = demo.segments_frame(store)
+        segs = reference.segments_frame(store)
         chosen = segs[segs.segment_id.isin(segments)]
         if chosen.empty:
             chosen = segs.nlargest(5, "length_km")

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from borderwatch import hexgrid, ingest
-from borderwatch.filters import THREAT_TYPES, utcnow
+from borderwatch.domain import THREAT_TYPES
+from borderwatch.filters import utcnow
 from borderwatch.feeds import journal as journal_mod
 from borderwatch.feeds.status import FeedStats
 from borderwatch.store import Store

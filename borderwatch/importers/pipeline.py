@@ -25,7 +25,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from borderwatch import demo, reference
+from borderwatch import reference
 from borderwatch.importers import assemble
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import reproject, safety, sources
@@ -411,7 +411,7 @@ def _names_nations(work: Work) -> bool:
 
 def _reference_segments(store: Store | None) -> tuple[np.ndarray, shapely.STRtree]:
     """Segment ids and an STRtree of their lines: the store's, else the shipped reference data."""
-    frame = demo.segments_frame(store) if store is not None else reference.load_segments()
+    frame = reference.segments_frame(store) if store is not None else reference.load_segments()
     return np.array(frame.segment_id, dtype=object), shapely.STRtree(np.asarray(frame.geometry.values))
 
 

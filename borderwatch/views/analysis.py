@@ -20,7 +20,8 @@ from streamlit_folium import st_folium
 
 from borderwatch import access, analysis, signin, ui
 from borderwatch.exports import data as exports
-from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS, Filter, utcnow
+from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS
+from borderwatch.filters import Filter, utcnow
 from borderwatch.store import Store, default_store
 from borderwatch.ui import md
 

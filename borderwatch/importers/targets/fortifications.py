@@ -11,7 +11,7 @@ import pyarrow as pa
 import shapely
 
 from borderwatch import ingest
-from borderwatch.demo import nation_locator
+from borderwatch.reference import nation_locator
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
 from borderwatch.importers.targets._common import (Context, count_existing_ids, insert, nation_codes, representative,

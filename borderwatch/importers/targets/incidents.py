@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 
 from borderwatch import ingest
-from borderwatch.filters import THREAT_TYPES
+from borderwatch.domain import THREAT_TYPES
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
 from borderwatch.importers.targets._common import Context, count_existing_ids, insert, nation_codes, points, texts

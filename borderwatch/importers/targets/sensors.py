@@ -7,13 +7,12 @@ import pyarrow as pa
 import shapely
 
 from borderwatch import ingest
-from borderwatch.demo import nation_locator
+from borderwatch.reference import nation_locator
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
 from borderwatch.importers.targets._common import (Context, count_existing_ids, insert, nation_codes, points,
                                                    refresh_coverage, strings, texts)
-from borderwatch.scenario import SENSOR_TYPES as TYPE_DEFAULTS
-from borderwatch.scenario import coverage_polygon
+from borderwatch.domain import SENSOR_TYPES, coverage_polygon
 
 MAX_RANGE_M = 500_000.0
 
@@ -38,11 +37,11 @@ def build(ctx: Context) -> pd.DataFrame:
     defaulted = 0
     for i in range(n):
         if np.isnan(rng[i]) and i not in e1 and i not in e2:
-            spec = TYPE_DEFAULTS.get(types[i])
+            spec = SENSOR_TYPES.get(types[i])
             if spec is None:
                 ctx.fail(i, "range_m", "no range: give range_m or range_km (the type does not imply one)")
                 continue
-            rng[i] = (spec[1][0] + spec[1][1]) / 2
+            rng[i] = spec.typical_range_m
             defaulted += 1
         elif not np.isnan(rng[i]) and not 0 < rng[i] <= MAX_RANGE_M:
             target = "range_m" if not np.isnan(rng_m[i]) else "range_km"
@@ -63,8 +62,8 @@ def build(ctx: Context) -> pd.DataFrame:
         ctx.fail(i, "fov_deg", r, ctx.get("fov_deg")[i])
     for i in range(n):
         if np.isnan(fov[i]):
-            spec = TYPE_DEFAULTS.get(types[i])
-            fov[i] = (spec[2] or 360.0) if spec else 360.0
+            spec = SENSOR_TYPES.get(types[i])
+            fov[i] = (spec.fov_deg or 360.0) if spec else 360.0
         elif fov[i] == 0:
             fov[i] = 360.0
         elif not 0 < fov[i] <= 360:
