@@ -279,7 +279,7 @@ def stamp(store, layer: str, dataset: str, owner: str | None, release: Release |
         if layer == "incidents":
             cur = queries.execute("stamp_incidents", store=store, **values)
         else:
-            cur = queries.execute("stamp_layer", store=store, idents={"table": layer}, now=utcnow(), **values)
+            cur = queries.execute("stamp_layer", store=store, idents={"table": layer}, stamped_at=utcnow(), **values)
         return int(cur.fetchone()[0])
 
 

@@ -74,11 +74,12 @@ def load_into(store: Store, *, replace: bool = False) -> bool:
                                   "nation_b": segments.nation_b, "length_km": segments.length_km,
                                   "wkb": shapely.to_wkb(segments.geometry.values), "source": "Natural Earth 1:10m"}))
         queries.execute("insert_segments", store=store)
-        _load_agreements(cur, store)
+        load_agreements(cur, store)
     return True
 
 
-def _load_agreements(cur, store: Store) -> None:
+def load_agreements(cur, store: Store) -> None:
+    """Write the agreements, their members and the segments' agreement scopes (inside ``cur``'s transaction)."""
     items = agreements_mod.load_agreements()
     stage(cur, pa.table({
         "agreement_id": [a.agreement_id for a in items],

@@ -100,6 +100,16 @@ def small_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory):
+    """The hand-made store of ``tests/tiny_store.py``: literal WKT, every row named (shared, read-only)."""
+    import tiny_store as tiny
+
+    store = tiny.build(tmp_path_factory.mktemp("tiny"))
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
 def small_store_env(small_store):
     """Environment variables that point a child process (Streamlit, CLI) at the small store."""
     env = dict(os.environ)

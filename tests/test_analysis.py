@@ -19,7 +19,7 @@ from borderwatch import cli
 from borderwatch.exports import data as exports
 from borderwatch.filters import Filter
 from conftest import NOW
-from test_filters import expected_ids
+from oracles import expected_ids
 
 
 @pytest.fixture(scope="module")

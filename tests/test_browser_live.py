@@ -31,12 +31,12 @@ SENSOR_COLOURS = [c for k, c in style.SENSOR_COLORS.items() if k != "other"]
 INSERT = textwrap.dedent("""
     import sys, datetime as dt, pandas as pd
     from borderwatch.store import Store
-    from borderwatch import ingest
+    from borderwatch import incident_store
     store = Store(sys.argv[1])
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = [{"incident_id": "live-test-1", "occurred_at": now, "threat_type": "armed_incursion", "severity": 4,
              "lon": 26.30, "lat": 41.70, "description": "live test incident"}]
-    print(ingest.insert_incidents(store, ingest.prepare_incidents(pd.DataFrame(rows), store, dataset="feed:test")))
+    print(incident_store.insert_incidents(store, incident_store.prepare_incidents(pd.DataFrame(rows), store, dataset="feed:test")))
 """)
 
 

@@ -49,7 +49,7 @@ SEGMENT_SPOT = """() => {
 @pytest.fixture(scope="module")
 def el_paso_store(tmp_path_factory):
     """A small scenario at a fixed time, plus a handful of incidents around El Paso."""
-    from borderwatch import demo, ingest
+    from borderwatch import demo, incident_store
     from borderwatch.store import Store
 
     store = Store(tmp_path_factory.mktemp("elpaso"))
@@ -58,7 +58,7 @@ def el_paso_store(tmp_path_factory):
              "threat_type": ("illegal_crossing", "smuggling", "drug_trafficking")[i % 3], "severity": 1 + i % 4,
              "lon": EL_PASO[1] + (i % 5 - 2) * 0.012, "lat": EL_PASO[0] - 0.02 + (i // 5) * 0.01,
              "description": "", "source": "patrol"} for i in range(15)]
-    ingest.insert_incidents(store, ingest.prepare_incidents(pd.DataFrame(rows), store, dataset="feed:test",
+    incident_store.insert_incidents(store, incident_store.prepare_incidents(pd.DataFrame(rows), store, dataset="feed:test",
                                                             owner="USA"))
     from borderwatch import auth
 

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
 import pytest
-import shapely
 
 import queries
 from borderwatch.filters import Filter
+from oracles import expected_ids
 from conftest import NOW
 
 
@@ -82,32 +81,6 @@ def frames(small_store):
     inc = cur.execute("SELECT * EXCLUDE (shared_under) FROM incidents").fetch_df()
     scopes = cur.execute("SELECT * FROM segment_agreements").fetch_df()
     return inc, scopes
-
-
-def expected_ids(f: Filter, inc: pd.DataFrame, scopes: pd.DataFrame) -> set[str]:
-    start, end = f.time_range(NOW)
-    m = (inc.occurred_at >= start) & (inc.occurred_at < end)
-    if f.nations:
-        m &= inc.nation_a.isin(f.nations) | inc.nation_b.isin(f.nations) | inc.reporting_nation.isin(f.nations)
-    if f.agreements:
-        s = scopes[scopes.agreement_id.isin(f.agreements)]
-        if f.scope != "all":
-            s = s[s.scope == f.scope]
-        m &= inc.segment_id.isin(set(s.segment_id))
-    if f.threat_types:
-        m &= inc.threat_type.isin(f.threat_types)
-    m &= inc.severity >= f.min_severity
-    if f.bbox:
-        w, s_, e, n = f.bbox
-        m &= inc.lon.between(w, e) & inc.lat.between(s_, n)
-    if f.text:
-        m &= inc.description.str.lower().str.contains(f.text.lower(), regex=False)
-    if f.segments:
-        m &= inc.segment_id.isin(f.segments)
-    if f.area_wkt:
-        area = shapely.from_wkt(f.area_wkt)
-        m &= shapely.intersects(area, shapely.points(inc.lon, inc.lat))
-    return set(inc.incident_id[m])
 
 
 CASES = [

@@ -1164,9 +1164,9 @@ def test_dry_run_reports_the_same_totals_as_the_import(store, tmp_path):
 
 
 def test_nearest_segment_from_pieces_matches_the_whole_lines(store):
-    from borderwatch import ingest
+    from borderwatch import incident_store
 
-    loc = ingest.SegmentLocator(store)
+    loc = incident_store.SegmentLocator(store)
     segs = reference.segments_frame(store)
     lines = np.asarray(segs.geometry.values)
     rng = np.random.default_rng(3)
@@ -1176,7 +1176,7 @@ def test_nearest_segment_from_pieces_matches_the_whole_lines(store):
     got = loc.nearest(lon, lat)
     for x, y, k in zip(lon, lat, got):
         d = shapely.distance(shapely.Point(x, y), lines)  # every segment, whole
-        if d.min() > ingest.NEAREST_SEGMENT_MAX_DEG:
+        if d.min() > incident_store.NEAREST_SEGMENT_MAX_DEG:
             assert k == -1
         else:
             assert k >= 0 and d[k] == pytest.approx(d.min(), abs=1e-12)

@@ -54,12 +54,6 @@ def test_registry_is_complete():
         assert module.TITLE and callable(module.build)
 
 
-def test_every_named_query_is_used():
-    code = "\n".join(p.read_text() for p in ROOT.rglob("*.py") if ".venv" not in p.parts)
-    unused = [n for n in queries.names() if not re.search(rf"['\"]{n}['\"]", code)]
-    assert unused == []
-
-
 def test_segment_counts_match_pandas(small_store):
     flt = Filter(window="7d", threat_types=("illegal_crossing", "smuggling"))
     stats = ctx_for(small_store, flt).situation.segment_stats.set_index("segment_id")
@@ -140,7 +134,7 @@ def test_data_text_is_never_evaluated_as_a_template(tmp_path):
     """folium compiles rendered scripts once more as Jinja: data text must not be evaluated."""
     import json as _json
 
-    from borderwatch import importer, ingest, reference
+    from borderwatch import importer, incident_store, reference
     from borderwatch.store import Store
 
     store = Store(tmp_path / "store")
@@ -148,7 +142,7 @@ def test_data_text_is_never_evaluated_as_a_template(tmp_path):
     evil = "{{ 7*7 }} {% if true %}yes{% endif %} {# c #}"
     rows = pd.DataFrame([{"incident_id": "t-1", "occurred_at": NOW - dt.timedelta(hours=1), "threat_type": "smuggling",
                           "lon": 26.3, "lat": 41.7, "description": evil, "source": evil}])
-    ingest.insert_incidents(store, ingest.prepare_incidents(rows, store, dataset="test"))
+    incident_store.insert_incidents(store, incident_store.prepare_incidents(rows, store, dataset="test"))
     path = tmp_path / "forts.geojson"
     path.write_text(_json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"name": evil, "kind": "watchtower"},

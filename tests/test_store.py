@@ -35,7 +35,7 @@ def test_spherical_distance_reads_lon_lat():
 WRITER = textwrap.dedent("""
     import sys, pandas as pd, datetime as dt
     from borderwatch.store import Store
-    from borderwatch import ingest
+    from borderwatch import incident_store
     store = Store(sys.argv[1]); name = sys.argv[2]; batches = int(sys.argv[3])
     for b in range(batches):
         rows = [{"incident_id": f"{name}-{b}-{k}", "occurred_at": dt.datetime(2026, 10, 1, 12, k),
@@ -44,8 +44,8 @@ WRITER = textwrap.dedent("""
         # every batch re-sends the previous one's first row: it must not be duplicated
         if b:
             rows.append(dict(rows[0], incident_id=f"{name}-{b-1}-0"))
-        table = ingest.prepare_incidents(pd.DataFrame(rows), store, dataset=name)
-        ingest.insert_incidents(store, table)
+        table = incident_store.prepare_incidents(pd.DataFrame(rows), store, dataset=name)
+        incident_store.insert_incidents(store, table)
     print("done", name)
 """)
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import queries
-from borderwatch import backup, ingest, reference
+from borderwatch import backup, incident_store, reference
 from borderwatch.store import Store, StoreError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,7 +23,7 @@ T0 = dt.datetime(2026, 10, 1, 12, 0)
 def add_incidents(store: Store, name: str, n: int, start: int = 0, when: dt.datetime = T0) -> int:
     rows = [{"incident_id": f"{name}-{k}", "occurred_at": when + dt.timedelta(minutes=k), "threat_type": "smuggling",
              "lon": 23.5 + (k % 50) * 0.01, "lat": 41.3, "description": name} for k in range(start, start + n)]
-    return ingest.insert_incidents(store, ingest.prepare_incidents(pd.DataFrame(rows), store, dataset=name))
+    return incident_store.insert_incidents(store, incident_store.prepare_incidents(pd.DataFrame(rows), store, dataset=name))
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -122,13 +122,13 @@ def test_migrate_embedded_store_to_postgresql(tmp_path, postgres):
 LOAD = textwrap.dedent("""
     import sys, time, pandas as pd, datetime as dt
     from borderwatch.store import Store
-    from borderwatch import ingest
+    from borderwatch import incident_store
     store = Store(sys.argv[1]); stop_file = sys.argv[2]; b = 0
     import os
     while not os.path.exists(stop_file):
         rows = [{"incident_id": f"load-{b}-{k}", "occurred_at": dt.datetime(2026, 10, 2, 0, k),
                  "threat_type": "drone_incursion", "lon": 23.6, "lat": 41.3} for k in range(10)]
-        ingest.insert_incidents(store, ingest.prepare_incidents(pd.DataFrame(rows), store, dataset="load"))
+        incident_store.insert_incidents(store, incident_store.prepare_incidents(pd.DataFrame(rows), store, dataset="load"))
         print(b, flush=True); b += 1
     print("stopped", b, flush=True)
 """)

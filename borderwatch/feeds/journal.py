@@ -6,7 +6,7 @@ whatever has queued up and fsyncs once per write (group commit), so the cost of 
 shared by every event that arrived meanwhile.
 
 ``StoreWriter`` reads the journal from its checkpoint up to the durable end, every ``batch_ms``,
-and commits the records with ``borderwatch.ingest.prepare_incidents`` + ``insert_incidents``
+and commits the records with ``borderwatch.incident_store.prepare_incidents`` + ``insert_incidents``
 (all-or-nothing, skipping incident ids already stored), then advances the checkpoint. A crash at
 any point loses nothing accepted and duplicates nothing: after a restart the writer replays from
 the checkpoint, and records committed just before the crash (checkpoint not yet advanced) are

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 import queries
-from borderwatch import ingest
+from borderwatch import incident_store
 from borderwatch.feeds import records
 from borderwatch.feeds.records import Rejected
 from borderwatch.filters import utcnow
@@ -72,7 +72,7 @@ def table(store: Store, recs: list[dict]) -> pa.Table:
     n = len(recs)
     lon = np.fromiter((r["lon"] for r in recs), float, n)
     lat = np.fromiter((r["lat"] for r in recs), float, n)
-    loc = ingest.locator(store)
+    loc = incident_store.locator(store)
     near = loc.nearest(lon, lat)
     seg = [loc.ids[i] if i >= 0 else None for i in near]
     cols = {name: pa.array([r.get(name) for r in recs], SCHEMA.field(name).type)

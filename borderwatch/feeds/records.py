@@ -1,7 +1,7 @@
 """What every feed format turns a message into: an incident record, or a reason it is not one.
 
 A parser either returns an incident record (a plain dict, JSON-serialisable, with the columns
-``borderwatch.ingest.prepare_incidents`` needs) or raises:
+``borderwatch.incident_store.prepare_incidents`` needs) or raises:
 
 - ``Rejected``: the message is broken or hostile (malformed, missing fields, impossible values);
 - ``Ignored``: the message is well formed but is not an incident report (a chat line, a friendly

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from borderwatch import hexgrid, ingest
+from borderwatch import hexgrid, incident_store
 from borderwatch.domain import THREAT_TYPES
 from borderwatch.filters import utcnow
 from borderwatch.feeds import journal as journal_mod
@@ -27,7 +27,7 @@ _DATA_ERRORS = (ValueError, TypeError, KeyError, pa.ArrowException)
 
 def records_table(store: Store, recs: list[dict]) -> pa.Table:
     """Journal records → store rows, as Arrow columns built directly (no DataFrame): the same
-    derivations as ``ingest.prepare_incidents`` (H3 cell, nearest segment, its nations, agreements
+    derivations as ``incident_store.prepare_incidents`` (H3 cell, nearest segment, its nations, agreements
     shared under it, ingest time). Columns of the store's schema this writer does not know (added
     by other features) are filled with nulls, their defaults."""
     n = len(recs)
@@ -36,7 +36,7 @@ def records_table(store: Store, recs: list[dict]) -> pa.Table:
         raise ValueError(f"unknown threat type(s): {', '.join(map(str, bad))}")
     lon = np.fromiter((r["lon"] for r in recs), float, n)
     lat = np.fromiter((r["lat"] for r in recs), float, n)
-    loc = ingest.locator(store)
+    loc = incident_store.locator(store)
     near = loc.nearest(lon, lat)
     has = near >= 0
     idx = np.maximum(near, 0)
@@ -69,7 +69,7 @@ def records_table(store: Store, recs: list[dict]) -> pa.Table:
         "synthetic": pa.array(np.zeros(n, bool), pa.bool_()),
         "ingested_at": pa.array([utcnow()] * n, pa.timestamp("us")),
     }
-    schema = ingest.INCIDENT_SCHEMA
+    schema = incident_store.INCIDENT_SCHEMA
     arrays = [columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -82,7 +82,7 @@ def store_records(store: Store, recs: list[dict]) -> int:
 
     positions = [r for r in recs if r.get("kind") == patrols.KIND]
     incidents = [r for r in recs if r.get("kind") != patrols.KIND] if positions else recs
-    new = ingest.insert_incidents(store, records_table(store, incidents)) if incidents else 0
+    new = incident_store.insert_incidents(store, records_table(store, incidents)) if incidents else 0
     return new + (patrols.insert(store, positions) if positions else 0)
 
 
@@ -155,7 +155,7 @@ class StoreWriter:
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            ingest.locator(self.store)  # warm the nearest-segment index before the first batch
+            incident_store.locator(self.store)  # warm the nearest-segment index before the first batch
         except Exception as exc:  # the loop retries and reports
             log.warning("store not ready yet: %s", exc)
         while not self.stop_event.is_set():

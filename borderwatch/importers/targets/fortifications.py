@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from borderwatch import ingest
+from borderwatch import incident_store
 from borderwatch.reference import nation_locator
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
@@ -102,8 +102,8 @@ def _years(ctx: Context) -> list[int | None]:
 def _write(store, cur, records: pd.DataFrame, dataset: str, replace: bool, locate) -> dict[str, int]:
     geoms = np.asarray(records.geometry.values, dtype=object)
     rep = representative(geoms)
-    near = ingest.locator(store).nearest(rep[:, 0], rep[:, 1])
-    loc = ingest.locator(store)
+    near = incident_store.locator(store).nearest(rep[:, 0], rep[:, 1])
+    loc = incident_store.locator(store)
     nation = [n if isinstance(n, str) else locate(float(x), float(y)) for n, (x, y) in zip(records.nation, rep)]
     table = pa.table({
         "fortification_id": strings(records.fortification_id),

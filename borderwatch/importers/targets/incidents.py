@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from borderwatch import ingest
+from borderwatch import incident_store
 from borderwatch.domain import THREAT_TYPES
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
@@ -134,12 +134,12 @@ def _confidence(ctx: Context) -> np.ndarray:
 
 
 def prepare(store, records: pd.DataFrame, dataset: str) -> pa.Table:
-    """Store rows for accepted incidents (H3 cell, nearest segment, agreements: ``ingest``)."""
+    """Store rows for accepted incidents (H3 cell, nearest segment, agreements: ``incident_store``)."""
     cols = ["incident_id", "occurred_at", "time_precision", "threat_type", "severity", "confidence",
             "reporting_nation", "source", "description", "lon", "lat", "location_error_m"]
     frame = records[cols].copy()
     frame["location_error_m"] = frame["location_error_m"].astype("float32")
-    return ingest.prepare_incidents(frame, store, dataset=dataset)
+    return incident_store.prepare_incidents(frame, store, dataset=dataset)
 
 
 def _write(store, cur, table: pa.Table, dataset: str, replace: bool) -> dict[str, int]:
@@ -149,7 +149,7 @@ def _write(store, cur, table: pa.Table, dataset: str, replace: bool) -> dict[str
 
 
 def write(store, plan) -> dict[str, int]:
-    """The plan's incidents in one transaction (completed by ``ingest`` first)."""
+    """The plan's incidents in one transaction (completed by ``incident_store`` first)."""
     table = prepare(store, plan.records, plan.report.dataset)
     with store.transaction() as cur:
         return _write(store, cur, table, plan.report.dataset, plan.replace)

@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from borderwatch import ingest
+from borderwatch import incident_store
 from borderwatch.reference import nation_locator
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
@@ -87,7 +87,7 @@ def build(ctx: Context) -> pd.DataFrame:
 
 
 def _write(store, cur, records: pd.DataFrame, dataset: str, replace: bool, locate) -> dict[str, int]:
-    loc = ingest.locator(store)
+    loc = incident_store.locator(store)
     near = loc.nearest(records.lon.to_numpy(float), records.lat.to_numpy(float))
     coverage = [shapely.to_wkb(coverage_polygon(r.lon, r.lat, r.range_m, r.azimuth_deg, r.fov_deg))
                 for r in records.itertuples()]
