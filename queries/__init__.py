@@ -45,6 +45,9 @@ class QueryError(ValueError):
     pass
 
 
+_RESERVED = {"name", "flt", "store", "now", "idents", "cache", "params"}
+
+
 @functools.lru_cache(maxsize=None)
 def text(name: str) -> str:
     if not re.fullmatch(r"[a-z0-9_]+", name):
@@ -90,6 +93,9 @@ def render(name: str, flt: Filter | None = None, *, now: dt.datetime | None = No
 
     sql = _PLACEHOLDER.sub(fill, text(name))
     used = set(re.findall(r"\$(\w+)", sql))
+    reserved = used & _RESERVED
+    if reserved:  # execute(name, flt, store=, now=, idents=) takes these names itself: never bound
+        raise QueryError(f"query {name!r} declares ${', $'.join(sorted(reserved))}, a name the gateway keeps for itself")
     missing = [p for p in used if p not in bound and p not in params]
     if missing:
         raise QueryError(f"query {name!r} needs parameter(s): {', '.join(sorted(missing))}")
