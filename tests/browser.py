@@ -348,3 +348,54 @@ def map_frame(page, timeout_ms: int = DEFAULT_TIMEOUT_MS, index: int = 0):
     # error while building the map leaves it drawn but 0 px high.
     iframe.wait_for(state="visible", timeout=timeout_ms)
     return frame
+
+
+# --------------------------------------------------------------------------- #
+# acting on the app as a person does
+# --------------------------------------------------------------------------- #
+
+_COUNT_BY_COLOUR = """(colours) => {
+  const wanted = colours.map(c => c.toLowerCase());
+  let n = 0;
+  for (const p of document.querySelectorAll('.leaflet-container path')) {
+    const s = (p.getAttribute('stroke') || '').toLowerCase(), f = (p.getAttribute('fill') || '').toLowerCase();
+    if (wanted.includes(s) || wanted.includes(f)) n++;
+  }
+  return n;
+}"""
+
+
+def count_by_colour(frame, colours) -> int:
+    """How many map shapes in ``frame`` are stroked or filled with one of ``colours``."""
+    return frame.evaluate(_COUNT_BY_COLOUR, list(colours))
+
+
+def wait_until(fn, timeout: float = 90.0, every: float = 0.25, what: str = "condition"):
+    """Call ``fn`` until it returns something true (returned), failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"{what} not met within {timeout:.0f} s")
+
+
+def sign_in(page, name: str, password: str, timeout_ms: int = 120_000) -> None:
+    """Fill the sign-in form as a person does and wait until the app says who is signed in."""
+    wait_for_app(page, timeout_ms)
+    page.get_by_role("heading", name="Borderwatch — sign in").wait_for(timeout=timeout_ms)
+    page.get_by_role("textbox", name="Account name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    wait_for_app(page, timeout_ms)
+    page.get_by_text(f"Signed in as {name}").wait_for(timeout=timeout_ms)
+
+
+def live_map(page, timeout_ms: int = 120_000):
+    """The live map's frame once Leaflet and the offline basemap are drawn."""
+    wait_for_app(page, timeout_ms)
+    frame = map_frame(page, timeout_ms)
+    wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"), timeout=timeout_ms / 1000,
+               what="basemap drawn")
+    return frame

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -15,15 +14,6 @@ from layers import style
 
 pytestmark = pytest.mark.browser
 
-COUNT_BY_COLOUR = """(colours) => {
-  const wanted = colours.map(c => c.toLowerCase());
-  let n = 0;
-  for (const p of document.querySelectorAll('.leaflet-container path')) {
-    const s = (p.getAttribute('stroke') || '').toLowerCase(), f = (p.getAttribute('fill') || '').toLowerCase();
-    if (wanted.includes(s) || wanted.includes(f)) n++;
-  }
-  return n;
-}"""
 SEGMENT_COLOURS = list(style.IMPACT_COLORS.values())
 DENSITY_COLOURS = list(style.DENSITY_RAMP)
 SENSOR_COLOURS = [c for k, c in style.SENSOR_COLORS.items() if k != "other"]
@@ -52,20 +42,6 @@ def live_store(tmp_path_factory):
     return store
 
 
-def count(frame, colours) -> int:
-    return frame.evaluate(COUNT_BY_COLOUR, colours)
-
-
-def wait_until(fn, timeout=60.0, every=0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
-
-
 def test_live_map_draws_updates_and_stays_offline(streamlit_app, page_factory, live_store, tmp_path, monkeypatch):
     monkeypatch.delenv("BORDERWATCH_NOW", raising=False)  # this store lives at the real current time
     url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(live_store.path), "BORDERWATCH_AUTH": "off",
@@ -74,10 +50,10 @@ def test_live_map_draws_updates_and_stays_offline(streamlit_app, page_factory, l
     page = s.page
     browser.wait_for_app(page, 120_000)
     frame = browser.map_frame(page, 120_000)
-    segments = wait_until(lambda: count(frame, SEGMENT_COLOURS))
-    wait_until(lambda: count(frame, DENSITY_COLOURS))
-    wait_until(lambda: count(frame, SENSOR_COLOURS))
-    wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"))
+    segments = browser.wait_until(lambda: browser.count_by_colour(frame, SEGMENT_COLOURS))
+    browser.wait_until(lambda: browser.count_by_colour(frame, DENSITY_COLOURS))
+    browser.wait_until(lambda: browser.count_by_colour(frame, SENSOR_COLOURS))
+    browser.wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"))
     page.screenshot(path=str(tmp_path / "live-1.png"))
 
     # the live refresh adds a new incident without reloading the map or losing the view
@@ -86,7 +62,7 @@ def test_live_map_draws_updates_and_stays_offline(streamlit_app, page_factory, l
     out = subprocess.run([sys.executable, "-c", INSERT, str(live_store.path)], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert out.returncode == 0 and out.stdout.split()[-1] == "1", out.stderr
-    wait_until(lambda: count(frame, [style.NEW_INCIDENT_COLOR]), timeout=60)
+    browser.wait_until(lambda: browser.count_by_colour(frame, [style.NEW_INCIDENT_COLOR]), timeout=60)
     assert frame.evaluate("window.bwProbe") == 42, "the map iframe was reloaded"
     assert frame.evaluate("map_div.getZoom()") == zoom_before
     page.screenshot(path=str(tmp_path / "live-2.png"))
@@ -98,7 +74,7 @@ def test_live_map_draws_updates_and_stays_offline(streamlit_app, page_factory, l
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
     browser.wait_for_app(page, 120_000)
-    wait_until(lambda: count(frame, SEGMENT_COLOURS) != segments, timeout=90)
+    browser.wait_until(lambda: browser.count_by_colour(frame, SEGMENT_COLOURS) != segments, timeout=90)
     assert "nations=POL" in page.url
     page.screenshot(path=str(tmp_path / "live-3.png"))
     assert browser.app_exceptions(page) == []

@@ -20,15 +20,6 @@ EL_PASO = (31.76, -106.44)
 VIEWPORT = (1600, 1000)
 DENSITY_TITLE = "Incident density (hexagons)"
 
-COUNT_BY_COLOUR = """(colours) => {
-  const wanted = colours.map(c => c.toLowerCase());
-  let n = 0;
-  for (const p of document.querySelectorAll('.leaflet-container path')) {
-    const s = (p.getAttribute('stroke') || '').toLowerCase(), f = (p.getAttribute('fill') || '').toLowerCase();
-    if (wanted.includes(s) || wanted.includes(f)) n++;
-  }
-  return n;
-}"""
 POINTS = "document.querySelectorAll('path.bw-point, .marker-cluster').length"
 # a spot on a segment line where the segment itself is the topmost thing under the mouse
 SEGMENT_SPOT = """() => {
@@ -71,24 +62,6 @@ def el_paso_store(tmp_path_factory):
 COMMANDER, PASSWORD = "usa-commander", "commander test password"
 
 
-def sign_in(page) -> None:
-    browser.wait_for_app(page, 120_000)
-    page.get_by_role("textbox", name="Account name").fill(COMMANDER)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    browser.wait_for_app(page, 120_000)
-
-
-def wait_until(fn, timeout=90.0, every=0.25, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"{what} not met within {timeout:.0f}s")
-
-
 def zoom_into(page, frame, latlon, target_zoom):
     """Wheel-zoom with the mouse over a place, as a person does."""
     box = page.locator(browser.FOLIUM_IFRAME).bounding_box()
@@ -100,7 +73,7 @@ def zoom_into(page, frame, latlon, target_zoom):
         page.mouse.move(box["x"] + x, box["y"] + y)
         page.mouse.wheel(0, -60)  # one notch: one zoom level in Leaflet
         try:  # a busy machine may drop a wheel notch while the frame redraws: then wheel again
-            wait_until(lambda: frame.evaluate("map_div.getZoom()") != zoom, timeout=20, every=0.2, what="zoom step")
+            browser.wait_until(lambda: frame.evaluate("map_div.getZoom()") != zoom, timeout=20, every=0.2, what="zoom step")
         except AssertionError:
             continue
         time.sleep(0.3)
@@ -130,10 +103,8 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
                                               "BORDERWATCH_REFRESH_SECONDS": "0"})
     s = page_factory(f"{url}/", viewport=VIEWPORT)
     page = s.page
-    sign_in(page)
-    browser.wait_for_app(page, 120_000)
-    frame = browser.map_frame(page, 120_000)
-    wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"), what="basemap drawn")
+    browser.sign_in(page, COMMANDER, PASSWORD)
+    frame = browser.live_map(page)
     assert frame.locator(".leaflet-control-layers").count() == 1
     page.screenshot(path=str(tmp_path / "1-default.png"))
 
@@ -154,7 +125,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
     # 1. wheel-zoom into El Paso: points are drawn (the clustering plugin came with the first render)
     zoom_into(page, frame, EL_PASO, 10)
     assert frame.evaluate("map_div.getZoom()") <= 12
-    wait_until(lambda: frame.evaluate(POINTS) > 0, what="incident points drawn at El Paso")
+    browser.wait_until(lambda: frame.evaluate(POINTS) > 0, what="incident points drawn at El Paso")
     browser.wait_for_app(page, 120_000)
     caption = " ".join(page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
     assert "incidents in view" in caption or "1 incident in view" in caption
@@ -165,22 +136,22 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
     switch = density_switch(frame)
     assert switch.is_checked()
     switch.click()
-    wait_until(lambda: frame.evaluate(COUNT_BY_COLOUR, list(style.DENSITY_RAMP)) == 0, what="density switched off")
+    browser.wait_until(lambda: browser.count_by_colour(frame, style.DENSITY_RAMP) == 0, what="density switched off")
     before = frame.evaluate("map_div.getCenter().lng")
     drag(page, -160, 40)
-    wait_until(lambda: abs(frame.evaluate("map_div.getCenter().lng") - before) > 1e-3, what="map panned")
+    browser.wait_until(lambda: abs(frame.evaluate("map_div.getCenter().lng") - before) > 1e-3, what="map panned")
     time.sleep(1.5)
     browser.wait_for_app(page, 120_000)
-    wait_until(lambda: frame.evaluate(POINTS) > 0 or frame.evaluate("document.querySelectorAll('path').length") > 0)
+    browser.wait_until(lambda: frame.evaluate(POINTS) > 0 or frame.evaluate("document.querySelectorAll('path').length") > 0)
     assert frame.locator(".leaflet-control-layers").count() == 1
     assert not density_switch(frame).is_checked()
-    assert frame.evaluate(COUNT_BY_COLOUR, list(style.DENSITY_RAMP)) == 0
+    assert browser.count_by_colour(frame, style.DENSITY_RAMP) == 0
 
     drag(page, 160, -40)  # back over El Paso
     time.sleep(1.5)
     browser.wait_for_app(page, 120_000)
     page.screenshot(path=str(tmp_path / "2b-panned-back.png"))
-    wait_until(lambda: f"lon={frame.evaluate('map_div.getCenter().lng'):.2f}"[:9] in page.url,
+    browser.wait_until(lambda: f"lon={frame.evaluate('map_div.getCenter().lng'):.2f}"[:9] in page.url,
                what=f"the view in the URL ({page.url})")
     nations = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
     nations.click()
@@ -189,23 +160,23 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
     page.keyboard.press("Escape")
     page.locator(".bw-title").click()  # done choosing: click away
     page.screenshot(path=str(tmp_path / "2c-filter.png"))
-    wait_until(lambda: "nations=USA" in page.url, what="filter in the URL")
+    browser.wait_until(lambda: "nations=USA" in page.url, what="filter in the URL")
     browser.wait_for_app(page, 120_000)
-    wait_until(lambda: frame.evaluate(COUNT_BY_COLOUR, list(style.IMPACT_COLORS.values())) > 0, what="segments redrawn")
+    browser.wait_until(lambda: browser.count_by_colour(frame, style.IMPACT_COLORS.values()) > 0, what="segments redrawn")
     assert frame.locator(".leaflet-control-layers").count() == 1
     assert not density_switch(frame).is_checked()
-    assert frame.evaluate(COUNT_BY_COLOUR, list(style.DENSITY_RAMP)) == 0
-    wait_until(lambda: frame.evaluate(POINTS) > 0, what="points after the filter change")
+    assert browser.count_by_colour(frame, style.DENSITY_RAMP) == 0
+    browser.wait_until(lambda: frame.evaluate(POINTS) > 0, what="points after the filter change")
     density_switch(frame).click()  # and back on
-    wait_until(lambda: frame.evaluate(COUNT_BY_COLOUR, list(style.DENSITY_RAMP)) > 0, what="density back on")
+    browser.wait_until(lambda: browser.count_by_colour(frame, style.DENSITY_RAMP) > 0, what="density back on")
     page.mouse.move(5, 500)  # leave the layer control (it collapses)
 
     # 3. a segment answers hover and click above the density hexagons
-    spot = wait_until(lambda: frame.evaluate(SEGMENT_SPOT), what="a visible segment spot")
+    spot = browser.wait_until(lambda: frame.evaluate(SEGMENT_SPOT), what="a visible segment spot")
     box = page.locator(browser.FOLIUM_IFRAME).bounding_box()
     page.mouse.move(box["x"] + spot[0], box["y"] + spot[1])
     tooltip = frame.locator(".leaflet-tooltip")
-    wait_until(lambda: tooltip.count() > 0 and "impact" in tooltip.first.inner_text(), what="segment tooltip")
+    browser.wait_until(lambda: tooltip.count() > 0 and "impact" in tooltip.first.inner_text(), what="segment tooltip")
     page.mouse.click(box["x"] + spot[0], box["y"] + spot[1])
     popup = frame.locator(".leaflet-popup-content")
     popup.wait_for(timeout=30_000)
@@ -225,7 +196,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
         link.click()
     analysis = opened.value
     analysis.wait_for_load_state()
-    sign_in(analysis)  # a new tab is a new session: signed in there too, then the page asked for
+    browser.sign_in(analysis, COMMANDER, PASSWORD)  # a new tab is a new session: signed in there too, then the page asked for
     assert "/analysis?" in analysis.url and "nations=USA" in analysis.url
     analysis.locator('[data-testid="stAlert"]').filter(has_text=f"segment(s) {segment}").first.wait_for(timeout=120_000)
     assert browser.app_exceptions(analysis) == []
@@ -242,16 +213,15 @@ def test_full_screen_shows_the_map_alone(streamlit_app, page_factory, el_paso_st
                                               "BORDERWATCH_REFRESH_SECONDS": "0"})
     s = page_factory(f"{url}/", viewport=VIEWPORT)
     page = s.page
-    sign_in(page)
-    browser.wait_for_app(page, 120_000)
-    frame = browser.map_frame(page, 120_000)
+    browser.sign_in(page, COMMANDER, PASSWORD)
+    frame = browser.live_map(page)
     frame.click(".bw-fullscreen a")
-    wait_until(lambda: frame.evaluate("!!document.fullscreenElement"), what="full screen")
-    wait_until(lambda: frame.evaluate("(() => { const r = document.querySelector('.leaflet-container')"
+    browser.wait_until(lambda: frame.evaluate("!!document.fullscreenElement"), what="full screen")
+    browser.wait_until(lambda: frame.evaluate("(() => { const r = document.querySelector('.leaflet-container')"
                                       ".getBoundingClientRect(); return r.top === 0 && r.height >= window.innerHeight - 1"
                                       " && r.width >= window.innerWidth - 1; })()"), what="map fills the screen")
     page.screenshot(path=str(tmp_path / "fullscreen.png"))
     page.keyboard.press("Escape")
     frame.click(".bw-fullscreen a") if frame.evaluate("!!document.fullscreenElement") else None
-    wait_until(lambda: not frame.evaluate("!!document.fullscreenElement"), what="full screen left")
+    browser.wait_until(lambda: not frame.evaluate("!!document.fullscreenElement"), what="full screen left")
     assert s.console_errors == [], s.console_errors

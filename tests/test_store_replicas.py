@@ -23,16 +23,6 @@ from layers import style
 NEW = [style.NEW_INCIDENT_COLOR]
 
 
-def wait_until(fn, timeout=60.0, every=0.25, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"{what} not met within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def shared_lake(postgres, tmp_path_factory):
     """A PostgreSQL catalog + shared data directory holding a small scenario at the real current time."""
@@ -111,12 +101,12 @@ def test_postgresql_restart_under_feed_load_loses_nothing(shared_lake, postgres)
         sender = threading.Thread(target=load)
         sender.start()
         store = lake_store(base, env)
-        wait_until(lambda: stored(store, "json:restart-")[0] > 0, timeout=60, what="first commits")
+        browser.wait_until(lambda: stored(store, "json:restart-")[0] > 0, timeout=60, what="first commits")
         store.close()
         postgres.restart(pause=3.0)  # every catalog connection drops; the server is away 3 s
         assert sender.is_alive(), "the load ended before the restart"
         sender.join(120)
-        wait_until(lambda: stored(store, "json:restart-")[1] == total, timeout=180,
+        browser.wait_until(lambda: stored(store, "json:restart-")[1] == total, timeout=180,
                    what=f"all {total} accepted events stored")
         assert stored(store, "json:restart-") == (total, total)
         store.close()
@@ -134,7 +124,7 @@ def test_two_replicas_feed_and_imports_on_one_catalog(shared_lake, streamlit_app
         s = page_factory(f"{url}/?window=365d&lat=41.5&lon=26.5&z=7", viewport=(1200, 900))
         browser.wait_for_app(s.page, 180_000)
         frame = browser.map_frame(s.page, 180_000)
-        wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"), timeout=120, what="basemap drawn")
+        browser.wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"), timeout=120, what="basemap drawn")
         frame.evaluate("window.bwProbe = 7")
         pages.append((s, frame))
 
@@ -161,10 +151,10 @@ def test_two_replicas_feed_and_imports_on_one_catalog(shared_lake, streamlit_app
             out, err = p.communicate(timeout=300)
             assert p.returncode == 0, err
         store = lake_store(base, env)
-        wait_until(lambda: stored(store, "json:replica-1")[0] == 1, timeout=60, what="feed event stored")
+        browser.wait_until(lambda: stored(store, "json:replica-1")[0] == 1, timeout=60, what="feed event stored")
         # the event appears on both replicas' live maps without a reload
         for s, frame in pages:
-            wait_until(lambda: frame.evaluate(browser_count(NEW)), timeout=90, what="new incident on a replica's map")
+            browser.wait_until(lambda: browser.count_by_colour(frame, NEW), timeout=90, what="new incident on a replica's map")
             assert frame.evaluate("window.bwProbe") == 7, "the map iframe was reloaded"
         assert stored(store, "json:replica-1") == (1, 1)
         assert stored(store, "events.csv:imp-") == (90, 90)
@@ -173,9 +163,9 @@ def test_two_replicas_feed_and_imports_on_one_catalog(shared_lake, streamlit_app
         urls[1].process.kill()
         urls[1].process.wait(30)
         send(port, event("replica-2", lon=26.45, lat=41.72) * 2)
-        wait_until(lambda: stored(store, "json:replica-2")[0] == 1, timeout=60, what="second feed event stored")
+        browser.wait_until(lambda: stored(store, "json:replica-2")[0] == 1, timeout=60, what="second feed event stored")
         s, frame = pages[0]
-        wait_until(lambda: frame.evaluate(browser_count(NEW)) >= 2, timeout=90, what="second event on the live replica")
+        browser.wait_until(lambda: browser.count_by_colour(frame, NEW) >= 2, timeout=90, what="second event on the live replica")
         assert stored(store, "json:replica-") == (2, 2)
         assert stored(store, "events.csv:imp-") == (90, 90)
         assert browser.app_exceptions(s.page) == []
@@ -183,9 +173,3 @@ def test_two_replicas_feed_and_imports_on_one_catalog(shared_lake, streamlit_app
         store.close()
 
 
-def browser_count(colours) -> str:
-    wanted = json.dumps([c.lower() for c in colours])
-    return ("(() => { const w = " + wanted + "; let n = 0;"
-            " for (const p of document.querySelectorAll('.leaflet-container path')) {"
-            " const s = (p.getAttribute('stroke') || '').toLowerCase(), f = (p.getAttribute('fill') || '').toLowerCase();"
-            " if (w.includes(s) || w.includes(f)) n++; } return n; })()")
