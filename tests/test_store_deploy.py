@@ -73,6 +73,13 @@ def test_unreachable_postgresql_and_missing_database(tmp_path, postgres):
     assert proc.returncode == 2 and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "connection refused" in lines[0], proc.stderr
+    # the feed service refuses to start the same way: a store it cannot reach at start is a configuration error
+    proc = cli("feeds", "--cot-tcp", "0", "--cot-udp", "off", "--json-tcp", "off", "--no-watch",
+               env={"BORDERWATCH_CATALOG": f"postgresql://x@127.0.0.1:{port}/lake", "BORDERWATCH_STORE": str(tmp_path / "s")},
+               timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "connection refused" in lines[0], proc.stderr
 
 
 def test_unwritable_data_path(tmp_path, pg_lake):

@@ -108,6 +108,9 @@ def run(args) -> int:
     if args.status:
         print(json.dumps(read_status(store), indent=2))
         return 0
+    # a store that cannot be reached at start is a configuration error, said in one sentence (exit 2);
+    # once running, writers retry with back-off while the journal keeps what was accepted
+    store.check()
     logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = FeedConfig(bind=args.bind, cot_tcp=args.cot_tcp, cot_udp=args.cot_udp, json_tcp=args.json_tcp,
