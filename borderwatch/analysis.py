@@ -211,9 +211,10 @@ def period_comparison(flt: Filter, *, store: Store | None = None, now: dt.dateti
     now = now or utcnow()
     cur_start, cur_end = flt.time_range(now)
     prev_start, _ = flt.previous_range(now)
-    df = queries.df("period_comparison", flt, store=_store(store), now=now,
-                    cur_start=cur_start, cur_end=cur_end, prev_start=prev_start)
+    df = queries.df("headline_by_threat", flt, store=_store(store), now=now,
+                    win_start=cur_start, win_end=cur_end, prev_start=prev_start)
     df = df.astype({"current": "int64", "previous": "int64"})
+    df = df.sort_values(["current", "threat_type"], ascending=[False, True], kind="stable", ignore_index=True)
     total = pd.DataFrame({"threat_type": ["all"], "current": [int(df.current.sum())], "previous": [int(df.previous.sum())]})
     df = pd.concat([df, total], ignore_index=True)
     df["change"] = df.current - df.previous

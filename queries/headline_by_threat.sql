@@ -1,4 +1,5 @@
--- Incidents in the filter window against the previous window of the same length, by threat type.
+-- Incidents in the filter window against the previous window of the same length, by threat type
+-- (the headline figures and the analysis page's period comparison).
 SELECT i.threat_type,
        count(*) FILTER (WHERE i.occurred_at >= $win_start) AS current,
        count(*) FILTER (WHERE i.occurred_at < $win_start) AS previous
