@@ -1,4 +1,4 @@
-"""Borderwatch: the navigation frame and the shared sidebar (see borderwatch/frame.py); pages live in pages/."""
-from borderwatch import frame
+"""Borderwatch: the navigation frame and the shared sidebar (see borderwatch/views/frame.py); pages live in pages/."""
+from borderwatch.views import frame
 
 frame.run()

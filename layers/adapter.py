@@ -40,3 +40,10 @@ def feature_group_script(group, m, idx: int) -> str:
     from streamlit_folium import _get_feature_group_string
 
     return _get_feature_group_string(group, m, idx=idx)
+
+
+def map_document(m) -> str:
+    """The script streamlit-folium sends for a whole map (its first render), to measure it."""
+    from streamlit_folium import generate_leaflet_string
+
+    return generate_leaflet_string(m)

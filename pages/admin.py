@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 import queries
-from borderwatch import access, audit, auth, signin, ui
+from borderwatch import access, audit, auth
+from borderwatch.views import signin, ui
 from borderwatch.store import default_store
 
 ui.page_filter()  # the frame must have run (see ui.page_filter)

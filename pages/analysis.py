@@ -1,5 +1,4 @@
 """Incident analysis (the view is borderwatch/views/analysis.py)."""
-from borderwatch import ui
-from borderwatch.views import analysis
+from borderwatch.views import analysis, ui
 
 analysis.render(ui.page_filter())

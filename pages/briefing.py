@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from borderwatch import signin, ui
+from borderwatch.views import signin, ui
 from borderwatch.exports import briefing, render, snapshot
 from borderwatch.filters import utcnow
 from borderwatch.store import default_store

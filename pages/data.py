@@ -13,7 +13,8 @@ import tempfile
 import pandas as pd
 import streamlit as st
 
-from borderwatch import access, audit, importer, signin, ui
+from borderwatch import access, audit, importer
+from borderwatch.views import signin, ui
 from borderwatch.importers.progress import Rate
 from borderwatch.importers.wording import for_page
 from borderwatch.store import default_store

@@ -49,7 +49,8 @@ RESOURCES = """() => performance.getEntriesByType('resource').map(r => ({
 
 BARE_PAGE = textwrap.dedent('''
     import streamlit as st
-    from borderwatch import app_setup, ui
+    from borderwatch import app_setup
+    from borderwatch.views import ui
     app_setup.prepare()
     st.set_page_config(page_title="Borderwatch", layout="wide")
     st.session_state["bw_filter"] = ui.filter_sidebar()

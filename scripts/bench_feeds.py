@@ -70,7 +70,7 @@ def make_event(uid: str, i: int, t: str | None = None) -> bytes:
 
 # -- the app-like reader (subprocess) --------------------------------------------------------------
 def reader_main(interval: float) -> None:
-    from borderwatch import livemap
+    from borderwatch.views import live_map
     from borderwatch.filters import Filter, utcnow
 
     flt = Filter(window="24h")
@@ -80,8 +80,8 @@ def reader_main(interval: float) -> None:
     while not stop.is_set():
         t0 = time.perf_counter()
         try:
-            ctx, _, _ = livemap.context(flt, None, (35.0, 0.0, 3), last)
-            built = livemap.layers_for(ctx)
+            ctx, _, _ = live_map.context(flt, None, (35.0, 0.0, 3), last)
+            built = live_map.layers_for(ctx)
             ctx.situation.headline()
             new = sum(b.notes.get("new_incidents", 0) for b in built)
             ok = True

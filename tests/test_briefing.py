@@ -17,7 +17,7 @@ from borderwatch import offline
 from borderwatch.exports import briefing, render, snapshot
 from borderwatch.exports.snapshot import ExportSpec
 from borderwatch.filters import Filter
-from borderwatch.ui import md
+from borderwatch.views.ui import md
 from conftest import NOW, ROOT, sign_in
 from layers import registry, style
 from layers.base import MapContext, View

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from borderwatch.filters import Filter
 from borderwatch.links import URL_KEYS, VIEW_KEYS, view_from_url
-from borderwatch.ui import md
+from borderwatch.views.ui import md
 from conftest import NOW, ROOT, sign_in
 
 MARKDOWN = "[click](http://127.0.0.1:9/md) **bold** _%_% \\ `code` <b>x</b> # h | t ~s~ :red[r] $x$ &amp;"

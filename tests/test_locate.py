@@ -140,7 +140,7 @@ def test_command_line(small_store_env):
     run = lambda *a: subprocess.run([sys.executable, "-m", "borderwatch.cli", "locate", *a],  # noqa: E731
                                     env=small_store_env, capture_output=True, text=True, timeout=120)
     ok = run("MEX-USA")
-    assert ok.returncode == 0, ok.stderr
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 1, (ok.stdout, ok.stderr)
     record = json.loads(ok.stdout)
     assert record["kind"] == "segment" and "z=" in record["link"] and "lat=" in record["link"]
     several = run("Nogales", "--all")

@@ -112,7 +112,7 @@ def test_import_messages_name_the_page_controls(tmp_path):
     """Hints the importer writes for the command line read, on the page, as the page's own controls."""
     from borderwatch import importer
     from borderwatch.importers.wording import cli_flags, for_page
-    from borderwatch.ui import md as markdown_text
+    from borderwatch.views.ui import md as markdown_text
 
     no_threat = tmp_path / "nothreat.csv"
     no_threat.write_text("id,date,lat,lon\n1,2024-05-03,41.3,26.5\n", encoding="utf-8")

@@ -104,9 +104,9 @@ def test_headline_follows_the_window_with_its_comparison_period(app_env, small_s
         for m in at.metric:  # no arrow on values that are not changes
             if not m.label.startswith("Incidents,"):
                 assert not m.proto.delta, (m.label, m.proto.delta)
-        from borderwatch import livemap
+        from borderwatch.views import live_map
 
-        table = livemap.threat_rows(head)
+        table = live_map.threat_rows(head)
         assert list(table.columns) == ["threat", "current", "previous"]
         assert len(table) == len(head.by_threat) and ((table.current > 0) | (table.previous > 0)).all()
         assert table.current.sum() == n
@@ -120,13 +120,13 @@ def test_a_view_report_inside_the_drawn_view_draws_the_same_again():
     it, later, or filtered otherwise, the map is drawn for the new view and time."""
     import datetime as dt
 
-    from borderwatch import livemap
+    from borderwatch.views import live_map
     from borderwatch.filters import Filter
     from layers.base import MapContext, View
 
     flt, now = Filter(window="30d"), NOW
-    view, _, _ = livemap.view_from_state(None, (30.0, 20.0, 4))
-    drawn = livemap.Drawn(flt, view, now, None)
+    view, _, _ = live_map.view_from_state(None, (30.0, 20.0, 4))
+    drawn = live_map.Drawn(flt, view, now, None)
     inside = View.around(30.0, 20.0, 4, 1140, 820)
     ctx = lambda **kw: MapContext(kw.get("flt", flt), kw.get("view", inside), kw.get("now", now + dt.timedelta(seconds=2)),
                                   store=None)

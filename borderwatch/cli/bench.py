@@ -47,19 +47,17 @@ def _views():
 
 def ours(store, now, flt, view) -> tuple[float, int]:
     """One rerun of the live page's map fragment: figures, layers, and the map document."""
-    from streamlit_folium import generate_leaflet_string
-
-    from borderwatch import livemap
+    from borderwatch.views import live_map
     from layers import adapter
     from layers.base import MapContext
 
     t0 = time.perf_counter()
     ctx = MapContext(flt, view, now, since=now - dt.timedelta(seconds=30), store=store)
     ctx.situation.headline()
-    m = livemap.base_map(ctx)
-    groups = livemap.layers_for(ctx)
+    m = live_map.base_map(ctx)
+    groups = live_map.layers_for(ctx)
     m.render()
-    script = generate_leaflet_string(m)
+    script = adapter.map_document(m)
     payload = len(script) + len(m.get_root().header.render()) + len(m.get_root().html.render())
     for idx, fg in enumerate(groups):
         payload += len(adapter.feature_group_script(fg.group, m, idx=idx))

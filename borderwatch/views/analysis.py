@@ -18,12 +18,13 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from borderwatch import access, analysis, signin, ui
+from borderwatch import access, analysis
+from borderwatch.views import signin, ui
 from borderwatch.exports import data as exports
 from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS
 from borderwatch.filters import Filter, utcnow
 from borderwatch.store import Store, default_store
-from borderwatch.ui import md
+from borderwatch.views.ui import md
 
 TABS = ("Incidents", "Trends", "Breakdowns", "Hotspots", "Area of interest", "Export")
 state = st.session_state

@@ -190,7 +190,7 @@ def remember_view(out: dict | None) -> None:
     """Keep the map view in the URL so a copied link reopens it."""
     import streamlit as st
 
-    from borderwatch import ui
+    from borderwatch.views import ui
 
     if not out or not out.get("center") or out.get("zoom") is None:
         return

@@ -169,7 +169,7 @@ def show_link_notices() -> None:
 def page_filter() -> Filter:
     """The Filter for a page; runs the whole frame first when a page is opened without it (a
     deep link that reaches a fresh server before any navigation has run)."""
-    from borderwatch import frame
+    from borderwatch.views import frame
 
     if not frame.inside():
         frame.run()

@@ -12,7 +12,8 @@ import contextvars
 
 import streamlit as st
 
-from borderwatch import app_setup, signin, ui
+from borderwatch import app_setup
+from borderwatch.views import signin, ui
 
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("borderwatch_frame", default=False)
 LIVE_MAP = ("pages/live_map.py", "Live map", ":material/map:", "")
