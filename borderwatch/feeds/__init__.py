@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -61,10 +62,20 @@ def add_commands(sub) -> None:
         "feeds", help="run the live-feed ingest service (CoT over TCP/UDP, JSON lines, a watched folder)",
         description="Run the live-feed ingest service until SIGTERM / Ctrl-C: Cursor-on-Target XML over TCP "
                     "(events back to back) and UDP (one per datagram), JSON lines over TCP, and files dropped "
-                    "into a watched folder. Listens on 127.0.0.1 unless --bind says otherwise. An event is "
+                    "into a watched folder. Listens on 127.0.0.1 unless --bind says otherwise; listeners without "
+                    "authentication (CoT over TCP/UDP, --json-open) stay on loopback unless --open-remote. JSON lines "
+                    "need a feed source's token (borderwatch sources add) as the first line of a connection. An event is "
                     "accepted once it is in the fsync'ed journal; it reaches the store at the next commit, every --batch-ms.",
     )
-    p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--bind", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for all): listeners with authentication "
+                        "(JSON lines with tokens, CoT over TLS) and, with --open-remote, the others")
+    p.add_argument("--open-remote", action="store_true",
+                   help="let listeners without authentication (CoT over TCP/UDP, --json-open) listen on --bind too; "
+                        "without it they listen on loopback only")
+    p.add_argument("--json-open", action="store_true",
+                   help="accept JSON lines connections that send no source token (owned by --nation); a token "
+                        "sent is still checked")
     p.add_argument("--cot-tcp", type=_port, default=DEFAULT_COT_PORT, metavar="PORT",
                    help=f"CoT over TCP (default {DEFAULT_COT_PORT}; 0 = any free port; off)")
     p.add_argument("--cot-udp", type=_port, default=DEFAULT_COT_PORT, metavar="PORT",
@@ -78,7 +89,8 @@ def add_commands(sub) -> None:
     p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--tls-ca", metavar="PEM", help="CA certificate(s) that sign client certificates")
     p.add_argument("--tls-clients", metavar="FILE",
-                   help="allow-list of client certificates: lines 'cn:NAME|sha256:FINGERPRINT SOURCE [NATION]'")
+                   help="allow-list of client certificates: lines 'cn:NAME|sha256:FINGERPRINT SOURCE [NATION]' "
+                        "(optional when feed sources hold certificates: borderwatch sources certificate)")
     p.add_argument("--watch", metavar="DIR", help="watched folder (default <store>/feeds/inbox)")
     p.add_argument("--no-watch", action="store_true", help="do not watch a folder")
     p.add_argument("--batch-ms", type=int, default=250, metavar="N",
@@ -122,6 +134,9 @@ def add_commands(sub) -> None:
                    help="CoT UDP endpoint, or off")
     s.add_argument("--json-tcp", type=_endpoint, default=f"127.0.0.1:{DEFAULT_JSON_PORT}", metavar="HOST:PORT",
                    help="JSON lines TCP endpoint, or off")
+    s.add_argument("--json-token", default=os.environ.get("BORDERWATCH_FEED_TOKEN"), metavar="TOKEN",
+                   help="a feed source's token for the JSON lines connection (borderwatch sources add; default "
+                        "$BORDERWATCH_FEED_TOKEN); without one, the service must run with --json-open")
     s.add_argument("--rate", type=float, default=5.0, help="average events per second (default 5)")
     s.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
     s.add_argument("--count", type=int, help="stop after this many events")
@@ -153,7 +168,8 @@ def cmd_feeds(args) -> int:
                         cot_out=args.cot_out, cot_out_severity=args.cot_out_severity,
                         cot_out_stale_min=args.cot_out_stale, cot_out_protobuf=args.cot_out_protobuf,
                         cot_out_cert=args.cot_out_cert, cot_out_key=args.cot_out_key, cot_out_ca=args.cot_out_ca,
-                        cot_out_release=args.cot_out_release)
+                        cot_out_release=args.cot_out_release, json_open=args.json_open,
+                        open_remote=args.open_remote)
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -187,7 +203,8 @@ def cmd_simulate(args) -> int:
 
     segments = tuple(x.strip() for x in args.segments.split(",")) if args.segments else DEFAULT_SEGMENTS
     sim = Simulator(default_store(), cot_tcp=args.cot_tcp, cot_udp=args.cot_udp, json_tcp=args.json_tcp,
-                    units=max(1, args.units), seed=args.seed, segments=segments, bad=min(max(args.bad, 0.0), 1.0))
+                    units=max(1, args.units), seed=args.seed, segments=segments, bad=min(max(args.bad, 0.0), 1.0),
+                    json_token=args.json_token)
     try:
         summary = sim.run(rate=args.rate, duration=args.duration, count=args.count,
                           progress=lambda n: print(f"\r{n} events sent", end="", file=sys.stderr, flush=True))

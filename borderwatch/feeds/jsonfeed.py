@@ -13,6 +13,12 @@ Schema (docs/feeds.md has it with examples)::
      "reporting_nation": "USA",          optional ISO 3166-1 alpha-3
      "location_error_m": 50}             optional metres, >= 0
 
+Over TCP, the first line of a connection names its sender: ``{"token": "bwfs_..."}``, a feed
+source's token (``borderwatch sources add``; see borderwatch/feeds/sources.py). The source's nation
+then owns every record and is its reporting nation (a record stating another one is refused), its
+releasability applies, and its name is the default ``source``. ``--json-open`` also accepts
+connections that send no token (the site's ``--nation`` owns their records).
+
 Unknown fields, duplicate keys, NaN / Infinity and non-object lines are refused, each with its
 reason. ``id`` makes re-sends idempotent: the incident id is ``json:<id>``; the first wins.
 """
@@ -76,7 +82,7 @@ def _check_text(obj: dict) -> None:
                     raise Rejected(f"{records.clip(what, 40)} holds a lone surrogate ({bad}): not valid Unicode text") from None
 
 
-def to_incident(obj, *, now: dt.datetime | None = None) -> dict:
+def to_incident(obj, *, now: dt.datetime | None = None, source: str | None = None) -> dict:
     """A decoded JSON object → incident record, or ``Rejected`` with the first problem found."""
     if not isinstance(obj, dict):
         raise Rejected(f"expected a JSON object, got {type(obj).__name__}")
@@ -108,16 +114,22 @@ def to_incident(obj, *, now: dt.datetime | None = None) -> dict:
     return records.make_record(
         incident_id=f"json:{ident}", occurred_at=occurred, threat_type=threat, severity=severity,
         lat=lat, lon=lon, location_error_m=err, confidence=confidence,
-        source=records.check_source(obj.get("source"), DEFAULT_SOURCE),
+        source=records.check_source(obj.get("source"), source or DEFAULT_SOURCE),
         reporting_nation=records.check_nation(obj.get("reporting_nation")),
         description=description, dataset=DATASET, extra={"id": str(ident)},
     )
 
 
-def parse_line(line: bytes | str, *, max_bytes: int = MAX_LINE_BYTES, now: dt.datetime | None = None) -> dict:
+def parse_line(line: bytes | str, *, max_bytes: int = MAX_LINE_BYTES, now: dt.datetime | None = None,
+               source: str | None = None) -> dict:
     if len(line) > max_bytes:
         raise Rejected(f"oversized message ({len(line):,} bytes > limit {max_bytes:,})")
-    return to_incident(loads(line), now=now)
+    return to_incident(loads(line), now=now, source=source)
+
+
+def is_hello(line: bytes) -> bool:
+    """Whether a line looks like a connection's token line (checked properly by the source gate)."""
+    return line.lstrip()[:10].replace(b" ", b"").startswith(b'{"token"')
 
 
 class LineSplitter:

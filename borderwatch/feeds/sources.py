@@ -1,0 +1,366 @@
+"""Feed sources: who may send to the feed service, as which nation, released to whom.
+
+A source is registered by an administrator (``borderwatch sources add radar_el_paso --nation USA
+--release-to MEX``), which prints its token once. The store keeps only the token's SHA-256 hash:
+tokens are 256 random bits, so (unlike passwords) no slow hash is needed to make guessing
+hopeless, and the hash can be looked up directly. A source may also hold a TLS client
+certificate (its SHA-256 fingerprint), which identifies it on the CoT-over-TLS listener.
+
+What a source sends is **owned by its nation** and released as the source says; a message that
+states another reporting nation is refused. Revoking a source, or rotating its token, takes
+effect on open connections within ``REFRESH_S`` seconds. Every change is audited, and so is every
+refused token or claim (at most ``AUDIT_PER_MINUTE`` entries a minute; the rest are counted).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import pathlib
+import queue
+import re
+import secrets
+import ssl
+import sys
+import threading
+import time
+
+import queries
+from borderwatch import access, audit
+from borderwatch.feeds.records import Rejected
+from borderwatch.filters import utcnow
+from borderwatch.store import Store, default_store
+
+NAME_RE = re.compile(r"[a-z0-9_]{1,40}")  # also the incident "source" word of what it sends
+TOKEN_PREFIX = "bwfs_"
+REFRESH_S = 2.0
+AUDIT_PER_MINUTE = 60
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class SourceError(ValueError):
+    """Bad source input, explained in one sentence."""
+
+
+class NationClaim(Rejected):
+    """A message from an identified sender that states another nation (refused and audited)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    name: str
+    nation: str
+    release: access.Release
+    token_hash: str
+    cert_sha256: str | None
+    revoked: bool
+
+    @classmethod
+    def from_row(cls, row) -> "Source":
+        name, nation, public, nations, agreements, token_hash, cert, revoked, *_ = row
+        return cls(name, nation, access.Release(bool(public), tuple(nations or ()), tuple(agreements or ())),
+                   token_hash, cert, bool(revoked))
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def fingerprint(value: str) -> str:
+    """A certificate's SHA-256 fingerprint (64 hex digits) from a PEM file or ``sha256:HEX``."""
+    text = (value or "").strip()
+    if text.lower().startswith("sha256:"):
+        hexed = text[7:].replace(":", "").lower()
+        if not _HEX.fullmatch(hexed):
+            raise SourceError(f"a sha256 fingerprint has 64 hex digits, not {text[7:][:70]!r}")
+        return hexed
+    path = pathlib.Path(text)
+    try:
+        der = ssl.PEM_cert_to_DER_cert(path.read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SourceError(f"certificate {text!r}: give a PEM certificate file or sha256:FINGERPRINT ({exc})") from None
+    return hashlib.sha256(der).hexdigest()
+
+
+# -- the catalog ----------------------------------------------------------------------------
+def get(name: str, store: Store | None = None) -> Source | None:
+    rows = queries.rows("source_get", store=store or default_store(), source=name)
+    return Source.from_row(rows[0]) if rows else None
+
+
+def list_sources(store: Store | None = None):
+    return queries.df("source_list", store=store or default_store())
+
+
+def _existing(name: str, store: Store) -> Source:
+    source = get(name, store)
+    if source is None:
+        raise SourceError(f"no feed source named {name!r} (borderwatch sources list)")
+    return source
+
+
+def _check_certificate(cert: str | None, name: str, store: Store) -> str | None:
+    if cert is None:
+        return None
+    fp = fingerprint(cert)
+    holders = [n for (n,) in queries.rows("source_by_certificate", store=store, cert_sha256=fp) if n != name]
+    if holders:
+        raise SourceError(f"that certificate belongs to source {holders[0]!r} already")
+    return fp
+
+
+def add(name: str, nation: str, release_to: str = "owner", *, cert: str | None = None, by: str = "system",
+        store: Store | None = None, address: str = "") -> str:
+    """Register a source; returns its token (shown once, stored only as a hash)."""
+    store = store or default_store()
+    if not NAME_RE.fullmatch(name or ""):
+        raise SourceError(f"source name {name!r} must be 1-40 lower-case letters, digits or '_' "
+                          "(it is also the source word of its incidents)")
+    try:
+        owner, release = access.release_options(store, nation or "", release_to)
+    except ValueError as exc:
+        raise SourceError(str(exc).replace("--owner", "--nation")) from None
+    fp = _check_certificate(cert, name, store)
+    token = new_token()
+    with store.transaction() as cur:
+        if queries.rows("source_get", store=store, source=name):
+            raise SourceError(f"a feed source named {name!r} exists already")
+        queries.execute("source_insert", store=store, source=name, nation=owner, public=release.public,
+                        nations=list(release.nations), agreements=list(release.agreements),
+                        token_hash=token_hash(token), cert_sha256=fp, at=utcnow())
+        audit.record("source-added", actor=by, address=address, store=store, cur=cur,
+                     detail=f"{name} ({owner}, {release.describe()}" + (", with a certificate)" if fp else ")"))
+    return token
+
+
+def revoke(name: str, *, by: str = "system", store: Store | None = None, address: str = "") -> None:
+    store = store or default_store()
+    source = _existing(name, store)
+    if source.revoked:
+        raise SourceError(f"feed source {name!r} is revoked already")
+    with store.transaction() as cur:
+        queries.execute("source_set_revoked", store=store, source=name, at=utcnow())
+        audit.record("source-revoked", actor=by, address=address, detail=name, store=store, cur=cur)
+
+
+def rotate(name: str, *, by: str = "system", store: Store | None = None, address: str = "") -> str:
+    """A new token for ``name``; the old one stops working. A revoked source stays revoked."""
+    store = store or default_store()
+    if _existing(name, store).revoked:
+        raise SourceError(f"feed source {name!r} is revoked: add a new source instead")
+    token = new_token()
+    with store.transaction() as cur:
+        queries.execute("source_set_token", store=store, source=name, token_hash=token_hash(token), at=utcnow())
+        audit.record("source-rotated", actor=by, address=address, detail=name, store=store, cur=cur)
+    return token
+
+
+def set_certificate(name: str, cert: str | None, *, by: str = "system", store: Store | None = None,
+                    address: str = "") -> str | None:
+    store = store or default_store()
+    _existing(name, store)
+    fp = _check_certificate(cert, name, store)
+    with store.transaction() as cur:
+        queries.execute("source_set_certificate", store=store, source=name, cert_sha256=fp, at=utcnow())
+        audit.record("source-certificate", actor=by, address=address, store=store, cur=cur,
+                     detail=f"{name}: " + (f"sha256:{fp}" if fp else "certificate removed"))
+    return fp
+
+
+# -- in the feed service --------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Who sent a connection's messages: a registered source, or an allow-list file entry."""
+    identity: str  # "source:NAME", "cn:NAME" or "sha256:HEX"
+    source: str  # the incident source word
+    nation: str | None = None
+    name: str | None = None  # the registered source's name (None: an allow-list file entry)
+    release: access.Release | None = None
+    token_hash: str | None = None
+
+
+class Gate:
+    """The feed service's view of the registered sources (refreshed every ``REFRESH_S``) and its
+    audit of refusals (a worker thread, so a flood of bad connections never blocks a listener)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.by_name: dict[str, Source] = {}
+        self.loaded = 0.0
+        self.lock = threading.Lock()
+        self.audits: queue.Queue = queue.Queue(maxsize=1000)
+        self.window = [0.0, 0, 0]  # minute start, audited, dropped
+        self.worker: threading.Thread | None = None
+
+    def _sources(self) -> dict[str, Source]:
+        with self.lock:
+            if time.monotonic() - self.loaded > REFRESH_S:
+                rows = queries.rows("source_all", store=self.store)
+                self.by_name = {s.name: s for s in map(Source.from_row, rows)}
+                self.loaded = time.monotonic()
+            return self.by_name
+
+    def by_token(self, token) -> tuple[Identity | None, str]:
+        if not isinstance(token, str) or not token:
+            return None, "no token"
+        digest = token_hash(token)
+        for s in self._sources().values():
+            if hmac.compare_digest(s.token_hash, digest):
+                if s.revoked:
+                    return None, f"token of revoked source {s.name}"
+                return _identity(s), ""
+        return None, "wrong token"
+
+    def by_certificate(self, der: bytes | None) -> Identity | None:
+        fp = hashlib.sha256(der).hexdigest() if der else None
+        for s in self._sources().values():
+            if fp and s.cert_sha256 == fp and not s.revoked:
+                return _identity(s)
+        return None
+
+    def has_certificates(self) -> bool:
+        return any(s.cert_sha256 and not s.revoked for s in self._sources().values())
+
+    def still_valid(self, who: Identity | None) -> str:
+        """'' while ``who`` may go on sending, else why not (revoked, token rotated, removed)."""
+        if getattr(who, "name", None) is None:  # not a registered source (an allow-list file entry)
+            return ""
+        s = self._sources().get(who.name)
+        if s is None or s.revoked:
+            return f"source {who.name} was revoked"
+        if who.token_hash is not None and s.token_hash != who.token_hash:
+            return f"the token of source {who.name} was rotated"
+        return ""
+
+    def hello(self, message: bytes) -> tuple[Identity | None, str]:
+        """The identity a connection's first JSON line names: ``{"token": "..."}``."""
+        from borderwatch.feeds import jsonfeed
+
+        try:
+            obj = jsonfeed.loads(message)
+        except Rejected as exc:
+            return None, f"first line must be {{\"token\": ...}}: {exc.reason}"
+        if not isinstance(obj, dict) or set(obj) != {"token"}:
+            return None, "first line must be {\"token\": ...} (a source token from borderwatch sources add)"
+        return self.by_token(obj["token"])
+
+    def refuse(self, channel: str, peer: str, reason: str, who: Identity | None = None) -> None:
+        """Audit a refusal (in the background; at most ``AUDIT_PER_MINUTE`` a minute)."""
+        now = time.monotonic()
+        with self.lock:
+            if now - self.window[0] >= 60:
+                if self.window[2]:
+                    self._queue(("feed-refused", "system", None, "", f"{self.window[2]} more refusals in a minute, "
+                                                                      "not audited one by one (see rejects.log)"))
+                self.window = [now, 0, 0]
+            if self.window[1] >= AUDIT_PER_MINUTE:
+                self.window[2] += 1
+                return
+            self.window[1] += 1
+        actor = getattr(who, "name", None) or (who.identity if who else "")
+        self._queue(("feed-refused", actor, getattr(who, "nation", None), peer.split(" ")[0], f"{channel}: {reason}"))
+
+    def _queue(self, entry) -> None:
+        try:
+            self.audits.put_nowait(entry)
+        except queue.Full:
+            return
+        if self.worker is None or not self.worker.is_alive():
+            self.worker = threading.Thread(target=self._drain, name="feeds-audit", daemon=True)
+            self.worker.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                entry = self.audits.get(timeout=5)
+            except queue.Empty:
+                return
+            if entry is None:
+                return
+            action, actor, nation, address, detail = entry
+            try:
+                audit.record(action, "refused", actor=actor, nation=nation, address=address, detail=detail,
+                             store=self.store)
+            except Exception as exc:  # an audit failure must not stop the feed
+                print(f"borderwatch feeds: refusal not audited: {exc}", file=sys.stderr)
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self.worker is not None and self.worker.is_alive():
+            self.audits.put(None)
+            self.worker.join(timeout)
+
+
+def _identity(s: Source) -> Identity:
+    return Identity(f"source:{s.name}", s.name, s.nation, s.name, s.release, s.token_hash)
+
+
+def apply(rec: dict, who: Identity | None) -> None:
+    """Stamp a record with its sender's identity: owner nation and releasability; refuse a claim of
+    another nation. Allow-list entries (no registered source) keep their old meaning: their nation
+    is the default reporting nation."""
+    if who is None or who.nation is None:
+        return
+    key = "nation" if rec.get("kind") is not None else "reporting_nation"  # patrol positions: the unit's nation
+    stated = rec.get(key)
+    if stated and stated != who.nation:
+        raise NationClaim(f"{who.identity} reports for {who.nation} and may not claim nation {stated}")
+    rec[key] = who.nation
+    if getattr(who, "name", None) is not None and key == "reporting_nation":
+        rec["owner_nation"] = who.nation
+        rec["release_public"] = who.release.public
+        rec["release_nations"] = list(who.release.nations)
+        rec["release_agreements"] = list(who.release.agreements)
+        rec["extra"]["feed_source"] = who.name
+
+
+# -- command line ---------------------------------------------------------------------------
+def add_commands(sub) -> None:
+    p = sub.add_parser("sources", help="feed sources: add, list, revoke, rotate, certificate",
+                       description="Register who may send to the feed service (JSON lines with a token, CoT over "
+                                   "TLS with a certificate), as which nation and released to whom.")
+    s = p.add_subparsers(dest="sources_command", required=True, metavar="ACTION")
+    a = s.add_parser("add", help="register a source; prints its token once")
+    a.add_argument("name", help="1-40 lower-case letters, digits or _ (also the source word of its incidents)")
+    a.add_argument("--nation", required=True, help="the nation it reports for and that owns what it sends (ISO3)")
+    a.add_argument("--release-to", default="owner",
+                   help="who else may see what it sends: public, owner (default) or nations/agreements, e.g. MEX,schengen")
+    a.add_argument("--cert", help="its TLS client certificate (PEM file or sha256:FINGERPRINT) for CoT over TLS")
+    s.add_parser("list", help="list sources (tokens are never shown)")
+    for action, text in (("revoke", "stop a source: its token and certificate are refused from now on"),
+                         ("rotate", "give a source a new token (prints it); the old one stops working")):
+        s.add_parser(action, help=text).add_argument("name")
+    c = s.add_parser("certificate", help="set (or with 'none' remove) a source's TLS client certificate")
+    c.add_argument("name")
+    c.add_argument("cert", help="PEM file, sha256:FINGERPRINT, or none")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args) -> int:
+    import os
+
+    by = f"command line ({os.environ.get('USER', 'unknown user')})"
+    try:
+        if args.sources_command == "add":
+            token = add(args.name, args.nation, args.release_to, cert=args.cert, by=by)
+            src = get(args.name)
+            print(f"added feed source {args.name} ({src.nation}, {src.release.describe()}); token (shown once, "
+                  f"send it as the first JSON line {{\"token\": \"...\"}}): {token}")
+        elif args.sources_command == "list":
+            frame = list_sources()
+            print(frame.to_string(index=False) if len(frame) else "no feed sources")
+        elif args.sources_command == "revoke":
+            revoke(args.name, by=by)
+            print(f"{args.name} revoked")
+        elif args.sources_command == "rotate":
+            print(f"{args.name}: new token (shown once): {rotate(args.name, by=by)}")
+        elif args.sources_command == "certificate":
+            fp = set_certificate(args.name, None if args.cert.lower() == "none" else args.cert, by=by)
+            print(f"{args.name}: certificate " + (f"sha256:{fp}" if fp else "removed"))
+    except SourceError as exc:
+        print(f"borderwatch sources: {exc}", file=sys.stderr)
+        return 2
+    return 0
