@@ -211,6 +211,10 @@ def cmd_simulate(args) -> int:
     except ConnectionRefusedError as exc:
         print(f"\nborderwatch: no feed service answers ({exc}); start it with `borderwatch feeds`", file=sys.stderr)
         return 2
+    except (ConnectionResetError, BrokenPipeError):
+        print("\nborderwatch: the feed service closed the JSON lines connection: give a feed source's token "
+              "(--json-token; borderwatch sources add) or run the service with --json-open", file=sys.stderr)
+        return 2
     print(file=sys.stderr)
     print(json.dumps(summary, indent=2))
     return 0

@@ -454,7 +454,7 @@ class FeedService:
             return "line"
         who, why = self.gate.hello(message)
         if who is None:
-            self._refuse(conn, f"{why}: connection refused (send {{\"token\": ...}} first)")
+            self._refuse(conn, f"{why}: connection refused")
             return "closed"
         conn.client = who
         conn.peer = f"{conn.peer} ({who.identity})"

@@ -317,11 +317,20 @@ def apply(rec: dict, who: Identity | None) -> None:
         rec["extra"]["feed_source"] = who.name
 
 
-# -- command line ---------------------------------------------------------------------------
+# -- command line (NAME, HELP, DESCRIPTION, configure, run: the shape of a command module) ---------------
+NAME = "sources"
+HELP = "feed sources: add, list, revoke, rotate, certificate"
+DESCRIPTION = ("Register who may send to the feed service (JSON lines with a token, CoT over TLS with a "
+               "certificate), as which nation and released to whom.")
+
+
 def add_commands(sub) -> None:
-    p = sub.add_parser("sources", help="feed sources: add, list, revoke, rotate, certificate",
-                       description="Register who may send to the feed service (JSON lines with a token, CoT over "
-                                   "TLS with a certificate), as which nation and released to whom.")
+    p = sub.add_parser(NAME, help=HELP, description=DESCRIPTION)
+    configure(p)
+    p.set_defaults(func=run)
+
+
+def configure(p) -> None:
     s = p.add_subparsers(dest="sources_command", required=True, metavar="ACTION")
     a = s.add_parser("add", help="register a source; prints its token once")
     a.add_argument("name", help="1-40 lower-case letters, digits or _ (also the source word of its incidents)")
@@ -336,10 +345,9 @@ def add_commands(sub) -> None:
     c = s.add_parser("certificate", help="set (or with 'none' remove) a source's TLS client certificate")
     c.add_argument("name")
     c.add_argument("cert", help="PEM file, sha256:FINGERPRINT, or none")
-    p.set_defaults(func=_cmd)
 
 
-def _cmd(args) -> int:
+def run(args) -> int:
     import os
 
     by = f"command line ({os.environ.get('USER', 'unknown user')})"
