@@ -147,3 +147,38 @@ def test_feed_status_counts_only_what_the_viewer_may_see(env):
     assert "rejected" in full and "client(s) connected" in full
     with access.viewing_as(viewer(store, "DEU")):
         assert "rejected" not in livemap.feed_status(store)[1]
+
+
+def test_live_map_status_line_for_two_viewers(env):
+    """The live map's feed line, as each signed-in viewer sees it, from a running service's status."""
+    from borderwatch.feeds.status import now_iso, write_status
+
+    store = env
+    token = sources.add("pol_map", "POL", "owner", store=store)
+    svc = FeedService(store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False,
+                                        batch_ms=50)).start()
+    try:
+        ids = [uid("polmap") for _ in range(3)]
+        _send(svc.ports["json-tcp"], token, ids)
+        with socket.create_connection(("127.0.0.1", svc.ports["json-tcp"]), timeout=5) as s:
+            s.sendall(b'{"token": "bwfs_wrong"}\n')
+            s.recv(1)
+        assert wait_until(lambda: sum(stored(store, [f"json:{i}" for i in ids]).values()) == 3, 10)
+        assert svc.wait_idle()
+        status = svc.status()
+    finally:
+        svc.stop()
+    write_status(store, status | {"state": "running", "updated_at": now_iso()})  # as if still running
+    lines = {}
+    for name, nation, role in (("pol-map-viewer", "POL", "viewer"), ("deu-map-viewer", "DEU", "viewer"),
+                               ("map-admin", "DEU", "admin")):
+        at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=180), store, name=name, nation=nation,
+                     role=role)
+        write_status(store, status | {"state": "running", "updated_at": now_iso()})
+        at.run()
+        assert not at.exception, at.exception
+        lines[nation if role == "viewer" else "admin"] = next(
+            c.value for c in at.caption if "Live feeds" in c.value).replace("\\", "")
+    assert "last event" in lines["POL"] and "no event yet" in lines["DEU"]
+    assert not any("rejected" in lines[n] or "client(s)" in lines[n] for n in ("POL", "DEU"))
+    assert "rejected" in lines["admin"] and "wrong token" in lines["admin"]
