@@ -255,3 +255,16 @@ def test_tls_without_allow_list_or_source_certificates_is_refused(tmp_path):
         FeedService(st, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=None, watch_enabled=False, cot_tls=0,
                                    tls_cert=c["server"][0], tls_key=c["server"][1], tls_ca=c["ca"])).start()
     st.close()
+
+
+def test_refusals_beyond_the_audit_budget_are_counted_not_lost(env, monkeypatch):
+    store = env
+    monkeypatch.setattr(sources, "AUDIT_PER_MINUTE", 3)
+    before = len(refusals(store))
+    gate = sources.Gate(store)
+    for k in range(10):
+        gate.refuse("json-tcp", f"10.9.9.{k}:5000", "wrong token: connection refused")
+    gate.close()
+    got = refusals(store)[: len(refusals(store)) - before]  # newest first
+    assert len(got) == 4 and "7 more refusals within a minute" in got[0]
+    assert not audit.verify(store)

@@ -194,7 +194,8 @@ class Gate:
         self.lock = threading.Lock()
         self.audits: queue.Queue = queue.Queue(maxsize=1000)
         self.window = [0.0, 0, 0]  # minute start, audited, dropped
-        self.worker: threading.Thread | None = None
+        self.worker: threading.Thread | None = None  # started at the first refusal, ended by close()
+        self.start_lock = threading.Lock()
 
     def _sources(self) -> dict[str, Source]:
         with self.lock:
@@ -253,9 +254,7 @@ class Gate:
         now = time.monotonic()
         with self.lock:
             if now - self.window[0] >= 60:
-                if self.window[2]:
-                    self._queue(("feed-refused", "system", None, "", f"{self.window[2]} more refusals in a minute, "
-                                                                      "not audited one by one (see rejects.log)"))
+                self._summary()
                 self.window = [now, 0, 0]
             if self.window[1] >= AUDIT_PER_MINUTE:
                 self.window[2] += 1
@@ -264,22 +263,26 @@ class Gate:
         actor = getattr(who, "name", None) or (who.identity if who else "")
         self._queue(("feed-refused", actor, getattr(who, "nation", None), peer.split(" ")[0], f"{channel}: {reason}"))
 
+    def _summary(self) -> None:
+        if self.window[2]:
+            self._queue(("feed-refused", "system", None, "", f"{self.window[2]} more refusals within a minute, not "
+                                                              "audited one by one (see rejects.log)"))
+            self.window[2] = 0
+
     def _queue(self, entry) -> None:
         try:
             self.audits.put_nowait(entry)
         except queue.Full:
             return
-        if self.worker is None or not self.worker.is_alive():
-            self.worker = threading.Thread(target=self._drain, name="feeds-audit", daemon=True)
-            self.worker.start()
+        with self.start_lock:
+            if self.worker is None:
+                self.worker = threading.Thread(target=self._drain, name="feeds-audit", daemon=True)
+                self.worker.start()
 
     def _drain(self) -> None:
         while True:
-            try:
-                entry = self.audits.get(timeout=5)
-            except queue.Empty:
-                return
-            if entry is None:
+            entry = self.audits.get()
+            if entry is None:  # close()
                 return
             action, actor, nation, address, detail = entry
             try:
@@ -289,9 +292,14 @@ class Gate:
                 print(f"borderwatch feeds: refusal not audited: {exc}", file=sys.stderr)
 
     def close(self, timeout: float = 10.0) -> None:
-        if self.worker is not None and self.worker.is_alive():
+        """Write the refusals still queued, then stop the audit worker."""
+        with self.lock:
+            self._summary()
+        with self.start_lock:
+            worker, self.worker = self.worker, None
+        if worker is not None:
             self.audits.put(None)
-            self.worker.join(timeout)
+            worker.join(timeout)
 
 
 def _identity(s: Source) -> Identity:
