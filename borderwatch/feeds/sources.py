@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import logging
 import pathlib
 import queue
 import re
@@ -36,6 +37,7 @@ TOKEN_PREFIX = "bwfs_"
 REFRESH_S = 2.0
 AUDIT_PER_MINUTE = 60
 _HEX = re.compile(r"[0-9a-f]{64}")
+log = logging.getLogger("borderwatch.feeds")
 
 
 class SourceError(ValueError):
@@ -200,8 +202,15 @@ class Gate:
     def _sources(self) -> dict[str, Source]:
         with self.lock:
             if time.monotonic() - self.loaded > REFRESH_S:
-                rows = queries.rows("source_all", store=self.store)
-                self.by_name = {s.name: s for s in map(Source.from_row, rows)}
+                try:
+                    rows = queries.rows("source_all", store=self.store)
+                except Exception as exc:  # the store unreachable for a moment: keep what was read last
+                    if not self.loaded:
+                        raise
+                    log.warning("feed sources not re-read (%s): using the list read last", exc)
+                    rows = None
+                if rows is not None:
+                    self.by_name = {s.name: s for s in map(Source.from_row, rows)}
                 self.loaded = time.monotonic()
             return self.by_name
 
@@ -289,7 +298,7 @@ class Gate:
                 audit.record(action, "refused", actor=actor, nation=nation, address=address, detail=detail,
                              store=self.store)
             except Exception as exc:  # an audit failure must not stop the feed
-                print(f"borderwatch feeds: refusal not audited: {exc}", file=sys.stderr)
+                log.error("a refusal was not audited: %s", exc)
 
     def close(self, timeout: float = 10.0) -> None:
         """Write the refusals still queued, then stop the audit worker."""
