@@ -268,3 +268,25 @@ def test_refusals_beyond_the_audit_budget_are_counted_not_lost(env, monkeypatch)
     got = refusals(store)[: len(refusals(store)) - before]  # newest first
     assert len(got) == 4 and "7 more refusals within a minute" in got[0]
     assert not audit.verify(store)
+
+
+def test_a_source_may_release_one_record_differently_nobody_else_may(env):
+    store = env
+    token = sources.add("release_src", "USA", "owner", store=store)
+    with running(store, json_open=True) as svc:
+        port = svc.ports["json-tcp"]
+        pub, named, bad, unknown, anon = (uid(t) for t in ("pub", "named", "bad", "unknown", "anon"))
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(hello(token) + record(pub, release_to="public") + record(named, release_to="MEX,schengen")
+                      + record(bad, release_to="greece") + record(unknown, release_to="XXY"))
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(record(anon, release_to="public"))  # no token: may not release anything
+        assert wait_until(lambda: len(stored(store, [f"json:{pub}", f"json:{named}"])) == 2, 10)
+        assert svc.wait_idle()
+        assert row(store, f"json:{pub}")["release_public"] is True
+        got = row(store, f"json:{named}")
+        assert (got["release_public"], got["release_nations"], got["release_agreements"]) == (False, ["MEX"], ["schengen"])
+        reasons = " | ".join(r["reason"] for r in svc.status()["rejects"])
+        assert "release_to entry 'greece'" in reasons and "XXY not a nation in the store" in reasons
+        assert "release_to is accepted only from a feed source" in reasons
+        assert not stored(store, [f"json:{bad}", f"json:{unknown}", f"json:{anon}"])

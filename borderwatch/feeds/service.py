@@ -724,7 +724,7 @@ class FeedService:
                                           source=client.source if client else None)
             else:
                 rec = jsonfeed.to_incident(message)
-            sources.apply(rec, client)  # the sender's nation owns it; a claim of another is refused
+            self.gate.apply(rec, client)  # the sender's nation owns it; a claim of another is refused
             if fmt != "cot" and not rec.get("reporting_nation"):
                 rec["reporting_nation"] = self.config.nation  # the site's nation owns what states none
         except Ignored as exc:

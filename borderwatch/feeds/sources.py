@@ -192,6 +192,7 @@ class Gate:
     def __init__(self, store: Store):
         self.store = store
         self.by_name: dict[str, Source] = {}
+        self.known: tuple[set[str], set[str]] = (set(), set())  # nations and agreements of the store
         self.loaded = 0.0
         self.lock = threading.Lock()
         self.audits: queue.Queue = queue.Queue(maxsize=1000)
@@ -211,6 +212,8 @@ class Gate:
                     rows = None
                 if rows is not None:
                     self.by_name = {s.name: s for s in map(Source.from_row, rows)}
+                    self.known = ({n for n, _ in queries.rows("nation_names", store=self.store)},
+                                  {a for a, _ in queries.rows("agreement_names", store=self.store)})
                 self.loaded = time.monotonic()
             return self.by_name
 
@@ -245,6 +248,27 @@ class Gate:
         if who.token_hash is not None and s.token_hash != who.token_hash:
             return f"the token of source {who.name} was rotated"
         return ""
+
+    def apply(self, rec: dict, who: Identity | None) -> None:
+        """``apply`` the sender's identity, then a record's own ``release_to`` (JSON lines), which a
+        feed source may state instead of its default releasability; nobody else may."""
+        release_to = rec.pop("release_to", None)
+        apply(rec, who)
+        if release_to is None:
+            return
+        if getattr(who, "name", None) is None:
+            raise Rejected("release_to is accepted only from a feed source (a connection that sent its token first)")
+        self._sources()
+        nations, agreements = self.known
+        try:
+            release = access.Release.parse(release_to, agreements)
+        except ValueError as exc:
+            raise Rejected(str(exc).replace("release-to", "release_to")) from None
+        unknown = [n for n in release.nations if n not in nations]
+        if unknown:
+            raise Rejected(f"release_to: {', '.join(unknown)} not a nation in the store (ISO3, e.g. USA)")
+        rec.update(release_public=release.public, release_nations=list(release.nations),
+                   release_agreements=list(release.agreements))
 
     def hello(self, message: bytes) -> tuple[Identity | None, str]:
         """The identity a connection's first JSON line names: ``{"token": "..."}``."""
