@@ -13,7 +13,7 @@ from borderwatch import access, audit, cli, importer, livemap
 from borderwatch.feeds import sources
 from borderwatch.feeds.service import FeedConfig, FeedService
 from borderwatch.feeds.status import describe, for_viewer
-from conftest import NOW, ROOT, sign_in
+from conftest import ROOT, sign_in
 from test_feeds import iso, now_utc, stored, uid, wait_until
 
 
