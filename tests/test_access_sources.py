@@ -14,18 +14,13 @@ from borderwatch.feeds import sources
 from borderwatch.feeds.service import FeedConfig, FeedService
 from borderwatch.feeds.status import describe, for_viewer
 from conftest import ROOT, sign_in
-from test_feeds import iso, now_utc, stored, uid, wait_until
+from test_feeds import feed_store, iso, now_utc, stored, uid, wait_until  # noqa: F401 (feed_store: a fixture)
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from borderwatch import demo
-    from borderwatch.store import Store
-
-    st = Store(tmp_path_factory.mktemp("access_sources"))
-    demo.load_reference(st)
-    yield st
-    st.close()
+def store(feed_store):
+    """A store with the reference data only (test_feeds' own fixture, one per module)."""
+    return feed_store
 
 
 @pytest.fixture

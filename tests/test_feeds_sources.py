@@ -13,20 +13,15 @@ import pytest
 from borderwatch import access, audit, cli
 from borderwatch.feeds import sources
 from borderwatch.feeds.service import FeedConfig, FeedService
-from test_feeds import DECL, _certs, event, now_utc, iso, stored, uid, wait_until
+from test_feeds import feed_store, DECL, _certs, event, now_utc, iso, stored, uid, wait_until  # noqa: F401 (feed_store: a fixture)
 
 EL_PASO = (31.7619, -106.4850)
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from borderwatch import demo
-    from borderwatch.store import Store
-
-    st = Store(tmp_path_factory.mktemp("sourcestore"))
-    demo.load_reference(st)
-    yield st
-    st.close()
+def store(feed_store):
+    """A store with the reference data only (test_feeds' own fixture, one per module)."""
+    return feed_store
 
 
 @pytest.fixture
@@ -245,11 +240,9 @@ def test_tls_certificate_of_a_feed_source(env, tmp_path):
 
 
 def test_tls_without_allow_list_or_source_certificates_is_refused(tmp_path):
-    from borderwatch import demo
     from borderwatch.store import Store
 
-    st = Store(tmp_path / "store")
-    demo.load_reference(st)
+    st = Store(tmp_path / "store")  # no feed source, no allow-list file
     c = _certs(tmp_path)
     with pytest.raises(OSError, match="--tls-clients or a feed source with a certificate"):
         FeedService(st, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=None, watch_enabled=False, cot_tls=0,
