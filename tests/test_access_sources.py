@@ -43,9 +43,18 @@ def viewer(store, nation, role="viewer"):
 def test_admin_page_lists_sources_without_tokens_adds_and_revokes(env):
     store = env
     token = sources.add("page_radar", "USA", "MEX", store=store)
-    at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120), store, name="src-admin").run()
-    at.switch_page("pages/admin.py").run()
+    svc = FeedService(store, FeedConfig(bind="0.0.0.0", cot_tcp=0, cot_udp=None, json_tcp=0, watch_enabled=False))
+    svc.start()
+    try:  # the listeners' addresses and authentication, from the running service's status
+        at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120), store, name="src-admin").run()
+        at.switch_page("pages/admin.py").run()
+    finally:
+        svc.stop()
     assert not at.exception, at.exception
+    shown = next(d.value for d in at.dataframe if "authentication" in d.value.columns).set_index("name")
+    assert shown.loc["cot-tcp", ["bind", "authentication"]].tolist() == ["127.0.0.1", "none"]
+    assert shown.loc["json-tcp", ["bind", "authentication"]].tolist() == ["0.0.0.0", "token"]
+    assert any("Without authentication: cot" in c.value.replace("\\", "") for c in at.caption)
     table = next(d.value for d in at.dataframe if "release_to" in d.value.columns)
     assert table.set_index("name").loc["page_radar", ["nation", "release_to", "state"]].tolist() == \
         ["USA", "REL TO MEX", "active"]

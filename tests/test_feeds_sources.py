@@ -11,7 +11,7 @@ import time
 import pytest
 
 from borderwatch import access, audit, cli
-from borderwatch.feeds import sources
+from borderwatch.feeds import describe, sources
 from borderwatch.feeds.service import FeedConfig, FeedService
 from test_feeds import feed_store, DECL, _certs, event, now_utc, iso, stored, uid, wait_until  # noqa: F401 (feed_store: a fixture)
 
@@ -189,9 +189,12 @@ def test_unauthenticated_listeners_stay_on_loopback(env):
         assert svc.listeners["json-tcp"].sock.getsockname()[0] == "0.0.0.0"
     with running(store, bind="0.0.0.0", cot_tcp=0, json_open=True) as svc:
         assert binds(svc) == {"cot-tcp": ("127.0.0.1", "none"), "json-tcp": ("127.0.0.1", "none")}
+        assert "open to other machines" not in describe(svc.status() | {"running": True})[1]
     with running(store, bind="0.0.0.0", cot_tcp=0, json_open=True, open_remote=True) as svc:
         assert binds(svc) == {"cot-tcp": ("0.0.0.0", "none"), "json-tcp": ("0.0.0.0", "none")}
         assert svc.listeners["cot-tcp"].sock.getsockname()[0] == "0.0.0.0"
+        level, line = describe(svc.status() | {"running": True})
+        assert level == "warn" and "cot-tcp, json-tcp without authentication open to other machines" in line
     from borderwatch.cli import build_parser
 
     args = build_parser().parse_args(["feeds"])
