@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -172,17 +173,27 @@ def test_live_map_status_line_for_two_viewers(env):
         status = svc.status()
     finally:
         svc.stop()
-    write_status(store, status | {"state": "running", "updated_at": now_iso()})  # as if still running
+    stop = threading.Event()
+
+    def heartbeat():  # the stopped service's last status, kept fresh as a running service keeps it
+        while not stop.wait(0.5):
+            write_status(store, status | {"state": "running", "updated_at": now_iso()})
+
+    write_status(store, status | {"state": "running", "updated_at": now_iso()})
+    beating = threading.Thread(target=heartbeat, daemon=True)
+    beating.start()
     lines = {}
-    for name, nation, role in (("pol-map-viewer", "POL", "viewer"), ("deu-map-viewer", "DEU", "viewer"),
-                               ("map-admin", "DEU", "admin")):
-        at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=180), store, name=name, nation=nation,
-                     role=role)
-        write_status(store, status | {"state": "running", "updated_at": now_iso()})
-        at.run()
-        assert not at.exception, at.exception
-        lines[nation if role == "viewer" else "admin"] = next(
-            c.value for c in at.caption if "Live feeds" in c.value).replace("\\", "")
+    try:
+        for name, nation, role in (("pol-map-viewer", "POL", "viewer"), ("deu-map-viewer", "DEU", "viewer"),
+                                   ("map-admin", "DEU", "admin")):
+            at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=180), store, name=name,
+                         nation=nation, role=role).run()
+            assert not at.exception, at.exception
+            lines[nation if role == "viewer" else "admin"] = next(
+                c.value for c in at.caption if "Live feeds" in c.value).replace("\\", "")
+    finally:
+        stop.set()
+        beating.join(5)
     assert "last event" in lines["POL"] and "no event yet" in lines["DEU"]
     assert not any("rejected" in lines[n] or "client(s)" in lines[n] for n in ("POL", "DEU"))
     assert "rejected" in lines["admin"] and "wrong token" in lines["admin"]
