@@ -1,4 +1,5 @@
-"""The audit log: append-only record of sign-ins, exports, briefings, imports, user and role changes.
+"""The audit log: append-only record of sign-ins, exports, briefings, imports, user and role changes,
+feed sources added, revoked or rotated and feed messages refused for their identity.
 
 Each entry says who (account, nation, role), when (UTC), what (action, outcome, detail), from where
 (address), with which filter and how many rows. Entries are only ever appended (no code path here
@@ -19,7 +20,8 @@ from borderwatch.filters import utcnow
 from borderwatch.store import Store, default_store
 
 ACTIONS = ("sign-in", "sign-out", "session-expired", "refused", "export", "briefing", "import",
-           "user-added", "user-disabled", "user-enabled", "password-reset", "password-changed", "role-changed")
+           "user-added", "user-disabled", "user-enabled", "password-reset", "password-changed", "role-changed",
+           "source-added", "source-revoked", "source-rotated", "source-certificate", "feed-refused")
 FIELDS = ("seq", "logged_at", "actor", "nation", "role", "action", "outcome", "address", "filter_text", "row_count",
           "detail")
 

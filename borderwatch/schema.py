@@ -67,6 +67,13 @@ TABLES = {
         name VARCHAR, nation VARCHAR, role VARCHAR, password_hash VARCHAR, must_change BOOLEAN,
         disabled BOOLEAN, created_at TIMESTAMP, updated_at TIMESTAMP
     """,
+    # feed sources (borderwatch/feeds/sources.py): who may send to the feed service, as which nation
+    # and released to whom; tokens kept only as SHA-256 hashes, a TLS client certificate by fingerprint
+    "feed_sources": """
+        name VARCHAR, nation VARCHAR, release_public BOOLEAN, release_nations VARCHAR[],
+        release_agreements VARCHAR[], token_hash VARCHAR, cert_sha256 VARCHAR, revoked BOOLEAN,
+        created_at TIMESTAMP, updated_at TIMESTAMP
+    """,
     # append-only audit log (borderwatch/audit.py); each entry's hash covers the previous one's
     "audit_log": """
         seq BIGINT, logged_at TIMESTAMP, actor VARCHAR, nation VARCHAR, role VARCHAR, action VARCHAR,

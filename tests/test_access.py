@@ -249,9 +249,6 @@ def test_queries_over_layer_tables_all_pass_the_access_rule():
     internal = {
         "feed_incident_count": "feed service's own count of what it stored (status, tests)",
         "feed_incidents": "feed service's check that accepted events are stored exactly once",
-        "import_existing_fortifications": "import dry-run: how many staged ids exist (importer role)",
-        "import_existing_incidents": "import dry-run: how many staged ids exist (importer role)",
-        "import_existing_sensors": "import dry-run: how many staged ids exist (importer role)",
         "import_fortifications": "writer", "import_sensors": "writer", "insert_incidents": "writer",
         "refresh_segment_coverage": "derived table for unrestricted use; viewers get segment_coverage",
     }

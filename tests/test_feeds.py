@@ -232,7 +232,7 @@ def feed_store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def _running(feed_store, tmp_path_factory):
-    holder = {"config": FeedConfig(cot_tcp=0, cot_udp=0, json_tcp=0, batch_ms=50,
+    holder = {"config": FeedConfig(cot_tcp=0, cot_udp=0, json_tcp=0, json_open=True, batch_ms=50,
                                    watch=tmp_path_factory.mktemp("inbox"), poll_s=0.05), "svc": None}
     yield holder
     if holder["svc"] is not None:
@@ -777,7 +777,7 @@ def _start_cli(store_path: pathlib.Path, batch_ms: int) -> subprocess.Popen:
     env.pop("BORDERWATCH_NOW", None)
     return subprocess.Popen(
         [sys.executable, "-m", "borderwatch.cli", "feeds", "--cot-tcp", "0", "--cot-udp", "0", "--json-tcp", "0",
-         "--batch-ms", str(batch_ms), "--no-watch", "--log-level", "WARNING"],
+         "--json-open", "--batch-ms", str(batch_ms), "--no-watch", "--log-level", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -1567,7 +1567,7 @@ def _json_incident(ident: str, severity: int, threat="smuggling", lat=31.76, lon
 def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wire):
     service.stop()
     listener = TakListener()
-    svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=0, json_open=True, watch_enabled=False, batch_ms=50,
                                              cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all", cot_out_severity=3,
                                              cot_out_stale_min=30, cot_out_protobuf=wire == "protobuf")).start()
     try:
@@ -1598,7 +1598,7 @@ def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wi
         svc.stop()
     # a restart neither repeats what was sent nor skips what arrives meanwhile
     listener.messages.clear()
-    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, json_open=True, watch_enabled=False, batch_ms=50,
                                              cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all")).start()
     try:
         later = uid("out")
@@ -1627,7 +1627,7 @@ def test_cot_out_over_tls_and_reconnects(feed_store, service, tls_service):
     server_ctx.load_verify_locations(c["ca"])
     server_ctx.verify_mode = ssl.CERT_REQUIRED  # the TAK server wants our client certificate
     listener = TakListener(server_ctx)
-    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, json_open=True, watch_enabled=False, batch_ms=50,
                                              cot_out=f"tls://127.0.0.1:{listener.port}", cot_out_release="all", cot_out_ca=c["ca"],
                                              cot_out_cert=c["bravo"][0], cot_out_key=c["bravo"][1])).start()
     try:
@@ -1688,7 +1688,7 @@ def test_the_site_nation_owns_json_records_that_state_none(feed_store, service):
     """``feeds --nation`` names the nation that owns records stating none (JSON as CoT), so a
     signed-in viewer of that nation sees them on the live map."""
     service.stop()  # one service per store at a time
-    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False,
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, json_open=True, watch_enabled=False,
                                              batch_ms=50, nation="MEX")).start()
     try:
         plain, stated = uid("own"), uid("own")

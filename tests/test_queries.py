@@ -33,6 +33,7 @@ SAMPLES = {
     "account": "tiny-user", "nation": "USA", "role": "analyst", "password_hash": "x", "must_change": True,
     "disabled": False, "action": "sign_in", "actor": "tiny-user", "address": "127.0.0.1", "detail": "",
     "filter_text": "", "outcome": "ok", "row_count": 0, "seq": 1, "logged_at": NOW, "prev_hash": "", "hash": "h",
+    "source": "tiny_radar", "token_hash": "0" * 64, "cert_sha256": None,
 }
 WRITING = re.compile(r"^\s*(INSERT|DELETE|UPDATE|CREATE|DROP|ALTER)\b", re.IGNORECASE | re.MULTILINE)
 # what some reading queries must return on the tiny store (all rows visible: the system viewer)

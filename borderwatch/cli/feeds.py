@@ -12,7 +12,9 @@ NAME = "feeds"
 HELP = "run the live-feed ingest service (CoT over TCP/UDP, JSON lines, a watched folder)"
 DESCRIPTION = ("Run the live-feed ingest service until SIGTERM / Ctrl-C: Cursor-on-Target XML over TCP "
                "(events back to back) and UDP (one per datagram), JSON lines over TCP, and files dropped "
-               "into a watched folder. Listens on 127.0.0.1 unless --bind says otherwise. An event is "
+               "into a watched folder. Listens on 127.0.0.1 unless --bind says otherwise; listeners without "
+               "authentication (CoT over TCP/UDP, --json-open) stay on loopback unless --open-remote. JSON lines "
+               "need a feed source's token (borderwatch sources add) as the first line of a connection. An event is "
                "accepted once it is in the fsync'ed journal; it reaches the store at the next commit, every --batch-ms.")
 
 
@@ -51,7 +53,15 @@ def endpoint(text: str) -> str:
 def configure(p) -> None:
     from borderwatch.feeds.service import DEFAULT_COT_PORT, DEFAULT_JSON_PORT
 
-    p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--bind", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for all): listeners with authentication "
+                        "(JSON lines with tokens, CoT over TLS) and, with --open-remote, the others")
+    p.add_argument("--open-remote", action="store_true",
+                   help="let listeners without authentication (CoT over TCP/UDP, --json-open) listen on --bind too; "
+                        "without it they listen on loopback only")
+    p.add_argument("--json-open", action="store_true",
+                   help="accept JSON lines connections that send no source token (owned by --nation); a token "
+                        "sent is still checked")
     p.add_argument("--cot-tcp", type=port, default=DEFAULT_COT_PORT, metavar="PORT",
                    help=f"CoT over TCP (default {DEFAULT_COT_PORT}; 0 = any free port; off)")
     p.add_argument("--cot-udp", type=port, default=DEFAULT_COT_PORT, metavar="PORT",
@@ -65,7 +75,8 @@ def configure(p) -> None:
     p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--tls-ca", metavar="PEM", help="CA certificate(s) that sign client certificates")
     p.add_argument("--tls-clients", metavar="FILE",
-                   help="allow-list of client certificates: lines 'cn:NAME|sha256:FINGERPRINT SOURCE [NATION]'")
+                   help="allow-list of client certificates: lines 'cn:NAME|sha256:FINGERPRINT SOURCE [NATION]' "
+                        "(optional when feed sources hold certificates: borderwatch sources certificate)")
     p.add_argument("--watch", metavar="DIR", help="watched folder (default <store>/feeds/inbox)")
     p.add_argument("--no-watch", action="store_true", help="do not watch a folder")
     p.add_argument("--batch-ms", type=int, default=250, metavar="N",
@@ -122,7 +133,8 @@ def run(args) -> int:
                         cot_out=args.cot_out, cot_out_severity=args.cot_out_severity,
                         cot_out_stale_min=args.cot_out_stale, cot_out_protobuf=args.cot_out_protobuf,
                         cot_out_cert=args.cot_out_cert, cot_out_key=args.cot_out_key, cot_out_ca=args.cot_out_ca,
-                        cot_out_release=args.cot_out_release)
+                        cot_out_release=args.cot_out_release, json_open=args.json_open,
+                        open_remote=args.open_remote)
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from borderwatch.cli.feeds import endpoint
@@ -22,6 +23,9 @@ def configure(s) -> None:
                    help="CoT UDP endpoint, or off")
     s.add_argument("--json-tcp", type=endpoint, default=f"127.0.0.1:{DEFAULT_JSON_PORT}", metavar="HOST:PORT",
                    help="JSON lines TCP endpoint, or off")
+    s.add_argument("--json-token", default=os.environ.get("BORDERWATCH_FEED_TOKEN"), metavar="TOKEN",
+                   help="a feed source's token for the JSON lines connection (borderwatch sources add; default "
+                        "$BORDERWATCH_FEED_TOKEN); without one, the service must run with --json-open")
     s.add_argument("--rate", type=float, default=5.0, help="average events per second (default 5)")
     s.add_argument("--duration", type=float, default=60.0, help="seconds to run (default 60)")
     s.add_argument("--count", type=int, help="stop after this many events")
@@ -37,12 +41,17 @@ def run(args) -> int:
 
     segments = tuple(x.strip() for x in args.segments.split(",")) if args.segments else DEFAULT_SEGMENTS
     sim = Simulator(default_store(), cot_tcp=args.cot_tcp, cot_udp=args.cot_udp, json_tcp=args.json_tcp,
-                    units=max(1, args.units), seed=args.seed, segments=segments, bad=min(max(args.bad, 0.0), 1.0))
+                    units=max(1, args.units), seed=args.seed, segments=segments, bad=min(max(args.bad, 0.0), 1.0),
+                    json_token=args.json_token)
     try:
         summary = sim.run(rate=args.rate, duration=args.duration, count=args.count,
                           progress=lambda n: print(f"\r{n} events sent", end="", file=sys.stderr, flush=True))
     except ConnectionRefusedError as exc:
         print(f"\nborderwatch: no feed service answers ({exc}); start it with `borderwatch feeds`", file=sys.stderr)
+        return 2
+    except (ConnectionResetError, BrokenPipeError):
+        print("\nborderwatch: the feed service closed the JSON lines connection: give a feed source's token "
+              "(--json-token; borderwatch sources add) or run the service with --json-open", file=sys.stderr)
         return 2
     print(file=sys.stderr)
     print(json.dumps(summary, indent=2))

@@ -11,7 +11,15 @@ Schema (docs/feeds.md has it with examples)::
      "description": "...",               optional text (up to 2000 characters kept)
      "source": "radar",                  optional lower-case word; default "feed"
      "reporting_nation": "USA",          optional ISO 3166-1 alpha-3
-     "location_error_m": 50}             optional metres, >= 0
+     "location_error_m": 50,             optional metres, >= 0
+     "release_to": "MEX,schengen"}       optional, from a feed source only: public, owner, or nations and
+                                         agreements; default the source's releasability
+
+Over TCP, the first line of a connection names its sender: ``{"token": "bwfs_..."}``, a feed
+source's token (``borderwatch sources add``; see borderwatch/feeds/sources.py). The source's nation
+then owns every record and is its reporting nation (a record stating another one is refused), its
+releasability applies, and its name is the default ``source``. ``--json-open`` also accepts
+connections that send no token (the site's ``--nation`` owns their records).
 
 Unknown fields, duplicate keys, NaN / Infinity and non-object lines are refused, each with its
 reason. ``id`` makes re-sends idempotent: the incident id is ``json:<id>``; the first wins.
@@ -29,7 +37,7 @@ MAX_LINE_BYTES = 64 * 1024
 DATASET = "feed:json"
 DEFAULT_SOURCE = "feed"
 REQUIRED = ("id", "time", "lat", "lon", "threat_type")
-OPTIONAL = ("severity", "confidence", "description", "source", "reporting_nation", "location_error_m")
+OPTIONAL = ("severity", "confidence", "description", "source", "reporting_nation", "location_error_m", "release_to")
 _ID = re.compile(r"[A-Za-z0-9._:@/+\-]{1,128}")
 
 
@@ -76,7 +84,7 @@ def _check_text(obj: dict) -> None:
                     raise Rejected(f"{records.clip(what, 40)} holds a lone surrogate ({bad}): not valid Unicode text") from None
 
 
-def to_incident(obj, *, now: dt.datetime | None = None) -> dict:
+def to_incident(obj, *, now: dt.datetime | None = None, source: str | None = None) -> dict:
     """A decoded JSON object → incident record, or ``Rejected`` with the first problem found."""
     if not isinstance(obj, dict):
         raise Rejected(f"expected a JSON object, got {type(obj).__name__}")
@@ -105,19 +113,31 @@ def to_incident(obj, *, now: dt.datetime | None = None) -> dict:
         err = records.to_float(err, "location_error_m")
         if err < 0:
             raise Rejected(f"location_error_m {err:g} is negative")
-    return records.make_record(
+    release_to = obj.get("release_to")
+    if release_to is not None and not isinstance(release_to, str):
+        raise Rejected('release_to must be a string: public, owner, or nations and agreements (e.g. "MEX,schengen")')
+    rec = records.make_record(
         incident_id=f"json:{ident}", occurred_at=occurred, threat_type=threat, severity=severity,
         lat=lat, lon=lon, location_error_m=err, confidence=confidence,
-        source=records.check_source(obj.get("source"), DEFAULT_SOURCE),
+        source=records.check_source(obj.get("source"), source or DEFAULT_SOURCE),
         reporting_nation=records.check_nation(obj.get("reporting_nation")),
         description=description, dataset=DATASET, extra={"id": str(ident)},
     )
+    if release_to is not None:
+        rec["release_to"] = release_to  # checked against the sender (borderwatch/feeds/sources.py)
+    return rec
 
 
-def parse_line(line: bytes | str, *, max_bytes: int = MAX_LINE_BYTES, now: dt.datetime | None = None) -> dict:
+def parse_line(line: bytes | str, *, max_bytes: int = MAX_LINE_BYTES, now: dt.datetime | None = None,
+               source: str | None = None) -> dict:
     if len(line) > max_bytes:
         raise Rejected(f"oversized message ({len(line):,} bytes > limit {max_bytes:,})")
-    return to_incident(loads(line), now=now)
+    return to_incident(loads(line), now=now, source=source)
+
+
+def is_hello(line: bytes) -> bool:
+    """Whether a line looks like a connection's token line (checked properly by the source gate)."""
+    return line.lstrip()[:10].replace(b" ", b"").startswith(b'{"token"')
 
 
 class LineSplitter:

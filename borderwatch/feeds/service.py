@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import ipaddress
 import json
 import logging
 import logging.handlers
@@ -22,7 +23,7 @@ import ssl
 import threading
 import time
 
-from borderwatch.feeds import cot, jsonfeed, patrols, records
+from borderwatch.feeds import cot, jsonfeed, patrols, records, sources
 from borderwatch.feeds import journal as journal_mod
 from borderwatch.feeds.health import Health, supervised
 from borderwatch.feeds.records import FeedError, Ignored, Rejected
@@ -63,7 +64,9 @@ class FeedConfig:
     tls_cert: str | None = None  # the service's certificate (PEM)
     tls_key: str | None = None  # its private key (PEM)
     tls_ca: str | None = None  # CA that signs client certificates (PEM)
-    tls_clients: str | None = None  # allow-list: certificate -> source (see feeds/tls.py)
+    tls_clients: str | None = None  # allow-list: certificate -> source (see feeds/tls.py); or sources' certificates
+    json_open: bool = False  # JSON lines without a source token too (unauthenticated, like plain CoT)
+    open_remote: bool = False  # unauthenticated listeners on --bind too, not only on loopback
     patrols: bool = True  # keep friendly position reports (a-f-*, a-a-*) as patrol tracks
     patrol_keep_h: float = 24.0  # hours of patrol positions kept in the store
     cot_out: str | None = None  # tcp://HOST:PORT or tls://HOST:PORT: publish new incidents as CoT
@@ -91,9 +94,11 @@ class _Conn:
 
 
 class _Listener:
-    __slots__ = ("name", "fmt", "protocol", "sock", "port", "connections")
+    __slots__ = ("name", "fmt", "protocol", "sock", "port", "connections", "bind", "auth")
 
-    def __init__(self, name, fmt, protocol, sock):
+    def __init__(self, name, fmt, protocol, sock, bind="", auth="none"):
+        self.bind = bind
+        self.auth = auth  # "none", "token" (JSON lines) or "certificate" (TLS)
         self.name = name
         self.fmt = fmt
         self.protocol = protocol
@@ -127,6 +132,7 @@ class FeedService:
         self.tls_context: ssl.SSLContext | None = None
         self.publisher = None
         self.allow_list = None
+        self.gate = sources.Gate(store)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "FeedService":
@@ -202,6 +208,7 @@ class FeedService:
         if self._reject_handler:
             reject_log.removeHandler(self._reject_handler)
             self._reject_handler.close()
+        self.gate.close()
         self._release_lock()
         log.info("feed service stopped")
 
@@ -263,12 +270,14 @@ class FeedService:
         if c.cot_tls is not None:
             from borderwatch.feeds import tls
 
-            missing = [o for o, v in (("--tls-cert", c.tls_cert), ("--tls-key", c.tls_key), ("--tls-ca", c.tls_ca),
-                                      ("--tls-clients", c.tls_clients)) if not v]
+            missing = [o for o, v in (("--tls-cert", c.tls_cert), ("--tls-key", c.tls_key), ("--tls-ca", c.tls_ca))
+                       if not v]
+            if not c.tls_clients and not self.gate.has_certificates():
+                missing.append("--tls-clients or a feed source with a certificate (borderwatch sources certificate)")
             if missing:
                 raise OSError(22, f"CoT over TLS needs {', '.join(missing)}")
             try:
-                self.allow_list = tls.AllowList(c.tls_clients)
+                self.allow_list = tls.AllowList(c.tls_clients) if c.tls_clients else None
                 self.tls_context = tls.server_context(c.tls_cert, c.tls_key, c.tls_ca)
             except (OSError, ValueError, ssl.SSLError) as exc:
                 raise OSError(22, f"CoT over TLS cannot start: {exc}") from None
@@ -276,32 +285,47 @@ class FeedService:
                                 ("cot-tls", "cot", c.cot_tls)):
             if port is None:
                 continue
+            auth = {"cot-tls": "certificate", "json-tcp": "none" if c.json_open else "token"}.get(name, "none")
+            bind = self._bind_for(name, auth)
             try:
-                sock = socket.create_server((c.bind, port), family=_family(c.bind), backlog=128)
+                sock = socket.create_server((bind, port), family=_family(bind), backlog=128)
             except OSError as exc:
-                raise OSError(exc.errno, f"cannot listen on {c.bind}:{port} for {name} ({exc.strerror})") from None
+                raise OSError(exc.errno, f"cannot listen on {bind}:{port} for {name} ({exc.strerror})") from None
             sock.setblocking(False)
-            listener = _Listener(name, fmt, "tls" if name == "cot-tls" else "tcp", sock)
+            listener = _Listener(name, fmt, "tls" if name == "cot-tls" else "tcp", sock, bind, auth)
             self.listeners[name] = listener
             self.selector.register(sock, selectors.EVENT_READ, listener)
         if c.cot_udp is not None:
-            sock = socket.socket(_family(c.bind), socket.SOCK_DGRAM)
+            bind = self._bind_for("cot-udp", "none")
+            sock = socket.socket(_family(bind), socket.SOCK_DGRAM)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
             try:
-                sock.bind((c.bind, c.cot_udp))
+                sock.bind((bind, c.cot_udp))
             except OSError as exc:
                 sock.close()
-                raise OSError(exc.errno, f"cannot listen on {c.bind}:{c.cot_udp} for cot-udp ({exc.strerror})") from None
+                raise OSError(exc.errno, f"cannot listen on {bind}:{c.cot_udp} for cot-udp ({exc.strerror})") from None
             sock.settimeout(0.25)
-            self.listeners["cot-udp"] = _Listener("cot-udp", "cot", "udp", sock)
+            self.listeners["cot-udp"] = _Listener("cot-udp", "cot", "udp", sock, bind, "none")
         if c.watch_enabled:
             self.watch_dir = pathlib.Path(c.watch) if c.watch else self.dir / "inbox"
             for sub in ("", "processed", "rejected"):
                 (self.watch_dir / sub).mkdir(parents=True, exist_ok=True)
 
+    def _bind_for(self, name: str, auth: str) -> str:
+        """Where a listener listens: --bind, except that a listener without authentication stays on
+        loopback unless --open-remote says otherwise."""
+        bind = self.config.bind
+        if auth != "none" or self.config.open_remote or is_loopback(bind):
+            return bind
+        loopback = "::1" if _family(bind) == socket.AF_INET6 else "127.0.0.1"
+        log.warning("%s has no authentication: listening on %s only, not %s (--open-remote to allow other "
+                    "machines)", name, loopback, bind)
+        return loopback
+
     def _describe_listeners(self) -> list[str]:
-        out = [f"{l.name} {self.config.bind}:{l.port}" for l in self.listeners.values()]
+        out = [f"{l.name} {l.bind}:{l.port} ({'no authentication' if l.auth == 'none' else l.auth})"
+               for l in self.listeners.values()]
         if self.watch_dir is not None:
             out.append(f"folder {self.watch_dir}")
         return out
@@ -397,12 +421,21 @@ class FeedService:
             if not data:
                 self._close_conn(conn)
                 return
+            if conn.client is not None and (why := self.gate.still_valid(conn.client)):
+                return self._refuse(conn, why)
             received_at = now_iso()  # one timestamp per read
             batch = []
             for message, reason in conn.splitter.feed(data):
                 if message is None:
                     self._frame(conn, None, reason)
                     continue
+                if conn.events == 0 and conn.listener.fmt == "json" and not conn.client:
+                    greeted = self._greet(conn, message)
+                    if greeted == "closed":
+                        return None
+                    if greeted == "hello":
+                        conn.events += 1
+                        continue
                 conn.events += 1
                 rec = self._validate(conn.listener.name, conn.peer, message, conn.listener.fmt, conn.client,
                                      received_at)
@@ -413,6 +446,27 @@ class FeedService:
             # TLS may hold decrypted bytes the selector cannot see
             if not (conn.listener.protocol == "tls" and conn.sock.pending()):
                 return
+
+    def _greet(self, conn: _Conn, message: bytes) -> str:
+        """A JSON connection's first line: "hello" (a valid source token: the connection is
+        identified), "line" (an open listener and a record), or "closed" (refused, audited)."""
+        if conn.listener.auth != "token" and not jsonfeed.is_hello(message):
+            return "line"
+        who, why = self.gate.hello(message)
+        if who is None:
+            self._refuse(conn, f"{why}: connection refused")
+            return "closed"
+        conn.client = who
+        conn.peer = f"{conn.peer} ({who.identity})"
+        log.info("%s: %s identified as feed source %s (%s)", conn.listener.name, conn.peer, who.name, who.nation)
+        return "hello"
+
+    def _refuse(self, conn: _Conn, reason: str) -> None:
+        """Refuse a connection for its identity: counted, logged, audited, closed; nothing kept."""
+        self.stats.received(conn.listener.name)
+        self._reject(conn.listener.name, conn.peer, reason, b"")
+        self.gate.refuse(conn.listener.name, conn.peer, reason, conn.client)
+        self._close_conn(conn, flush=False)
 
     def _handshake(self, conn: _Conn) -> bool:
         """Advance a TLS handshake; True once done and the client certificate is allowed."""
@@ -430,7 +484,9 @@ class FeedService:
             self._reject(name, conn.peer, f"TLS handshake failed: {records.clip(str(exc), 160)}", b"")
             self._close_conn(conn, flush=False)
             return False
-        client = self.allow_list.lookup(conn.sock.getpeercert(binary_form=True), conn.sock.getpeercert())
+        der = conn.sock.getpeercert(binary_form=True)
+        client = self.gate.by_certificate(der) or (self.allow_list.lookup(der, conn.sock.getpeercert())
+                                                    if self.allow_list else None)
         if client is None:
             from borderwatch.feeds.tls import common_name
 
@@ -438,8 +494,10 @@ class FeedService:
 
             der = conn.sock.getpeercert(binary_form=True) or b""
             self.stats.received(name)
-            self._reject(name, conn.peer, f"client certificate CN={common_name(conn.sock.getpeercert())} "
-                                          f"(sha256:{hashlib.sha256(der).hexdigest()}) is not in the allow-list", b"")
+            reason = (f"client certificate CN={common_name(conn.sock.getpeercert())} "
+                      f"(sha256:{hashlib.sha256(der).hexdigest()}) is not a feed source's and is not in the allow-list")
+            self._reject(name, conn.peer, reason, b"")
+            self.gate.refuse(name, conn.peer, reason)
             self._close_conn(conn, flush=False)
             return False
         conn.client = client
@@ -455,6 +513,13 @@ class FeedService:
         if message is None:
             self.stats.received(channel)
             self._reject(channel, conn.peer, reason, b"")
+        elif conn.listener.auth == "token" and conn.client is None:  # a last line, unterminated
+            if conn.events == 0 and jsonfeed.is_hello(message):
+                who, why = self.gate.hello(message)
+                if who is None:
+                    self._refuse(conn, f"{why}: connection refused")
+                return
+            self._refuse(conn, "no source token: connection refused")
         else:
             conn.events += 1
             self.handle(channel, conn.peer, message, conn.listener.fmt, conn.client)
@@ -655,9 +720,11 @@ class FeedService:
                 else:
                     rec = cot.to_incident(ev, nation=nation, source=client.source if client else None)
             elif fmt == "json":
-                rec = jsonfeed.parse_line(message, max_bytes=self.config.max_message)
+                rec = jsonfeed.parse_line(message, max_bytes=self.config.max_message,
+                                          source=client.source if client else None)
             else:
                 rec = jsonfeed.to_incident(message)
+            self.gate.apply(rec, client)  # the sender's nation owns it; a claim of another is refused
             if fmt != "cot" and not rec.get("reporting_nation"):
                 rec["reporting_nation"] = self.config.nation  # the site's nation owns what states none
         except Ignored as exc:
@@ -666,6 +733,8 @@ class FeedService:
             return None
         except FeedError as exc:
             self._reject(channel, peer, exc.reason, message)
+            if isinstance(exc, sources.NationClaim):
+                self.gate.refuse(channel, peer, exc.reason, client)
             outcome.append(("rejected", exc.reason))
             return None
         except Exception as exc:  # a parser bug must not stop the service
@@ -716,7 +785,8 @@ class FeedService:
         listeners = []
         for l in self.listeners.values():
             ch = snap["channels"].get(l.name, {})
-            listeners.append({"name": l.name, "format": l.fmt, "protocol": l.protocol, "bind": self.config.bind,
+            listeners.append({"name": l.name, "format": l.fmt, "protocol": l.protocol, "bind": l.bind,
+                              "authentication": l.auth,
                               "port": l.port, "connections": l.connections if l.protocol in ("tcp", "tls") else None,
                               **{k: ch.get(k, 0) for k in ("received", "accepted", "rejected", "ignored")},
                               "last_event_at": ch.get("last_event_at")})
@@ -769,6 +839,15 @@ class FeedService:
             if not queued and not self.writer.behind() and self.stats.caught_up:
                 return True
             time.sleep(0.02)
+        return False
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
         return False
 
 

@@ -88,7 +88,8 @@ def _iso(t: dt.datetime) -> str:
 
 class Simulator:
     def __init__(self, store, *, cot_tcp=None, cot_udp=None, json_tcp=None, units: int = 6, seed: int = 1,
-                 segments: tuple[str, ...] = DEFAULT_SEGMENTS, bad: float = 0.0, resend: float = 0.03):
+                 segments: tuple[str, ...] = DEFAULT_SEGMENTS, bad: float = 0.0, resend: float = 0.03,
+                 json_token: str | None = None):
         from borderwatch import reference, scenario
 
         segs = reference.segments_frame(store)
@@ -107,6 +108,7 @@ class Simulator:
         self.units = [self._unit(i) for i in range(units)]
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if self.cot_udp else None
         self.json_sock: socket.socket | None = None
+        self.json_token = json_token  # a feed source's token, sent as the first line of the JSON connection
         self.sent = {"cot-tcp": 0, "cot-udp": 0, "json-tcp": 0}
         self.kinds: dict[str, int] = {}
         self.history: list[tuple[str, bytes]] = []  # recent incident messages, for re-sends
@@ -242,6 +244,8 @@ class Simulator:
         elif channel == "json-tcp":
             if self.json_sock is None:
                 self.json_sock = socket.create_connection(self.json_tcp, timeout=10)
+                if self.json_token:
+                    self.json_sock.sendall((json.dumps({"token": self.json_token}) + "\n").encode("utf-8"))
             self.json_sock.sendall(data)
         else:
             if unit.sock is None:

@@ -19,6 +19,8 @@
     replaying        records journalled by an earlier run are still being committed
     store_error      the last store error while it persists, else None
     started_at, updated_at, pid, last_commit_at, last_compact_at, journal
+
+What a viewer is shown of it: ``for_viewer`` (administrators and the command line see it all).
 """
 from __future__ import annotations
 
@@ -172,7 +174,7 @@ def describe(status: dict, quiet_after_s: float = 600.0) -> tuple[str, str]:
     bad = {n: p for n, p in (status.get("parts") or {}).items() if p.get("state") != "ok"}
     if any(p.get("state") in ("dead", "failed") for p in bad.values()):
         return "down", "Live feeds running but not working:" + _unhealthy(status)
-    parts = [f"{status.get('connections', 0)} client(s) connected"]
+    parts = [f"{status['connections']} client(s) connected"] if status.get("connections") is not None else []
     last = status.get("last_event_at")
     age = None
     if last:
@@ -195,6 +197,11 @@ def describe(status: dict, quiet_after_s: float = 600.0) -> tuple[str, str]:
     if restarted:
         level = "warn"
         parts.append(_unhealthy(status).strip())
+    exposed = [l["name"] for l in status.get("listeners") or [] if l.get("authentication") == "none"
+               and l.get("bind") and not _is_loopback(l["bind"])]
+    if exposed:
+        level = "warn"
+        parts.append(f"{', '.join(exposed)} without authentication open to other machines")
     if status.get("store_error"):
         level = "warn"
         parts.append(f"store error: {status['store_error'][:80]}")
@@ -204,6 +211,12 @@ def describe(status: dict, quiet_after_s: float = 600.0) -> tuple[str, str]:
     if age is None or age > quiet_after_s:
         level = "warn"
     return level, "Live feeds running · " + " · ".join(parts)
+
+
+def _is_loopback(host: str) -> bool:
+    from borderwatch.feeds.service import is_loopback
+
+    return is_loopback(host)
 
 
 def _unhealthy(status: dict) -> str:
@@ -261,3 +274,31 @@ def read_status(store_or_path=None) -> dict:
     if not status["running"]:
         status["connections"] = 0
     return status
+
+
+def for_viewer(status: dict, viewer=None, store=None) -> dict:
+    """The status as ``viewer`` (default: the current one) may see it. Administrators (and the
+    unrestricted command line) see everything. Anyone else sees the service's health and its
+    listeners (address, authentication), but no traffic counts, rejects or clients, which would
+    count reports they may not see; "last event" and "per minute" are computed through the query
+    gateway from the feed incidents they may see."""
+    from borderwatch import access
+
+    viewer = viewer or access.current()
+    if viewer.unrestricted or viewer.can("admin"):
+        return status
+    import queries
+    from borderwatch.filters import utcnow
+
+    with access.viewing_as(viewer):
+        recent, last_at = queries.rows("feed_activity", store=store, since=utcnow() - dt.timedelta(minutes=WINDOW_MIN))[0]
+    keep = ("state", "running", "healthy", "parts", "caught_up", "replaying", "started_at", "updated_at", "age_s")
+    out = {k: status[k] for k in keep if k in status}
+    out["listeners"] = [{k: l.get(k) for k in ("name", "format", "protocol", "bind", "port", "path", "authentication")}
+                        for l in status.get("listeners", [])]
+    out["connections"] = None
+    out["last_event_at"] = last_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-4] + "Z" if last_at else None
+    out["events_per_minute"] = round((recent or 0) / WINDOW_MIN, 1)
+    out["counts"], out["rejects"] = {}, []
+    out["store_error"] = "details for administrators" if status.get("store_error") else None
+    return out

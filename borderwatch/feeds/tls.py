@@ -1,16 +1,27 @@
 """TLS streaming input with client certificates (TAK's convention), using Python's ``ssl``.
 
 The service presents its own certificate and requires a client certificate signed by the CA
-given (``--tls-ca``); the certificate must also be listed in the allow-list file
-(``--tls-clients``), which names the source of every client::
+given (``--tls-ca``). The certificate must then identify a sender, in one of two ways:
+
+- a **feed source** holding its fingerprint (``borderwatch sources add NAME --nation ISO3
+  --release-to ... --cert client.pem``, or ``sources certificate NAME client.pem``): the preferred
+  way. Its nation owns what it sends and its releasability applies; an event stating another
+  nation is refused (and audited); revoking the source refuses the certificate from then on,
+  open connections included. See borderwatch/feeds/sources.py.
+- the **allow-list file** (``--tls-clients``), kept for sites that manage certificates there,
+  which names the source word of every client and optionally its nation::
 
     # identity                                   source        reporting nation (optional)
     cn:BRAVO-2                                   patrol        USA
     sha256:5f1c...e9 (64 hex digits, colons allowed)   thermal_camera
 
-A certificate is identified by its SHA-256 fingerprint or by its subject common name. Events from
-a client carry its source (unless the event's Borderwatch extension states one) and its nation
-when the event does not state one. A certificate not in the list is refused with a logged reason.
+  A certificate is identified by its SHA-256 fingerprint or by its subject common name. Events
+  carry its source (unless the event's Borderwatch extension states one) and its nation (an event
+  stating another is refused); ownership follows the reporting nation and nothing is released to
+  others (the default rule).
+
+Feed sources are looked up first. A certificate that neither names is refused with a logged,
+audited reason.
 """
 from __future__ import annotations
 

@@ -69,6 +69,9 @@ def records_table(store: Store, recs: list[dict]) -> pa.Table:
         "synthetic": pa.array(np.zeros(n, bool), pa.bool_()),
         "ingested_at": pa.array([utcnow()] * n, pa.timestamp("us")),
     }
+    for name in ("owner_nation", "release_public", "release_nations", "release_agreements"):
+        if any(name in r for r in recs):  # a feed source's identity (borderwatch/feeds/sources.py)
+            columns[name] = pa.array([r.get(name) for r in recs], incident_store.INCIDENT_SCHEMA.field(name).type)
     schema = incident_store.INCIDENT_SCHEMA
     arrays = [columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)

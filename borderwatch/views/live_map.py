@@ -168,10 +168,12 @@ def title_html(synthetic: bool) -> str:
 
 
 def feed_status(store) -> tuple[str, str]:
-    """(level, line) on the live-feed service for the commander: level is ok / warn / down."""
+    """(level, line) on the live-feed service for the commander: level is ok / warn / down; its
+    figures count only the feed reports the signed-in viewer may see (feeds.status.for_viewer)."""
     from borderwatch.feeds import describe, read_status
+    from borderwatch.feeds.status import for_viewer
 
-    return describe(read_status(store))
+    return describe(for_viewer(read_status(store), store=store))
 
 
 def fly_to(text: str, store=None) -> tuple["locate.Target | None", str]:
