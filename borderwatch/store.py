@@ -129,7 +129,7 @@ def new_connection() -> duckdb.DuckDBPyConnection:
                 con.execute(f"LOAD {name}")
             except duckdb.Error as exc:
                 raise StoreError(f"DuckDB extension '{name}' could not be loaded from its package: {exc}") from exc
-    con.execute("SET enable_progress_bar = false")
+    con.execute("SET enable_progress_bar = false")  # per connection: cursors set it again (Store.cursor)
     # Without this, spherical distance functions read points as (lat, lon).
     con.execute("SET GLOBAL geometry_always_xy = true")
     con.execute("SET GLOBAL TimeZone = 'UTC'")
@@ -420,6 +420,9 @@ class Store:
         if cur is None:
             cur = self._base().cursor()
             cur.execute(f"USE {LAKE}")
+            # a slow query must never draw a progress bar on standard output, where the commands print
+            # their JSON; the setting is per connection, and every thread reads through its own cursor
+            cur.execute("SET enable_progress_bar = false")
             self._local.cursor = cur
         return cur
 

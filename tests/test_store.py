@@ -98,3 +98,20 @@ def test_two_writers_and_a_reader_run_side_by_side(tmp_path, catalog_kind):
     assert per == {"w1": total // 2, "w2": total // 2}
     # derived fields were filled: the points sit on the Greece-North Macedonia/Bulgaria area
     assert cur.execute("SELECT count(*) FROM incidents WHERE segment_id IS NULL OR h3 IS NULL").fetchone()[0] == 0
+
+
+def test_no_progress_bar_reaches_standard_output(tmp_path):
+    """A slow query in a command must not draw DuckDB's progress bar on stdout, where commands
+    print their JSON: every thread's cursor has it off."""
+    import threading
+
+    from borderwatch.store import Store
+
+    store = Store(tmp_path / "s")
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(
+        store.cursor().execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]))
+    t.start()
+    t.join()
+    assert seen == [False]
+    assert store.cursor().execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
