@@ -1568,6 +1568,7 @@ def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wi
     listener = TakListener()
     svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
                                              cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all", cot_out_severity=3,
+                                             cot_out_segments=False,
                                              cot_out_stale_min=30, cot_out_protobuf=wire == "protobuf")).start()
     try:
         hi, lo, drone, echo = uid("out"), uid("out"), uid("out"), uid("out")
@@ -1598,7 +1599,8 @@ def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wi
     # a restart neither repeats what was sent nor skips what arrives meanwhile
     listener.messages.clear()
     svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
-                                             cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all")).start()
+                                             cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all",
+                                             cot_out_segments=False)).start()
     try:
         later = uid("out")
         m = mark(svc)
@@ -1628,7 +1630,8 @@ def test_cot_out_over_tls_and_reconnects(feed_store, service, tls_service):
     listener = TakListener(server_ctx)
     svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50,
                                              cot_out=f"tls://127.0.0.1:{listener.port}", cot_out_release="all", cot_out_ca=c["ca"],
-                                             cot_out_cert=c["bravo"][0], cot_out_key=c["bravo"][1])).start()
+                                             cot_out_cert=c["bravo"][0], cot_out_key=c["bravo"][1],
+                                             cot_out_segments=False)).start()
     try:
         first = uid("tlsout")
         m = mark(svc)
@@ -1672,6 +1675,68 @@ def test_cot_out_sends_only_what_the_network_may_see(small_store):
             with pytest.raises(ValueError, match="public, all or a nation"):
                 network_viewer(bad, small_store)
     assert isinstance(everything, pd.DataFrame)
+
+
+def test_cot_out_sends_a_segment_once_when_its_impact_level_changes(feed_store, tmp_path):
+    """Segment impact levels go out as CoT drawn lines with a stable uid per segment: a change
+    fires once, no change sends nothing, a restart remembers what was sent, and the level is
+    computed only over incidents the TAK network may see."""
+    from borderwatch import access
+    from borderwatch.feeds import cotsegments
+    from borderwatch.feeds.cotout import CotPublisher
+    from borderwatch.feeds.writer import store_records
+
+    tag = uid("seg")
+    listener = TakListener()
+    url = f"tcp://127.0.0.1:{listener.port}"
+    everyone = CotPublisher(feed_store, url, release="all", state_file=tmp_path / "all.json")
+    public = CotPublisher(feed_store, url, release="public", state_file=tmp_path / "public.json")
+    try:
+        everyone.publish_segments()
+        public.publish_segments()
+        assert wait_until(lambda: len(listener.messages) >= everyone.segments_sent + public.segments_sent, 10)
+        # a quiet segment (low for everyone), then 12 incidents on it in the last hour, owned by USA
+        # and released to no one else: the public network must not see the level rise
+        levels = cotsegments.current_levels(feed_store, access.SYSTEM, everyone.segment_shapes)
+        quiet = min((s for s in levels if s.level == "low" and s.n == 0),
+                    key=lambda s: sum(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in zip(s.line, s.line[1:])))
+        t = (now_utc() - dt.timedelta(minutes=30)).replace(tzinfo=None)
+        recs = [{"incident_id": f"{tag}-{k}", "occurred_at": t.isoformat(), "threat_type": "smuggling",
+                 "severity": 3, "confidence": 0.8, "reporting_nation": "USA", "source": "test",
+                 "lon": quiet.mid[1], "lat": quiet.mid[0], "dataset": "feed"} for k in range(12)]
+        assert store_records(feed_store, recs) == 12
+        listener.messages.clear()
+        assert public.publish_segments() == 0  # nothing it may see changed
+        assert everyone.publish_segments() == 1
+        assert wait_until(lambda: listener.messages, 10)
+        time.sleep(0.3)
+        assert len(listener.messages) == 1
+        ev = cot.parse_event(listener.messages[0])
+        assert (ev.uid, ev.type) == (f"borderwatch.segment.{quiet.segment_id}", "u-d-f")
+        assert (ev.stale - ev.time).total_seconds() == pytest.approx(60 * 60, abs=1)
+        level = next(s.level for s in cotsegments.current_levels(feed_store, access.SYSTEM, everyone.segment_shapes)
+                     if s.segment_id == quiet.segment_id)
+        assert level in ("high", "critical")
+        assert f"impact level low → {level}" in ev.remarks
+        assert quiet.nation_a in ev.remarks and quiet.nation_b in ev.remarks
+        assert "Why: 12 incidents against" in ev.remarks
+        assert f"segments={quiet.segment_id}" in ev.remarks  # the link back to the view
+        assert b'<link point="' in listener.messages[0] and b"strokeColor" in listener.messages[0]
+        with pytest.raises(Ignored):  # another Borderwatch does not take it for an incident
+            cot.to_incident(ev)
+        # no change: nothing is sent, now or after a restart from the saved state
+        assert everyone.publish_segments() == 0
+        everyone.close()
+        again = CotPublisher(feed_store, url, release="all", state_file=tmp_path / "all.json")
+        assert again.publish_segments() == 0
+        time.sleep(0.3)
+        assert len(listener.messages) == 1
+    finally:
+        everyone.close()
+        public.close()
+        listener.close()
+        with feed_store.transaction() as cur:
+            cur.execute("DELETE FROM incidents WHERE incident_id LIKE ?", [f"{tag}-%"])
 
 
 def test_cot_out_address_is_checked():

@@ -74,6 +74,8 @@ class FeedConfig:
     cot_out_key: str | None = None
     cot_out_ca: str | None = None
     cot_out_release: str = "public"  # who the TAK network counts as (feeds.cotout.network_viewer)
+    cot_out_segments: bool = True  # also send segment impact-level changes (feeds/cotsegments.py)
+    cot_out_segment_every_s: float = 30.0
 
 
 class _Conn:
@@ -157,7 +159,8 @@ class FeedService:
                         self.store, c.cot_out, min_severity=c.cot_out_severity, stale_min=c.cot_out_stale_min,
                         protobuf=c.cot_out_protobuf, cert=c.cot_out_cert, key=c.cot_out_key, ca=c.cot_out_ca,
                         every_s=max(0.2, c.batch_ms / 1000), state_file=self.dir / "cotout.json",
-                        release=c.cot_out_release)
+                        release=c.cot_out_release, segments=c.cot_out_segments,
+                        segment_every_s=c.cot_out_segment_every_s)
                 except (ValueError, OSError, ssl.SSLError) as exc:
                     raise OSError(22, f"CoT out cannot start: {exc}") from None
                 self._spawn(self.publisher.run, "feeds-cot-out")
@@ -742,6 +745,7 @@ class FeedService:
                             "corrupt_lines": self.writer.reader.corrupt if self.writer else 0},
                 "batch_ms": self.config.batch_ms,
                 "cot_out": ({"url": self.publisher.url, "sent": self.publisher.sent,
+                             "segments_sent": self.publisher.segments_sent,
                              "error": self.publisher.last_error} if self.publisher else None), **snap}
 
     def write_status(self) -> None:
