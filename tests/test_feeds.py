@@ -569,6 +569,57 @@ def test_external_entity_never_reads_the_file(service, feed_store):
     assert "root:" not in (service.dir / "rejects.log").read_text(encoding="utf-8")
 
 
+def test_a_second_listener_process_shares_the_port_and_is_supervised(feed_store, service):
+    """--listener-processes 2: a child process listens on the same CoT TCP port (SO_REUSEPORT),
+    parses there, and hands journal lines to the service; nothing lost or duplicated, hostile
+    input rejected there too, status truthful about each process, a killed child restarted."""
+    service.stop()  # one service per store
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=None, watch_enabled=False,
+                                             batch_ms=50, listener_processes=2)).start()
+    try:
+        assert svc.status()["processes"][1]["alive"]  # listening once the service runs
+        port = svc.ports["cot-tcp"]
+
+        def burst(n_conns: int) -> list[str]:
+            ids = [[uid("rp") for _ in range(5)] for _ in range(n_conns)]
+            socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n_conns)]
+            for s, batch in zip(socks, ids):
+                s.sendall(b"".join(DECL + event(u) for u in batch[:2]) + _hostile("external entity")[0]
+                          + b"".join(DECL + event(u) for u in batch[2:]) + DECL + event(batch[0]))  # one re-send
+            for s in socks:
+                s.close()
+            return [f"cot:{u}" for batch in ids for u in batch]
+
+        rejected = svc.stats.counts["rejected"]
+        m = mark(svc)
+        ids = burst(16)
+        settle(svc, m, 16 * 7)
+        assert stored(feed_store, ids) == {i: 1 for i in ids}
+        assert svc.stats.counts["rejected"] == rejected + 16
+        st = svc.status()
+        child = st["processes"][1]
+        assert [p["name"] for p in st["processes"]] == ["service", "listener-2"]
+        assert child["alive"] and child["pid"] != os.getpid()
+        assert child["received"] > 0 and child["rejected"] > 0, "the kernel gave the child no connection"
+        assert child["received"] < 16 * 7, "the kernel gave the service no connection"
+        child_rejects = [r for r in svc.stats.rejects if f"(pid {child['pid']})" in r["peer"]]
+        assert child_rejects and all("DTD/DOCTYPE not allowed" in r["reason"] for r in child_rejects)
+        # the child dies: the service restarts it, says so, and keeps taking events on the port
+        old = child["pid"]
+        os.kill(old, signal.SIGKILL)
+        assert wait_until(lambda: svc.status()["parts"]["listener-2"]["restarts"] == 1
+                          and svc.status()["processes"][1]["alive"]
+                          and svc.status()["processes"][1]["pid"] != old, 15)
+        m = mark(svc)
+        more = burst(8)
+        settle(svc, m, 8 * 7)
+        assert stored(feed_store, more) == {i: 1 for i in more}
+        assert svc.status()["healthy"]
+    finally:
+        svc.stop()
+    assert svc.procs[0].proc.poll() is not None  # no child left behind
+
+
 def test_broken_tak_protocol_datagrams_are_rejected(service):
     before = service.stats.counts["rejected"]
     send_udp(service.ports["cot-udp"], [b"\xbf\x01\xbf\x12\x34garbage", b"\xbf\x05abc"])

@@ -93,6 +93,9 @@ def add_commands(sub) -> None:
                    help="ignore friendly position reports instead of keeping them as patrol tracks")
     p.add_argument("--patrol-keep", type=float, default=24.0, metavar="HOURS",
                    help="hours of patrol positions kept in the store (default 24)")
+    p.add_argument("--listener-processes", type=int, default=1, metavar="N",
+                   help="CoT TCP listener processes on the same port (SO_REUSEPORT); 2 uses a second core "
+                        "for parsing (default 1)")
     p.add_argument("--cot-out", metavar="URL",
                    help="publish new incidents and segment impact-level changes as CoT to a TAK endpoint: "
                         "tcp://HOST:PORT or tls://HOST:PORT")
@@ -159,7 +162,8 @@ def cmd_feeds(args) -> int:
                         cot_out_stale_min=args.cot_out_stale, cot_out_protobuf=args.cot_out_protobuf,
                         cot_out_cert=args.cot_out_cert, cot_out_key=args.cot_out_key, cot_out_ca=args.cot_out_ca,
                         cot_out_release=args.cot_out_release, cot_out_segments=not args.cot_out_no_segments,
-                        cot_out_segment_every_s=max(1.0, args.cot_out_segment_every))
+                        cot_out_segment_every_s=max(1.0, args.cot_out_segment_every),
+                        listener_processes=max(1, min(args.listener_processes, 8)))
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 
-from borderwatch.feeds import cot, jsonfeed, patrols, records
+from borderwatch.feeds import cot, jsonfeed, records, worker
 from borderwatch.feeds import journal as journal_mod
 from borderwatch.feeds.health import Health, supervised
 from borderwatch.feeds.records import FeedError, Ignored, Rejected
@@ -36,6 +36,7 @@ DEFAULT_COT_PORT = 8087  # TAK's customary CoT port (TCP and UDP)
 DEFAULT_JSON_PORT = 8089
 MAX_FILE_BYTES = 64 * 1024 * 1024
 RECV_BYTES = 64 * 1024
+UDP_BUFFER_BYTES = 32 * 1024 * 1024  # ~6 s of CoT at 5,000 datagrams/s before the kernel drops any
 COT_SUFFIXES = (".xml", ".cot")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSON_SUFFIXES = (".json",)
@@ -74,6 +75,8 @@ class FeedConfig:
     cot_out_key: str | None = None
     cot_out_ca: str | None = None
     cot_out_release: str = "public"  # who the TAK network counts as (feeds.cotout.network_viewer)
+    listener_processes: int = 1  # >1: more CoT TCP listener processes on the same port (feeds/worker.py)
+    udp_buffer: int = UDP_BUFFER_BYTES  # the CoT UDP socket's receive buffer
     cot_out_segments: bool = True  # also send segment impact-level changes (feeds/cotsegments.py)
     cot_out_segment_every_s: float = 30.0
 
@@ -129,6 +132,8 @@ class FeedService:
         self.tls_context: ssl.SSLContext | None = None
         self.publisher = None
         self.allow_list = None
+        self.procs: list = []  # listener processes (feeds/worker.py)
+        self.udp_buffer: int | None = None  # the receive buffer the kernel granted
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "FeedService":
@@ -146,6 +151,16 @@ class FeedService:
             self.writer.start()
             self._open_listeners()
             self._spawn(self._tcp_loop, "feeds-tcp")
+            if self.config.listener_processes > 1 and "cot-tcp" in self.listeners:
+                from borderwatch.feeds.worker import ListenerProcess
+
+                for i in range(2, self.config.listener_processes + 1):
+                    proc = ListenerProcess(self, i)
+                    self.procs.append(proc)
+                    self._spawn(proc.run, f"feeds-{proc.name}")
+                for proc in self.procs:  # "running" means every process listens
+                    if not proc.ready.wait(30):
+                        log.warning("%s did not start listening within 30 s", proc.name)
             if "cot-udp" in self.listeners:
                 self._spawn(self._udp_loop, "feeds-udp")
             if self.watch_dir is not None:
@@ -189,9 +204,11 @@ class FeedService:
         if self.publisher is not None:
             self.publisher.stop_event.set()
         self._wake()
+        for proc in self.procs:
+            proc.terminate()  # their last messages are journalled before the journal closes
         for t in self.threads:
             if t.name != "feeds-status":
-                t.join(5)
+                t.join(5 if not t.name.startswith("feeds-listener-") else 15)
         self._close_sockets()
         self.journal.close()
         done = self.writer.stop(timeout) if self.writer else True
@@ -280,7 +297,8 @@ class FeedService:
             if port is None:
                 continue
             try:
-                sock = socket.create_server((c.bind, port), family=_family(c.bind), backlog=128)
+                sock = socket.create_server((c.bind, port), family=_family(c.bind), backlog=128,
+                                            reuse_port=name == "cot-tcp" and c.listener_processes > 1)
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot listen on {c.bind}:{port} for {name} ({exc.strerror})") from None
             sock.setblocking(False)
@@ -289,8 +307,12 @@ class FeedService:
             self.selector.register(sock, selectors.EVENT_READ, listener)
         if c.cot_udp is not None:
             sock = socket.socket(_family(c.bind), socket.SOCK_DGRAM)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            try:  # beyond the system's limit (net.core.rmem_max) where allowed (CAP_NET_ADMIN)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, c.udp_buffer)
+            except (OSError, AttributeError):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, c.udp_buffer)
+            self.udp_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
             try:
                 sock.bind((c.bind, c.cot_udp))
             except OSError as exc:
@@ -651,12 +673,8 @@ class FeedService:
         self.stats.received(channel)
         try:
             if fmt == "cot":
-                ev = cot.parse_event(message, max_bytes=self.config.max_message)
-                nation = client.nation if client and client.nation else self.config.nation
-                if self.config.patrols and patrols.is_position(ev):
-                    rec = patrols.to_record(ev, nation=nation)
-                else:
-                    rec = cot.to_incident(ev, nation=nation, source=client.source if client else None)
+                rec = worker.cot_record(message, max_message=self.config.max_message, nation=self.config.nation,
+                                        keep_patrols=self.config.patrols, client=client)
             elif fmt == "json":
                 rec = jsonfeed.parse_line(message, max_bytes=self.config.max_message)
             else:
@@ -736,9 +754,18 @@ class FeedService:
             snap["caught_up"] = snap["caught_up"] and not self.writer.behind()
             snap["replaying"] = self.writer.replaying
         state = "failed" if self.failed else self.state
+        procs = [p.status() for p in self.procs]
+        for l in listeners:
+            if l["name"] == worker.CHANNEL:
+                l["connections"] += sum(p["connections"] for p in procs)
+        clients += [{"listener": worker.CHANNEL, "peer": f"{c['peer']} (pid {p['pid']})", "since": c["since"],
+                     "messages": c["messages"]} for p in procs for c in p.pop("clients")]
+        own = self.listeners.get(worker.CHANNEL)
+        processes = [{"name": "service", "pid": os.getpid(), "role": "listeners, journal, store writer",
+                      "alive": True, "connections": own.connections if own else 0}] + procs
         return {"state": state, "pid": os.getpid(), "healthy": health["healthy"], "parts": health["parts"],
-                "listeners": listeners,
-                "connections": sum(l.connections for l in self.listeners.values()), "clients": clients,
+                "listeners": listeners, "processes": processes, "udp_receive_buffer": self.udp_buffer,
+                "connections": sum(l.get("connections") or 0 for l in listeners), "clients": clients[:50],
                 "journal": {"segment": self.journal.segment, "offset": self.journal.offset,
                             "fsyncs": self.journal.fsyncs,
                             "store_position": list(self.writer.position) if self.writer else None,

@@ -76,6 +76,12 @@ class FeedStats:
             self.channels[channel]["received"] += 1
             self.last_received_at = now
 
+    def received_many(self, channel: str, n: int) -> None:
+        with self.lock:
+            self.counts["received"] += n
+            self.channels[channel]["received"] += n
+            self.last_received_at = time.time()
+
     def rejected(self, channel: str, peer: str, reason: str) -> None:
         with self.lock:
             self.counts["rejected"] += 1
