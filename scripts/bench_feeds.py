@@ -149,7 +149,8 @@ class Probe(threading.Thread):
 
 
 def send_at_rate(port: int, rate: float, seconds: float, connections: int, start_index: int) -> tuple[int, float]:
-    """Send ``rate`` events/s for ``seconds`` over ``connections`` sockets; returns (sent, elapsed)."""
+    """Send ``rate`` events/s for ``seconds`` over ``connections`` sockets; returns (sent, elapsed).
+    Against a service slower than ``rate`` (TCP backpressure), sending stops after 2 × ``seconds``."""
     total = int(rate * seconds)
     per_conn = [total // connections + (1 if k < total % connections else 0) for k in range(connections)]
     sent = [0] * connections
@@ -165,7 +166,7 @@ def send_at_rate(port: int, rate: float, seconds: float, connections: int, start
             t0 = time.monotonic()
             tick = 0.02
             j = 0
-            while j < n:
+            while j < n and time.monotonic() - t0 < 2 * seconds:  # a saturated service: stop at twice the time
                 due = min(n, int((time.monotonic() - t0 + tick) * rate / connections))
                 if due > j:  # events are made as they are due (one time stamp per chunk)
                     t = iso(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=5))
@@ -251,8 +252,10 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
     env = dict(os.environ, BORDERWATCH_STORE=str(store_path), PYTHONPATH=str(root))
     env.pop("BORDERWATCH_NOW", None)
     udp = "0" if args.udp_rate else "off"
+    extra = ["--listener-processes", str(args.listener_processes)] if label == "current" and args.listener_processes > 1 else []
     svc = subprocess.Popen([sys.executable, "-m", "borderwatch.cli", "feeds", "--cot-tcp", "0", "--cot-udp", udp,
-                            "--json-tcp", "off", "--no-watch", "--batch-ms", str(args.batch_ms), "--log-level", "WARNING"],
+                            "--json-tcp", "off", "--no-watch", "--batch-ms", str(args.batch_ms), "--log-level", "WARNING",
+                            *extra],
                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     app = None
     reruns: list[dict] = []
@@ -278,7 +281,9 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
         base = queries.rows("feed_incident_count", store=store)[0][0]
         sent_total = 0
         index = 0
-        print(f"\n[{label}] service from {root}", flush=True)
+        print(f"\n[{label}] service from {root} {' '.join(extra)}; processes: "
+              f"{[(p['name'], p['pid']) for p in status(store).get('processes', [])] or 'one'}; "
+              f"UDP receive buffer {status(store).get('udp_receive_buffer') or 'as before'}", flush=True)
         print(f"{'rate/s':>7} {'sent':>8} {'send s':>7} {'accept/s':>9} {'drain s':>8} {'stored/s':>9} "
               f"{'lat p50':>8} {'p95':>6} {'p99':>6} {'app p50':>8} {'app max':>8} {'lost':>5} {'dup':>4}  load  verdict",
               flush=True)
@@ -387,6 +392,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds of sending per rate")
     ap.add_argument("--connections", type=int, default=4, help="TCP connections sending")
     ap.add_argument("--batch-ms", type=int, default=250)
+    ap.add_argument("--listener-processes", type=int, default=2,
+                    help="CoT TCP listener processes of the current service (the baseline runs as it was)")
     ap.add_argument("--app-interval", type=float, default=2.0, help="seconds between app refreshes (0 = no app)")
     ap.add_argument("--udp-rate", type=float, default=0, help="also send CoT over UDP at this rate (0 = no)")
     ap.add_argument("--udp-seconds", type=float, default=10.0)

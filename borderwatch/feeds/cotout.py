@@ -8,7 +8,8 @@ incident (``borderwatch.<incident id>``), so a re-send or an update replaces the
 devices instead of adding one; ``stale`` is ``--cot-out-stale`` minutes after sending. Incidents
 that came in as CoT are not sent back (no echo). The last incident sent is remembered in
 ``<store>/feeds/cotout.json``, so a restart neither repeats nor skips anything; a lost connection
-is re-established with back-off while incidents wait in the store.
+is re-established with back-off while incidents wait in the store. Border segments whose impact
+level changes are published too (``feeds/cotsegments.py``), computed over what the network may see.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ validation → journal (durable acceptance) → store writer. Runs on its own, n
 
 Threads: one selector loop for every TCP listener and connection (bounded per-connection
 buffers, a cap on connections), one UDP receiver, one folder watcher, the journal writer, the
-store writer and the status writer. A message that fails validation is rejected with its reason
+store writer and the status writer; with ``listener_processes`` > 1, child processes that listen
+on the CoT TCP port too (``feeds/worker.py``), each read by a thread here. A message that fails validation is rejected with its reason
 (logged, counted, written to ``<store>/feeds/rejects.log``) and the stream goes on.
 """
 from __future__ import annotations
