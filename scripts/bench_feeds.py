@@ -167,7 +167,8 @@ def send_at_rate(port: int, rate: float, seconds: float, connections: int, start
             tick = 0.02
             j = 0
             while j < n and time.monotonic() - t0 < 2 * seconds:  # a saturated service: stop at twice the time
-                due = min(n, int((time.monotonic() - t0 + tick) * rate / connections))
+                # at most 0.1 s of events per write: after backpressure, no single huge write
+                due = min(n, int((time.monotonic() - t0 + tick) * rate / connections), j + max(1, int(rate / connections / 10)))
                 if due > j:  # events are made as they are due (one time stamp per chunk)
                     t = iso(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=5))
                     s.sendall(b"".join(make_event(f"bench-{base + i}-{tag}", base + i, t) for i in range(j, due)))

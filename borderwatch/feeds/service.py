@@ -298,8 +298,7 @@ class FeedService:
             if port is None:
                 continue
             try:
-                sock = socket.create_server((c.bind, port), family=_family(c.bind), backlog=128,
-                                            reuse_port=name == "cot-tcp" and c.listener_processes > 1)
+                sock = socket.create_server((c.bind, port), family=_family(c.bind), backlog=128)
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot listen on {c.bind}:{port} for {name} ({exc.strerror})") from None
             sock.setblocking(False)
@@ -391,13 +390,15 @@ class FeedService:
             log.warning("%s: accept failed: %s", listener.name, exc)
             return
         peer = _peer(addr)
-        if len(self.conns) >= self.config.max_connections:
+        if len(self.conns) + sum(p.assigned for p in self.procs) >= self.config.max_connections:
             sock.close()
             self._reject(listener.name, peer, f"connection refused: {self.config.max_connections} connections already open", b"")
             return
         sock.setblocking(False)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if listener.name == worker.CHANNEL and self.procs and self._hand_over(listener, sock, peer):
+            return
         if listener.protocol == "tls":
             sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         splitter = (cot.CotStreamSplitter(self.config.max_message) if listener.fmt == "cot"
@@ -407,6 +408,19 @@ class FeedService:
         listener.connections += 1
         self.selector.register(sock, selectors.EVENT_READ, conn)
         log.info("%s: %s connected", listener.name, peer)
+
+    def _hand_over(self, listener: _Listener, sock, peer: str) -> bool:
+        """Give a new connection to the listener process with the fewest (True), or keep it here
+        (False) when this process has no more than any of them."""
+        ready = [p for p in self.procs if p.ready.is_set()]
+        if not ready:
+            return False
+        target = min(ready, key=lambda p: p.assigned)
+        if listener.connections <= target.assigned or not target.hand_over(sock, peer):
+            return False
+        sock.close()  # the child holds its own descriptor of the connection
+        log.info("%s: %s connected (handed to %s)", listener.name, peer, target.name)
+        return True
 
     def _read(self, conn: _Conn) -> None:
         if conn.handshaking and not self._handshake(conn):

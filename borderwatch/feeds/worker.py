@@ -1,18 +1,21 @@
-"""Listener processes: more CoT TCP listeners on the same port, each with its own interpreter.
+"""Listener processes: CoT TCP connections read and parsed in more interpreters.
 
-``borderwatch feeds --listener-processes 2`` starts one child process that listens on the CoT
-TCP port beside the service (``SO_REUSEPORT``: the kernel spreads new connections over the
-sockets), splits, parses and validates CoT in its own interpreter, so parsing runs on a second
-core instead of waiting for the service's interpreter lock. The child hands the service journal
-lines it has already encoded, with its counts, rejects and ignored messages, over a socket pair.
-The service journals them like its own: an event is *accepted* once durable, whichever process
-read it. When the service is busy the socket pair fills, the child stops reading its connections
-and TCP backpressure reaches the senders, as with the service's own listener.
+``borderwatch feeds --listener-processes 2`` starts one child process. The service still accepts
+every CoT TCP connection, then hands each new one to the process (itself included) holding the
+fewest connections, passing the socket itself (``SCM_RIGHTS``) over a local socket pair. The child
+splits, parses and validates CoT in its own interpreter, so parsing runs on a second core instead
+of waiting for the service's interpreter lock, and hands the service journal lines it has already
+encoded, with its counts, rejects and ignored messages, over another socket pair. The service
+journals them like its own: an event is *accepted* once durable, whichever process read it. When
+the service is busy that pair fills, the child stops reading its connections and TCP backpressure
+reaches the senders, as with the service's own listener. (Both processes listening on the port
+with ``SO_REUSEPORT`` was tried first: the kernel picks the socket by a hash of the addresses, so
+with a few clients one process often got all of them and the other core sat idle.)
 
 Supervised: the service restarts a child that exits and gives up (the service fails, exit 3) when
 one keeps failing; ``status.json`` lists every process with its pid, state, restarts, connections
-and counts. Only plain CoT over TCP is shared this way (TLS, UDP, JSON and the folder stay in the
-service).
+and counts. Connections a child held when it died are closed (their senders reconnect). Only plain
+CoT over TCP is shared this way (TLS, UDP, JSON and the folder stay in the service).
 """
 from __future__ import annotations
 
@@ -86,38 +89,27 @@ def _messages(peer: str, items, args, received_at: str) -> tuple[dict, bytes]:
 
 def child_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="borderwatch.feeds.worker")
-    ap.add_argument("--fd", type=int, required=True)
-    ap.add_argument("--bind", required=True)
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--fd", type=int, required=True, help="socket pair to the service: data out")
+    ap.add_argument("--control-fd", type=int, required=True, help="socket pair from the service: connections in")
     ap.add_argument("--max-message", type=int, default=cot.MAX_MESSAGE_BYTES)
-    ap.add_argument("--max-connections", type=int, default=256)
     ap.add_argument("--nation")
     ap.add_argument("--no-patrols", dest="patrols", action="store_false")
     args = ap.parse_args(argv)
     parent = socket.socket(fileno=args.fd)
-    family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
-    lsock = socket.socket(family, socket.SOCK_STREAM)
-    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    lsock.bind((args.bind, args.port))
-    lsock.listen(128)
-    lsock.setblocking(False)
+    control = socket.socket(fileno=args.control_fd)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the service, which stops us
     sel = selectors.DefaultSelector()
-    sel.register(lsock, selectors.EVENT_READ, "listen")
-    sel.register(parent, selectors.EVENT_READ, "parent")
+    sel.register(control, selectors.EVENT_READ, "control")
     conns: dict[socket.socket, list] = {}  # sock -> [peer, splitter, since, messages]
     next_beat = 0.0
     try:
         while not stop.is_set():
             for key, _ in sel.select(0.25):
-                if key.data == "parent":
-                    if not parent.recv(64):
+                if key.data == "control":
+                    if not _take(control, sel, conns, args):
                         return 0  # the service went away
-                elif key.data == "listen":
-                    _accept(lsock, sel, conns, args, parent)
                 else:
                     _read(key.fileobj, sel, conns, args, parent)
             if time.monotonic() >= next_beat:
@@ -131,28 +123,22 @@ def child_main(argv: list[str] | None = None) -> int:
         for s in list(conns):
             with contextlib.suppress(OSError):
                 s.close()
-        lsock.close()
     with contextlib.suppress(OSError):
         _send(parent, {"kind": "beat", "connections": 0, "clients": []})
     return 0
 
 
-def _accept(lsock, sel, conns, args, parent) -> None:
-    try:
-        sock, addr = lsock.accept()
-    except (BlockingIOError, InterruptedError):
-        return
-    peer = f"{addr[0]}:{addr[1]}"
-    if len(conns) >= args.max_connections:
-        sock.close()
-        _send(parent, {"peer": peer, "received": 1, "lens": [], "ignored": [],
-                       "rejected": [(f"connection refused: {args.max_connections} connections already open", "")]})
-        return
-    sock.setblocking(False)
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    conns[sock] = [peer, cot.CotStreamSplitter(args.max_message), time.time(), 0]
-    sel.register(sock, selectors.EVENT_READ, "conn")
+def _take(control, sel, conns, args) -> bool:
+    """A connection handed over by the service (its peer address, and the socket itself)."""
+    msg, fds, _, _ = socket.recv_fds(control, 1024, 4)
+    if not msg and not fds:
+        return False
+    for fd in fds:
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        conns[sock] = [msg.decode(errors="replace"), cot.CotStreamSplitter(args.max_message), time.time(), 0]
+        sel.register(sock, selectors.EVENT_READ, "conn")
+    return True
 
 
 def _read(sock, sel, conns, args, parent) -> None:
@@ -167,6 +153,7 @@ def _read(sock, sel, conns, args, parent) -> None:
         sel.unregister(sock)
         del conns[sock]
         sock.close()
+        _send(parent, {"kind": "closed", "connections": len(conns)})
         return
     items = state[1].feed(data)
     if items:
@@ -188,25 +175,43 @@ class ListenerProcess:
         self.clients: list[dict] = []
         self.counts = {"received": 0, "submitted": 0, "rejected": 0, "ignored": 0}
         self.started_at: float | None = None
-        self.ready = threading.Event()  # the child listens (its first heartbeat arrived)
+        self.ready = threading.Event()  # the child takes connections (its first heartbeat arrived)
+        self.control: socket.socket | None = None
+        self.assigned = 0  # connections handed over and not yet closed
+        self.lock = threading.Lock()
 
     def _start(self) -> None:
-        svc = self.service
-        c = svc.config
+        c = self.service.config
         mine, theirs = socket.socketpair()
-        args = [sys.executable, "-m", "borderwatch.feeds.worker", "--fd", str(theirs.fileno()), "--bind", c.bind,
-                "--port", str(svc.listeners["cot-tcp"].port), "--max-message", str(c.max_message),
-                "--max-connections", str(c.max_connections)]
+        control, their_control = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        args = [sys.executable, "-m", "borderwatch.feeds.worker", "--fd", str(theirs.fileno()),
+                "--control-fd", str(their_control.fileno()), "--max-message", str(c.max_message)]
         if c.nation:
             args += ["--nation", c.nation]
         if not c.patrols:
             args.append("--no-patrols")
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
-        self.proc = subprocess.Popen(args, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(args, pass_fds=[theirs.fileno(), their_control.fileno()], env=env,
+                                     stdin=subprocess.DEVNULL)
         theirs.close()
-        self.sock = mine
+        their_control.close()
+        self.sock, self.control = mine, control
+        with self.lock:
+            self.assigned = 0
         self.started_at = time.time()
+
+    def hand_over(self, sock: socket.socket, peer: str) -> bool:
+        """Give an accepted connection to the child; False when it cannot take it now."""
+        if not self.ready.is_set() or self.control is None:
+            return False
+        try:
+            socket.send_fds(self.control, [peer.encode()], [sock.fileno()])
+        except OSError:
+            return False
+        with self.lock:
+            self.assigned += 1
+        return True
 
     def run(self) -> None:
         """The supervised loop: start the child, take what it sends until it ends."""
@@ -223,8 +228,9 @@ class ListenerProcess:
         finally:
             self.ready.clear()
             self.connections, self.clients = 0, []
-            with contextlib.suppress(OSError):
-                self.sock.close()
+            for sock in (self.sock, self.control):
+                with contextlib.suppress(OSError):
+                    sock.close()
             rc = self._reap()
         if not self.service.stopping.is_set():
             raise RuntimeError(f"listener process {self.proc.pid} exited (code {rc})")
@@ -240,6 +246,11 @@ class ListenerProcess:
 
     def _apply(self, header: dict, blob: bytes) -> None:
         svc = self.service
+        if header.get("kind") == "closed":
+            with self.lock:
+                self.assigned = max(0, self.assigned - 1)
+            self.connections = header["connections"]
+            return
         if header.get("kind") == "beat":
             self.connections, self.clients = header["connections"], header["clients"]
             self.ready.set()
