@@ -241,6 +241,22 @@ def send_udp_at_rate(port: int, rate: float, seconds: float, start_index: int) -
     return ids, time.monotonic() - t0
 
 
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc), whatever the load."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def service_pids(store, svc) -> list[int]:
+    return [svc.pid] + [p["pid"] for p in status(store).get("processes", [])[1:] if p.get("pid")]
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.1f} {five:.1f} {fifteen:.1f}"
@@ -291,6 +307,8 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
         for rate in [float(r) for r in args.rates.split(",")]:
             probe = Probe(port, store)
             acc0 = status(store)["counts"]["accepted"]
+            pids = service_pids(store, svc)
+            cpu0 = cpu_seconds(pids)
             r0 = len(reruns)
             probe.start()
             sent, send_s = send_at_rate(port, rate, args.seconds, args.connections, index)
@@ -306,6 +324,7 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
                     break
                 time.sleep(0.05)
             drain_s = time.monotonic() - t_end
+            cpu_us = (cpu_seconds(pids) - cpu0) / max(sent, 1) * 1e6  # service CPU per event, all processes
             probe.join(75)
             expected = sent_total + sent + len(probe.ids)
             settle_by = time.monotonic() + 30
@@ -333,12 +352,14 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
                    "latency_p95_s": round(pct(0.95), 3), "latency_p99_s": round(pct(0.99), 3), "probes": len(lat),
                    "app_rerun_p50_s": round(statistics.median(runs), 3) if runs else None,
                    "app_rerun_max_s": round(max(runs), 3) if runs else None, "lost": lost, "duplicates": dup,
+                   "service_cpu_us_per_event": round(cpu_us, 1),
                    "load": load_during, "sustained": sustained}
             results.append(row)
             print(f"{rate:7.0f} {sent:8d} {send_s:7.1f} {row['accepted_per_s']:9.0f} {drain_s:8.1f} "
                   f"{row['stored_per_s']:9.0f} {p50:8.2f} {pct(0.95):6.2f} {pct(0.99):6.2f} "
                   f"{(row['app_rerun_p50_s'] or float('nan')):8.2f} {(row['app_rerun_max_s'] or float('nan')):8.2f} "
-                  f"{lost:5d} {dup:4d}  {load_during}  {'sustained' if sustained else 'NOT sustained'}", flush=True)
+                  f"{lost:5d} {dup:4d}  {load_during}  {'sustained' if sustained else 'NOT sustained'}  "
+                  f"service CPU {cpu_us:.0f} µs/event", flush=True)
             if lost:
                 print("LOSS DETECTED", flush=True)
             if not sustained and drain_s > args.seconds:
