@@ -94,8 +94,8 @@ def add_commands(sub) -> None:
     p.add_argument("--patrol-keep", type=float, default=24.0, metavar="HOURS",
                    help="hours of patrol positions kept in the store (default 24)")
     p.add_argument("--listener-processes", type=int, default=1, metavar="N",
-                   help="CoT TCP listener processes on the same port (SO_REUSEPORT); 2 uses a second core "
-                        "for parsing (default 1)")
+                   help="processes that read and parse CoT TCP connections (the service hands each new one to "
+                        "the least busy); 2 uses a second core for parsing (default 1)")
     p.add_argument("--cot-out", metavar="URL",
                    help="publish new incidents and segment impact-level changes as CoT to a TAK endpoint: "
                         "tcp://HOST:PORT or tls://HOST:PORT")
