@@ -18,6 +18,8 @@
     caught_up        every accepted event is in the store (false while an earlier run's journal is replayed)
     replaying        records journalled by an earlier run are still being committed
     store_error      the last store error while it persists, else None
+    processes        the service and its listener processes: [{name, pid, role, alive, connections, ...}]
+    udp_receive_buffer  bytes the kernel granted the CoT UDP socket
     started_at, updated_at, pid, last_commit_at, last_compact_at, journal
 """
 from __future__ import annotations
