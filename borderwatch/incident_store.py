@@ -7,6 +7,7 @@ writes them all-or-nothing, skipping ids already in the store.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -87,11 +88,21 @@ _locators: dict[str, tuple[str, SegmentLocator]] = {}
 _locator_lock = threading.Lock()
 
 
-def locator(store: Store) -> SegmentLocator:
+_checked: dict[str, float] = {}
+
+
+def locator(store: Store, max_age_s: float = 0.0) -> SegmentLocator:
+    """The nearest-segment index of ``store``, rebuilt when its segments change. ``max_age_s``: a
+    caller at a high rate (the feed writer) checks for changed segments at most that often."""
     key = str(store.path)
+    with _locator_lock:
+        cached = _locators.get(key)
+        if cached is not None and max_age_s > 0 and time.monotonic() - _checked.get(key, 0.0) < max_age_s:
+            return cached[1]
     # a border import can replace a segment's geometry without changing the count
     fingerprint = queries.scalar("segments_fingerprint", store=store)
     with _locator_lock:
+        _checked[key] = time.monotonic()
         cached = _locators.get(key)
         if cached is None or cached[0] != fingerprint:
             cached = (fingerprint, SegmentLocator(store))
@@ -153,11 +164,9 @@ def insert_incidents(store: Store, table: pa.Table) -> int:
     if table.num_rows == 0:
         return 0
     with store.transaction() as cur:
-        before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
         cur.register("staged", table)
         try:
-            queries.execute("insert_incidents", store=store)
+            inserted = queries.execute("insert_incidents", store=store).fetchall()  # DuckDB: [(rows inserted,)]
         finally:
             cur.unregister("staged")
-        after = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
-    return int(after - before)
+    return int(inserted[0][0]) if inserted else 0

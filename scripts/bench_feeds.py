@@ -149,7 +149,8 @@ class Probe(threading.Thread):
 
 
 def send_at_rate(port: int, rate: float, seconds: float, connections: int, start_index: int) -> tuple[int, float]:
-    """Send ``rate`` events/s for ``seconds`` over ``connections`` sockets; returns (sent, elapsed)."""
+    """Send ``rate`` events/s for ``seconds`` over ``connections`` sockets; returns (sent, elapsed).
+    Against a service slower than ``rate`` (TCP backpressure), sending stops after 2 × ``seconds``."""
     total = int(rate * seconds)
     per_conn = [total // connections + (1 if k < total % connections else 0) for k in range(connections)]
     sent = [0] * connections
@@ -165,8 +166,9 @@ def send_at_rate(port: int, rate: float, seconds: float, connections: int, start
             t0 = time.monotonic()
             tick = 0.02
             j = 0
-            while j < n:
-                due = min(n, int((time.monotonic() - t0 + tick) * rate / connections))
+            while j < n and time.monotonic() - t0 < 2 * seconds:  # a saturated service: stop at twice the time
+                # at most 0.1 s of events per write: after backpressure, no single huge write
+                due = min(n, int((time.monotonic() - t0 + tick) * rate / connections), j + max(1, int(rate / connections / 10)))
                 if due > j:  # events are made as they are due (one time stamp per chunk)
                     t = iso(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=5))
                     s.sendall(b"".join(make_event(f"bench-{base + i}-{tag}", base + i, t) for i in range(j, due)))
@@ -239,6 +241,22 @@ def send_udp_at_rate(port: int, rate: float, seconds: float, start_index: int) -
     return ids, time.monotonic() - t0
 
 
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc), whatever the load."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def service_pids(store, svc) -> list[int]:
+    return [svc.pid] + [p["pid"] for p in status(store).get("processes", [])[1:] if p.get("pid")]
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.1f} {five:.1f} {fifteen:.1f}"
@@ -251,8 +269,10 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
     env = dict(os.environ, BORDERWATCH_STORE=str(store_path), PYTHONPATH=str(root))
     env.pop("BORDERWATCH_NOW", None)
     udp = "0" if args.udp_rate else "off"
+    extra = ["--listener-processes", str(args.listener_processes)] if label == "current" and args.listener_processes > 1 else []
     svc = subprocess.Popen([sys.executable, "-m", "borderwatch.cli", "feeds", "--cot-tcp", "0", "--cot-udp", udp,
-                            "--json-tcp", "off", "--no-watch", "--batch-ms", str(args.batch_ms), "--log-level", "WARNING"],
+                            "--json-tcp", "off", "--no-watch", "--batch-ms", str(args.batch_ms), "--log-level", "WARNING",
+                            *extra],
                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     app = None
     reruns: list[dict] = []
@@ -278,13 +298,17 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
         base = queries.rows("feed_incident_count", store=store)[0][0]
         sent_total = 0
         index = 0
-        print(f"\n[{label}] service from {root}", flush=True)
+        print(f"\n[{label}] service from {root} {' '.join(extra)}; processes: "
+              f"{[(p['name'], p['pid']) for p in status(store).get('processes', [])] or 'one'}; "
+              f"UDP receive buffer {status(store).get('udp_receive_buffer') or 'as before'}", flush=True)
         print(f"{'rate/s':>7} {'sent':>8} {'send s':>7} {'accept/s':>9} {'drain s':>8} {'stored/s':>9} "
               f"{'lat p50':>8} {'p95':>6} {'p99':>6} {'app p50':>8} {'app max':>8} {'lost':>5} {'dup':>4}  load  verdict",
               flush=True)
         for rate in [float(r) for r in args.rates.split(",")]:
             probe = Probe(port, store)
             acc0 = status(store)["counts"]["accepted"]
+            pids = service_pids(store, svc)
+            cpu0 = cpu_seconds(pids)
             r0 = len(reruns)
             probe.start()
             sent, send_s = send_at_rate(port, rate, args.seconds, args.connections, index)
@@ -300,6 +324,7 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
                     break
                 time.sleep(0.05)
             drain_s = time.monotonic() - t_end
+            cpu_us = (cpu_seconds(pids) - cpu0) / max(sent, 1) * 1e6  # service CPU per event, all processes
             probe.join(75)
             expected = sent_total + sent + len(probe.ids)
             settle_by = time.monotonic() + 30
@@ -327,12 +352,14 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
                    "latency_p95_s": round(pct(0.95), 3), "latency_p99_s": round(pct(0.99), 3), "probes": len(lat),
                    "app_rerun_p50_s": round(statistics.median(runs), 3) if runs else None,
                    "app_rerun_max_s": round(max(runs), 3) if runs else None, "lost": lost, "duplicates": dup,
+                   "service_cpu_us_per_event": round(cpu_us, 1),
                    "load": load_during, "sustained": sustained}
             results.append(row)
             print(f"{rate:7.0f} {sent:8d} {send_s:7.1f} {row['accepted_per_s']:9.0f} {drain_s:8.1f} "
                   f"{row['stored_per_s']:9.0f} {p50:8.2f} {pct(0.95):6.2f} {pct(0.99):6.2f} "
                   f"{(row['app_rerun_p50_s'] or float('nan')):8.2f} {(row['app_rerun_max_s'] or float('nan')):8.2f} "
-                  f"{lost:5d} {dup:4d}  {load_during}  {'sustained' if sustained else 'NOT sustained'}", flush=True)
+                  f"{lost:5d} {dup:4d}  {load_during}  {'sustained' if sustained else 'NOT sustained'}  "
+                  f"service CPU {cpu_us:.0f} µs/event", flush=True)
             if lost:
                 print("LOSS DETECTED", flush=True)
             if not sustained and drain_s > args.seconds:
@@ -387,6 +414,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds of sending per rate")
     ap.add_argument("--connections", type=int, default=4, help="TCP connections sending")
     ap.add_argument("--batch-ms", type=int, default=250)
+    ap.add_argument("--listener-processes", type=int, default=2,
+                    help="CoT TCP listener processes of the current service (the baseline runs as it was)")
     ap.add_argument("--app-interval", type=float, default=2.0, help="seconds between app refreshes (0 = no app)")
     ap.add_argument("--udp-rate", type=float, default=0, help="also send CoT over UDP at this rate (0 = no)")
     ap.add_argument("--udp-seconds", type=float, default=10.0)

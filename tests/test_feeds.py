@@ -569,6 +569,57 @@ def test_external_entity_never_reads_the_file(service, feed_store):
     assert "root:" not in (service.dir / "rejects.log").read_text(encoding="utf-8")
 
 
+def test_a_second_listener_process_shares_the_port_and_is_supervised(feed_store, service):
+    """--listener-processes 2: the service hands every other new CoT TCP connection to a child
+    process that parses there and hands journal lines back; nothing lost or duplicated, hostile
+    input rejected there too, status truthful about each process, a killed child restarted."""
+    service.stop()  # one service per store
+    svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=None, watch_enabled=False,
+                                             batch_ms=50, listener_processes=2)).start()
+    try:
+        assert svc.status()["processes"][1]["alive"]  # listening once the service runs
+        port = svc.ports["cot-tcp"]
+
+        def burst(n_conns: int) -> list[str]:
+            ids = [[uid("rp") for _ in range(5)] for _ in range(n_conns)]
+            socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n_conns)]
+            for s, batch in zip(socks, ids):
+                s.sendall(b"".join(DECL + event(u) for u in batch[:2]) + _hostile("external entity")[0]
+                          + b"".join(DECL + event(u) for u in batch[2:]) + DECL + event(batch[0]))  # one re-send
+            for s in socks:
+                s.close()
+            return [f"cot:{u}" for batch in ids for u in batch]
+
+        rejected = svc.stats.counts["rejected"]
+        m = mark(svc)
+        ids = burst(16)
+        settle(svc, m, 16 * 7)
+        assert stored(feed_store, ids) == {i: 1 for i in ids}
+        assert svc.stats.counts["rejected"] == rejected + 16
+        st = svc.status()
+        child = st["processes"][1]
+        assert [p["name"] for p in st["processes"]] == ["service", "listener-2"]
+        assert child["alive"] and child["pid"] != os.getpid()
+        assert child["received"] > 0 and child["rejected"] > 0, "the child was given no connection"
+        assert child["received"] < 16 * 7, "the service kept no connection"
+        child_rejects = [r for r in svc.stats.rejects if f"(pid {child['pid']})" in r["peer"]]
+        assert child_rejects and all("DTD/DOCTYPE not allowed" in r["reason"] for r in child_rejects)
+        # the child dies: the service restarts it, says so, and keeps taking events on the port
+        old = child["pid"]
+        os.kill(old, signal.SIGKILL)
+        assert wait_until(lambda: svc.status()["parts"]["listener-2"]["restarts"] == 1
+                          and svc.status()["processes"][1]["alive"]
+                          and svc.status()["processes"][1]["pid"] != old, 15)
+        m = mark(svc)
+        more = burst(8)
+        settle(svc, m, 8 * 7)
+        assert stored(feed_store, more) == {i: 1 for i in more}
+        assert svc.status()["healthy"]
+    finally:
+        svc.stop()
+    assert svc.procs[0].proc.poll() is not None  # no child left behind
+
+
 def test_broken_tak_protocol_datagrams_are_rejected(service):
     before = service.stats.counts["rejected"]
     send_udp(service.ports["cot-udp"], [b"\xbf\x01\xbf\x12\x34garbage", b"\xbf\x05abc"])
@@ -1569,6 +1620,7 @@ def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wi
     listener = TakListener()
     svc = FeedService(feed_store, FeedConfig(cot_tcp=0, cot_udp=None, json_tcp=0, json_open=True, watch_enabled=False, batch_ms=50,
                                              cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all", cot_out_severity=3,
+                                             cot_out_segments=False,
                                              cot_out_stale_min=30, cot_out_protobuf=wire == "protobuf")).start()
     try:
         hi, lo, drone, echo = uid("out"), uid("out"), uid("out"), uid("out")
@@ -1599,7 +1651,8 @@ def test_cot_out_publishes_new_incidents_with_stable_uid(feed_store, service, wi
     # a restart neither repeats what was sent nor skips what arrives meanwhile
     listener.messages.clear()
     svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, json_open=True, watch_enabled=False, batch_ms=50,
-                                             cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all")).start()
+                                             cot_out=f"tcp://127.0.0.1:{listener.port}", cot_out_release="all",
+                                             cot_out_segments=False)).start()
     try:
         later = uid("out")
         m = mark(svc)
@@ -1629,7 +1682,8 @@ def test_cot_out_over_tls_and_reconnects(feed_store, service, tls_service):
     listener = TakListener(server_ctx)
     svc = FeedService(feed_store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, json_open=True, watch_enabled=False, batch_ms=50,
                                              cot_out=f"tls://127.0.0.1:{listener.port}", cot_out_release="all", cot_out_ca=c["ca"],
-                                             cot_out_cert=c["bravo"][0], cot_out_key=c["bravo"][1])).start()
+                                             cot_out_cert=c["bravo"][0], cot_out_key=c["bravo"][1],
+                                             cot_out_segments=False)).start()
     try:
         first = uid("tlsout")
         m = mark(svc)
@@ -1673,6 +1727,68 @@ def test_cot_out_sends_only_what_the_network_may_see(small_store):
             with pytest.raises(ValueError, match="public, all or a nation"):
                 network_viewer(bad, small_store)
     assert isinstance(everything, pd.DataFrame)
+
+
+def test_cot_out_sends_a_segment_once_when_its_impact_level_changes(feed_store, tmp_path):
+    """Segment impact levels go out as CoT drawn lines with a stable uid per segment: a change
+    fires once, no change sends nothing, a restart remembers what was sent, and the level is
+    computed only over incidents the TAK network may see."""
+    from borderwatch import access
+    from borderwatch.feeds import cotsegments
+    from borderwatch.feeds.cotout import CotPublisher
+    from borderwatch.feeds.writer import store_records
+
+    tag = uid("seg")
+    listener = TakListener()
+    url = f"tcp://127.0.0.1:{listener.port}"
+    everyone = CotPublisher(feed_store, url, release="all", state_file=tmp_path / "all.json")
+    public = CotPublisher(feed_store, url, release="public", state_file=tmp_path / "public.json")
+    try:
+        everyone.publish_segments()
+        public.publish_segments()
+        assert wait_until(lambda: len(listener.messages) >= everyone.segments_sent + public.segments_sent, 10)
+        # a quiet segment (low for everyone), then 12 incidents on it in the last hour, owned by USA
+        # and released to no one else: the public network must not see the level rise
+        levels = cotsegments.current_levels(feed_store, access.SYSTEM, everyone.segment_shapes)
+        quiet = min((s for s in levels if s.level == "low" and s.n == 0),
+                    key=lambda s: sum(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in zip(s.line, s.line[1:])))
+        t = (now_utc() - dt.timedelta(minutes=30)).replace(tzinfo=None)
+        recs = [{"incident_id": f"{tag}-{k}", "occurred_at": t.isoformat(), "threat_type": "smuggling",
+                 "severity": 3, "confidence": 0.8, "reporting_nation": "USA", "source": "test",
+                 "lon": quiet.mid[1], "lat": quiet.mid[0], "dataset": "feed"} for k in range(12)]
+        assert store_records(feed_store, recs) == 12
+        listener.messages.clear()
+        assert public.publish_segments() == 0  # nothing it may see changed
+        assert everyone.publish_segments() == 1
+        assert wait_until(lambda: listener.messages, 10)
+        time.sleep(0.3)
+        assert len(listener.messages) == 1
+        ev = cot.parse_event(listener.messages[0])
+        assert (ev.uid, ev.type) == (f"borderwatch.segment.{quiet.segment_id}", "u-d-f")
+        assert (ev.stale - ev.time).total_seconds() == pytest.approx(60 * 60, abs=1)
+        level = next(s.level for s in cotsegments.current_levels(feed_store, access.SYSTEM, everyone.segment_shapes)
+                     if s.segment_id == quiet.segment_id)
+        assert level in ("high", "critical")
+        assert f"impact level low → {level}" in ev.remarks
+        assert quiet.nation_a in ev.remarks and quiet.nation_b in ev.remarks
+        assert "Why: 12 incidents against" in ev.remarks
+        assert f"segments={quiet.segment_id}" in ev.remarks  # the link back to the view
+        assert b'<link point="' in listener.messages[0] and b"strokeColor" in listener.messages[0]
+        with pytest.raises(Ignored):  # another Borderwatch does not take it for an incident
+            cot.to_incident(ev)
+        # no change: nothing is sent, now or after a restart from the saved state
+        assert everyone.publish_segments() == 0
+        everyone.close()
+        again = CotPublisher(feed_store, url, release="all", state_file=tmp_path / "all.json")
+        assert again.publish_segments() == 0
+        time.sleep(0.3)
+        assert len(listener.messages) == 1
+    finally:
+        everyone.close()
+        public.close()
+        listener.close()
+        with feed_store.transaction() as cur:
+            cur.execute("DELETE FROM incidents WHERE incident_id LIKE ?", [f"{tag}-%"])
 
 
 def test_cot_out_address_is_checked():

@@ -91,8 +91,12 @@ def configure(p) -> None:
                    help="ignore friendly position reports instead of keeping them as patrol tracks")
     p.add_argument("--patrol-keep", type=float, default=24.0, metavar="HOURS",
                    help="hours of patrol positions kept in the store (default 24)")
+    p.add_argument("--listener-processes", type=int, default=1, metavar="N",
+                   help="processes that read and parse CoT TCP connections (the service hands each new one to "
+                        "the least busy); 2 uses a second core for parsing (default 1)")
     p.add_argument("--cot-out", metavar="URL",
-                   help="publish new incidents as CoT to a TAK endpoint: tcp://HOST:PORT or tls://HOST:PORT")
+                   help="publish new incidents and segment impact-level changes as CoT to a TAK endpoint: "
+                        "tcp://HOST:PORT or tls://HOST:PORT")
     p.add_argument("--cot-out-severity", type=int, default=3, choices=(1, 2, 3, 4),
                    help="publish incidents at or above this severity (default 3, high)")
     p.add_argument("--cot-out-stale", type=float, default=60.0, metavar="MIN",
@@ -100,6 +104,10 @@ def configure(p) -> None:
     p.add_argument("--cot-out-release", default="public", metavar="WHO",
                    help="what the TAK network may receive: public (incidents released to everyone; default), a "
                         "nation's ISO3 code (what that nation may see) or all (a network cleared for everything)")
+    p.add_argument("--cot-out-no-segments", action="store_true",
+                   help="do not publish border segments whose impact level changes (published by default)")
+    p.add_argument("--cot-out-segment-every", type=float, default=30.0, metavar="S",
+                   help="seconds between recomputing segment impact levels for CoT out (default 30)")
     p.add_argument("--cot-out-protobuf", action="store_true", help="send TAK protocol (protobuf) instead of XML")
     p.add_argument("--cot-out-cert", metavar="PEM", help="client certificate for tls:// (with --cot-out-key)")
     p.add_argument("--cot-out-key", metavar="PEM")
@@ -134,7 +142,9 @@ def run(args) -> int:
                         cot_out_stale_min=args.cot_out_stale, cot_out_protobuf=args.cot_out_protobuf,
                         cot_out_cert=args.cot_out_cert, cot_out_key=args.cot_out_key, cot_out_ca=args.cot_out_ca,
                         cot_out_release=args.cot_out_release, json_open=args.json_open,
-                        open_remote=args.open_remote)
+                        open_remote=args.open_remote, cot_out_segments=not args.cot_out_no_segments,
+                        cot_out_segment_every_s=max(1.0, args.cot_out_segment_every),
+                        listener_processes=max(1, min(args.listener_processes, 8)))
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -8,7 +8,8 @@ incident (``borderwatch.<incident id>``), so a re-send or an update replaces the
 devices instead of adding one; ``stale`` is ``--cot-out-stale`` minutes after sending. Incidents
 that came in as CoT are not sent back (no echo). The last incident sent is remembered in
 ``<store>/feeds/cotout.json``, so a restart neither repeats nor skips anything; a lost connection
-is re-established with back-off while incidents wait in the store.
+is re-established with back-off while incidents wait in the store. Border segments whose impact
+level changes are published too (``feeds/cotsegments.py``), computed over what the network may see.
 """
 from __future__ import annotations
 
@@ -103,8 +104,17 @@ class CotPublisher:
     def __init__(self, store: Store, url: str, *, min_severity: int = 3, stale_min: float = 60.0,
                  every_s: float = 2.0, protobuf: bool = False, echo: bool = False,
                  cert: str | None = None, key: str | None = None, ca: str | None = None,
-                 state_file: pathlib.Path | None = None, release: str = "public"):
+                 state_file: pathlib.Path | None = None, release: str = "public",
+                 segments: bool = True, segment_every_s: float = 30.0):
+        from borderwatch.feeds import cotsegments
+
         self.store = store
+        self.segments = segments  # also publish segment impact-level changes (feeds/cotsegments.py)
+        self.segment_every_s = segment_every_s
+        self.segment_shapes = cotsegments.SegmentShapes()
+        self.segment_sent: dict[str, dict] = {}  # segment id -> {"level", "at"} last sent
+        self.segment_checked = 0.0
+        self.segments_sent = 0
         self.viewer = network_viewer(release, store)
         self.scheme, self.host, self.port = parse_url(url)
         self.url = url
@@ -132,6 +142,8 @@ class CotPublisher:
             state = json.loads(self.state_file.read_text())
             self.recent = {i: dt.datetime.fromisoformat(t) for i, t in state.get("recent", {}).items()}
             self.floor = dt.datetime.fromisoformat(state.get("floor") or dt.datetime.min.isoformat())
+            self.segment_sent = {k: {"level": str(v["level"]), "at": str(v["at"])}
+                                 for k, v in state.get("segments", {}).items()}
             return dt.datetime.fromisoformat(state["since"])
         except (AttributeError, OSError, ValueError, KeyError, TypeError):
             self.floor = utcnow()  # first start: only incidents from now on
@@ -142,7 +154,8 @@ class CotPublisher:
             return
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"since": self.since.isoformat(), "url": self.url, "floor": self.floor.isoformat(),
-                                   "recent": {i: t.isoformat() for i, t in self.recent.items()}}))
+                                   "recent": {i: t.isoformat() for i, t in self.recent.items()},
+                                   "segments": self.segment_sent}))
         os.replace(tmp, self.state_file)
 
     def _connect(self):
@@ -167,14 +180,7 @@ class CotPublisher:
         if not len(df):
             return 0
         now = utcnow()
-        payload = b"".join(self._encode(event_xml(r, now=now, stale=self.stale)) for r in df.itertuples(index=False))
-        if self.sock is None:
-            self.sock = self._connect()
-        try:
-            self.sock.sendall(payload)
-        except OSError:
-            self.close()
-            raise
+        self._send(b"".join(self._encode(event_xml(r, now=now, stale=self.stale)) for r in df.itertuples(index=False)))
         for i, t in zip(df.incident_id, df.ingested_at):
             self.recent[i] = t.to_pydatetime()
         self.since = max(self.since, df.ingested_at.max().to_pydatetime())
@@ -183,6 +189,35 @@ class CotPublisher:
         self.sent += len(df)
         return len(df)
 
+    def _send(self, payload: bytes) -> None:
+        if self.sock is None:
+            self.sock = self._connect()
+        try:
+            self.sock.sendall(payload)
+        except OSError:
+            self.close()
+            raise
+
+    def publish_segments(self) -> int:
+        """Send the segments whose impact level (as the network may see it) changed since last
+        sent; returns how many were sent (raises OSError when the endpoint fails)."""
+        from borderwatch.feeds import cotsegments
+
+        now = utcnow()
+        levels = cotsegments.current_levels(self.store, self.viewer, self.segment_shapes, now)
+        changed = cotsegments.changes(levels, self.segment_sent, now, self.stale)
+        if not changed:
+            return 0
+        self._send(b"".join(
+            self._encode(cotsegments.event_xml(s, before, now=now, stale=self.stale,
+                                               link=view_link(s.mid[0], s.mid[1], s.segment_id)))
+            for s, before in changed))
+        for s, _ in changed:
+            self.segment_sent[s.segment_id] = {"level": s.level, "at": now.isoformat()}
+        self._save_since()
+        self.segments_sent += len(changed)
+        return len(changed)
+
     def run(self) -> None:
         """The loop (a supervised thread of the service): poll, send, reconnect with back-off."""
         delay = 1.0
@@ -190,6 +225,9 @@ class CotPublisher:
             try:
                 while self.publish_once() == BATCH and not self.stop_event.is_set():
                     pass
+                if self.segments and time.monotonic() - self.segment_checked >= self.segment_every_s:
+                    self.publish_segments()
+                    self.segment_checked = time.monotonic()
                 self.last_error = None
                 delay = 1.0
                 self.stop_event.wait(self.every_s)

@@ -194,6 +194,20 @@ class Journal:
             self.cond.notify_all()
         return out
 
+    def submit_lines(self, lines: list[tuple[bytes, dict]]) -> list[int]:
+        """Queue journal lines already encoded (``encode``) by a listener process, each with the
+        record the durability callbacks see (its ``extra`` channel and peer); blocks like ``submit``."""
+        with self.cond:
+            while len(self.queue) >= self.max_queue and not self.closing:
+                self.cond.wait(0.5)
+            if self.closing:
+                raise RuntimeError("the journal is closed")
+            first = self.next_seq
+            self.next_seq += len(lines)
+            self.queue.extend((first + k, line, rec) for k, (line, rec) in enumerate(lines))
+            self.cond.notify_all()
+        return list(range(first, first + len(lines)))
+
     def wait(self, seq: int, timeout: float = 30.0) -> bool:
         """True once record ``seq`` is durable (False if it failed or the wait timed out)."""
         deadline = time.monotonic() + timeout

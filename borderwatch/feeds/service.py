@@ -3,7 +3,8 @@ validation → journal (durable acceptance) → store writer. Runs on its own, n
 
 Threads: one selector loop for every TCP listener and connection (bounded per-connection
 buffers, a cap on connections), one UDP receiver, one folder watcher, the journal writer, the
-store writer and the status writer. A message that fails validation is rejected with its reason
+store writer and the status writer; with ``listener_processes`` > 1, child processes that listen
+on the CoT TCP port too (``feeds/worker.py``), each read by a thread here. A message that fails validation is rejected with its reason
 (logged, counted, written to ``<store>/feeds/rejects.log``) and the stream goes on.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ import ssl
 import threading
 import time
 
-from borderwatch.feeds import cot, jsonfeed, patrols, records, sources
+from borderwatch.feeds import cot, jsonfeed, records, sources, worker
 from borderwatch.feeds import journal as journal_mod
 from borderwatch.feeds.health import Health, supervised
 from borderwatch.feeds.records import FeedError, Ignored, Rejected
@@ -37,6 +38,7 @@ DEFAULT_COT_PORT = 8087  # TAK's customary CoT port (TCP and UDP)
 DEFAULT_JSON_PORT = 8089
 MAX_FILE_BYTES = 64 * 1024 * 1024
 RECV_BYTES = 64 * 1024
+UDP_BUFFER_BYTES = 32 * 1024 * 1024  # ~6 s of CoT at 5,000 datagrams/s before the kernel drops any
 COT_SUFFIXES = (".xml", ".cot")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSON_SUFFIXES = (".json",)
@@ -77,6 +79,10 @@ class FeedConfig:
     cot_out_key: str | None = None
     cot_out_ca: str | None = None
     cot_out_release: str = "public"  # who the TAK network counts as (feeds.cotout.network_viewer)
+    listener_processes: int = 1  # >1: more CoT TCP listener processes on the same port (feeds/worker.py)
+    udp_buffer: int = UDP_BUFFER_BYTES  # the CoT UDP socket's receive buffer
+    cot_out_segments: bool = True  # also send segment impact-level changes (feeds/cotsegments.py)
+    cot_out_segment_every_s: float = 30.0
 
 
 class _Conn:
@@ -133,6 +139,8 @@ class FeedService:
         self.publisher = None
         self.allow_list = None
         self.gate = sources.Gate(store)
+        self.procs: list = []  # listener processes (feeds/worker.py)
+        self.udp_buffer: int | None = None  # the receive buffer the kernel granted
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "FeedService":
@@ -150,6 +158,16 @@ class FeedService:
             self.writer.start()
             self._open_listeners()
             self._spawn(self._tcp_loop, "feeds-tcp")
+            if self.config.listener_processes > 1 and "cot-tcp" in self.listeners:
+                from borderwatch.feeds.worker import ListenerProcess
+
+                for i in range(2, self.config.listener_processes + 1):
+                    proc = ListenerProcess(self, i)
+                    self.procs.append(proc)
+                    self._spawn(proc.run, f"feeds-{proc.name}")
+                for proc in self.procs:  # "running" means every process listens
+                    if not proc.ready.wait(30):
+                        log.warning("%s did not start listening within 30 s", proc.name)
             if "cot-udp" in self.listeners:
                 self._spawn(self._udp_loop, "feeds-udp")
             if self.watch_dir is not None:
@@ -163,7 +181,8 @@ class FeedService:
                         self.store, c.cot_out, min_severity=c.cot_out_severity, stale_min=c.cot_out_stale_min,
                         protobuf=c.cot_out_protobuf, cert=c.cot_out_cert, key=c.cot_out_key, ca=c.cot_out_ca,
                         every_s=max(0.2, c.batch_ms / 1000), state_file=self.dir / "cotout.json",
-                        release=c.cot_out_release)
+                        release=c.cot_out_release, segments=c.cot_out_segments,
+                        segment_every_s=c.cot_out_segment_every_s)
                 except (ValueError, OSError, ssl.SSLError) as exc:
                     raise OSError(22, f"CoT out cannot start: {exc}") from None
                 self._spawn(self.publisher.run, "feeds-cot-out")
@@ -192,9 +211,11 @@ class FeedService:
         if self.publisher is not None:
             self.publisher.stop_event.set()
         self._wake()
+        for proc in self.procs:
+            proc.terminate()  # their last messages are journalled before the journal closes
         for t in self.threads:
             if t.name != "feeds-status":
-                t.join(5)
+                t.join(5 if not t.name.startswith("feeds-listener-") else 15)
         self._close_sockets()
         self.journal.close()
         done = self.writer.stop(timeout) if self.writer else True
@@ -298,8 +319,12 @@ class FeedService:
         if c.cot_udp is not None:
             bind = self._bind_for("cot-udp", "none")
             sock = socket.socket(_family(bind), socket.SOCK_DGRAM)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            try:  # beyond the system's limit (net.core.rmem_max) where allowed (CAP_NET_ADMIN)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, c.udp_buffer)
+            except (OSError, AttributeError):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, c.udp_buffer)
+            self.udp_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
             try:
                 sock.bind((bind, c.cot_udp))
             except OSError as exc:
@@ -389,13 +414,15 @@ class FeedService:
             log.warning("%s: accept failed: %s", listener.name, exc)
             return
         peer = _peer(addr)
-        if len(self.conns) >= self.config.max_connections:
+        if len(self.conns) + sum(p.assigned for p in self.procs) >= self.config.max_connections:
             sock.close()
             self._reject(listener.name, peer, f"connection refused: {self.config.max_connections} connections already open", b"")
             return
         sock.setblocking(False)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if listener.name == worker.CHANNEL and self.procs and self._hand_over(listener, sock, peer):
+            return
         if listener.protocol == "tls":
             sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         splitter = (cot.CotStreamSplitter(self.config.max_message) if listener.fmt == "cot"
@@ -405,6 +432,19 @@ class FeedService:
         listener.connections += 1
         self.selector.register(sock, selectors.EVENT_READ, conn)
         log.info("%s: %s connected", listener.name, peer)
+
+    def _hand_over(self, listener: _Listener, sock, peer: str) -> bool:
+        """Give a new connection to the listener process with the fewest (True), or keep it here
+        (False) when this process has no more than any of them."""
+        ready = [p for p in self.procs if p.ready.is_set()]
+        if not ready:
+            return False
+        target = min(ready, key=lambda p: p.assigned)
+        if listener.connections <= target.assigned or not target.hand_over(sock, peer):
+            return False
+        sock.close()  # the child holds its own descriptor of the connection
+        log.info("%s: %s connected (handed to %s)", listener.name, peer, target.name)
+        return True
 
     def _read(self, conn: _Conn) -> None:
         if conn.handshaking and not self._handshake(conn):
@@ -713,12 +753,8 @@ class FeedService:
         self.stats.received(channel)
         try:
             if fmt == "cot":
-                ev = cot.parse_event(message, max_bytes=self.config.max_message)
-                nation = client.nation if client and client.nation else self.config.nation
-                if self.config.patrols and patrols.is_position(ev):
-                    rec = patrols.to_record(ev, nation=nation)
-                else:
-                    rec = cot.to_incident(ev, nation=nation, source=client.source if client else None)
+                rec = worker.cot_record(message, max_message=self.config.max_message, nation=self.config.nation,
+                                        keep_patrols=self.config.patrols, client=client)
             elif fmt == "json":
                 rec = jsonfeed.parse_line(message, max_bytes=self.config.max_message,
                                           source=client.source if client else None)
@@ -803,15 +839,25 @@ class FeedService:
             snap["caught_up"] = snap["caught_up"] and not self.writer.behind()
             snap["replaying"] = self.writer.replaying
         state = "failed" if self.failed else self.state
+        procs = [p.status() for p in self.procs]
+        for l in listeners:
+            if l["name"] == worker.CHANNEL:
+                l["connections"] += sum(p["connections"] for p in procs)
+        clients += [{"listener": worker.CHANNEL, "peer": f"{c['peer']} (pid {p['pid']})", "since": c["since"],
+                     "messages": c["messages"]} for p in procs for c in p.pop("clients")]
+        own = self.listeners.get(worker.CHANNEL)
+        processes = [{"name": "service", "pid": os.getpid(), "role": "listeners, journal, store writer",
+                      "alive": True, "connections": own.connections if own else 0}] + procs
         return {"state": state, "pid": os.getpid(), "healthy": health["healthy"], "parts": health["parts"],
-                "listeners": listeners,
-                "connections": sum(l.connections for l in self.listeners.values()), "clients": clients,
+                "listeners": listeners, "processes": processes, "udp_receive_buffer": self.udp_buffer,
+                "connections": sum(l.get("connections") or 0 for l in listeners), "clients": clients[:50],
                 "journal": {"segment": self.journal.segment, "offset": self.journal.offset,
                             "fsyncs": self.journal.fsyncs,
                             "store_position": list(self.writer.position) if self.writer else None,
                             "corrupt_lines": self.writer.reader.corrupt if self.writer else 0},
                 "batch_ms": self.config.batch_ms,
                 "cot_out": ({"url": self.publisher.url, "sent": self.publisher.sent,
+                             "segments_sent": self.publisher.segments_sent,
                              "error": self.publisher.last_error} if self.publisher else None), **snap}
 
     def write_status(self) -> None:

@@ -18,6 +18,8 @@
     caught_up        every accepted event is in the store (false while an earlier run's journal is replayed)
     replaying        records journalled by an earlier run are still being committed
     store_error      the last store error while it persists, else None
+    processes        the service and its listener processes: [{name, pid, role, alive, connections, ...}]
+    udp_receive_buffer  bytes the kernel granted the CoT UDP socket
     started_at, updated_at, pid, last_commit_at, last_compact_at, journal
 
 What a viewer is shown of it: ``for_viewer`` (administrators and the command line see it all).
@@ -77,6 +79,12 @@ class FeedStats:
             self.counts["received"] += 1
             self.channels[channel]["received"] += 1
             self.last_received_at = now
+
+    def received_many(self, channel: str, n: int) -> None:
+        with self.lock:
+            self.counts["received"] += n
+            self.channels[channel]["received"] += n
+            self.last_received_at = time.time()
 
     def rejected(self, channel: str, peer: str, reason: str) -> None:
         with self.lock:

@@ -21,6 +21,7 @@ from borderwatch.store import Store
 log = logging.getLogger("borderwatch.feeds")
 
 MAX_BATCH = 20_000
+LOCATOR_CHECK_S = 5.0  # new border segments apply to feed events within this many seconds
 COMPACT_EVERY_S = 600.0
 _DATA_ERRORS = (ValueError, TypeError, KeyError, pa.ArrowException)
 
@@ -36,7 +37,7 @@ def records_table(store: Store, recs: list[dict]) -> pa.Table:
         raise ValueError(f"unknown threat type(s): {', '.join(map(str, bad))}")
     lon = np.fromiter((r["lon"] for r in recs), float, n)
     lat = np.fromiter((r["lat"] for r in recs), float, n)
-    loc = incident_store.locator(store)
+    loc = incident_store.locator(store, max_age_s=LOCATOR_CHECK_S)
     near = loc.nearest(lon, lat)
     has = near >= 0
     idx = np.maximum(near, 0)
