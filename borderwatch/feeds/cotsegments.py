@@ -71,7 +71,7 @@ class SegmentShapes:
 
     def get(self, store: Store) -> dict[str, tuple]:
         import queries
-        from borderwatch.demo import segments_frame
+        from borderwatch.reference import segments_frame
 
         key = queries.scalar("segments_fingerprint", store=store)
         if key != self.key:
