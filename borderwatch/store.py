@@ -139,9 +139,10 @@ def new_connection() -> duckdb.DuckDBPyConnection:
             "extension_directory": str(ext_dir),
         }
     )
+    # first: loading an extension on a busy machine can take long enough to draw a progress bar
+    con.execute("SET enable_progress_bar = false")
     for name in _EXTENSIONS:
         load_extension(con, name)
-    con.execute("SET enable_progress_bar = false")
     # Without this, spherical distance functions read points as (lat, lon).
     con.execute("SET GLOBAL geometry_always_xy = true")
     con.execute("SET GLOBAL TimeZone = 'UTC'")

@@ -144,10 +144,17 @@ def test_secret_values_are_escaped_not_spliced():
 def test_backup_of_an_s3_lake_and_restore_into_another_prefix(s3_lake, tmp_path, monkeypatch):
     server, bucket = s3_lake
     monkeypatch.setenv("BORDERWATCH_CATALOG", "")
+    monkeypatch.setenv("BORDERWATCH_HISTORY_DAYS", "0")
     store = Store(tmp_path / "store")
     reference.load_into(store)
-    add_incidents(store, "from-s3", 40)
+    for batch in range(3):
+        add_incidents(store, f"from-s3-{batch}", 300)
     counts = backup.row_counts(store)
+    # compaction merges the objects and deletes the merged ones from the bucket
+    assert len([k for k in server.keys(bucket) if "/incidents/" in k]) == 3
+    store.compact()
+    assert len([k for k in server.keys(bucket) if "/incidents/" in k]) == 1
+    assert backup.row_counts(store) == counts
     env = {"BORDERWATCH_STORE": str(store.path)}
     proc = cli("store", "backup", str(tmp_path / "backup"), env=env)
     assert proc.returncode == 0, proc.stderr
