@@ -14,6 +14,9 @@ Two deployments, chosen by the environment:
   PostgreSQL database and ``BORDERWATCH_DATA_PATH`` a directory every host mounts; any number of
   app replicas, feed services and imports on any number of machines.
 
+With either catalog, ``BORDERWATCH_DATA_PATH`` may instead be ``s3://bucket/prefix/`` on
+S3-compatible object storage (``borderwatch.objectstore``: httpfs, credentials from the environment).
+
 Writers serialise on one lock: an advisory file lock (``write.lock``) in the embedded store, a
 PostgreSQL session advisory lock with the PostgreSQL catalog (it works across hosts and is
 released by the server if the holder dies). That makes "insert if the key is absent" race-free
