@@ -2,9 +2,11 @@
 against a real server (moto's, tests/s3server.py) that checks credentials and signatures."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+import time
 
 import duckdb
 import pytest
@@ -40,9 +42,16 @@ def test_scenario_in_a_bucket_read_by_queries_and_another_process(s3_store, tmp_
     store, server, bucket = s3_store
     summary = demo.build_demo(store, incidents=300, show_progress=False)
     assert summary["incidents"] == 300
+    time.sleep(1.2)
+    before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    time.sleep(1.2)
     assert add_incidents(store, "from-s3", 12) == 12
     total = queries.df("count_rows", store=store, idents={"table": "incidents"}).iloc[0, 0]
     assert total == 312
+    # time travel reads the objects of an older snapshot
+    then = Store(store.path, as_of=before)
+    assert queries.df("count_rows", store=then, idents={"table": "incidents"}).iloc[0, 0] == 300
+    then.close()
     # the table files are objects in the bucket, under the data path's prefix; none on local disk
     keys = server.keys(bucket)
     parquet = [k for k in keys if k.endswith(".parquet")]
