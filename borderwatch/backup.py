@@ -18,7 +18,8 @@ import pathlib
 import time
 
 from borderwatch.fileio import write_atomic
-from borderwatch.store import Store, StoreError, new_connection
+from borderwatch import objectstore
+from borderwatch.store import Store, StoreError
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -59,8 +60,9 @@ def copy_lake(source: Store, target: Store, *, snapshot: int | None = None, repl
     source.check()
     target.check()
     snapshot = source.snapshot_id() if snapshot is None else snapshot
-    con = new_connection()
+    con = source.connect()
     try:
+        target.configure(con)
         con.execute(source.attach_sql("source_lake", snapshot=snapshot))
         snap_time = con.execute(
             "SELECT snapshot_time::TIMESTAMP::VARCHAR FROM ducklake_snapshots('source_lake') WHERE snapshot_id = $s",
@@ -154,17 +156,19 @@ def restore(target: Store, directory: str | pathlib.Path, *, replace: bool = Fal
 
 
 def migrate(source: Store, catalog: str, data_path: str | None, *, replace: bool = False) -> tuple[Store, CopyResult]:
-    """Copy an embedded store into a PostgreSQL catalog with its data files under ``data_path``."""
+    """Copy an embedded store into a PostgreSQL catalog with its data files under ``data_path``
+    (a directory every host mounts, or an s3://bucket/prefix/ URL)."""
     if source.kind != "embedded":
         raise StoreError("migrate copies an embedded store; BORDERWATCH_CATALOG already names a PostgreSQL catalog")
     if not source.catalog.exists():
         raise StoreError(f"there is no embedded store at {source.path} to migrate")
     if not data_path:
-        raise StoreError("give the directory for the table files (--data-path), a directory every host mounts")
+        raise StoreError("give the place for the table files (--data-path): a directory every host mounts "
+                         "or an s3://bucket/prefix/ URL")
     target = Store(source.path, catalog=catalog, data_path=data_path, as_of=None)
     if target.postgres is None:
         raise StoreError("--to must be a postgresql://user@host:port/dbname URL")
-    if pathlib.Path(data_path).resolve() == source.data_dir:
+    if not objectstore.is_s3(data_path) and pathlib.Path(data_path).resolve() == source.data_dir:
         raise StoreError("the data path must differ from the embedded store's own files directory")
     return target, copy_lake(source, target, replace=replace)
 

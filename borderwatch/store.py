@@ -14,6 +14,9 @@ Two deployments, chosen by the environment:
   PostgreSQL database and ``BORDERWATCH_DATA_PATH`` a directory every host mounts; any number of
   app replicas, feed services and imports on any number of machines.
 
+With either catalog, ``BORDERWATCH_DATA_PATH`` may instead be ``s3://bucket/prefix/`` on
+S3-compatible object storage (``borderwatch.objectstore``: httpfs, credentials from the environment).
+
 Writers serialise on one lock: an advisory file lock (``write.lock``) in the embedded store, a
 PostgreSQL session advisory lock with the PostgreSQL catalog (it works across hosts and is
 released by the server if the holder dies). That makes "insert if the key is absent" race-free
@@ -46,6 +49,8 @@ from typing import Iterator
 
 import duckdb
 
+from borderwatch import objectstore
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO_ROOT / "var" / "store"
 LAKE = "bw"
@@ -63,6 +68,10 @@ _EXTENSIONS = {
     "sqlite_scanner": ("duckdb_extension_sqlite", "sqlite"),
     "ducklake": ("duckdb_extension_ducklake", "ducklake"),
     "postgres_scanner": ("duckdb_extension_postgres_scanner", "postgres_scanner"),
+}
+# loaded only where needed (httpfs: table files in S3-compatible object storage)
+_OPTIONAL_EXTENSIONS = {
+    "httpfs": ("duckdb_extension_httpfs", "httpfs"),
 }
 
 
@@ -109,6 +118,19 @@ def _extension_file(module: str, stem: str) -> pathlib.Path:
     return path
 
 
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """LOAD a DuckDB extension, installing it first from its PyPI package if needed."""
+    module, stem = {**_EXTENSIONS, **_OPTIONAL_EXTENSIONS}[name]
+    try:
+        con.execute(f"LOAD {name}")
+    except duckdb.Error:
+        try:
+            con.execute(f"INSTALL '{_extension_file(module, stem)}'")
+            con.execute(f"LOAD {name}")
+        except duckdb.Error as exc:
+            raise StoreError(f"DuckDB extension '{name}' could not be loaded from its package: {exc}") from exc
+
+
 def new_connection() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with spatial, sqlite, postgres and ducklake loaded offline."""
     ext_dir = extension_directory()
@@ -120,16 +142,10 @@ def new_connection() -> duckdb.DuckDBPyConnection:
             "extension_directory": str(ext_dir),
         }
     )
-    for name, (module, stem) in _EXTENSIONS.items():
-        try:
-            con.execute(f"LOAD {name}")
-        except duckdb.Error:
-            try:
-                con.execute(f"INSTALL '{_extension_file(module, stem)}'")
-                con.execute(f"LOAD {name}")
-            except duckdb.Error as exc:
-                raise StoreError(f"DuckDB extension '{name}' could not be loaded from its package: {exc}") from exc
+    # first: loading an extension on a busy machine can take long enough to draw a progress bar
     con.execute("SET enable_progress_bar = false")  # per connection: cursors set it again (Store.cursor)
+    for name in _EXTENSIONS:
+        load_extension(con, name)
     # Without this, spherical distance functions read points as (lat, lon).
     con.execute("SET GLOBAL geometry_always_xy = true")
     con.execute("SET GLOBAL TimeZone = 'UTC'")
@@ -289,9 +305,12 @@ class Store:
         self.postgres = PostgresCatalog.parse(url) if url else None
         self.catalog = self.path / "catalog.sqlite"
         data = data_path if data_path is not None else (os.environ.get(DATA_PATH_ENV, "").strip() or None)
-        if data is not None and "://" in str(data):
-            raise StoreError(f"the data path must be a directory (a shared mount on every host), not {data!r}")
-        self.data_dir = pathlib.Path(data).resolve() if data else self.path / "files"
+        self.s3 = objectstore.S3DataPath.parse(str(data)) if data and objectstore.is_s3(data) else None
+        if data is not None and self.s3 is None and "://" in str(data):
+            raise StoreError("the data path must be a directory (a shared mount on every host) or an "
+                             f"s3://bucket/prefix/ URL, not {data!r}")
+        # the local directory of the table files (None when they are in a bucket)
+        self.data_dir = None if self.s3 else (pathlib.Path(data).resolve() if data else self.path / "files")
         self.lock_file = self.path / "write.lock"
         self.as_of = as_of if as_of is not None else _AS_OF
         self.pinned_snapshot: int | None = None
@@ -309,7 +328,7 @@ class Store:
         (the audit log of the export or briefing made from it) is written."""
         if self.as_of is None:
             return self
-        other = Store(self.path, data_path=self.data_dir)
+        other = Store(self.path, data_path=self.data_path)
         other.as_of = None
         return other
 
@@ -317,10 +336,33 @@ class Store:
     def kind(self) -> str:
         return "postgresql" if self.postgres else "embedded"
 
+    @property
+    def data_path(self) -> str:
+        """Where the table files are: a directory, or an s3://bucket/prefix/ URL."""
+        return self.s3.url if self.s3 else str(self.data_dir)
+
     def describe(self) -> str:
         """Where the lake is, in words (no secrets)."""
         catalog = self.postgres.display() if self.postgres else str(self.catalog)
-        return f"{self.kind} catalog {catalog}, data {self.data_dir}"
+        return f"{self.kind} catalog {catalog}, data {self.s3.display() if self.s3 else self.data_dir}"
+
+    def configure(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Give a connection what attaching this lake needs (httpfs and the bucket's secret)."""
+        if self.s3:
+            try:
+                self.s3.configure(con)
+            except duckdb.Error as exc:
+                raise StoreError(f"the object store settings were refused: {self._scrub(exc)}") from exc
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A new DuckDB connection ready to attach this lake."""
+        con = new_connection()
+        try:
+            self.configure(con)
+        except BaseException:
+            con.close()
+            raise
+        return con
 
     # -- connections -------------------------------------------------------------------
     def exists(self) -> bool:
@@ -338,20 +380,31 @@ class Store:
             target = "ducklake:postgres:" + self.postgres.conninfo()
         else:
             target = f"ducklake:sqlite:{_quote(self.catalog)}"
-        options = [f"DATA_PATH {_sql_text(str(self.data_dir) + '/')}"]
+        options = [f"DATA_PATH {_sql_text(self.data_path.rstrip('/') + '/')}"]
         if snapshot is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
         if read_only or snapshot is not None:
             options.append("READ_ONLY")
         return f"ATTACH {_sql_text(target)} AS {alias} ({', '.join(options)})"
 
-    def check(self) -> None:
-        """Fail now, in one sentence, if the catalog is unreachable or the data path unusable."""
-        self._check_data_path()
+    def check(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Fail now, in one sentence, if the catalog is unreachable or the data path unusable
+        (a bucket: reachable with these credentials, and writable; ``con``: a configured
+        connection to probe it with)."""
+        if self.s3:
+            if self.as_of is None:
+                probe = con if con is not None else self.connect()
+                try:
+                    self.s3.probe(probe)
+                finally:
+                    if con is None:
+                        probe.close()
+        else:
+            self._check_data_dir()
         if self.postgres:
             self.postgres.connect().close()
 
-    def _check_data_path(self) -> None:
+    def _check_data_dir(self) -> None:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             if self.as_of is None:
@@ -365,14 +418,14 @@ class Store:
         with self._open_lock:
             if self._con is None:
                 self.path.mkdir(parents=True, exist_ok=True)
-                self.check()
-                if self.postgres is None and not self.catalog.exists():
-                    if self.as_of is not None:
-                        raise StoreError(f"there is no store at {self.path} to read as of a past time")
-                    with self.write_lock():
-                        _init_sqlite(self.catalog)
-                con = new_connection()
+                con = self.connect()
                 try:
+                    self.check(con)
+                    if self.postgres is None and not self.catalog.exists():
+                        if self.as_of is not None:
+                            raise StoreError(f"there is no store at {self.path} to read as of a past time")
+                        with self.write_lock():
+                            _init_sqlite(self.catalog)
                     if self.as_of is not None:
                         self.pinned_snapshot = self._snapshot_at(con, self.as_of)
                         con.execute(self.attach_sql(LAKE, snapshot=self.pinned_snapshot))
@@ -385,6 +438,9 @@ class Store:
                 except duckdb.Error as exc:
                     con.close()
                     raise StoreError(f"the store ({self.describe()}) could not be opened: {self._scrub(exc)}") from exc
+                except BaseException:
+                    con.close()
+                    raise
                 con.execute(f"USE {LAKE}")
                 if self.as_of is None:
                     from borderwatch import schema
@@ -412,7 +468,7 @@ class Store:
         text = " ".join(str(exc).split())
         if self.postgres and self.postgres.password:
             text = text.replace(self.postgres.password, "***")
-        return text
+        return self.s3.scrub(text) if self.s3 else text
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """The calling thread's cursor (DuckDB connections are not shared across threads)."""

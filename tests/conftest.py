@@ -157,3 +157,25 @@ def pg_lake(postgres, tmp_path, monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     yield env
+
+
+# -- S3-compatible object storage (see tests/s3server.py) -------------------------------------
+import s3server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A real S3-compatible server (moto's) on a free loopback port, for the session."""
+    pytest.importorskip("moto.server", reason="moto[server] is not installed (make setup)")
+    with s3server.s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_lake(s3, monkeypatch):
+    """A fresh bucket as the store's data path (s3://BUCKET/lake/), selected through the
+    environment for this process and its children; yields (server, bucket)."""
+    bucket = s3.create_bucket()
+    for key, value in s3.env(f"s3://{bucket}/lake/").items():
+        monkeypatch.setenv(key, value)
+    yield s3, bucket

@@ -87,8 +87,8 @@ def test_unwritable_data_path(tmp_path, pg_lake):
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="data path .* is not writable"):
         Store(tmp_path / "s", data_path=blocker / "data").cursor()
-    with pytest.raises(StoreError, match="must be a directory"):
-        Store(tmp_path / "s", data_path="s3://bucket/lake")
+    with pytest.raises(StoreError, match="must be a directory .* or an s3://bucket/prefix/ URL"):
+        Store(tmp_path / "s", data_path="gs://bucket/lake")
 
 
 # -- the result cache follows the catalog's snapshot on every replica ------------------------

@@ -35,7 +35,7 @@ def run(args) -> int:
         # the environment describes the store as it is (embedded); the flags where it goes
         target, result = migrate(Store(catalog=""), args.to, args.data_path, replace=args.replace)
         _print_result(f"migrated to {target.describe()}", result)
-        print(f"to use it: BORDERWATCH_CATALOG='{target.postgres.display()}' BORDERWATCH_DATA_PATH='{target.data_dir}'")
+        print(f"to use it: BORDERWATCH_CATALOG='{target.postgres.display()}' BORDERWATCH_DATA_PATH='{target.data_path}'")
     return 0
 
 
@@ -49,6 +49,7 @@ def configure(p) -> None:
     r.add_argument("--replace", action="store_true", help="overwrite a store that already holds data")
     m = actions.add_parser("migrate", help="copy the embedded store into a PostgreSQL catalog")
     m.add_argument("--to", required=True, metavar="postgresql://USER@HOST:PORT/DBNAME", help="the new catalog")
-    m.add_argument("--data-path", required=True, help="directory for the table files, mounted on every host "
-                                                      "(then BORDERWATCH_DATA_PATH on every host)")
+    m.add_argument("--data-path", required=True, help="directory for the table files, mounted on every host, or "
+                                                      "s3://BUCKET/PREFIX/ (credentials from the environment); "
+                                                      "then BORDERWATCH_DATA_PATH on every host")
     m.add_argument("--replace", action="store_true", help="overwrite a catalog that already holds data")

@@ -1,0 +1,200 @@
+"""The lake's table files in S3-compatible object storage (BORDERWATCH_DATA_PATH=s3://...),
+against a real server (moto's, tests/s3server.py) that checks credentials and signatures."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+import queries
+from borderwatch import backup, demo, objectstore, reference
+from borderwatch.store import Store, StoreError, load_extension
+from test_store_deploy import add_incidents, cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SECOND_PROCESS = """
+import sys
+from borderwatch.store import Store
+store = Store(sys.argv[1])
+print(store.cursor().execute("SELECT count(*) FROM incidents WHERE dataset = 'from-s3'").fetchone()[0])
+"""
+
+
+@pytest.fixture(params=["embedded", "postgresql"])
+def s3_store(request, s3_lake, tmp_path):
+    """A store whose table files are in a fresh bucket, with each kind of catalog."""
+    if request.param == "postgresql":
+        catalog = request.getfixturevalue("postgres").create_database()
+        request.getfixturevalue("monkeypatch").setenv("BORDERWATCH_CATALOG", catalog)
+    store = Store(tmp_path / "store")
+    assert store.kind == request.param and store.s3 is not None and store.data_dir is None
+    yield store, *s3_lake
+    store.close()
+
+
+def test_scenario_in_a_bucket_read_by_queries_and_another_process(s3_store, tmp_path):
+    store, server, bucket = s3_store
+    summary = demo.build_demo(store, incidents=300, show_progress=False)
+    assert summary["incidents"] == 300
+    time.sleep(1.2)
+    before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    time.sleep(1.2)
+    assert add_incidents(store, "from-s3", 12) == 12
+    total = queries.df("count_rows", store=store, idents={"table": "incidents"}).iloc[0, 0]
+    assert total == 312
+    # time travel reads the objects of an older snapshot
+    then = Store(store.path, as_of=before)
+    assert queries.df("count_rows", store=then, idents={"table": "incidents"}).iloc[0, 0] == 300
+    then.close()
+    # the table files are objects in the bucket, under the data path's prefix; none on local disk
+    keys = server.keys(bucket)
+    parquet = [k for k in keys if k.endswith(".parquet")]
+    assert parquet and all(k.startswith("lake/") for k in keys)
+    assert any("/incidents/" in k for k in parquet)
+    assert not (tmp_path / "store" / "files").exists()
+    # a second process, configured by the same environment, sees the rows
+    proc = subprocess.run([sys.executable, "-c", SECOND_PROCESS, str(store.path)], capture_output=True, text=True,
+                          timeout=180, env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "12"
+    # `store info` shows where the files are, without the secret key
+    info = cli("store", "info", env={"BORDERWATCH_STORE": str(store.path)})
+    assert info.returncode == 0, info.stderr
+    assert f"s3://{bucket}/lake/ at {server.endpoint}" in info.stdout
+    assert "path-style URLs" in info.stdout and "TLS off" in info.stdout
+    assert server.secret not in info.stdout and server.key_id not in info.stdout
+    assert "312" in info.stdout.replace(",", "")
+
+
+def _nothing_written(server, bucket: str, store_dir) -> None:
+    assert server.keys(bucket) == []
+    assert not (store_dir / "catalog.sqlite").exists()
+
+
+@pytest.mark.parametrize("case", ["wrong secret", "unknown key", "missing bucket", "unreachable endpoint"])
+def test_wrong_object_store_settings_say_so_in_one_sentence(case, s3_lake, tmp_path, monkeypatch):
+    import pg
+
+    server, bucket = s3_lake
+    expected = {
+        "wrong secret": "refused the access key",
+        "unknown key": "refused the access key",
+        "missing bucket": "the bucket 'no-such-bucket' does not exist",
+        "unreachable endpoint": "cannot reach the object store at http://127.0.0.1:",
+    }[case]
+    wrong_secret = "not-the-" + server.secret
+    if case == "wrong secret":
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong_secret)
+    elif case == "unknown key":
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNKNOWNKEY000000")
+    elif case == "missing bucket":
+        monkeypatch.setenv("BORDERWATCH_DATA_PATH", "s3://no-such-bucket/lake/")
+    else:
+        monkeypatch.setenv("BORDERWATCH_S3_ENDPOINT", f"http://127.0.0.1:{pg.free_port()}")
+    store = Store(tmp_path / "store", catalog="")
+    with pytest.raises(StoreError) as err:
+        store.cursor()
+    text = str(err.value)
+    assert expected in text and "\n" not in text, text
+    assert server.secret not in text and wrong_secret not in text
+    _nothing_written(server, bucket, tmp_path / "store")
+    # the command line says the same in one line on stderr, exit status 2
+    proc = cli("store", "info", env={"BORDERWATCH_STORE": str(tmp_path / "store"), "BORDERWATCH_CATALOG": ""})
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], proc.stderr
+    _nothing_written(server, bucket, tmp_path / "store")
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"AWS_ACCESS_KEY_ID": ""}, "needs the object store's access key in AWS_ACCESS_KEY_ID"),
+    ({"BORDERWATCH_S3_URL_STYLE": "sideways"}, "must be 'path' or 'vhost'"),
+    ({"BORDERWATCH_S3_ENDPOINT": "ftp://host:21"}, "must be http://HOST:PORT or https://HOST[:PORT]"),
+    ({"BORDERWATCH_S3_ENDPOINT": "host/with/path"}, "must be a host name with an optional port"),
+    ({"BORDERWATCH_S3_ENDPOINT": "https://h:9000", "BORDERWATCH_S3_USE_SSL": "false"}, "says https:// but"),
+    ({"BORDERWATCH_S3_USE_SSL": "maybe"}, "must be true or false"),
+    ({"BORDERWATCH_DATA_PATH": "s3://Bad_Bucket/x/"}, "bucket name of 3 to 63"),
+    ({"BORDERWATCH_DATA_PATH": "s3://bucket/../x/"}, "may not contain"),
+    ({"AWS_SECRET_ACCESS_KEY": "abc\ndef"}, "AWS_SECRET_ACCESS_KEY contains a control character"),
+])
+def test_object_store_settings_are_checked(env, words):
+    base = {"BORDERWATCH_DATA_PATH": "s3://bucket/lake/", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE0000",
+            "AWS_SECRET_ACCESS_KEY": "secret", "BORDERWATCH_S3_ENDPOINT": "http://127.0.0.1:9000"}
+    base.update(env)
+    with pytest.raises(StoreError) as err:
+        objectstore.S3DataPath.parse(base["BORDERWATCH_DATA_PATH"], base)
+    assert words in str(err.value) and "\n" not in str(err.value)
+    assert "abc" not in str(err.value)
+
+
+def test_secret_values_are_escaped_not_spliced():
+    hostile = "x'); CREATE TABLE pwned AS SELECT 1; --"
+    s3 = objectstore.S3DataPath.parse("s3://bucket/a/b", {
+        "AWS_ACCESS_KEY_ID": "AKIA'QUOTE", "AWS_SECRET_ACCESS_KEY": hostile, "AWS_REGION": "eu-west-1",
+        "BORDERWATCH_S3_ENDPOINT": "https://objects.example.org:9000"})
+    assert s3.url == "s3://bucket/a/b/" and s3.use_ssl and s3.url_style == "path"
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                                 "allow_unredacted_secrets": True})
+    load_extension(con, "httpfs")
+    con.execute(s3.secret_sql())
+    row = con.execute("SELECT secret_string FROM duckdb_secrets(redact := false)").fetchone()[0]
+    assert f"secret={hostile}" in row and "key_id=AKIA'QUOTE" in row and "endpoint=objects.example.org:9000" in row
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'pwned'").fetchone()[0] == 0
+    assert hostile not in s3.display() and "AKIA'QUOTE" not in s3.display()
+    assert s3.scrub(f"error {hostile}") == "error ***"
+
+
+def test_backup_of_an_s3_lake_and_restore_into_another_prefix(s3_lake, tmp_path, monkeypatch):
+    server, bucket = s3_lake
+    monkeypatch.setenv("BORDERWATCH_CATALOG", "")
+    monkeypatch.setenv("BORDERWATCH_HISTORY_DAYS", "0")
+    store = Store(tmp_path / "store")
+    reference.load_into(store)
+    for batch in range(3):
+        add_incidents(store, f"from-s3-{batch}", 300)
+    counts = backup.row_counts(store)
+    # compaction merges the objects and deletes the merged ones from the bucket
+    assert len([k for k in server.keys(bucket) if "/incidents/" in k]) == 3
+    store.compact()
+    assert len([k for k in server.keys(bucket) if "/incidents/" in k]) == 1
+    assert backup.row_counts(store) == counts
+    env = {"BORDERWATCH_STORE": str(store.path)}
+    proc = cli("store", "backup", str(tmp_path / "backup"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert backup.read_manifest(tmp_path / "backup")["tables"] == counts
+    assert list((tmp_path / "backup" / "files").rglob("*.parquet"))  # the backup is local
+    # restore into a second store whose files go to another prefix of the bucket
+    env = {"BORDERWATCH_STORE": str(tmp_path / "restored"), "BORDERWATCH_DATA_PATH": f"s3://{bucket}/restored/"}
+    proc = cli("store", "restore", str(tmp_path / "backup"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    restored = Store(tmp_path / "restored", data_path=f"s3://{bucket}/restored/")
+    assert backup.row_counts(restored) == counts
+    assert any(k.startswith("restored/") and k.endswith(".parquet") for k in server.keys(bucket))
+    again = cli("store", "restore", str(tmp_path / "backup"), env=env)
+    assert again.returncode == 2 and "already holds data" in again.stderr
+
+
+def test_migrate_embedded_store_to_postgresql_and_a_bucket(tmp_path, postgres, s3_lake, monkeypatch):
+    server, bucket = s3_lake
+    monkeypatch.delenv("BORDERWATCH_DATA_PATH")
+    store = Store(tmp_path / "store", catalog="")
+    assert store.s3 is None and store.data_dir == tmp_path / "store" / "files"
+    reference.load_into(store)
+    add_incidents(store, "before-migration", 30)
+    counts = backup.row_counts(store)
+    store.close()
+    url = postgres.create_database()
+    proc = cli("store", "migrate", "--to", url, "--data-path", f"s3://{bucket}/moved/",
+               env={"BORDERWATCH_STORE": str(tmp_path / "store"), "BORDERWATCH_CATALOG": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert f"BORDERWATCH_DATA_PATH='s3://{bucket}/moved/'" in proc.stdout
+    assert server.secret not in proc.stdout + proc.stderr
+    moved = Store(tmp_path / "store", catalog=url, data_path=f"s3://{bucket}/moved/")
+    assert backup.row_counts(moved) == counts
+    assert any(k.startswith("moved/") and k.endswith(".parquet") for k in server.keys(bucket))
