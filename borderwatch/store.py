@@ -54,6 +54,7 @@ from borderwatch import objectstore
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO_ROOT / "var" / "store"
 LAKE = "bw"
+SNAPSHOT_MEMO_S = 0.5  # how long an embedded store's snapshot id is reused before asking again
 CATALOG_ENV = "BORDERWATCH_CATALOG"
 DATA_PATH_ENV = "BORDERWATCH_DATA_PATH"
 HISTORY_ENV = "BORDERWATCH_HISTORY_DAYS"
@@ -321,6 +322,7 @@ class Store:
         self._lock_depth = 0
         self._lock_con = None  # PostgreSQL session holding the advisory lock
         self._reader_con = None  # PostgreSQL session reading the latest snapshot id
+        self._snapshot_memo: tuple[int, float] | None = None  # (snapshot id, when read), embedded catalog
         self._reader_lock = threading.Lock()
 
     def live(self) -> "Store":
@@ -490,16 +492,16 @@ class Store:
             return int(self.pinned_snapshot)
         if self.postgres is not None:
             return self._pg_snapshot_id()
-        con = getattr(self._local, "catalog_reader", None)
-        if con is None:
-            con = sqlite3.connect(f"file:{self.catalog}?mode=ro", uri=True, check_same_thread=False)
-            self._local.catalog_reader = con
-        for attempt in range(20):
-            try:
-                return int(con.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()[0] or 0)
-            except sqlite3.OperationalError:
-                time.sleep(0.02 * (attempt + 1))
-        raise StoreError("the store's catalog stayed locked for too long")
+        # Asked of DuckDB itself, never through Python's own sqlite3 module: two copies of SQLite in
+        # one process (DuckDB's and Python's) on one file share POSIX locks unknowingly, and a
+        # long-lived sqlite3 reader here was seen to keep returning an old snapshot after writes.
+        # A short memo keeps page reruns cheap; this process's own commits clear it.
+        memo = self._snapshot_memo
+        if memo is not None and time.monotonic() - memo[1] < SNAPSHOT_MEMO_S:
+            return memo[0]
+        value = int(self.cursor().execute(f"SELECT id FROM ducklake_current_snapshot('{LAKE}')").fetchone()[0])
+        self._snapshot_memo = (value, time.monotonic())
+        return value
 
     def _pg_snapshot_id(self, timeout: float = 30.0) -> int:
         """One small query on one connection per store (shared by its threads: bounded connections)."""
@@ -540,10 +542,6 @@ class Store:
                 with contextlib.suppress(Exception):
                     con.close()
                 setattr(self, attr, None)
-        reader = getattr(self._local, "catalog_reader", None)
-        if reader is not None:
-            with contextlib.suppress(Exception):
-                reader.close()
         self._local = threading.local()
 
     # -- writing -----------------------------------------------------------------------
@@ -649,6 +647,7 @@ class Store:
             else:
                 try:
                     _retry(lambda: cur.execute("COMMIT"))
+                    self._snapshot_memo = None
                 except BaseException:
                     with contextlib.suppress(duckdb.Error):
                         cur.execute("ROLLBACK")

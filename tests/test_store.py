@@ -115,3 +115,27 @@ def test_no_progress_bar_reaches_standard_output(tmp_path):
     t.join()
     assert seen == [False]
     assert store.cursor().execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+
+
+def test_snapshot_id_follows_every_write_of_this_process(tmp_path):
+    """The snapshot id is the cache key of query results: it must move with every commit, the
+    second and third as much as the first (a long-lived reader once kept an old one)."""
+    import queries
+    import tiny_store as tiny
+
+    store = tiny.build(tmp_path / "s")
+    ids = [store.snapshot_id()]
+    for k in range(3):
+        with store.transaction():
+            queries.execute("set_meta", store=store, key=f"k{k}", value="v")
+        ids.append(store.snapshot_id())
+    assert ids == sorted(set(ids)) and len(ids) == 4, ids
+    # a cached result follows the write too
+    from borderwatch.filters import Filter
+
+    count = lambda: queries.df("incident_count", Filter(window="365d"), store=store, now=tiny.NOW,  # noqa: E731
+                               cache=True).iloc[0, 0]
+    before = count()
+    with store.transaction():
+        queries.execute("delete_dataset", store=store, idents={"table": "incidents"}, dataset="tiny")
+    assert count() == 0 < before
