@@ -179,3 +179,15 @@ def s3_lake(s3, monkeypatch):
     for key, value in s3.env(f"s3://{bucket}/lake/").items():
         monkeypatch.setenv(key, value)
     yield s3, bucket
+
+
+@pytest.fixture(scope="module")
+def feed_store(tmp_path_factory):
+    """A store with the reference data only (nations, segments, agreements): one per test module."""
+    from borderwatch import reference
+    from borderwatch.store import Store
+
+    store = Store(tmp_path_factory.mktemp("feedstore"))
+    reference.load_into(store)
+    yield store
+    store.close()

@@ -16,7 +16,7 @@ from borderwatch.feeds import sources
 from borderwatch.feeds.service import FeedConfig, FeedService
 from borderwatch.feeds.status import describe, for_viewer
 from conftest import ROOT, sign_in
-from test_feeds import feed_store, iso, now_utc, stored, uid, wait_until  # noqa: F401 (feed_store: a fixture)
+from feed_helpers import iso, now_utc, stored, uid, wait_until
 
 
 @pytest.fixture(scope="module")

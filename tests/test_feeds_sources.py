@@ -13,7 +13,7 @@ import pytest
 from borderwatch import access, audit, cli
 from borderwatch.feeds import describe, sources
 from borderwatch.feeds.service import FeedConfig, FeedService
-from test_feeds import feed_store, DECL, _certs, event, now_utc, iso, stored, uid, wait_until  # noqa: F401 (feed_store: a fixture)
+from feed_helpers import DECL, _certs, event, now_utc, iso, stored, uid, wait_until
 
 EL_PASO = (31.7619, -106.4850)
 

@@ -14,7 +14,7 @@ import pytest
 import queries
 from borderwatch import backup, demo, objectstore, reference
 from borderwatch.store import Store, StoreError, load_extension
-from test_store_deploy import add_incidents, cli
+from store_helpers import add_incidents, cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
