@@ -21,10 +21,16 @@ def command(name: str, help: str):
 
 @command("setup", "prepare the environment: offline map assets and the store's reference data")
 def cmd_setup(args) -> int:
-    from borderwatch import app_setup, demo, offline
+    from borderwatch import app_setup, demo, npm_assets, offline
     from layers import basemap
 
     offline.install_assets(app_setup.STATIC_DIR)
+    try:
+        for line in npm_assets.install(app_setup.STATIC_DIR):
+            print(f"map plugin {line}")
+    except npm_assets.NpmAssetError as exc:
+        print(f"setup failed: {exc}", file=sys.stderr)
+        return 1
     store = default_store()
     loaded = demo.load_reference(store)
     basemap.write_static_basemap(store, app_setup.STATIC_DIR)

@@ -14,6 +14,15 @@ app_setup.refresh_basemap()  # nation outlines may have been replaced by a borde
 st.sidebar.number_input("Refresh every (seconds, 0 = off)", min_value=0, max_value=3600, step=5,
                         key="bw_refresh", value=livemap.default_refresh())
 refresh = st.session_state.bw_refresh
+if "bw_milsym" not in st.session_state or st.session_state.get("bw_milsym_url") != ui.url_symbols():
+    st.session_state["bw_milsym"] = ui.url_symbols() == "military"  # a link opened, Back or Forward
+st.sidebar.toggle("Military symbols (MIL-STD-2525)", key="bw_milsym",
+                  help="Incidents, sensors, fortifications and patrols as MIL-STD-2525 / APP-6 symbols "
+                       "(affiliation, dimension and function from the threat, sensor or CoT type), with a legend "
+                       "on the map; off: plain symbols. Kept in the link.")
+symbols = "military" if st.session_state.bw_milsym else "plain"
+ui.write_symbols(symbols)
+st.session_state["bw_milsym_url"] = symbols
 with st.sidebar.form("bw_go", border=False):
     st.text_input("Go to", key="bw_go_text", placeholder="place, 31.76 -106.44, MGRS, MEX-USA, incident id",
                   help="A place (populated places of 15,000 or more), a coordinate in decimal degrees or "
@@ -34,7 +43,7 @@ def live() -> None:
     fly = st.session_state.pop("bw_fly", None)  # the search box's target replaces the map's own view
     ctx, center, zoom = livemap.context(flt, None if fly else st.session_state.get("live_map"),
                                         (fly.lat, fly.lon, fly.zoom) if fly else ui.url_view(),
-                                        st.session_state.get("bw_last_refresh"), refresh)
+                                        st.session_state.get("bw_last_refresh"), refresh, symbols)
     drawn = st.session_state.get("bw_drawn")
     reuse = drawn is not None and drawn.covers(ctx, refresh)
     if reuse:  # the frame reported the view it already shows: same layers, same figures
@@ -51,7 +60,7 @@ def live() -> None:
     m = livemap.base_map(ctx, st.session_state["bw_initial_view"])
     built = livemap.layers_for(ctx)
     if not reuse:
-        st.session_state["bw_drawn"] = livemap.Drawn(flt, ctx.view, ctx.now, ctx.since)
+        st.session_state["bw_drawn"] = livemap.Drawn(flt, ctx.view, ctx.now, ctx.since, symbols)
     out = st_folium(m, key="live_map", height=livemap.MAP_HEIGHT, width="stretch", center=center, zoom=zoom,
                     feature_group_to_add=[b.group for b in built], layer_control=livemap.layer_control(),
                     returned_objects=["bounds", "zoom", "center"])

@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from borderwatch import access, analysis, signin, ui
+from borderwatch import access, analysis, drawing, signin, ui
 from borderwatch.exports import data as exports
 from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS, Filter, utcnow
 from borderwatch.store import Store, default_store
@@ -307,26 +307,58 @@ def hotspots_tab(v: View) -> None:
                 icon=":material/zoom_in:")
 
 
-# -- area of interest (map view) ----------------------------------------------------------------
+# -- area of interest (drawn on the map, or the map view) ---------------------------------------
+def _apply_drawing(out: dict | None) -> None:
+    """Take a new, edited or deleted drawing as the area of interest (once per change)."""
+    drawings = (out or {}).get("all_drawings")
+    if drawings is None or drawings == state.get("an_drawings_seen"):
+        return
+    state.an_drawings_seen = drawings
+    feature = drawing.latest_drawing(drawings)
+    if feature is None:  # the shape was deleted with the map's bin button
+        if AreaOfInterest.area():
+            AreaOfInterest.set_area("")
+            st.rerun()
+        return
+    try:
+        wkt = drawing.drawn_area(feature)
+    except drawing.DrawingError as exc:
+        state.an_draw_error = str(exc)
+        return
+    state.pop("an_draw_error", None)
+    if wkt != AreaOfInterest.area():
+        AreaOfInterest.set_area(wkt)
+        st.rerun()
+
+
 @st.fragment
 def area_tab(v: View) -> None:
     flt, store = v.flt, v.store
-    st.caption("Pan and zoom the map, then use its view as the area of interest; or type a polygon or box in the "
-               "sidebar, or choose border segments there. Drawing shapes needs the Leaflet.draw plugin, which is "
-               "not available offline, so the visible view stands in for a drawn rectangle.")
+    st.caption("Draw a rectangle or a polygon with the tools at the map's left (the bin deletes it, the pencil "
+               "edits it): it becomes the area of interest of every tab and export, and goes into the link. "
+               "The ruler buttons measure distances and areas. You can also take the visible map view, type a "
+               "polygon or box in the sidebar, or choose border segments there.")
+    from layers import maptools
+
+    if maptools.missing_notice():
+        st.warning(md(maptools.missing_notice()), icon=":material/extension_off:")
     lat, lon, zoom = ui.url_view()
-    m = analysis.area_map(AreaOfInterest.area(), flt.segments, store=store, center=(lat, lon), zoom=zoom)
-    out = st_folium(m, key="an_area_map", height=420, width="stretch", returned_objects=["bounds"])
+    m = analysis.area_map(AreaOfInterest.area(), flt.segments, store=store, center=(lat, lon), zoom=zoom, draw=True)
+    out = st_folium(m, key="an_area_map", height=440, width="stretch", returned_objects=["bounds", "all_drawings"])
+    _apply_drawing(out)
+    if state.get("an_draw_error"):
+        st.error(f"Drawn area not applied: {md(state.an_draw_error)}", icon=":material/error:")
     wkt = analysis.view_area((out or {}).get("bounds"))
     c = st.columns([1.4, 1, 3])
     # plain state only here (the sidebar's text box syncs from it on the full rerun)
-    if c[0].button("Use this map view as the area", key="an_use_view", disabled=not wkt, type="primary"):
+    if c[0].button("Use this map view as the area", key="an_use_view", disabled=not wkt):
         AreaOfInterest.set_area(wkt)
         st.rerun()
     if c[1].button("Clear the area", key="an_clear_view", disabled=not AreaOfInterest.area()):
         AreaOfInterest.set_area("")
         st.rerun()
     if AreaOfInterest.area():
+        c[2].markdown(md(f"Area of interest: {drawing.describe_area(AreaOfInterest.area())}."))
         c[2].code(AreaOfInterest.area(), language=None, wrap_lines=True)
 
 
