@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from borderwatch import access, analysis, drawing, signin, ui
+from borderwatch import access, analysis, drawing, selection, signin, ui
 from borderwatch.exports import data as exports
 from borderwatch.filters import SEVERITY_LABELS, THREAT_LABELS, Filter, utcnow
 from borderwatch.store import Store, default_store
@@ -174,8 +174,12 @@ def incidents_tab(v: View) -> None:
     c[4].metric("Matching incidents", f"{total:,}",
                 f"rows {first:,}–{first + len(df) - 1:,} · page {page:,} of {pages:,}" if len(df) else "no rows",
                 delta_color="off", delta_arrow="off")
+    _take_map_click(df)
+    selected = state.get("an_selected")
+    selected = selected if selected in set(df.incident_id) else None
     event = st.dataframe(
-        _fmt_table(df), key=f"an_table_{hash((sig, page))}", on_select="rerun", selection_mode="single-row",
+        selection.highlight(_fmt_table(df), selected), key=f"an_table_{hash((sig, page, state.get('an_map_picks', 0)))}",
+        on_select="rerun", selection_mode="single-row",
         hide_index=True, width="stretch", height=min(38 + 35 * max(len(df), 1), 420),
         column_order=["occurred_at", "threat_type", "severity", "confidence", "reporting_nation", "source",
                       "segment_id", "description", "incident_id"],
@@ -188,25 +192,43 @@ def incidents_tab(v: View) -> None:
         },
     )
     rows = event.selection.rows if event else []
-    if not rows:
-        st.caption("Select a row to see the incident on a map with its details.")
-        return
-    incident_id = df.iloc[rows[0]].incident_id
-    detail = analysis.incident_detail(incident_id, store=store)
-    if detail is None:
-        st.warning(md(f"Incident {incident_id} is no longer in the store."))
-        return
+    picked = str(df.iloc[rows[0]].incident_id) if rows and rows[0] < len(df) else None
+    if picked and picked != state.get("an_table_pick"):  # a row ticked: it is the selection now
+        selected = state.an_selected = picked
+    state.an_table_pick = picked
+    detail = analysis.incident_detail(selected, store=store) if selected else None
+    if selected and detail is None:
+        st.warning(md(f"Incident {selected} is no longer in the store."))
     left, right = st.columns([3, 2])
     with left:
-        st_folium(analysis.incident_map(detail, store=store), key="an_incident_map", height=340,
-                  width="stretch", returned_objects=[])
+        st.caption("This page's incidents: click a point to select it in the table, or tick a row.")
+        st_folium(selection.page_map(df, detail, store=store), key="an_page_map", height=360, width="stretch",
+                  returned_objects=["last_object_clicked", "last_object_clicked_tooltip"])
     with right:
-        st.markdown(f"**{md(THREAT_LABELS.get(detail['threat_type'], detail['threat_type']))}** — {md(incident_id)}")
+        if detail is None:
+            st.caption("Select a row or a point to see the incident's details.")
+            return
+        st.markdown(f"**{md(THREAT_LABELS.get(detail['threat_type'], detail['threat_type']))}** — {md(selected)}")
         st.dataframe(analysis.detail_rows(detail, names), hide_index=True, width="stretch",
                      column_config={"field": "Field", "value": st.column_config.TextColumn("Value", width="large")})
         if detail.get("segment_id") and tuple(flt.segments) != (detail["segment_id"],):
             st.button(md(f"Drill down to segment {detail['segment_id']}"), key="an_detail_drill",
                       on_click=AreaOfInterest.drill_down, args=(detail["segment_id"],))
+
+
+def _take_map_click(df: pd.DataFrame) -> None:
+    """A click on the page map (new since the last run) selects its incident; the table's own
+    row tick is reset so that it does not contradict the map."""
+    out = state.get("an_page_map") or {}
+    click = (out.get("last_object_clicked"), out.get("last_object_clicked_tooltip"))
+    if click == state.get("an_map_click_seen"):
+        return
+    state.an_map_click_seen = click
+    chosen = selection.clicked_incident(df, *click)
+    if chosen and chosen != state.get("an_selected"):
+        state.an_selected = chosen
+        state.an_map_picks = state.get("an_map_picks", 0) + 1
+        state.an_table_pick = None
 
 
 # -- trends -------------------------------------------------------------------------------------
