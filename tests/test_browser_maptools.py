@@ -106,6 +106,41 @@ def test_draw_area_and_measure(streamlit_app, small_store_env, page_factory, sma
     wait_until(lambda: f"{inside:,}" in metric.inner_text())
     shot(page, "2-analysis")
 
+    # map -> table: click a point of the page map; it is ringed and its details are shown
+    frame = browser.map_frame(page)
+    assert frame.locator("path.bw-selected").count() == 0
+    browser.wait_for_app(page)
+    time.sleep(2)  # streamlit-folium binds its click handlers once the map has started
+    drill = page.get_by_role("button", name="Drill down to segment")
+    frame.locator(".leaflet-container").scroll_into_view_if_needed()
+    for n in (5, 0, 10):  # a point another one covers may take the click: the next one is tried
+        pbox = frame.locator("path.bw-row").nth(n).bounding_box()
+        page.mouse.click(pbox["x"] + pbox["width"] / 2, pbox["y"] + pbox["height"] / 2)
+        time.sleep(1)
+        if frame.evaluate("window.__GLOBAL_DATA__.last_object_clicked_tooltip"):
+            break
+    try:
+        drill.wait_for(timeout=90_000)
+    except Exception:
+        shot(page, "2b-failed")
+        raise AssertionError(frame.evaluate("JSON.stringify(window.__GLOBAL_DATA__.last_object_clicked_tooltip)"))
+    frame = browser.map_frame(page)
+    wait_until(lambda: frame.locator("path.bw-selected").count() == 1)
+    chosen = frame.locator("path.bw-selected").get_attribute("d")
+    shot(page, "2b-point-selected")
+    # table -> map: tick the first row; the ring moves to that incident
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    gbox = grid.bounding_box()
+    page.mouse.click(gbox["x"] + 18, gbox["y"] + 35 + 17)
+    browser.wait_for_app(page)
+
+    def ring_moved():
+        f = browser.map_frame(page)
+        ring = f.locator("path.bw-selected")
+        return ring.count() == 1 and ring.get_attribute("d") != chosen
+    wait_until(ring_moved)
+    shot(page, "2c-row-selected")
+
     # measure a distance on the area map: two clicks, then the last point again to finish
     page.get_by_role("tab", name="Area of interest").click()
     browser.wait_for_app(page)
