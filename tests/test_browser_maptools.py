@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import shapely
+from playwright.sync_api import Error as PlaywrightError
 
 import browser
 import queries
@@ -135,9 +136,11 @@ def test_draw_area_and_measure(streamlit_app, small_store_env, page_factory, sma
     browser.wait_for_app(page)
 
     def ring_moved():
-        f = browser.map_frame(page)
-        ring = f.locator("path.bw-selected")
-        return ring.count() == 1 and ring.get_attribute("d") != chosen
+        try:
+            ring = browser.map_frame(page).locator("path.bw-selected")
+            return ring.count() == 1 and ring.get_attribute("d") != chosen
+        except PlaywrightError:  # the map frame is being replaced by the redrawn map
+            return False
     wait_until(ring_moved)
     shot(page, "2c-row-selected")
 
