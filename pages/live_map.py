@@ -8,6 +8,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from borderwatch import app_setup, livemap, ui
+from layers import maptools
 
 flt = ui.page_filter()
 app_setup.refresh_basemap()  # nation outlines may have been replaced by a borders import
@@ -16,11 +17,12 @@ st.sidebar.number_input("Refresh every (seconds, 0 = off)", min_value=0, max_val
 refresh = st.session_state.bw_refresh
 if "bw_milsym" not in st.session_state or st.session_state.get("bw_milsym_url") != ui.url_symbols():
     st.session_state["bw_milsym"] = ui.url_symbols() == "military"  # a link opened, Back or Forward
-st.sidebar.toggle("Military symbols (MIL-STD-2525)", key="bw_milsym",
+st.sidebar.toggle("Military symbols (MIL-STD-2525)", key="bw_milsym", disabled=not maptools.available("milsymbol"),
                   help="Incidents, sensors, fortifications and patrols as MIL-STD-2525 / APP-6 symbols "
                        "(affiliation, dimension and function from the threat, sensor or CoT type), with a legend "
-                       "on the map; off: plain symbols. Kept in the link.")
-symbols = "military" if st.session_state.bw_milsym else "plain"
+                       "on the map; off: plain symbols. Kept in the link." + (
+                           "" if maptools.available("milsymbol") else " " + maptools.missing_notice()))
+symbols = "military" if st.session_state.bw_milsym and maptools.available("milsymbol") else "plain"
 ui.write_symbols(symbols)
 st.session_state["bw_milsym_url"] = symbols
 with st.sidebar.form("bw_go", border=False):
