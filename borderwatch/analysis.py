@@ -5,10 +5,8 @@ Everything is computed in DuckDB from the one Filter through the named queries; 
 shapes the (small) aggregated results.
 
 Area of interest: chosen border segments (``Filter.segments``) or a polygon (``Filter.area_wkt``)
-that is either typed (WKT, or ``west,south,east,north``) or taken from the visible view of a map
-(``view_area``). Drawing shapes on the map would need the Leaflet.draw plugin, which has no
-offline package on PyPI; the app must not fetch it from a CDN or need npm at setup, so the map
-view stands in for a drawn rectangle and other polygons are typed.
+that is typed (WKT, or ``west,south,east,north``), drawn on the map (a rectangle or polygon,
+checked by ``borderwatch.drawing``) or taken from the visible view of a map (``view_area``).
 """
 from __future__ import annotations
 
@@ -392,8 +390,9 @@ def incident_map(detail: dict, *, store: Store | None = None, zoom: int = 7):
 
 
 def area_map(area_wkt: str, segment_ids, *, store: Store | None = None,
-             center: tuple[float, float] = (30.0, 20.0), zoom: int = 2):
-    """The map used to choose an area: the current area and chosen segments, fitted to them."""
+             center: tuple[float, float] = (30.0, 20.0), zoom: int = 2, draw: bool = False):
+    """The map used to choose an area: the current area and chosen segments, fitted to them;
+    ``draw`` adds the tools to draw the area (and to measure)."""
     import folium
 
     from layers import basemap
@@ -406,8 +405,14 @@ def area_map(area_wkt: str, segment_ids, *, store: Store | None = None,
         folium.GeoJson(geom, name=sid, style_function=lambda _f: SEGMENT_STYLE, tooltip=sid).add_to(m)
         bounds.append(shapely.geometry.shape(geom).bounds)
     area = area_geojson(area_wkt)
-    if area:
+    from layers import maptools
+
+    if draw and maptools.available():  # the area is the drawing tool's editable shape
+        m.add_child(maptools.AreaDraw(area))
+        m.add_child(maptools.Measure())
+    elif area:
         folium.GeoJson(area, name="area of interest", style_function=lambda _f: AREA_STYLE).add_to(m)
+    if area:
         bounds.append(shapely.geometry.shape(area).bounds)
     if bounds:
         w, s, e, n = min(b[0] for b in bounds), min(b[1] for b in bounds), max(b[2] for b in bounds), max(b[3] for b in bounds)

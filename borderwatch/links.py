@@ -24,7 +24,9 @@ MIN_ZOOM, MAX_ZOOM = 0, 18
 VIEW_KEYS = ("lat", "lon", "z")
 FILTER_KEYS = ("v", "nations", "agreements", "scope", "threats", "window", "start", "end", "severity", "bbox", "q",
                "segments", "area")
-URL_KEYS = FILTER_KEYS + VIEW_KEYS
+SYMBOLS_KEY = "symbols"  # how the map draws points: absent (plain) or 2525 (military symbols)
+SYMBOLS = {"2525": "military"}
+URL_KEYS = FILTER_KEYS + VIEW_KEYS + (SYMBOLS_KEY,)
 MAX_TEXT = 200  # characters of a text search
 MAX_AREA_CHARS = 100_000
 _SHOWN = 60  # characters of a value repeated in a notice
@@ -79,6 +81,21 @@ def view_from_url(params: Mapping[str, str] | str) -> tuple[tuple[float, float, 
     lat, lon = (got["lat"], got["lon"]) if "lat" in got else DEFAULT_VIEW[:2]
     z = int(round(got["z"])) if "z" in got else DEFAULT_VIEW[2]
     return (lat, lon, z), notices
+
+
+def symbols_from_url(params: Mapping[str, str] | str) -> tuple[str, list[str]]:
+    """How the link asks the map to draw points: "plain" or "military" (``symbols=2525``)."""
+    raw = _as_params(params).get(SYMBOLS_KEY)
+    if raw is None:
+        return "plain", []
+    if raw.strip().upper() in ("2525", "APP6", "APP-6", "MIL"):
+        return "military", []
+    return "plain", [_ignored(SYMBOLS_KEY, raw, "not 2525 (military symbols); showing plain symbols")]
+
+
+def symbols_param(mode: str) -> dict[str, str]:
+    """The link's parameter for a symbol mode (none for plain symbols)."""
+    return {SYMBOLS_KEY: "2525"} if mode == "military" else {}
 
 
 def _as_params(params: Mapping[str, str] | str) -> dict[str, str]:

@@ -62,6 +62,7 @@ import folium.elements
 import folium.plugins
 
 from borderwatch.fileio import write_atomic
+from layers import maptools
 
 __all__ = [
     "ABSOLUTE_URL_PREFIX",
@@ -232,6 +233,9 @@ def _plans() -> dict[type, _Plan]:
                 "leaflet": (("borderwatch_leaflet_defaults", "borderwatch/leaflet-defaults.js"),)
             },
         ),
+        # Leaflet.draw comes from npm at setup (borderwatch.npm_assets), not from an xstatic package
+        maptools.Measure: _Plan(js=dict([maptools.DRAW_JS]), css=dict([maptools.DRAW_CSS])),
+        maptools.AreaDraw: _Plan(js=dict([maptools.DRAW_JS]), css=dict([maptools.DRAW_CSS])),
         folium.plugins.MarkerCluster: _Plan(
             js={"markerclusterjs": "leaflet.markercluster/leaflet.markercluster.js"},
             css={
@@ -261,6 +265,8 @@ USED_CLASSES: tuple[type, ...] = (
     folium.Popup,
     folium.Tooltip,
     folium.plugins.MarkerCluster,
+    maptools.Measure,
+    maptools.AreaDraw,
 )
 
 _originals: dict[type, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {}

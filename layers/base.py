@@ -81,6 +81,11 @@ class MapContext:
     now: dt.datetime = dataclasses.field(default_factory=utcnow)
     since: dt.datetime | None = None  # incidents ingested after this are "new"
     store: Store = dataclasses.field(default_factory=default_store)
+    symbols: str = "plain"  # "military": points as MIL-STD-2525 symbols (layers.milsym)
+
+    @property
+    def military(self) -> bool:
+        return self.symbols == "military"
 
     def q(self, name: str, **params) -> pd.DataFrame:
         """Run a named query for this map; results are reused until the store changes."""

@@ -6,7 +6,7 @@ import json
 import folium
 import pandas as pd
 
-from layers import style
+from layers import milsym, style
 from layers.base import MAX_FORTIFICATIONS, Built, MapContext, feature_collection, text
 from layers.incidents import known
 from layers.elements import SymbolPoints, GeoJsonLayer
@@ -44,7 +44,10 @@ def build(ctx: MapContext) -> Built:
                 "detail": detail,
                 "style": {"color": colour, "weight": weight, "dashArray": dash, "opacity": 0.95, "lineCap": "butt"},
             }})
-    if points:
+    if points and ctx.military:
+        fg.add_child(milsym.points_element([(p[0], p[1], milsym.fortification_sidc(p[2]), p[3], "") for p in points],
+                                           "fortifications", milsym.fortification_labels()))
+    elif points:
         fg.add_child(SymbolPoints(points, {k: style.symbol_svg(k) for k in {p[2] for p in points}}))
     if lines:
         fg.add_child(GeoJsonLayer(feature_collection(lines)))

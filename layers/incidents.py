@@ -6,7 +6,7 @@ import pandas as pd
 from folium.plugins import MarkerCluster
 
 from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS
-from layers import style
+from layers import milsym, style
 from layers.base import MAX_POINTS, Built, MapContext, text
 from layers.elements import CirclePoints
 
@@ -37,10 +37,19 @@ def build(ctx: MapContext) -> Built:
     notes = {"incidents_in_view": count}
     if 0 < count <= MAX_POINTS:
         cluster = MarkerCluster(options={"disableClusteringAtZoom": 11, "maxClusterRadius": 45}).add_to(fg)
+        rows = ctx.q("incidents_in_view", max_rows=MAX_POINTS, **ctx.view.params())
+        if ctx.military:
+            cluster.add_child(milsym.points_element(
+                [(r.lat, r.lon, milsym.threat_sidc(r.threat_type), text(THREAT_LABELS.get(r.threat_type, r.threat_type)),
+                  popup_html(r)) for r in rows.itertuples(index=False)], "incidents", milsym.threat_labels()))
+            rows = rows.iloc[:0]
         pts = [[round(r.lat, 5), round(r.lon, 5), 4 + int(r.severity), style.THREAT_COLORS.get(r.threat_type, "#757575"),
                 "#222", 1, popup_html(r)]
-               for r in ctx.q("incidents_in_view", max_rows=MAX_POINTS, **ctx.view.params()).itertuples(index=False)]
-        cluster.add_child(CirclePoints(pts, pane=PANE))
+               for r in rows.itertuples(index=False)]
+        if pts:
+            cluster.add_child(CirclePoints(pts, pane=PANE))
+    if not ctx.military:
+        fg.add_child(milsym.MilLegendOff())
     if ctx.since is not None:
         new = ctx.q("new_incidents", since=ctx.since, max_rows=200)
         notes["new_incidents"] = len(new)

@@ -14,6 +14,7 @@ import os
 
 import folium
 
+from layers import milsym
 from layers.base import Built, MapContext, text
 
 KEY = "patrols"
@@ -77,6 +78,7 @@ def popup_html(r, now: dt.datetime) -> str:
 def build(ctx: MapContext) -> Built:
     fg = folium.FeatureGroup(name=TITLE, show=True)
     latest, tracks = positions(ctx)
+    symbols = []
     for r in latest.itertuples(index=False):
         stale = r.stale_at < ctx.now
         colour = STALE_COLOR if stale else COLOR
@@ -84,10 +86,16 @@ def build(ctx: MapContext) -> Built:
         if len(track) > 1:
             folium.PolyLine(track, color=colour, weight=2, opacity=0.35 if stale else 0.8,
                             dash_array="4 6" if stale else None, pane="bwPoints").add_to(fg)
+        if ctx.military:
+            symbols.append((r.lat, r.lon, milsym.cot_sidc(r.cot_type), text(r.callsign) + (" (stale)" if stale else ""),
+                            popup_html(r, ctx.now)))
+            continue
         folium.CircleMarker(
             [round(r.lat, 5), round(r.lon, 5)], radius=6, color="#0d2c54" if not stale else STALE_COLOR,
             weight=2, fill=True, fill_color=colour, fill_opacity=0.35 if stale else 0.95,
             opacity=0.5 if stale else 1.0, popup=folium.Popup(popup_html(r, ctx.now), max_width=320),
             tooltip=text(r.callsign) + (" (stale)" if stale else ""), pane="bwPoints",
         ).add_to(fg)
+    if symbols:
+        fg.add_child(milsym.points_element(symbols, "patrols", {s[2]: "Patrol (from its CoT type)" for s in symbols}))
     return Built(fg, {"patrols_in_view": len(latest)})

@@ -5,7 +5,7 @@ import json
 
 import folium
 
-from layers import style
+from layers import milsym, style
 from layers.base import MAX_SENSORS, Built, MapContext, feature_collection, text
 from layers.elements import CirclePoints, GeoJsonLayer
 from layers.incidents import known
@@ -13,6 +13,7 @@ from layers.incidents import known
 KEY = "sensors"
 TITLE = "Sensor coverage"
 GAPS_TITLE = "Coverage gaps"
+SYMBOL_MIN_ZOOM = 6  # military symbols for sensor sites from this zoom in (a bounded, readable number)
 
 
 def build(ctx: MapContext) -> Built:
@@ -23,10 +24,7 @@ def build(ctx: MapContext) -> Built:
     for r in df.itertuples(index=False):
         colour = style.SENSOR_COLORS.get(r.sensor_type, style.SENSOR_COLORS["other"])
         fill, dash, outline = style.SENSOR_STATUS_STYLE.get(r.status, style.SENSOR_STATUS_STYLE["offline"])
-        detail = (f"{text(r.sensor_type.replace('_', ' '))} — {text(r.status)}<br>{text(known(r.name, 'unnamed sensor'))}<br>"
-                  f"range {r.range_m / 1000:.1f} km, field of view {r.fov_deg:.0f}°")
-        if r.synthetic:
-            detail += "<br><i>synthetic scenario</i>"
+        detail = detail_html(r)
         geom = json.loads(r.geojson)
         if geom["type"] not in ("Polygon", "MultiPolygon") or not geom["coordinates"] or r.range_m < tol * 111_000 * 2:
             sites.append([round(r.lat, 4), round(r.lon, 4), 3, colour, outline or colour, 1, detail])
@@ -38,12 +36,22 @@ def build(ctx: MapContext) -> Built:
         }})
     if feats:
         fg.add_child(GeoJsonLayer(feature_collection(feats), pane="bwSensors"))
-    if sites:
+    if ctx.military and ctx.view.zoom >= SYMBOL_MIN_ZOOM:  # every site as a symbol, over its coverage
+        fg.add_child(milsym.points_element(
+            [(r.lat, r.lon, milsym.sensor_sidc(r.sensor_type, r.status), detail_html(r), "")
+             for r in df.itertuples(index=False)], "sensors", milsym.sensor_labels()))
+    elif sites:
         fg.add_child(CirclePoints(sites, class_name="bw-sensor", pane="bwSensors"))
     gaps = gap_features(ctx)
     if gaps:  # drawn over the segments, but not in the way of their hover and click
         fg.add_child(GeoJsonLayer(feature_collection(gaps), interactive=False, pane="bwSegments"))
     return Built(fg)
+
+
+def detail_html(r) -> str:
+    detail = (f"{text(r.sensor_type.replace('_', ' '))} — {text(r.status)}<br>{text(known(r.name, 'unnamed sensor'))}<br>"
+              f"range {r.range_m / 1000:.1f} km, field of view {r.fov_deg:.0f}°")
+    return detail + ("<br><i>synthetic scenario</i>" if r.synthetic else "")
 
 
 def gap_features(ctx: MapContext) -> list[dict]:

@@ -9,12 +9,23 @@ from streamlit_folium import st_folium
 
 from borderwatch import app_setup
 from borderwatch.views import live_map, ui
+from layers import maptools
 
 flt = ui.page_filter()
 app_setup.refresh_basemap()  # nation outlines may have been replaced by a borders import
 st.sidebar.number_input("Refresh every (seconds, 0 = off)", min_value=0, max_value=3600, step=5,
                         key="bw_refresh", value=live_map.default_refresh())
 refresh = st.session_state.bw_refresh
+if "bw_milsym" not in st.session_state or st.session_state.get("bw_milsym_url") != ui.url_symbols():
+    st.session_state["bw_milsym"] = ui.url_symbols() == "military"  # a link opened, Back or Forward
+st.sidebar.toggle("Military symbols (MIL-STD-2525)", key="bw_milsym", disabled=not maptools.available("milsymbol"),
+                  help="Incidents, sensors, fortifications and patrols as MIL-STD-2525 / APP-6 symbols "
+                       "(affiliation, dimension and function from the threat, sensor or CoT type), with a legend "
+                       "on the map; off: plain symbols. Kept in the link." + (
+                           "" if maptools.available("milsymbol") else " " + maptools.missing_notice()))
+symbols = "military" if st.session_state.bw_milsym and maptools.available("milsymbol") else "plain"
+ui.write_symbols(symbols)
+st.session_state["bw_milsym_url"] = symbols
 with st.sidebar.form("bw_go", border=False):
     st.text_input("Go to", key="bw_go_text", placeholder="place, 31.76 -106.44, MGRS, MEX-USA, incident id",
                   help="A place (populated places of 15,000 or more), a coordinate in decimal degrees or "
@@ -35,7 +46,7 @@ def live() -> None:
     fly = st.session_state.pop("bw_fly", None)  # the search box's target replaces the map's own view
     ctx, center, zoom = live_map.context(flt, None if fly else st.session_state.get("live_map"),
                                         (fly.lat, fly.lon, fly.zoom) if fly else ui.url_view(),
-                                        st.session_state.get("bw_last_refresh"), refresh)
+                                        st.session_state.get("bw_last_refresh"), refresh, symbols)
     drawn = st.session_state.get("bw_drawn")
     reuse = drawn is not None and drawn.covers(ctx, refresh)
     if reuse:  # the frame reported the view it already shows: same layers, same figures
@@ -52,7 +63,7 @@ def live() -> None:
     m = live_map.base_map(ctx, st.session_state["bw_initial_view"])
     built = live_map.layers_for(ctx)
     if not reuse:
-        st.session_state["bw_drawn"] = live_map.Drawn(flt, ctx.view, ctx.now, ctx.since)
+        st.session_state["bw_drawn"] = live_map.Drawn(flt, ctx.view, ctx.now, ctx.since, symbols)
     out = st_folium(m, key="live_map", height=live_map.MAP_HEIGHT, width="stretch", center=center, zoom=zoom,
                     feature_group_to_add=[b.group for b in built], layer_control=live_map.layer_control(),
                     returned_objects=["bounds", "zoom", "center"])

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from borderwatch.filters import Filter
-from borderwatch.links import URL_KEYS, VIEW_KEYS, view_from_url
+from borderwatch.links import URL_KEYS, VIEW_KEYS, symbols_from_url, view_from_url
 from borderwatch.views.ui import md
 from conftest import NOW, ROOT, sign_in
 
@@ -81,7 +81,7 @@ def test_every_parameter_with_every_hostile_value(key, kind):
     assert isinstance(flt, Filter)
     assert Filter.from_url(flt.to_params(), **KNOWN) == (flt, []), "what is kept reopens the same"
     if not accepted(key, value, params):
-        said = notices + view_notices
+        said = notices + view_notices + symbols_from_url(params)[1]
         assert any(f"{key}=" in n for n in said), f"{key}={value!r} changed without a notice: {said}"
 
 

@@ -68,7 +68,7 @@ def test_every_tab_runs(app, tab):
     if tab == "Hotspots":
         assert "per 100 km" in text and set(app.dataframe[0].value.segment_id) == {"MEX-USA", "CAN-USA"}
     if tab == "Area of interest":
-        assert "Leaflet.draw" in text
+        assert "Draw a rectangle or a polygon" in text and "measure distances and areas" in text
     if tab == "Export":
         assert "incidents** match" in text
         assert len(app.get("download_button")) == 3

@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from borderwatch import access, analysis
+from borderwatch import access, analysis, drawing, selection
 from borderwatch.views import signin, ui
 from borderwatch.exports import data as exports
 from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS
@@ -176,8 +176,12 @@ def incidents_tab(v: View) -> None:
     c[4].metric("Matching incidents", f"{total:,}",
                 f"rows {first:,}–{first + len(df) - 1:,} · page {page:,} of {pages:,}" if len(df) else "no rows",
                 delta_color="off", delta_arrow="off")
+    _take_map_click(df)
+    selected = state.get("an_selected")
+    selected = selected if selected in set(df.incident_id) else None
     event = st.dataframe(
-        _fmt_table(df), key=f"an_table_{hash((sig, page))}", on_select="rerun", selection_mode="single-row",
+        selection.highlight(_fmt_table(df), selected), key=f"an_table_{hash((sig, page, state.get('an_map_picks', 0)))}",
+        on_select="rerun", selection_mode="single-row",
         hide_index=True, width="stretch", height=min(38 + 35 * max(len(df), 1), 420),
         column_order=["occurred_at", "threat_type", "severity", "confidence", "reporting_nation", "source",
                       "segment_id", "description", "incident_id"],
@@ -190,25 +194,43 @@ def incidents_tab(v: View) -> None:
         },
     )
     rows = event.selection.rows if event else []
-    if not rows:
-        st.caption("Select a row to see the incident on a map with its details.")
-        return
-    incident_id = df.iloc[rows[0]].incident_id
-    detail = analysis.incident_detail(incident_id, store=store)
-    if detail is None:
-        st.warning(md(f"Incident {incident_id} is no longer in the store."))
-        return
+    picked = str(df.iloc[rows[0]].incident_id) if rows and rows[0] < len(df) else None
+    if picked and picked != state.get("an_table_pick"):  # a row ticked: it is the selection now
+        selected = state.an_selected = picked
+    state.an_table_pick = picked
+    detail = analysis.incident_detail(selected, store=store) if selected else None
+    if selected and detail is None:
+        st.warning(md(f"Incident {selected} is no longer in the store."))
     left, right = st.columns([3, 2])
     with left:
-        st_folium(analysis.incident_map(detail, store=store), key="an_incident_map", height=340,
-                  width="stretch", returned_objects=[])
+        st.caption("This page's incidents: click a point to select it in the table, or tick a row.")
+        st_folium(selection.page_map(df, detail, store=store), key="an_page_map", height=360, width="stretch",
+                  returned_objects=["last_object_clicked", "last_object_clicked_tooltip"])
     with right:
-        st.markdown(f"**{md(THREAT_LABELS.get(detail['threat_type'], detail['threat_type']))}** — {md(incident_id)}")
+        if detail is None:
+            st.caption("Select a row or a point to see the incident's details.")
+            return
+        st.markdown(f"**{md(THREAT_LABELS.get(detail['threat_type'], detail['threat_type']))}** — {md(selected)}")
         st.dataframe(analysis.detail_rows(detail, names), hide_index=True, width="stretch",
                      column_config={"field": "Field", "value": st.column_config.TextColumn("Value", width="large")})
         if detail.get("segment_id") and tuple(flt.segments) != (detail["segment_id"],):
             st.button(md(f"Drill down to segment {detail['segment_id']}"), key="an_detail_drill",
                       on_click=AreaOfInterest.drill_down, args=(detail["segment_id"],))
+
+
+def _take_map_click(df: pd.DataFrame) -> None:
+    """A click on the page map (new since the last run) selects its incident; the table's own
+    row tick is reset so that it does not contradict the map."""
+    out = state.get("an_page_map") or {}
+    click = (out.get("last_object_clicked"), out.get("last_object_clicked_tooltip"))
+    if click == state.get("an_map_click_seen"):
+        return
+    state.an_map_click_seen = click
+    chosen = selection.clicked_incident(df, *click)
+    if chosen and chosen != state.get("an_selected"):
+        state.an_selected = chosen
+        state.an_map_picks = state.get("an_map_picks", 0) + 1
+        state.an_table_pick = None
 
 
 # -- trends -------------------------------------------------------------------------------------
@@ -309,26 +331,58 @@ def hotspots_tab(v: View) -> None:
                 icon=":material/zoom_in:")
 
 
-# -- area of interest (map view) ----------------------------------------------------------------
+# -- area of interest (drawn on the map, or the map view) ---------------------------------------
+def _apply_drawing(out: dict | None) -> None:
+    """Take a new, edited or deleted drawing as the area of interest (once per change)."""
+    drawings = (out or {}).get("all_drawings")
+    if drawings is None or drawings == state.get("an_drawings_seen"):
+        return
+    state.an_drawings_seen = drawings
+    feature = drawing.latest_drawing(drawings)
+    if feature is None:  # the shape was deleted with the map's bin button
+        if AreaOfInterest.area():
+            AreaOfInterest.set_area("")
+            st.rerun()
+        return
+    try:
+        wkt = drawing.drawn_area(feature)
+    except drawing.DrawingError as exc:
+        state.an_draw_error = str(exc)
+        return
+    state.pop("an_draw_error", None)
+    if wkt != AreaOfInterest.area():
+        AreaOfInterest.set_area(wkt)
+        st.rerun()
+
+
 @st.fragment
 def area_tab(v: View) -> None:
     flt, store = v.flt, v.store
-    st.caption("Pan and zoom the map, then use its view as the area of interest; or type a polygon or box in the "
-               "sidebar, or choose border segments there. Drawing shapes needs the Leaflet.draw plugin, which is "
-               "not available offline, so the visible view stands in for a drawn rectangle.")
+    st.caption("Draw a rectangle or a polygon with the tools at the map's left (the bin deletes it, the pencil "
+               "edits it): it becomes the area of interest of every tab and export, and goes into the link. "
+               "The ruler buttons measure distances and areas. You can also take the visible map view, type a "
+               "polygon or box in the sidebar, or choose border segments there.")
+    from layers import maptools
+
+    if maptools.missing_notice():
+        st.warning(md(maptools.missing_notice()), icon=":material/extension_off:")
     lat, lon, zoom = ui.url_view()
-    m = analysis.area_map(AreaOfInterest.area(), flt.segments, store=store, center=(lat, lon), zoom=zoom)
-    out = st_folium(m, key="an_area_map", height=420, width="stretch", returned_objects=["bounds"])
+    m = analysis.area_map(AreaOfInterest.area(), flt.segments, store=store, center=(lat, lon), zoom=zoom, draw=True)
+    out = st_folium(m, key="an_area_map", height=440, width="stretch", returned_objects=["bounds", "all_drawings"])
+    _apply_drawing(out)
+    if state.get("an_draw_error"):
+        st.error(f"Drawn area not applied: {md(state.an_draw_error)}", icon=":material/error:")
     wkt = analysis.view_area((out or {}).get("bounds"))
     c = st.columns([1.4, 1, 3])
     # plain state only here (the sidebar's text box syncs from it on the full rerun)
-    if c[0].button("Use this map view as the area", key="an_use_view", disabled=not wkt, type="primary"):
+    if c[0].button("Use this map view as the area", key="an_use_view", disabled=not wkt):
         AreaOfInterest.set_area(wkt)
         st.rerun()
     if c[1].button("Clear the area", key="an_clear_view", disabled=not AreaOfInterest.area()):
         AreaOfInterest.set_area("")
         st.rerun()
     if AreaOfInterest.area():
+        c[2].markdown(md(f"Area of interest: {drawing.describe_area(AreaOfInterest.area())}."))
         c[2].code(AreaOfInterest.area(), language=None, wrap_lines=True)
 
 

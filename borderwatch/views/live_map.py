@@ -53,13 +53,14 @@ def view_from_state(state: dict | None, fallback: tuple[float, float, int]) -> t
 
 
 def context(flt: Filter, state: dict | None, url_view: tuple[float, float, int],
-            last_refresh: dt.datetime | None, refresh_s: int | None = None) -> tuple[MapContext, tuple[float, float], int]:
+            last_refresh: dt.datetime | None, refresh_s: int | None = None,
+            symbols: str = "plain") -> tuple[MapContext, tuple[float, float], int]:
     view, center, zoom = view_from_state(state, url_view)
     now = utcnow()
     # first draw: nothing is "new" yet; later, look back a little before the last refresh, since
     # a feed stamps ingested_at just before its commit becomes visible
     since = last_refresh - NEW_MARGIN if last_refresh else None
-    return MapContext(flt, view, now, since=since, store=default_store()), center, zoom
+    return MapContext(flt, view, now, since=since, store=default_store(), symbols=symbols), center, zoom
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Drawn:
     view: View
     now: dt.datetime
     since: dt.datetime | None
+    symbols: str = "plain"
 
     def covers(self, ctx: MapContext, refresh_s: int) -> bool:
         """True when ``ctx`` may show what was drawn: same filter and zoom, a view inside the
@@ -78,14 +80,19 @@ class Drawn:
         query cache instead of running every query for a new "now" and a slightly other view."""
         v, d = ctx.view, self.view
         fresh = (ctx.now - self.now).total_seconds() < (min(REUSE_SECONDS, refresh_s / 2) if refresh_s else REUSE_SECONDS)
-        return (fresh and ctx.filter == self.filter and v.zoom == d.zoom and v.west >= d.west and v.east <= d.east
+        return (fresh and ctx.filter == self.filter and ctx.symbols == self.symbols and v.zoom == d.zoom and v.west >= d.west and v.east <= d.east
                 and v.south >= d.south and v.north <= d.north)
 
 
 def base_map(ctx: MapContext, initial: tuple[tuple[float, float], int] | None = None) -> folium.Map:
     """The same base map on every rerun (so the browser keeps its iframe, zoom and position)."""
+    from layers import maptools
+
     center, zoom = initial or ((30.0, 20.0), 2)
-    return basemap.base_map(ctx.store, center, zoom, fullscreen=True)
+    m = basemap.base_map(ctx.store, center, zoom, fullscreen=True)
+    if maptools.available():
+        m.add_child(maptools.Measure())
+    return m
 
 
 def layers_for(ctx: MapContext) -> list[Built]:

@@ -12,7 +12,7 @@ import streamlit as st
 import queries
 from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES
 from borderwatch.filters import SCOPES, WINDOW_LABELS, Filter, utcnow
-from borderwatch.links import VIEW_KEYS, view_from_url
+from borderwatch.links import SYMBOLS_KEY, VIEW_KEYS, symbols_from_url, symbols_param, view_from_url
 from borderwatch.store import default_store
 
 SYNTHETIC_NOTE = ("**Synthetic scenario** — fortifications, sensors and incidents marked *scenario* are invented "
@@ -67,7 +67,7 @@ def names() -> dict[str, str]:
 
 
 def _filter_part(params: dict) -> dict:
-    return {k: v for k, v in params.items() if k not in VIEW_KEYS}
+    return {k: v for k, v in params.items() if k not in VIEW_KEYS and k != SYMBOLS_KEY}
 
 
 def read_link() -> None:
@@ -80,7 +80,7 @@ def read_link() -> None:
         return
     nations, agreements, segments = _all_choices()
     flt, notices = Filter.from_url(params, nations=nations, agreements=agreements, segments=segments)
-    notices += view_from_url(params)[1]
+    notices += view_from_url(params)[1] + symbols_from_url(params)[1]
     start, end = flt.time_range() if flt.window == "custom" else (utcnow() - dt.timedelta(days=7), utcnow())
     start, end = start.replace(second=0), end.replace(second=0)
     state.update({
@@ -190,6 +190,8 @@ def write_url(flt: Filter, view: dict | None = None) -> None:
     if view:
         keep_view = {"lat": f"{view['lat']:.4f}", "lon": f"{view['lon']:.4f}", "z": str(int(view['z']))}
     wanted.update(keep_view)
+    if SYMBOLS_KEY in current:
+        wanted.update(symbols_param(symbols_from_url(current)[0]))
     if wanted != current:
         st.query_params.from_dict(wanted)
     st.session_state["bw_url_filter"] = _filter_part(wanted)
@@ -199,6 +201,19 @@ def url_view(default=(30.0, 20.0, 2)) -> tuple[float, float, int]:
     """The map view the URL asks for (corrected values; the notices are shown by the frame)."""
     view, _ = view_from_url(st.query_params.to_dict())
     return view or default
+
+
+def url_symbols() -> str:
+    """How the URL asks the map to draw points: "plain" or "military"."""
+    return symbols_from_url(st.query_params.to_dict())[0]
+
+
+def write_symbols(mode: str) -> None:
+    """Record the symbol mode in the URL (no parameter for plain symbols)."""
+    params = {k: v for k, v in st.query_params.to_dict().items() if k != SYMBOLS_KEY}
+    params.update(symbols_param(mode))
+    if params != st.query_params.to_dict():
+        st.query_params.from_dict(params)
 
 
 def scenario_summary() -> dict | None:
