@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-from borderwatch.filters import THREAT_LABELS
+from borderwatch.domain import THREAT_LABELS
 from borderwatch.store import Store
 from layers import style
 from layers.base import text

@@ -11,7 +11,7 @@ layers' own point limits.
 """
 from __future__ import annotations
 
-from borderwatch.filters import THREAT_LABELS
+from borderwatch.domain import THREAT_LABELS
 from layers.elements import DataElement
 from branca.element import Template
 
