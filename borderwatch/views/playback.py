@@ -37,9 +37,11 @@ def _step_changed() -> None:
     state.update(bw_step=state.bw_pb_step or "", bw_step_at=None, bw_playing=False)
 
 
-def _at_changed() -> None:
+def _at_changed(key: str) -> None:
     state = st.session_state
-    state["bw_step_at"] = state.bw_pb_at
+    if key != state.get("bw_pb_key"):  # a slider already replaced (the browser may still report it)
+        return
+    state["bw_step_at"] = state[key]
     state["bw_playing"] = False  # the user took the slider: stop playing
 
 
@@ -88,13 +90,16 @@ def controls(base: Filter, now: dt.datetime) -> Filter:
         return base.replace(step="", step_at=None)
     window = base.window_range(now)
     at = _advance(playback.clamp(state.get("bw_step_at"), window, step), window, step)
-    state["bw_step_at"] = state["bw_pb_at"] = at
+    state["bw_step_at"] = at
     first, last = playback.first_last(window, step)
     flt = base.replace(step=step, step_at=at)
     span = playback.label(*flt.time_range(now))
     if first < last:
-        cols[1].slider(f"Step shown (UTC): {span}", min_value=first, max_value=last, step=STEPS[step],
-                       key="bw_pb_at", format="YYYY-MM-DD HH:mm", on_change=_at_changed,
+        # one slider per value: a slider whose value the server moves (playing, previous / next, a
+        # link) could send its old value back and undo the move; a new key draws a new slider
+        key = state["bw_pb_key"] = f"bw_pb_at_{step}_{at:%Y%m%d%H%M}"
+        cols[1].slider(f"Step shown (UTC): {span}", min_value=first, max_value=last, value=at, step=STEPS[step],
+                       key=key, format="YYYY-MM-DD HH:mm", on_change=_at_changed, args=(key,),
                        help=f"{playback.count(window, step):,} steps in the window; the first and last are "
                             "cut to the window")
     else:
@@ -108,5 +113,5 @@ def controls(base: Filter, now: dt.datetime) -> Filter:
                    help="Play the steps one after another (from the last it starts again at the first)")
     state["bw_pb_speed"] = interval()
     cols[5].selectbox("Speed", SPEEDS, key="bw_pb_speed", on_change=_speed_changed,
-                      format_func=lambda s: f"{s} s per step")
+                      format_func=lambda s: f"{s} s a step")
     return flt

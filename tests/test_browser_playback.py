@@ -1,0 +1,143 @@
+"""Time playback and the operations-room display in a real browser (Debian chromium), every
+off-site request blocked: stepping through time changes the density hexagons in place (the map
+frame is never reloaded), a copied link reopens the same step, playing moves on by itself, and
+the dark display darkens the page and the map without a reload."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import browser
+from conftest import ROOT
+from layers import style
+from borderwatch import display
+
+pytestmark = pytest.mark.browser
+
+# every density hexagon as (colour, outline): what the commander sees of the density layer
+HEXAGONS = """(ramp) => {
+  const wanted = ramp.map(c => c.toLowerCase());
+  const out = [];
+  for (const p of document.querySelectorAll('.leaflet-container path')) {
+    const f = (p.getAttribute('fill') || '').toLowerCase();
+    if (wanted.includes(f)) out.push(f + ' ' + p.getAttribute('d'));
+  }
+  return out.sort().join('|');
+}"""
+SHOTS = os.environ.get("BORDERWATCH_SHOTS")  # keep the screenshots here (else the test's tmp dir)
+
+
+def wait_until(fn, timeout=60.0, every=0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not met in time")
+
+
+def rgb(hex_colour: str) -> str:
+    h = hex_colour.lstrip("#")
+    return "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (0, 2, 4)))
+
+
+def headline(page) -> list[str]:
+    """The headline figures but the clock: incidents in the step, high / critical segments, coverage."""
+    return page.locator('[data-testid="stMetric"]').all_inner_texts()[:3]
+
+
+def choose(page, label: str, option: str) -> None:
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def step_label(page) -> str:
+    return page.locator('[data-testid="stMain"] [data-testid="stSlider"] [data-testid="stWidgetLabel"]').first.inner_text()
+
+
+def settled(page, frame, before: str | None = None) -> str:
+    """The hexagons once the page is idle and they differ from ``before`` (if given)."""
+    browser.wait_for_app(page, 120_000)
+    return wait_until(lambda: (h := frame.evaluate(HEXAGONS, list(style.DENSITY_RAMP))) and h != before and h,
+                      timeout=60)
+
+
+def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, small_store_env, tmp_path):
+    shots = SHOTS or str(tmp_path)
+    env = {k: small_store_env[k] for k in ("BORDERWATCH_STORE", "BORDERWATCH_NOW", "BORDERWATCH_AUTH")}
+    url = streamlit_app(ROOT / "app.py", env={**env, "BORDERWATCH_REFRESH_SECONDS": "0"})
+    s = page_factory(f"{url}/?window=7d&lat=30&lon=10&z=3", viewport=(1500, 1000))
+    page = s.page
+    browser.wait_for_app(page, 120_000)
+    frame = browser.map_frame(page, 120_000)
+    whole = settled(page, frame)
+    frame.evaluate("window.bwProbe = 42")  # gone if the map frame is ever reloaded
+
+    # a step of one day: the latest day of the window, fewer hexagons than the whole week
+    choose(page, "Time step", "per day")
+    latest = settled(page, frame, whole)
+    assert step_label(page).startswith("Step shown (UTC): 2026-11-01 00:00")
+    assert "step=1d" in page.url and "at=2026-11-01T00%3A00" in page.url or "at=2026-11-01T00:00" in page.url
+
+    # step back through time: every day draws its own hexagons, in the same frame
+    seen = {latest}
+    for _ in range(3):
+        before = frame.evaluate(HEXAGONS, list(style.DENSITY_RAMP))
+        page.locator(".st-key-bw_pb_prev button:visible").click()
+        seen.add(settled(page, frame, before))
+    assert len(seen) == 4
+    assert step_label(page).startswith("Step shown (UTC): 2026-10-29 00:00")
+    assert frame.evaluate("window.bwProbe") == 42, "the map frame was reloaded"
+    page.screenshot(path=f"{shots}/playback-step.png")
+    figures = headline(page)
+
+    # the copied link reopens the same step, with the same hexagons
+    link = page.url
+    assert "at=2026-10-29T00" in link
+    other = page_factory(link, viewport=(1500, 1000)).page
+    browser.wait_for_app(other, 120_000)
+    other_frame = browser.map_frame(other, 120_000)
+    assert settled(other, other_frame)
+    assert headline(other) == figures  # same step: same incidents, same impact levels
+    assert step_label(other).startswith("Step shown (UTC): 2026-10-29 00:00")
+    other.close()
+
+    # play: the steps move on by themselves, still in the same frame
+    choose(page, "Speed", "1 s a step")
+    browser.wait_for_app(page, 60_000)
+    page.locator(".st-key-bw_pb_play button:visible").filter(has_text="Play").click()
+    labels = {step_label(page)}
+    wait_until(lambda: labels.add(step_label(page)) or len(labels) >= 3, timeout=60, every=0.3)
+    page.locator(".st-key-bw_pb_play button:visible").filter(has_text="Pause").click()
+    browser.wait_for_app(page, 60_000)
+    assert frame.evaluate("window.bwProbe") == 42, "playing reloaded the map frame"
+
+    # the operations-room display: dark page, dark map, large figures, no reload
+    page.get_by_text("Operations room (dark, large figures)").click()
+    browser.wait_for_app(page, 60_000)
+    assert "theme=dark" in page.url
+    wait_until(lambda: frame.evaluate("document.documentElement.classList.contains('bw-dark')"), timeout=10)
+    sea = frame.evaluate("getComputedStyle(document.querySelector('.leaflet-container')).backgroundColor")
+    land = frame.evaluate("getComputedStyle(document.querySelector('path.bw-land')).fill")
+    assert (sea, land) == (rgb(style.DARK_SEA), rgb(style.DARK_LAND))
+    app_bg = page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+    assert app_bg == rgb(display.BG)
+    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('[data-testid=stMetricValue]')).fontSize)")
+    assert size >= 30, f"headline figures are {size}px"
+    assert frame.evaluate("window.bwProbe") == 42, "the display change reloaded the map frame"
+    page.screenshot(path=f"{shots}/playback-dark.png")
+
+    # full screen works in the dark display too: the map fills the screen, still dark
+    frame.locator(".bw-fullscreen a").click()
+    wait_until(lambda: page.evaluate("!!document.fullscreenElement"), timeout=10)
+    time.sleep(0.5)
+    assert frame.evaluate("getComputedStyle(document.querySelector('.leaflet-container')).backgroundColor") == sea
+    page.screenshot(path=f"{shots}/playback-dark-fullscreen.png")
+    page.keyboard.press("Escape")
+
+    assert browser.app_exceptions(page) == []
+    assert s.blocked == [], f"requests left localhost: {s.blocked}"
+    assert s.failed == [], s.failed
