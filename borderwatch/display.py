@@ -31,10 +31,11 @@ def page_css(theme: str) -> str:
     .stApp p, .stApp li, .stApp label, .stApp span, .stApp h1, .stApp h2, .stApp h3, .stApp h4,
     .stApp td, .stApp th, .stApp summary, [data-testid="stWidgetLabel"] p {{ color: {TEXT}; }}
     [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {{ color: {MUTED} !important; }}
-    [data-baseweb="select"] > div, [data-baseweb="input"], [data-baseweb="input"] > div, input, textarea,
-    [data-baseweb="base-input"], [data-baseweb="popover"] ul, [data-baseweb="menu"] {{
-        background: {PANEL} !important; color: {TEXT} !important; border-color: {EDGE} !important; }}
-    [data-baseweb="tag"] {{ background: {EDGE} !important; }}
+    [data-rac][role="group"], [data-testid="stTextInputRootElement"], [data-testid="stNumberInputContainer"],
+    [data-testid="stNumberInputContainer"] button, .stApp input, .stApp textarea, [role="listbox"],
+    [role="option"] {{ background: {PANEL} !important; color: {TEXT} !important; border-color: {EDGE} !important; }}
+    .stApp input::placeholder {{ color: {MUTED} !important; }}
+    [data-testid="stMultiSelectTag"], [data-baseweb="tag"] {{ background: {EDGE} !important; }}
     .stButton button, .stDownloadButton button, [data-testid="stBaseButton-secondary"],
     [data-testid="stPageLink-NavLink"] {{ background: {PANEL} !important; color: {TEXT} !important;
         border-color: {EDGE} !important; }}
@@ -43,9 +44,11 @@ def page_css(theme: str) -> str:
         border-color: {EDGE} !important; color: {TEXT} !important; }}
     .stApp a {{ color: {ACCENT}; }}
     [data-testid="stMetricValue"], [data-testid="stMetricValue"] div {{ color: #ffffff !important;
-        font-size: 2.3rem !important; font-weight: 700 !important; line-height: 1.15 !important; }}
+        font-size: 1.9rem !important; font-weight: 700 !important; line-height: 1.15 !important;
+        white-space: normal !important; overflow-wrap: anywhere; }}
     [data-testid="stMetricLabel"] p {{ font-size: 0.95rem !important; color: {MUTED} !important; }}
-    [data-testid="stMetricDelta"] {{ font-size: 0.95rem !important; }}
+    [data-testid="stMetricDelta"] {{ font-size: 0.95rem !important; background: {PANEL} !important; }}
+    [data-testid="stMetricDelta"] p {{ color: {TEXT} !important; }}
     .bw-title {{ color: #ffffff; font-size: 1.4rem !important; }}
     .bw-synthetic {{ color: #e1bee7 !important; border-color: #8e24aa !important; }}
     table.bw-threats td, table.bw-threats th {{ border-color: {EDGE}; }}

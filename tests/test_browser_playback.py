@@ -130,14 +130,22 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     assert frame.evaluate("window.bwProbe") == 42, "the display change reloaded the map frame"
     page.screenshot(path=f"{shots}/playback-dark.png")
 
-    # full screen works in the dark display too: the map fills the screen, still dark
-    frame.locator(".bw-fullscreen a").click()
-    wait_until(lambda: page.evaluate("!!document.fullscreenElement"), timeout=10)
-    time.sleep(0.5)
-    assert frame.evaluate("getComputedStyle(document.querySelector('.leaflet-container')).backgroundColor") == sea
-    page.screenshot(path=f"{shots}/playback-dark-fullscreen.png")
-    page.keyboard.press("Escape")
-
     assert browser.app_exceptions(page) == []
+
+    # the wall screen's bookmark: the dark link opens dark, and full screen shows the dark map alone
+    wall = page_factory(page.url, viewport=(1500, 1000)).page
+    browser.wait_for_app(wall, 120_000)
+    wall_frame = browser.map_frame(wall, 120_000)
+    wait_until(lambda: wall_frame.evaluate("document.documentElement.classList.contains('bw-dark')"), timeout=10)
+    wait_until(lambda: wall_frame.evaluate("window.bwBasemapLoaded === true"), timeout=60)
+    wall_frame.click(".bw-fullscreen a")
+    wait_until(lambda: wall_frame.evaluate("!!document.fullscreenElement"), timeout=30)
+    wait_until(lambda: wall_frame.evaluate("(() => { const r = document.querySelector('.leaflet-container')"
+                                           ".getBoundingClientRect(); return r.top === 0 && "
+                                           "r.height >= window.innerHeight - 1; })()"), timeout=30)
+    assert wall_frame.evaluate("getComputedStyle(document.querySelector('.leaflet-container')).backgroundColor") == sea
+    assert wall_frame.evaluate("getComputedStyle(document.querySelector('path.bw-land')).fill") == land
+    wall.screenshot(path=f"{shots}/playback-dark-fullscreen.png")
+    wall.keyboard.press("Escape")
     assert s.blocked == [], f"requests left localhost: {s.blocked}"
     assert s.failed == [], s.failed

@@ -148,7 +148,7 @@ def test_dark_display_css_and_map_colours():
     from layers import basemap, style
 
     dark = display.page_css("dark")
-    assert "--bw-theme: dark" in dark and "stMetricValue" in dark and "2.3rem" in dark
+    assert "--bw-theme: dark" in dark and "stMetricValue" in dark and "1.9rem" in dark
     assert display.page_css("light") == "<style>:root { --bw-theme: light; }</style>"
     element = basemap.DisplayTheme("dark")
     assert (element.sea, element.land) == (style.DARK_SEA, style.DARK_LAND)
