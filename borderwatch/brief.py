@@ -93,6 +93,12 @@ def check_params(params: dict[str, str], store) -> list[str]:
     window = params.get("window")
     if window and window not in WINDOWS and window != "custom":
         problems.append(f"unknown window {window!r}; known: {', '.join(WINDOWS)}")
+    if "step" in params or "at" in params:  # a playback step: every notice about it is a problem here
+        from borderwatch.filters import Filter
+
+        timing = {k: v for k, v in params.items() if k in ("window", "start", "end", "step", "at")}
+        problems += [n for n in Filter.from_url(timing)[1] if n.startswith(("ignored step=", "ignored at=",
+                                                                             "read at="))]
     for key in ("lat", "lon", "z"):
         if key in params:
             try:

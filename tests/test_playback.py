@@ -152,3 +152,11 @@ def test_dark_display_css_and_map_colours():
     assert display.page_css("light") == "<style>:root { --bw-theme: light; }</style>"
     element = basemap.DisplayTheme("dark")
     assert (element.sea, element.land) == (style.DARK_SEA, style.DARK_LAND)
+
+
+def test_scheduled_briefing_refuses_a_bad_step():
+    from borderwatch.brief import check_params
+
+    assert check_params({"window": "7d", "step": "1d", "at": "2026-10-30T00:00"}, store=None) == []
+    problems = check_params({"step": "fortnight"}, store=None) + check_params({"step": "6h", "at": "x"}, store=None)
+    assert problems[0].startswith("ignored step=fortnight") and problems[1].startswith("ignored at=x")
