@@ -149,3 +149,32 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     wall.keyboard.press("Escape")
     assert s.blocked == [], f"requests left localhost: {s.blocked}"
     assert s.failed == [], s.failed
+
+
+def test_offline_html_export_plays_the_steps(small_store, page_factory, tmp_path, monkeypatch):
+    """The standalone HTML of a step carries the steps up to it (capped) with a slider and a play
+    button; moving through them changes the hexagons, with the network blocked."""
+    from borderwatch.exports import briefing, playback_html, snapshot
+    from conftest import NOW
+
+    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
+    spec = snapshot.ExportSpec.from_params("window=30d&step=1d&at=2026-10-31T00:00&lat=30&lon=10&z=3", now=NOW)
+    text = briefing.html_export(spec, store=small_store).decode("utf-8")
+    assert f"density hexagons for {playback_html.MAX_STEPS} steps (up to the exported step; 31 in the window)" in text
+    path = tmp_path / "playback.html"
+    path.write_text(text, encoding="utf-8")
+    session = page_factory()
+    page = session.page
+    page.goto(path.as_uri())
+    page.wait_for_function("() => window.bwReady === true", timeout=60_000)
+    assert page.evaluate("window.bwStep") == "2026-10-31 00:00–24:00"
+    last = page.evaluate(HEXAGONS, list(style.DENSITY_RAMP))
+    slider = page.locator(".bw-player input.bw-step")
+    slider.evaluate("(e) => { e.value = 0; e.dispatchEvent(new Event('input')); }")
+    assert page.evaluate("window.bwStep") == "2026-10-08 00:00–24:00"  # 24 steps: Oct 8 to Oct 31
+    first = page.evaluate(HEXAGONS, list(style.DENSITY_RAMP))
+    assert first and last and first != last
+    page.locator(".bw-player button.bw-play").click()
+    wait_until(lambda: page.evaluate("window.bwStep") != "2026-10-08 00:00–24:00", timeout=10)
+    page.screenshot(path=f"{SHOTS or tmp_path}/playback-html-export.png")
+    assert session.blocked == [] and session.failed == [] and session.console_errors == []
