@@ -52,6 +52,8 @@ class Filter:
     text: str = ""
     segments: tuple[str, ...] = ()  # area of interest: chosen segments
     area_wkt: str = ""  # area of interest: a drawn polygon (WKT, lon/lat)
+    step: str = ""  # time playback: "", "1h", "6h" or "1d" (borderwatch/playback.py)
+    step_at: dt.datetime | None = None  # start of the step shown (aligned); None: the latest step
 
     def __post_init__(self):
         for name in ("nations", "agreements", "threat_types", "segments"):
@@ -88,9 +90,39 @@ class Filter:
             object.__setattr__(self, "bbox", (w, s, e, n))
         if self.area_wkt:
             object.__setattr__(self, "area_wkt", valid_area(self.area_wkt))
+        self._check_step()
+
+    def _check_step(self) -> None:
+        from borderwatch import playback
+
+        if self.step:
+            playback.check_step(self.step)
+        if self.step_at is None:
+            return
+        if not self.step:
+            raise ValueError("a step time needs a step (1h, 6h or 1d)")
+        at = self.step_at
+        if at.tzinfo is not None:
+            at = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        if not MIN_YEAR <= at.year <= MAX_YEAR:
+            raise ValueError(f"the step time must lie in the years {MIN_YEAR} to {MAX_YEAR}")
+        if not playback.aligned(at, self.step):
+            raise ValueError(f"a {self.step} step starts at {playback.floor(at, self.step):%Y-%m-%d %H:%M}, "
+                             f"not {at:%Y-%m-%d %H:%M}")
+        object.__setattr__(self, "step_at", at)
 
     # -- time ---------------------------------------------------------------------------
     def time_range(self, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+        """The time the filter shows: its window, narrowed to the playback step if there is one."""
+        window = self.window_range(now)
+        if not self.step:
+            return window
+        from borderwatch import playback
+
+        return playback.step_range(self.step_at, window, self.step)
+
+    def window_range(self, now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+        """The whole window, whatever the step."""
         if self.window == "custom":
             return self.start, self.end
         now = now or utcnow()
@@ -172,11 +204,16 @@ class Filter:
     def describe(self, now: dt.datetime | None = None, names: Mapping[str, str] | None = None) -> str:
         """The filter as a sentence, for captions, briefings and export metadata."""
         names = names or {}
-        start, end = self.time_range(now)
+        start, end = self.window_range(now)
         if self.window == "custom":
             when = f"{start:%Y-%m-%d %H:%MZ} to {end:%Y-%m-%d %H:%MZ}"
         else:
             when = f"{WINDOW_LABELS[self.window]} ({start:%Y-%m-%d %H:%MZ} to {end:%Y-%m-%d %H:%MZ})"
+        if self.step:
+            from borderwatch.playback import STEP_NAMES
+
+            s0, s1 = self.time_range(now)
+            when = f"{s0:%Y-%m-%d %H:%MZ} to {s1:%Y-%m-%d %H:%MZ} (a {STEP_NAMES[self.step]} step of the {when})"
         parts = [f"Incidents {when}"]
         parts.append(
             "threat types: " + (", ".join(THREAT_LABELS[t].lower() for t in self.threat_types) if self.threat_types else "all")
@@ -214,6 +251,8 @@ class Filter:
             bits.append("+".join(self.segments[:2]))
         if self.text.strip() or self.area_wkt or self.bbox:
             bits.append("area" if (self.area_wkt or self.bbox) else "text")
+        if self.step:
+            bits.append(f"step{self.step}" + (f"-{self.step_at:%Y%m%dT%H%M}" if self.step_at else ""))
         return re.sub(r"[^A-Za-z0-9_+.-]+", "-", "_".join(bits)).strip("-") or "all"
 
     # -- URL ----------------------------------------------------------------------------
@@ -244,6 +283,10 @@ class Filter:
             out["segments"] = ",".join(self.segments)
         if self.area_wkt:
             out["area"] = self.area_wkt
+        if self.step:
+            out["step"] = self.step
+        if self.step_at is not None:
+            out["at"] = self.step_at.strftime("%Y-%m-%dT%H:%M")
         return out
 
     @classmethod

@@ -17,16 +17,20 @@ from borderwatch.filters import (
     MAX_YEAR, MIN_YEAR, SCOPES, SEVERITY_LABELS, THREAT_TYPES, URL_VERSION, WINDOW_LABELS, WINDOWS, Filter,
     valid_area,
 )
+from borderwatch import playback
+from borderwatch.playback import STEP_ALIGN, STEP_NAMES, STEPS
 
 
 DEFAULT_VIEW = (30.0, 20.0, 2)
 MIN_ZOOM, MAX_ZOOM = 0, 18
 VIEW_KEYS = ("lat", "lon", "z")
 FILTER_KEYS = ("v", "nations", "agreements", "scope", "threats", "window", "start", "end", "severity", "bbox", "q",
-               "segments", "area")
+               "segments", "area", "step", "at")
 SYMBOLS_KEY = "symbols"  # how the map draws points: absent (plain) or 2525 (military symbols)
 SYMBOLS = {"2525": "military"}
-URL_KEYS = FILTER_KEYS + VIEW_KEYS + (SYMBOLS_KEY,)
+DISPLAY_KEYS = ("theme",)  # how the screen looks, not what it shows
+THEMES = ("light", "dark")
+URL_KEYS = FILTER_KEYS + VIEW_KEYS + DISPLAY_KEYS + (SYMBOLS_KEY,)
 MAX_TEXT = 200  # characters of a text search
 MAX_AREA_CHARS = 100_000
 _SHOWN = 60  # characters of a value repeated in a notice
@@ -96,6 +100,14 @@ def symbols_from_url(params: Mapping[str, str] | str) -> tuple[str, list[str]]:
 def symbols_param(mode: str) -> dict[str, str]:
     """The link's parameter for a symbol mode (none for plain symbols)."""
     return {SYMBOLS_KEY: "2525"} if mode == "military" else {}
+
+
+def theme_from_url(params: Mapping[str, str] | str) -> tuple[str, list[str]]:
+    """The display theme a link asks for ("light" when none), with a notice for a value ignored."""
+    raw = _as_params(params).get("theme")
+    if raw is None or raw in THEMES:
+        return raw or THEMES[0], []
+    return THEMES[0], [_ignored("theme", raw, f"not one of {', '.join(THEMES)}; showing the light display")]
 
 
 def _as_params(params: Mapping[str, str] | str) -> dict[str, str]:
@@ -192,6 +204,7 @@ class _UrlReader:
         self.bbox()
         self.text()
         self.area()
+        self.step()
         return self.build()
 
     # -- pieces -------------------------------------------------------------------------------
@@ -311,9 +324,41 @@ class _UrlReader:
         except ValueError as exc:
             self.note(_ignored("area", raw, f"{exc}; showing everywhere"))
 
+    def step(self):
+        """Playback step (``step=6h``) and the step shown (``at=2026-12-01T06:00``, its start)."""
+        p = self.params
+        raw, at_raw = p.get("step"), p.get("at")
+        if raw is not None and raw not in STEPS:
+            self.note(_ignored("step", raw, f"not one of {', '.join(STEPS)}; showing the whole window"))
+            raw = None
+        if raw is None:
+            if at_raw is not None:
+                self.note(_ignored("at", at_raw, "only used with a step (step=1h, 6h or 1d)"))
+            return
+        self.kwargs["step"] = raw
+        if at_raw is None:
+            return
+        at, reason = _parse_time(at_raw)
+        if at is None:
+            self.note(_ignored("at", at_raw, f"{reason}; showing the latest step"))
+            return
+        start = playback.floor(at, raw)
+        if start != at:
+            self.note(_corrected("at", at_raw, f"{start:%Y-%m-%dT%H:%M}",
+                                 f"{STEP_NAMES[raw]} steps start {STEP_ALIGN[raw]}"))
+        self.kwargs["step_at"] = start
+
+    def step_outside(self, flt: Filter) -> Filter:
+        """A step time the window no longer holds (a relative window has moved on): the latest step."""
+        if flt.step_at is None or playback.inside(flt.step_at, flt.window_range(), flt.step):
+            return flt
+        self.note(_ignored("at", self.params["at"], f"outside the {WINDOW_LABELS[flt.window]} window; "
+                                                    "showing the latest step"))
+        return flt.replace(step_at=None)
+
     def build(self) -> tuple[Filter, list[str]]:
         try:
-            return Filter(**self.kwargs), self.notices
+            return self.step_outside(Filter(**self.kwargs)), self.notices
         except (ValueError, TypeError) as exc:  # a combination the pieces did not foresee
             self.note(f"ignored the whole link: {exc}")
             return Filter(), self.notices

@@ -33,6 +33,10 @@ def plural(n: int | float, word: str, words: str | None = None) -> str:
 
 def window_words(flt: Filter, now: dt.datetime | None = None) -> tuple[str, str]:
     """(the filter window, the comparison period) in words: ("last 30 days", "previous 30 days")."""
+    if flt.step:  # a playback step: "step 2026-12-01 06:00–12:00", "previous 6 hours"
+        from borderwatch.playback import STEP_LABELS, label
+
+        return f"step {label(*flt.time_range(now))}", f"previous {STEP_LABELS[flt.step]}"
     if flt.window != "custom":
         label = WINDOW_LABELS[flt.window]
         return label, label.replace("last", "previous", 1)

@@ -65,10 +65,12 @@ def write_static_basemap(store: Store, static_dir) -> pathlib.Path:
 
 
 def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: float = 2, *,
-             legend: bool = True, embed_basemap: bool = False, fullscreen: bool = False) -> folium.Map:
+             legend: bool = True, embed_basemap: bool = False, fullscreen: bool = False,
+             theme: str = "light") -> folium.Map:
     """The base map. ``embed_basemap`` puts the nations in the document (standalone exports);
     otherwise the browser fetches them once from the app's static files. ``fullscreen`` adds
-    the full-screen button (live map)."""
+    the full-screen button (live map). ``theme`` is the display it starts in; inside the app it
+    follows the page's display without a reload (``DisplayTheme``)."""
     tiles = os.environ.get(TILES_ENV, "").strip()
     m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
                    world_copy_jump=False)
@@ -80,6 +82,7 @@ def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: flo
         ".bw-spark polyline{fill:none;stroke-width:1.5}</style>"))
     m.add_child(MapPanes())
     m.add_child(PluginAssets())
+    m.add_child(DisplayTheme(theme))
     if tiles:
         folium.TileLayer(tiles=tiles, attr=os.environ.get(TILES_ATTRIBUTION_ENV, "local tile server"),
                          name="Tiles", control=False).add_to(m)
@@ -113,6 +116,52 @@ class MapPanes(MacroElement):
         super().__init__()
         self._name = "MapPanes"
         self.panes = [list(p) for p in PANES]
+
+
+class DisplayTheme(MacroElement):
+    """The map's dark colours, switched by the ``bw-dark`` class on the frame's document. Inside
+    the app the frame follows the page's display (its ``--bw-theme`` CSS variable, checked twice
+    a second) so switching the display recolours the map in place, with no reload; CSS wins over
+    the colours Leaflet writes as SVG attributes. Standalone, it keeps the theme it was made with."""
+
+    _template = Template("""
+    {% macro header(this, kwargs) %}
+    <style>
+      .bw-dark .leaflet-container { background: {{ this.sea }} !important; }
+      .bw-dark path.bw-land { fill: {{ this.land }}; stroke: {{ this.border }}; }
+      .bw-dark #bw-legend { background: rgba(19,27,36,.93) !important; color: #dde6ee; }
+      .bw-dark #bw-legend div { color: #93a4b4 !important; }
+      .bw-dark .leaflet-bar a, .bw-dark .leaflet-control-layers { background: #1b2630; color: #dde6ee; }
+      .bw-dark .leaflet-control-layers-expanded { color: #dde6ee; }
+      .bw-dark .leaflet-control-scale-line { background: rgba(19,27,36,.8); color: #dde6ee; border-color: #93a4b4; }
+      .bw-dark .leaflet-control-attribution { background: rgba(19,27,36,.8) !important; color: #93a4b4; }
+      .bw-dark .bw-fullscreen svg { stroke: #dde6ee; }
+    </style>
+    {% endmacro %}
+    {% macro script(this, kwargs) %}
+    (function() {
+        var start = {{ this.theme|tojson }};
+        function apply() {
+            var theme = start;
+            try {
+                var v = window.parent !== window && window.parent.getComputedStyle(
+                    window.parent.document.documentElement).getPropertyValue("--bw-theme").trim();
+                if (v) { theme = v; }
+            } catch (e) { /* standalone: keep the theme it was made with */ }
+            document.documentElement.classList.toggle("bw-dark", theme === "dark");
+            window.bwTheme = theme;
+        }
+        apply();
+        if (window.parent !== window) { setInterval(apply, 500); }
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self, theme: str = "light"):
+        super().__init__()
+        self._name = "DisplayTheme"
+        self.theme = theme
+        self.sea, self.land, self.border = style.DARK_SEA, style.DARK_LAND, style.DARK_BORDER
 
 
 class PluginAssets(JSCSSMixin, MacroElement):

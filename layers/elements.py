@@ -103,7 +103,7 @@ class BasemapNations(DataElement):
         self._name = "BasemapNations"
         self.url, self.data = url, data
         self.look = {"color": style.BASEMAP_BORDER, "weight": 0.6, "fillColor": style.BASEMAP_LAND,
-                     "fillOpacity": 1.0}
+                     "fillOpacity": 1.0, "className": "bw-land"}  # the dark display recolours .bw-land
 
 
 class SymbolPoints(DataElement):

@@ -75,6 +75,10 @@ THREAT_COLORS = {
 BASEMAP_LAND = "#eef0ea"
 BASEMAP_BORDER = "#b0b6ad"
 BASEMAP_SEA = "#c9dbe6"
+# the operations-room (dark) display: the same map, darkened (borderwatch/views/display.py)
+DARK_LAND = "#1f2a33"
+DARK_BORDER = "#4c5d6b"
+DARK_SEA = "#0a1118"
 
 
 def impact_level(count: float, expected: float) -> str:

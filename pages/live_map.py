@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from borderwatch import app_setup
-from borderwatch.views import live_map, ui
+from borderwatch.views import live_map, playback, ui
 from layers import maptools
 
 flt = ui.page_filter()
@@ -41,8 +41,15 @@ if st.session_state.get("bw_go_message"):
 st.markdown(live_map.page_css(), unsafe_allow_html=True)
 
 
-@st.fragment(run_every=dt.timedelta(seconds=refresh) if refresh else None)
+tick = playback.interval() if playback.playing() else refresh  # playing: the next step on each tick
+
+
+@st.fragment(run_every=dt.timedelta(seconds=tick) if tick else None)
 def live() -> None:
+    top = st.container()  # title and headline figures above the playback controls
+    flt = playback.controls(st.session_state["bw_filter"], live_map.utcnow())  # the step narrows the window
+    st.session_state["bw_filter"] = flt
+    ui.write_url(flt)
     fly = st.session_state.pop("bw_fly", None)  # the search box's target replaces the map's own view
     ctx, center, zoom = live_map.context(flt, None if fly else st.session_state.get("live_map"),
                                         (fly.lat, fly.lon, fly.zoom) if fly else ui.url_view(),
@@ -52,7 +59,7 @@ def live() -> None:
     if reuse:  # the frame reported the view it already shows: same layers, same figures
         ctx = dataclasses.replace(ctx, view=drawn.view, now=drawn.now, since=drawn.since)
     head = ctx.situation.headline()
-    cols = st.columns([2.3, 1.1, 1.1, 1.1, 0.9], vertical_alignment="top")
+    cols = top.columns([2.3, 1.1, 1.1, 1.1, 0.9], vertical_alignment="top")
     cols[0].markdown(live_map.title_html(bool(ui.scenario_summary())), unsafe_allow_html=True,
                      help=ui.SYNTHETIC_NOTE if ui.scenario_summary() else None)
     cols[0].caption(ui.md(flt.describe(names=ui.names())))

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from borderwatch.filters import Filter
-from borderwatch.links import URL_KEYS, VIEW_KEYS, symbols_from_url, view_from_url
+from borderwatch.links import URL_KEYS, VIEW_KEYS, symbols_from_url, theme_from_url, view_from_url
 from borderwatch.views.ui import md
 from conftest import NOW, ROOT, sign_in
 
@@ -37,6 +37,8 @@ KNOWN = dict(nations={"USA", "MEX", "CAN", "POL"}, agreements={"schengen", "us-m
 
 def accepted(key: str, value: str, params: dict) -> bool:
     """Did the reader take ``value`` for ``key`` exactly as written?"""
+    if key == "theme":
+        return theme_from_url(params)[0] == value
     if key in VIEW_KEYS:
         view, _ = view_from_url(params)
         return False if view is None else f"{dict(zip(VIEW_KEYS, view))[key]:g}" == value
@@ -81,7 +83,7 @@ def test_every_parameter_with_every_hostile_value(key, kind):
     assert isinstance(flt, Filter)
     assert Filter.from_url(flt.to_params(), **KNOWN) == (flt, []), "what is kept reopens the same"
     if not accepted(key, value, params):
-        said = notices + view_notices + symbols_from_url(params)[1]
+        said = notices + view_notices + theme_from_url(params)[1] + symbols_from_url(params)[1]
         assert any(f"{key}=" in n for n in said), f"{key}={value!r} changed without a notice: {said}"
 
 

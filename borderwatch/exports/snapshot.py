@@ -484,6 +484,10 @@ def build(spec: ExportSpec, mode: str = "png", size: tuple[int, int] = PNG_SIZE,
     for layer in built:
         m.add_child(layer.group)
     notes = registry.caption(built, ctx.situation)
+    if mode == "html" and spec.filter.step:  # time playback: per-step density with a slider
+        from borderwatch.exports import playback_html
+
+        notes += playback_html.add_player(m, ctx, built)
     folium.LayerControl(collapsed=True).add_to(m)
     m.add_child(north_arrow())
     if mode in ("png", "html"):

@@ -13,7 +13,7 @@ import contextvars
 import streamlit as st
 
 from borderwatch import app_setup
-from borderwatch.views import signin, ui
+from borderwatch.views import display, signin, ui
 
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("borderwatch_frame", default=False)
 LIVE_MAP = ("pages/live_map.py", "Live map", ":material/map:", "")
@@ -49,7 +49,9 @@ def run() -> None:
     all_pages, visible = pages()
     page = st.navigation(all_pages, position="hidden")  # our own links below carry the filter
     nav = st.sidebar.container()
-    st.session_state["bw_filter"] = ui.filter_sidebar(show=page.url_path not in NO_FILTER)
+    st.session_state["bw_filter"] = ui.filter_sidebar(show=page.url_path not in NO_FILTER,
+                                                      step_note=page.url_path != LIVE_MAP[3])
+    display.inject(display.choose())
     if page.url_path not in NO_FILTER:
         ui.show_link_notices()
     token = _inside.set(True)

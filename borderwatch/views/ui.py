@@ -12,7 +12,8 @@ import streamlit as st
 import queries
 from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES
 from borderwatch.filters import SCOPES, WINDOW_LABELS, Filter, utcnow
-from borderwatch.links import SYMBOLS_KEY, VIEW_KEYS, symbols_from_url, symbols_param, view_from_url
+from borderwatch.links import (DISPLAY_KEYS, SYMBOLS_KEY, VIEW_KEYS, symbols_from_url, symbols_param,
+                               theme_from_url, view_from_url)
 from borderwatch.store import default_store
 
 SYNTHETIC_NOTE = ("**Synthetic scenario** — fortifications, sensors and incidents marked *scenario* are invented "
@@ -67,7 +68,7 @@ def names() -> dict[str, str]:
 
 
 def _filter_part(params: dict) -> dict:
-    return {k: v for k, v in params.items() if k not in VIEW_KEYS and k != SYMBOLS_KEY}
+    return {k: v for k, v in params.items() if k not in VIEW_KEYS and k not in DISPLAY_KEYS and k != SYMBOLS_KEY}
 
 
 def read_link() -> None:
@@ -80,8 +81,8 @@ def read_link() -> None:
         return
     nations, agreements, segments = _all_choices()
     flt, notices = Filter.from_url(params, nations=nations, agreements=agreements, segments=segments)
-    notices += view_from_url(params)[1] + symbols_from_url(params)[1]
-    start, end = flt.time_range() if flt.window == "custom" else (utcnow() - dt.timedelta(days=7), utcnow())
+    notices += view_from_url(params)[1] + theme_from_url(params)[1] + symbols_from_url(params)[1]
+    start, end = flt.window_range() if flt.window == "custom" else (utcnow() - dt.timedelta(days=7), utcnow())
     start, end = start.replace(second=0), end.replace(second=0)
     state.update({
         "bw_nations": list(flt.nations), "bw_agreements": list(flt.agreements), "bw_scope": flt.scope,
@@ -90,6 +91,7 @@ def read_link() -> None:
         "bw_end_date": end.date(), "bw_end_time": end.time(),
         "bw_severity": flt.min_severity, "bw_text": flt.text,
         "bw_segments": list(flt.segments), "bw_area": flt.area_wkt, "bw_bbox": flt.bbox,
+        "bw_step": flt.step, "bw_step_at": flt.step_at,
     })
     if state.get("bw_url_filter") != _filter_part(params):
         state["bw_link"] = (flt, notices)
@@ -100,8 +102,13 @@ def _clear_bbox() -> None:
     st.session_state["bw_bbox"] = None
 
 
-def filter_sidebar(show: bool = True) -> Filter:
-    """The filter widgets (``show=False``: none, the filter as the link gives it)."""
+def _clear_step() -> None:
+    st.session_state.update(bw_step="", bw_step_at=None, bw_playing=False)
+
+
+def filter_sidebar(show: bool = True, step_note: bool = True) -> Filter:
+    """The filter widgets (``show=False``: none, the filter as the link gives it); ``step_note``
+    says so when a playback step narrows the window (pages without the live map's controls)."""
     state = st.session_state
     read_link()
     if not show:
@@ -145,7 +152,14 @@ def filter_sidebar(show: bool = True) -> Filter:
         threat_types=tuple(state.bw_threats), window=state.bw_window,
         start=start, end=end, min_severity=int(state.bw_severity), text=state.bw_text,
         segments=tuple(state.get("bw_segments", ())), area_wkt=state.get("bw_area", ""), bbox=state.get("bw_bbox"),
+        step=state.get("bw_step") or "", step_at=state.get("bw_step_at") if state.get("bw_step") else None,
     )
+    if flt.step and step_note:
+        from borderwatch.playback import STEP_NAMES, label
+
+        sb.caption(md(f"Time playback: the {STEP_NAMES[flt.step]} step {label(*flt.time_range())} UTC "
+                      "(set on the live map)."))
+        sb.button("Show the whole window", on_click=_clear_step, key="bw_clear_step")
     write_url(flt)
     return flt
 
@@ -183,6 +197,7 @@ def write_url(flt: Filter, view: dict | None = None) -> None:
     current = st.query_params.to_dict()
     wanted = flt.to_params()
     keep_view = {k: current[k] for k in VIEW_KEYS if k in current}
+    keep_display = {k: current[k] for k in DISPLAY_KEYS if k in current and theme_from_url(current)[1] == []}
     view_now, view_notices = view_from_url(keep_view)
     if view_notices:  # a broken view in the URL: keep it corrected (or drop it)
         keep_view = {} if view_now is None else dict(zip(VIEW_KEYS, (f"{view_now[0]:.4f}", f"{view_now[1]:.4f}",
@@ -192,6 +207,7 @@ def write_url(flt: Filter, view: dict | None = None) -> None:
     wanted.update(keep_view)
     if SYMBOLS_KEY in current:
         wanted.update(symbols_param(symbols_from_url(current)[0]))
+    wanted.update(keep_display)
     if wanted != current:
         st.query_params.from_dict(wanted)
     st.session_state["bw_url_filter"] = _filter_part(wanted)
