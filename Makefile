@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test demo browser postgres bench clean
+.PHONY: setup run test demo browser postgres npm bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,8 +13,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) npm
 	$(BIN)/borderwatch setup
+
+# npm fetches the pinned map plugins (leaflet-draw, milsymbol) at setup, checked against their integrity hashes
+npm:
+	@if command -v npm >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	else echo "npm is missing: install Debian's npm package (setup fetches the pinned map plugins with it)"; exit 1; fi
 
 demo: setup
 	$(BIN)/borderwatch demo --if-absent
