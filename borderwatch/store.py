@@ -27,58 +27,37 @@ identical on every replica.
 History: every commit is a DuckLake snapshot. ``Store(as_of=TIME)`` opens the lake read-only as
 it was at TIME (time travel); compaction keeps ``BORDERWATCH_HISTORY_DAYS`` of history.
 
-Extensions are loaded only from their PyPI packages (``duckdb-extension-*``), installed into an
-extension directory inside the Python environment; nothing is ever downloaded.
+Connections and extensions: ``borderwatch.connections``; the PostgreSQL catalog's URL and
+connection: ``borderwatch.pgcatalog``.
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import fcntl
-import importlib
 import os
 import pathlib
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from typing import Iterator
 
 import duckdb
 
 from borderwatch import objectstore
+from borderwatch.connections import StoreError, load_extension, new_connection  # noqa: F401 (the store's API)
+from borderwatch.pgcatalog import CATALOG_ENV, PostgresCatalog, _pg_reason, _redact  # noqa: F401
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO_ROOT / "var" / "store"
 LAKE = "bw"
 SNAPSHOT_MEMO_S = 0.5  # how long an embedded store's snapshot id is reused before asking again
-CATALOG_ENV = "BORDERWATCH_CATALOG"
 DATA_PATH_ENV = "BORDERWATCH_DATA_PATH"
 HISTORY_ENV = "BORDERWATCH_HISTORY_DAYS"
 DEFAULT_HISTORY_DAYS = 30
 # the writers' PostgreSQL advisory lock (one 64-bit key per catalog database)
 ADVISORY_LOCK_KEY = 0x426F72646577  # "Bordew"
-CONNECT_TIMEOUT_S = 5
-
-# extension name as DuckDB knows it -> PyPI package module and file stem
-_EXTENSIONS = {
-    "spatial": ("duckdb_extension_spatial", "spatial"),
-    "sqlite_scanner": ("duckdb_extension_sqlite", "sqlite"),
-    "ducklake": ("duckdb_extension_ducklake", "ducklake"),
-    "postgres_scanner": ("duckdb_extension_postgres_scanner", "postgres_scanner"),
-}
-# loaded only where needed (httpfs: table files in S3-compatible object storage)
-_OPTIONAL_EXTENSIONS = {
-    "httpfs": ("duckdb_extension_httpfs", "httpfs"),
-}
-
-
-class StoreError(RuntimeError):
-    """A store that cannot be opened or used, explained in one sentence."""
-
 
 def store_path() -> pathlib.Path:
     return pathlib.Path(os.environ.get("BORDERWATCH_STORE", DEFAULT_STORE)).resolve()
@@ -95,165 +74,6 @@ def history_days() -> float:
     if not days >= 0:
         raise StoreError(f"{HISTORY_ENV} must be a number of days (0 or more), not {text!r}")
     return days
-
-
-def extension_directory() -> pathlib.Path:
-    """Extensions live inside the active Python environment, never in the user's home."""
-    return pathlib.Path(sys.prefix) / "duckdb_extensions"
-
-
-def _extension_file(module: str, stem: str) -> pathlib.Path:
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise StoreError(
-            f"DuckDB extension package '{module.replace('_', '-')}' is not installed; "
-            "run the README's setup command (make setup)."
-        ) from exc
-    path = pathlib.Path(mod.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{stem}.duckdb_extension"
-    if not path.exists():
-        raise StoreError(
-            f"DuckDB extension '{stem}' has no build for DuckDB {duckdb.__version__} in its package "
-            f"({module}); pin duckdb to the extension package's version."
-        )
-    return path
-
-
-def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """LOAD a DuckDB extension, installing it first from its PyPI package if needed."""
-    module, stem = {**_EXTENSIONS, **_OPTIONAL_EXTENSIONS}[name]
-    try:
-        con.execute(f"LOAD {name}")
-    except duckdb.Error:
-        try:
-            con.execute(f"INSTALL '{_extension_file(module, stem)}'")
-            con.execute(f"LOAD {name}")
-        except duckdb.Error as exc:
-            raise StoreError(f"DuckDB extension '{name}' could not be loaded from its package: {exc}") from exc
-
-
-def new_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with spatial, sqlite, postgres and ducklake loaded offline."""
-    ext_dir = extension_directory()
-    ext_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(
-        config={
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            "extension_directory": str(ext_dir),
-        }
-    )
-    # first: loading an extension on a busy machine can take long enough to draw a progress bar
-    con.execute("SET enable_progress_bar = false")  # per connection: cursors set it again (Store.cursor)
-    for name in _EXTENSIONS:
-        load_extension(con, name)
-    # Without this, spherical distance functions read points as (lat, lon).
-    con.execute("SET GLOBAL geometry_always_xy = true")
-    con.execute("SET GLOBAL TimeZone = 'UTC'")
-    return con
-
-
-# -- the PostgreSQL catalog ------------------------------------------------------------------
-# libpq settings a catalog URL may carry as query parameters
-_PG_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name",
-               "passfile", "target_session_attrs")
-
-
-@dataclasses.dataclass(frozen=True)
-class PostgresCatalog:
-    """A DuckLake catalog in a PostgreSQL database, from ``postgresql://user:pw@host:port/dbname``."""
-
-    host: str
-    port: int
-    dbname: str
-    user: str | None = None
-    password: str | None = None
-    options: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, url: str) -> "PostgresCatalog":
-        shown = _redact(url)
-        try:
-            parts = urllib.parse.urlsplit(url.strip())
-            port = parts.port or 5432
-        except ValueError as exc:
-            raise StoreError(f"{CATALOG_ENV} is not a valid URL ({exc}): {shown}") from exc
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise StoreError(f"{CATALOG_ENV} must be a postgresql://user@host:port/dbname URL "
-                             f"(or unset for the embedded catalog), not {shown!r}")
-        dbname = urllib.parse.unquote(parts.path.lstrip("/"))
-        if not parts.hostname or not dbname or "/" in dbname:
-            raise StoreError(f"{CATALOG_ENV} must name a host and a database, as in "
-                             f"postgresql://user@host:5432/borderwatch, not {shown!r}")
-        options = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        unknown = sorted({k for k, _ in options} - set(_PG_OPTIONS))
-        if unknown:
-            raise StoreError(f"{CATALOG_ENV} has unknown option(s) {', '.join(unknown)}; "
-                             f"allowed: {', '.join(_PG_OPTIONS)}")
-        return cls(parts.hostname, port, dbname,
-                   urllib.parse.unquote(parts.username) if parts.username else None,
-                   urllib.parse.unquote(parts.password) if parts.password else None, tuple(options))
-
-    def conninfo(self) -> str:
-        """libpq ``key=value`` connection string (values quoted as libpq wants)."""
-        pairs = [("host", self.host), ("port", str(self.port)), ("dbname", self.dbname)]
-        if self.user:
-            pairs.append(("user", self.user))
-        if self.password:
-            pairs.append(("password", self.password))
-        pairs.extend(self.options)
-        if "connect_timeout" not in dict(self.options):
-            pairs.append(("connect_timeout", str(CONNECT_TIMEOUT_S)))
-        return " ".join(f"{k}='{_libpq_escape(v)}'" for k, v in pairs)
-
-    def display(self) -> str:
-        """The URL without its password (for messages and logs)."""
-        user = f"{self.user}@" if self.user else ""
-        return f"postgresql://{user}{self.host}:{self.port}/{self.dbname}"
-
-    def connect(self, *, what: str = "the store's PostgreSQL catalog"):
-        """A psycopg connection (autocommit), or a one-sentence StoreError."""
-        try:
-            import psycopg
-        except ImportError as exc:
-            raise StoreError("the PostgreSQL client package 'psycopg' is not installed; run make setup") from exc
-        try:
-            return psycopg.connect(self.conninfo(), autocommit=True)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to {what} at {self.display()}: {_pg_reason(exc)}") from exc
-
-
-def _libpq_escape(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace("'", "\\'")
-
-
-def _redact(url: str) -> str:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        pass
-    return url
-
-
-def _pg_reason(exc: BaseException) -> str:
-    """The useful part of a libpq error, on one line, without secrets."""
-    text = " ".join(str(exc).split())
-    lowered = text.lower()
-    if "connection refused" in lowered:
-        return "connection refused (is PostgreSQL running there, and is the port right?)"
-    if "timeout expired" in lowered or "timed out" in lowered:
-        return "no answer within the connection timeout (host unreachable or firewalled?)"
-    if "could not translate host name" in lowered or "name or service not known" in lowered:
-        return "unknown host name"
-    if "does not exist" in lowered and "database" in lowered:
-        return text[text.lower().find("database"):].split(" FATAL")[0] + " (create it first: createdb NAME)"
-    for marker in ("FATAL:", "ERROR:"):
-        if marker in text:
-            return text.split(marker, 1)[1].strip()
-    return text.split(": ", 1)[-1] if "failed:" in text else text
 
 
 def _sql_text(value: str) -> str:
