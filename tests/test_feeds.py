@@ -19,7 +19,7 @@ import time
 import pytest
 
 import queries
-from borderwatch.feeds import cot, jsonfeed, read_status
+from borderwatch.feeds import cot, cotstream, jsonfeed, read_status
 from borderwatch.feeds import journal as journal_mod
 from borderwatch.feeds.records import Ignored, Rejected
 from borderwatch.feeds.service import FeedConfig, FeedService
@@ -305,7 +305,7 @@ def test_splitter_cuts_back_to_back_events_whatever_the_packet_boundaries():
     stream = b"".join((DECL if i % 2 else b"") + m + b"\r\n" for i, m in enumerate(msgs))
     rng = random.Random(5)
     for _ in range(30):
-        sp = cot.CotStreamSplitter()
+        sp = cotstream.CotStreamSplitter()
         out = []
         for chunk in split_randomly(stream, rng):
             out += sp.feed(chunk)
@@ -321,7 +321,7 @@ def test_splitter_recovers_after_broken_fragments_and_bounds_memory():
     stream = (good[0] + b"garbage between events " + b'<event uid="cut" type="a-h-G"><point lat="1" lon="2"/><deta'
               + DECL + good[1] + b"</orphan>" + good[2]
               + b'<event uid="big"><detail><remarks>' + b"x" * 200_000 + b"</remarks></detail></event>" + good[3])
-    sp = cot.CotStreamSplitter(max_bytes=64 * 1024)
+    sp = cotstream.CotStreamSplitter(max_bytes=64 * 1024)
     out, peak = [], 0
     for chunk in split_randomly(stream, random.Random(1), sizes=(512, 4096, 65536)):
         out += sp.feed(chunk)
@@ -1156,14 +1156,14 @@ def test_tak_stream_frames_mixed_with_xml_whatever_the_packet_boundaries():
     parts = [tak_stream(event(u)) if i % 2 else DECL + event(u) for i, u in enumerate(ids)]
     stream = b"".join(parts)
     for _ in range(10):
-        sp = cot.CotStreamSplitter()
+        sp = cotstream.CotStreamSplitter()
         out = []
         for chunk in split_randomly(stream, random.Random(_)):
             out += sp.feed(chunk)
         out += sp.close()
         assert [r for _, r in out if r] == []
         assert [cot.parse_event(m).uid for m, _ in out] == ids
-    sp = cot.CotStreamSplitter(max_bytes=1000)  # an oversized frame is skipped as it streams
+    sp = cotstream.CotStreamSplitter(max_bytes=1000)  # an oversized frame is skipped as it streams
     big = b"\xbf" + bytes([0x90, 0x4e]) + b"x" * 10_000  # length 10,000
     out = sp.feed(big[:3000]) + sp.feed(big[3000:]) + sp.feed(parts[1])
     assert sp.pending_bytes < 1000
@@ -1464,7 +1464,7 @@ class TakListener:
                 conn = self.tls.wrap_socket(conn, server_side=True)
             except OSError:
                 return
-        sp = cot.CotStreamSplitter()
+        sp = cotstream.CotStreamSplitter()
         with conn:
             while data := conn.recv(65536):
                 self.messages += [m for m, _ in sp.feed(data) if m]

@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 
-from borderwatch.feeds import cot, jsonfeed, records, sources, worker
+from borderwatch.feeds import cot, cotstream, jsonfeed, records, sources, worker
 from borderwatch.feeds import journal as journal_mod
 from borderwatch.feeds.health import Health, supervised
 from borderwatch.feeds.records import FeedError, Ignored, Rejected
@@ -425,7 +425,7 @@ class FeedService:
             return
         if listener.protocol == "tls":
             sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        splitter = (cot.CotStreamSplitter(self.config.max_message) if listener.fmt == "cot"
+        splitter = (cotstream.CotStreamSplitter(self.config.max_message) if listener.fmt == "cot"
                     else jsonfeed.LineSplitter(self.config.max_message))
         conn = _Conn(sock, listener, peer, splitter)
         self.conns[sock.fileno()] = conn
@@ -648,7 +648,7 @@ class FeedService:
             self._reject(channel, peer, reason, b"")
             outcomes.append(("rejected", reason))
         elif suffix in COT_SUFFIXES:
-            splitter = cot.CotStreamSplitter(self.config.max_message)
+            splitter = cotstream.CotStreamSplitter(self.config.max_message)
             with open(path, "rb") as f:
                 while chunk := f.read(RECV_BYTES):
                     for message, reason in splitter.feed(chunk):

@@ -33,7 +33,7 @@ import time
 
 import orjson
 
-from borderwatch.feeds import cot, patrols, records
+from borderwatch.feeds import cot, cotstream, patrols, records
 from borderwatch.feeds.journal import encode
 from borderwatch.feeds.records import FeedError, Ignored
 from borderwatch.feeds.status import now_iso
@@ -136,7 +136,7 @@ def _take(control, sel, conns, args) -> bool:
     for fd in fds:
         sock = socket.socket(fileno=fd)
         sock.setblocking(False)
-        conns[sock] = [msg.decode(errors="replace"), cot.CotStreamSplitter(args.max_message), time.time(), 0]
+        conns[sock] = [msg.decode(errors="replace"), cotstream.CotStreamSplitter(args.max_message), time.time(), 0]
         sel.register(sock, selectors.EVENT_READ, "conn")
     return True
 
