@@ -39,8 +39,8 @@ class Chunk:
 class CsvChunks:
     """The chunks of a delimited text file (after the encoding checks of ``safety``)."""
 
-    def __init__(self, path: pathlib.Path, encoding: str | None, workdir: pathlib.Path, chunk_rows: int = CHUNK_ROWS):
-        self.path, self.chunk_rows = path, chunk_rows
+    def __init__(self, path: pathlib.Path, encoding: str | None, workdir: pathlib.Path, chunk_rows: int | None = None):
+        self.path, self.chunk_rows = path, chunk_rows or CHUNK_ROWS
         self.readable, self.encoding, self.notes, self.confidence = safety.prepare_text(path, encoding, workdir)
         with open(self.readable, encoding="utf-8-sig", newline="") as fh:
             self.header, self.separator, self.header_lines = delimited.read_header(fh, path.suffix)
@@ -120,10 +120,10 @@ class CsvChunks:
 class ParquetChunks:
     """The batches of a (Geo)Parquet file whose geometries are WKB (other encodings: not streamed)."""
 
-    def __init__(self, path: pathlib.Path, chunk_rows: int = CHUNK_ROWS):
+    def __init__(self, path: pathlib.Path, chunk_rows: int | None = None):
         import pyarrow.parquet as pq
 
-        self.path, self.chunk_rows = path, chunk_rows
+        self.path, self.chunk_rows = path, chunk_rows or CHUNK_ROWS
         try:
             self.file = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several unrelated types for a bad file
