@@ -14,7 +14,7 @@ import shapely
 
 import queries
 from borderwatch import demo, importer
-from borderwatch.importers import chunks, delimited
+from borderwatch.importers import chunks, delimited, pipeline
 from borderwatch.importers.report import FileRefused
 from borderwatch.store import Store
 
@@ -33,7 +33,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(chunks, "CHUNK_ROWS", 250)
+    monkeypatch.setattr(pipeline, "CHUNK", 250)
     monkeypatch.setattr(chunks, "BLOCK_BYTES", 8 * 1024)
 
 

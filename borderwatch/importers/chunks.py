@@ -24,7 +24,7 @@ import pyproj
 from borderwatch.importers import delimited, safety, sources
 from borderwatch.importers.report import FileRefused
 
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 200_000  # default rows per chunk (the pipeline passes its own)
 BLOCK_BYTES = 16 * 1024 * 1024
 
 
@@ -56,6 +56,17 @@ class CsvChunks:
             fh.readline()
         return fh.tell()
 
+    def estimate_rows(self, sample: int = 1 << 20) -> int:
+        """The number of data rows, from the lines of the first MB (exact for a file that small)."""
+        with open(self.readable, "rb") as fh:
+            start = self._data_start(fh)
+            head = fh.read(sample)
+            whole = not fh.read(1)
+        lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
+        if whole or not lines:
+            return lines
+        return max(int((self.size - start) * lines / len(head)), lines)
+
     def __iter__(self) -> Iterator[Chunk]:
         self.tally = delimited.Tally()
         with open(self.readable, "rb") as fh:
@@ -73,7 +84,7 @@ class CsvChunks:
                     yield from self._strict(fh, line)
                     return
                 line += block.count(b"\n")
-                yield from self._split(table, fh.tell())
+                yield from self._split(table, offset, fh.tell())
 
     def _fast(self, block: bytes) -> pa.Table | None:
         """The block parsed by pyarrow, or None when the strict reader must read it."""
@@ -93,8 +104,9 @@ class CsvChunks:
         except (pa.ArrowInvalid, pa.ArrowException):
             return None
 
-    def _split(self, table: pa.Table, done: int) -> Iterator[Chunk]:
+    def _split(self, table: pa.Table, begin: int, end: int) -> Iterator[Chunk]:
         for start in range(0, table.num_rows, self.chunk_rows):
+            done = begin + (end - begin) * min(start + self.chunk_rows, table.num_rows) / table.num_rows
             part = table.slice(start, self.chunk_rows)
             self.tally.rows += part.num_rows
             attrs = pd.DataFrame({h: part.column(h).to_numpy(zero_copy_only=False).astype(object) for h in self.header})

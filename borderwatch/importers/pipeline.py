@@ -38,7 +38,7 @@ import queries
 LAYERS = mp.LAYERS
 PRESETS = tuple(mp.PRESETS)
 PREVIEW_ROWS = 20
-CHUNK = 50_000
+CHUNK = 200_000  # rows validated at a time (and read at a time from a streamed file)
 Progress = Callable[[int, int], None]
 
 
@@ -195,10 +195,8 @@ def commit(plan: ImportPlan, store: Store, *, progress: Progress | None = None) 
         raise ImportRefused(report)
     t0 = time.monotonic()
     if plan.staged is not None:
-        try:
-            counts = staged.commit(store, plan, progress)
-        finally:
-            plan.staged.close()
+        counts = staged.commit(store, plan, progress)  # an error leaves the staged rows for a retry
+        plan.staged.close()
     else:
         counts = TARGETS[plan.layer].write(store, plan)
     report.written = counts["written"]

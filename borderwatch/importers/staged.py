@@ -114,7 +114,7 @@ def count_existing(store, plan) -> int:
     """How many of the plan's records the store already holds (dry runs)."""
     path = plan.staged.unique()
     cur = store.cursor()
-    cur.register("staged", pads.dataset(path).to_table(columns=["incident_id"]))
+    cur.register("staged", pads.dataset(path))  # scanned by DuckDB, not loaded
     try:
         return int(queries.scalar("import_existing_incidents_staged", store=store))
     finally:

@@ -11,6 +11,7 @@ settles the day/month order differently from the first, the file is read again w
 """
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import tempfile
 
@@ -40,18 +41,19 @@ def read_streamed(plan, path: pathlib.Path, opts) -> bool:
     try:
         workdir = pathlib.Path(tmp.name)
         if path.suffix.lower() in (".parquet", ".geoparquet"):
-            src, fmt = chunks.ParquetChunks(path), "GeoParquet"
+            src, fmt = chunks.ParquetChunks(path, pipeline.CHUNK), "GeoParquet"
             if not src.streamable:
                 tmp.cleanup()
                 return False
         else:
-            src, fmt = chunks.CsvChunks(path, opts.encoding, workdir), "CSV"
+            src, fmt = chunks.CsvChunks(path, opts.encoding, workdir, pipeline.CHUNK), "CSV"
         report = plan.report
         report.format, report.source_layers = fmt, [src.name]
         report.encoding, report.encoding_confidence = src.encoding, src.confidence
         order = None
-        for _ in range(2):
-            scan = Scan(plan, path, opts, src, workdir, order)
+        for attempt in range(2):
+            # progress is reported once: a second reading (rare) goes on behind the finished bar
+            scan = Scan(plan, path, opts if attempt == 0 else _quiet(opts), src, workdir, order)
             scan.run()
             if scan.final_order == scan.order or not scan.slashed:
                 break
@@ -96,8 +98,9 @@ class Scan:
         nations = pipeline._nations(self.opts.store)
         now = self.opts.now or vals.utcnow()
         total = getattr(self.src, "rows", None)
+        self.reported = 0
         if self.opts.progress:
-            self.opts.progress(0, total or 1)
+            self.opts.progress(0, total if total is not None else self.src.estimate_rows())
         for chunk in self.src:
             n = len(chunk.attrs)
             if n == 0:
@@ -105,7 +108,7 @@ class Scan:
             if not self._chunk(chunk, n, nations, now):
                 break
             if self.opts.progress:
-                done = self.rows
+                done = self.reported = self.rows
                 self.opts.progress(done, total or max(int(done / max(chunk.fraction, 1e-9)), done))
         self.writer.close()
         if self.rows == 0 and not report.file_errors:
@@ -256,8 +259,12 @@ class Scan:
         report.records = self.writer.rows - len(repeats)
         order = {name: k for k, name in enumerate(report.source_layers)}
         report.rejected.sort(key=lambda e: (e.row is not None, order.get(e.layer, -1), e.row or 0))
-        if self.opts.progress:
+        if self.opts.progress and self.reported != self.rows:
             self.opts.progress(self.rows, self.rows)
+
+
+def _quiet(opts):
+    return dataclasses.replace(opts, progress=None)
 
 
 def _order(flags: list[bool]) -> tuple[str | None, str | None]:
