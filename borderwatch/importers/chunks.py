@@ -24,8 +24,8 @@ import pyproj
 from borderwatch.importers import delimited, safety, sources
 from borderwatch.importers.report import FileRefused
 
-CHUNK_ROWS = 200_000  # default rows per chunk (the pipeline passes its own)
-BLOCK_BYTES = 16 * 1024 * 1024
+CHUNK_ROWS = 100_000  # default rows per chunk (the pipeline passes its own)
+BLOCK_BYTES = 8 * 1024 * 1024
 
 
 @dataclasses.dataclass

@@ -38,7 +38,7 @@ import queries
 LAYERS = mp.LAYERS
 PRESETS = tuple(mp.PRESETS)
 PREVIEW_ROWS = 20
-CHUNK = 200_000  # rows validated at a time (and read at a time from a streamed file)
+CHUNK = 100_000  # rows validated at a time (and read at a time from a streamed file)
 Progress = Callable[[int, int], None]
 
 

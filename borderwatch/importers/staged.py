@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from borderwatch import ingest
 import queries
 
-BATCH_ROWS = 200_000
+BATCH_ROWS = 100_000
 MEMORY_LIMIT = "512MB"  # DuckDB's own work over the staged files spills to disk beyond this
 SCHEMA = pa.schema([
     ("incident_id", pa.string()), ("occurred_at", pa.timestamp("us")), ("time_precision", pa.string()),
