@@ -14,7 +14,7 @@ import shapely
 
 import queries
 from borderwatch import demo, importer
-from borderwatch.importers import chunks, delimited, pipeline
+from borderwatch.importers import chunks, delimited, pipeline, staged
 from borderwatch.importers.report import FileRefused
 from borderwatch.store import Store
 
@@ -35,6 +35,7 @@ def store(tmp_path_factory):
 def small_chunks(monkeypatch):
     monkeypatch.setattr(pipeline, "CHUNK", 250)
     monkeypatch.setattr(chunks, "BLOCK_BYTES", 8 * 1024)
+    monkeypatch.setattr(staged, "INSERT_ROWS", 1_000)
 
 
 def incidents_count(store) -> int:

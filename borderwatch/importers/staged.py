@@ -18,6 +18,7 @@ from borderwatch import ingest
 import queries
 
 BATCH_ROWS = 100_000
+INSERT_ROWS = 500_000  # rows per INSERT statement of a commit
 MEMORY_LIMIT = "512MB"  # DuckDB's own work over the staged files spills to disk beyond this
 SCHEMA = pa.schema([
     ("incident_id", pa.string()), ("occurred_at", pa.timestamp("us")), ("time_precision", pa.string()),
@@ -138,7 +139,6 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
             rows += table.num_rows
             if progress:
                 progress(rows, max(report.records, rows))
-    staged = pads.dataset(done_path)
     with store.transaction() as cur:
         removed = 0
         if plan.replace:
@@ -146,10 +146,13 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
             queries.execute("delete_dataset", store=store, idents={"table": "incidents"}, dataset=report.dataset)
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": "incidents"}))
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
-        cur.register("staged", staged)
-        try:
-            queries.execute("insert_incidents_staged", store=store)
-        finally:
-            cur.unregister("staged")
+        # one statement per slice keeps DuckDB's memory bounded; the ids are unique across slices,
+        # and the transaction makes the slices one write
+        for batch in pq.ParquetFile(done_path).iter_batches(batch_size=INSERT_ROWS):
+            cur.register("staged", pa.Table.from_batches([batch]))
+            try:
+                queries.execute("insert_incidents_staged", store=store)
+            finally:
+                cur.unregister("staged")
         written = int(queries.scalar("count_rows", store=store, idents={"table": "incidents"}) - before)
     return {"written": written, "already_present": rows - written, "replaced": removed}
