@@ -180,3 +180,19 @@ def test_chunked_geoparquet_totals_and_a_late_refusal(store, tmp_path):
     assert [str(e) for e in report.rejected] == [
         "events_bad.parquet, row 2998 (id G2998), field geometry: incidents are points; this row has a Polygon"]
     assert incidents_count(store) == before
+
+
+def test_command_shows_rows_rate_and_time_left_on_a_terminal(tmp_path, monkeypatch, capsys):
+    from borderwatch import cli
+
+    monkeypatch.setenv("BORDERWATCH_STORE", str(tmp_path / "cli-store"))
+    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    path = tmp_path / "events.csv"
+    write_csv(path, [line(i) for i in range(1, ROWS + 1)])
+    assert cli.main(["import", "incidents", str(path), "--source", "bulk-cli"]) == 0
+    captured = capsys.readouterr()
+    assert "written: 3,000 new" in captured.out
+    shown = captured.err.replace("\r\x1b[K", "\n").split("\n")
+    assert any(s.strip().startswith("3,000 of 3,000 rows (") and "rows/s" in s for s in shown)
+    assert any(s.strip().startswith("0 of 3,0") for s in shown)
