@@ -19,7 +19,7 @@ import queries
 
 BATCH_ROWS = 100_000
 INSERT_ROWS = 500_000  # rows per INSERT statement of a commit
-MEMORY_LIMIT = "512MB"  # DuckDB's own work over the staged files spills to disk beyond this
+MEMORY_LIMIT = "256MB"  # DuckDB's own work over the staged files spills to disk beyond this
 SCHEMA = pa.schema([
     ("incident_id", pa.string()), ("occurred_at", pa.timestamp("us")), ("time_precision", pa.string()),
     ("threat_type", pa.string()), ("severity", pa.int8()), ("confidence", pa.float32()),
@@ -59,7 +59,7 @@ def _duckdb(workdir: pathlib.Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute("SET temp_directory = $dir", {"dir": str(workdir / "spill")})
-    con.execute("SET threads = 2")
+    con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = false")
     return con
 
@@ -71,6 +71,7 @@ def _query(con, name: str, **params):
 
 def repeats(path: pathlib.Path) -> list[Repeat]:
     """Rows whose id an earlier row of the file has (identical content or not)."""
+    pa.default_memory_pool().release_unused()
     con = _duckdb(path.parent)
     try:
         rows = _query(con, "import_staged_repeats", path=str(path)).fetchall()
@@ -136,7 +137,9 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
             k = table.schema.get_field_index("ingested_at")
             table = table.set_column(k, "ingested_at", pa.array([stamp] * table.num_rows, table.schema.field(k).type))
             out.write_table(table)
-            rows += table.num_rows
+            del frame, table
+            pa.default_memory_pool().release_unused()
+            rows += batch.num_rows
             if progress:
                 progress(rows, max(report.records, rows))
     with store.transaction() as cur:

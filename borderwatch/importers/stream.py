@@ -17,6 +17,7 @@ import tempfile
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from borderwatch.importers import chunks, pipeline, safety, sources, staged
 from borderwatch.importers import mapping as mp
@@ -107,6 +108,7 @@ class Scan:
                 continue
             if not self._chunk(chunk, n, nations, now):
                 break
+            pa.default_memory_pool().release_unused()  # the chunk's Arrow buffers, back to the system
             if self.opts.progress:
                 done = self.reported = self.rows
                 self.opts.progress(done, total or max(int(done / max(chunk.fraction, 1e-9)), done))
