@@ -86,10 +86,10 @@ def run_ours(path: str, store_dir: str, dry_run: bool) -> dict:
 
     store = Store(pathlib.Path(store_dir))
     reference.load_into(store)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     report = importer.import_file("incidents", path, store, dry_run=dry_run, now=None)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "rows": report.rows_read, "accepted": report.accepted, "status": report.status,
+    return {"seconds": seconds, "cpu_seconds": _cpu() - c0, "rows": report.rows_read, "accepted": report.accepted, "status": report.status,
             "new": report.written if not dry_run else report.records - (report.already_present or 0),
             "refusal": report.file_errors[0].reason if report.file_errors else None}
 
@@ -98,7 +98,7 @@ def run_naive(path: str, store_dir: str) -> dict:
     import duckdb
     import pandas as pd
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     if path.endswith(".csv"):
         frame = pd.read_csv(path)
     else:
@@ -113,7 +113,13 @@ def run_naive(path: str, store_dir: str) -> dict:
     con.execute("CREATE TABLE incidents AS SELECT * FROM frame")
     rows = con.execute("SELECT count(*) FROM incidents").fetchone()[0]
     con.close()
-    return {"seconds": time.perf_counter() - t0, "rows": rows}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu() - c0, "rows": rows}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, all threads: less sensitive to other jobs' load than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child(args) -> None:
@@ -146,6 +152,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(ROOT / "var" / "bench-import"))
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--kinds", default="ours,dry,naive", help="which of ours, dry, naive to measure")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -155,23 +162,25 @@ def main() -> None:
     work = pathlib.Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
-    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
-    print(f"{'file':<26} {'what':<8} {'rows':>11} {'seconds':>9} {'rows/s':>10} {'peak RSS':>10}  note")
+    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(f"{'file':<26} {'what':<8} {'rows':>11} {'seconds':>9} {'rows/s':>10} {'CPU s':>8} {'rows/CPU s':>11} "
+          f"{'peak RSS':>10}  note")
     for size in [int(s) for s in args.sizes.split(",")]:
         for fmt in args.formats.split(","):
             ext = "csv" if fmt == "csv" else "parquet"
             path = work / f"incidents_{size}.{ext}"
             if not path.exists():
                 make_file(path, size, fmt)
-            kinds = ["ours", "dry"] + ([] if args.skip_naive else ["naive"])
+            kinds = [k for k in args.kinds.split(",") if not (args.skip_naive and k == "naive")]
             results = {k: measure(k, path, args.timeout) for k in kinds}
             for kind, r in results.items():
                 if "error" in r:
-                    print(f"{path.name:<26} {kind:<8} {'':>11} {'':>9} {'':>10} {'':>10}  {r['error']}")
+                    print(f"{path.name:<26} {kind:<8} {'':>11} {'':>9} {'':>10} {'':>8} {'':>11} {'':>10}  {r['error']}")
                     continue
                 note = r.get("refusal") or (f"{r['status']}, {r.get('new', 0):,} new" if "status" in r else "")
+                cpu = r.get("cpu_seconds", 0.0)
                 print(f"{path.name:<26} {kind:<8} {r['rows']:>11,} {r['seconds']:>9.1f} {r['rows'] / r['seconds']:>10,.0f} "
-                      f"{r['peak_rss_mb']:>8,.0f} MB  {note}")
+                      f"{cpu:>8.1f} {r['rows'] / max(cpu, 1e-9):>11,.0f} {r['peak_rss_mb']:>8,.0f} MB  {note}", flush=True)
             ours, dry = results.get("ours", {}), results.get("dry", {})
             if "error" not in ours and "error" not in dry:
                 same = (ours["rows"], ours["accepted"]) == (dry["rows"], dry["accepted"])

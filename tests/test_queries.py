@@ -130,6 +130,14 @@ def test_queries_reading_staged_rows_run_through_their_writers(tmp_path, monkeyp
             owner = store.cursor().execute(f"SELECT owner_nation, release_nations FROM {layer} WHERE dataset = ?",
                                            [report.dataset]).fetchall()
             assert owner == [("USA", ["MEX"])]
+    # a large-file import (CSV incidents, read in chunks and staged): dry run, import, again
+    csv = tmp_path / "incidents.csv"
+    csv.write_text("incident_id,occurred_at,threat_type,lon,lat\ncsv-1,2026-10-30T10:00:00Z,smuggling,-104.2,32.02\n"
+                   "csv-2,2026-10-30T11:00:00Z,illegal_crossing,-104.3,32.03\n"
+                   "csv-1,2026-10-30T10:00:00Z,smuggling,-104.2,32.02\n")  # a repeated row: kept once
+    assert importer.import_file("incidents", csv, store, dry_run=True).accepted == 3  # rows read and valid
+    assert importer.import_file("incidents", csv, store).written == 2
+    assert importer.import_file("incidents", csv, store, dry_run=True).already_present == 2
     position = {"uid": "unit-1", "callsign": "Alpha", "nation": "USA", "team": None, "role": None,
                 "cot_type": "a-f-G-U-C", "platform": None, "lon": -105.0, "lat": 32.1, "speed_mps": 1.0,
                 "course_deg": 90.0, "reported_at": (NOW - dt.timedelta(minutes=5)).isoformat(),

@@ -73,8 +73,13 @@ def run(args) -> int:
     show = sys.stderr.isatty() and not args.json
     last = [0.0]
     rate = Rate()
+    phase = {"done": 0, "rate": rate}
 
     def progress(done: int, total: int) -> None:
+        if done < phase["done"]:  # the commit counts its rows from 0 again: its own rate and time left
+            phase["rate"] = Rate()
+        phase["done"] = done
+        rate = phase["rate"]
         if show and (time.monotonic() - last[0] > 0.5 or done >= total):
             last[0] = time.monotonic()
             print(f"\r\033[K  {rate.describe(done, total)}", end="" if done < total else "\n", file=sys.stderr,

@@ -28,7 +28,7 @@ import shapely
 from borderwatch import reference
 from borderwatch.importers import assemble
 from borderwatch.importers import mapping as mp
-from borderwatch.importers import reproject, safety, sources
+from borderwatch.importers import reproject, safety, sources, staged, stream
 from borderwatch.importers import values as vals
 from borderwatch.importers.report import ALL_OR_NOTHING, SKIP_INVALID, FileRefused, ImportReport, RowError
 from borderwatch.importers.targets import TARGETS, Context, borders, messages, short
@@ -38,7 +38,7 @@ import queries
 LAYERS = mp.LAYERS
 PRESETS = tuple(mp.PRESETS)
 PREVIEW_ROWS = 20
-CHUNK = 50_000
+CHUNK = 100_000  # rows validated at a time (and read at a time from a streamed file)
 Progress = Callable[[int, int], None]
 
 
@@ -60,6 +60,8 @@ class ImportPlan:
     replace: bool = False
     # every row read, in file order: its WGS 84 geometry (None where missing or unusable)
     geometries: np.ndarray = dataclasses.field(default_factory=lambda: np.array([], dtype=object))
+    # a streamed file (``stream``): every accepted record staged on disk; ``records`` is its first rows
+    staged: Any = None
 
     @property
     def ok(self) -> bool:
@@ -121,6 +123,8 @@ class Work:
     geoms: np.ndarray | None = None  # WGS 84, None where unusable
     records: pd.DataFrame | None = None
     outlines: list[pd.DataFrame] = dataclasses.field(default_factory=list)
+    preset: Any = None  # the preset applied (chosen once, for every chunk of a streamed file)
+    columns: dict[str, str] = dataclasses.field(default_factory=dict)  # field -> column, as resolved
 
     @property
     def report(self) -> ImportReport:
@@ -168,10 +172,11 @@ def read_file(layer: str, path: str | pathlib.Path, *, mapping: dict[str, str] |
     opts = Options(mapping, preset, source_name, defaults, layer_name, encoding, crs, date_format, threat_map,
                    store, progress, now)
     try:
-        work = read(plan, p, opts)
-        if map_fields(work) and reproject_geometries(work):
-            validate(work)
-            assemble_records(work)
+        if not (stream.streams(layer, p) and stream.read_streamed(plan, p, opts)):
+            work = read(plan, p, opts)
+            if map_fields(work) and reproject_geometries(work):
+                validate(work)
+                assemble_records(work)
     except FileRefused as exc:
         report.refuse(exc.reason, field=exc.field, layer=exc.layer)
         plan.records = pd.DataFrame()
@@ -189,7 +194,11 @@ def commit(plan: ImportPlan, store: Store, *, progress: Progress | None = None) 
     if not report.ok:
         raise ImportRefused(report)
     t0 = time.monotonic()
-    counts = TARGETS[plan.layer].write(store, plan)
+    if plan.staged is not None:
+        counts = staged.commit(store, plan, progress)  # an error leaves the staged rows for a retry
+        plan.staged.close()
+    else:
+        counts = TARGETS[plan.layer].write(store, plan)
     report.written = counts["written"]
     report.already_present = counts["already_present"]
     report.replaced = counts["replaced"]
@@ -210,8 +219,12 @@ def import_file(layer: str, path: str | pathlib.Path, store: Store, *, dry_run: 
         report = plan.report
         report.dry_run = True
         report.status = "dry run"
-        if report.ok:
+        if report.ok and plan.staged is not None:
+            report.already_present, report.replaced = staged.count_existing(store, plan), 0
+        elif report.ok:
             report.already_present, report.replaced = TARGETS[plan.layer].count_existing(store, plan)
+        if plan.staged is not None:
+            plan.staged.close()
         return report
     if not plan.ok:
         return plan.report
@@ -256,17 +269,32 @@ def read(plan: ImportPlan, path: pathlib.Path, opts: Options) -> Work:
 # -- 2. map ---------------------------------------------------------------------------------
 def map_fields(work: Work) -> bool:
     """Fields from the preset, then the automatic and explicit mapping, then constants; False if refused."""
-    report, layer, opts, n = work.report, work.plan.layer, work.opts, work.n
+    report, layer, opts = work.report, work.plan.layer, work.opts
     preset = _choose_preset(layer, opts.preset, work.attrs, report)
-    work.derived = derived = preset.derive(work.attrs) if preset else None
     explicit = {k.strip().lower(): v for k, v in (opts.mapping or {}).items()}
     # a preset is the whole mapping: only explicit mappings are added to it
-    skip = set(mp.all_targets(layer, work.tabular)) if derived else set()
+    skip = set(mp.all_targets(layer, work.tabular)) if preset else set()
     resolved = mp.resolve(layer, work.attrs, tabular=work.tabular, explicit=explicit, skip=skip - set(explicit))
     for msg in resolved.errors:
         report.refuse(msg, field="mapping")
     if resolved.errors:
         return False
+    work.preset, work.columns = preset, resolved.columns
+    apply_fields(work, preset, resolved.columns)
+    if report.file_errors:
+        return False
+    report.mapping = dict(work.labels)
+    work.source = opts.source_name or (preset.source if preset else work.path.name)
+    report.source = work.source
+    report.dataset = f"import:{work.source}"
+    return True
+
+
+def apply_fields(work: Work, preset, columns: dict[str, str]) -> None:
+    """Each field's values for the rows of ``work`` (preset, mapped columns, then constants)."""
+    report, layer, opts, n = work.report, work.plan.layer, work.opts, work.n
+    explicit = {k.strip().lower(): v for k, v in (opts.mapping or {}).items()}
+    work.derived = derived = preset.derive(work.attrs) if preset else None
     values, labels = work.values, work.labels
     if derived:
         for t, v in derived.values.items():
@@ -274,7 +302,7 @@ def map_fields(work: Work) -> bool:
                 values[t], labels[t] = v, derived.labels.get(t, t)
         for note in derived.notes:
             report.warn(note)
-    for t, col in resolved.columns.items():
+    for t, col in columns.items():
         values[t], labels[t] = work.attrs[col].tolist(), col
     valid_targets = mp.all_targets(layer, work.tabular)
     for t, value in (opts.defaults or {}).items():
@@ -287,13 +315,6 @@ def map_fields(work: Work) -> bool:
             labels[t] = f"{labels[t]} (default {value!r})"
         else:
             values[t], labels[t] = [value] * n, f"={value}"
-    if report.file_errors:
-        return False
-    report.mapping = dict(labels)
-    work.source = opts.source_name or (preset.source if preset else work.path.name)
-    report.source = work.source
-    report.dataset = f"import:{work.source}"
-    return True
 
 
 def _choose_preset(layer: str, preset: str | None, attrs: pd.DataFrame, report: ImportReport):

@@ -10,6 +10,8 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from borderwatch.filters import utcnow
 
@@ -84,8 +86,27 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+_SPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())  # what str.strip() removes
+
+
 def texts(values: Iterable[Any]) -> list[str | None]:
+    """``_text`` of each value (a column of text is done by pyarrow, with str.strip's whitespace)."""
+    if isinstance(values, list) and len(values) > 64:
+        try:
+            arr = pa.array(values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            arr = None
+        if arr is not None:
+            trimmed = pc.utf8_trim(arr, characters=_SPACE)
+            return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed).to_pylist()
     return [_text(v) for v in values]
+
+
+def by_value(values: list[Any], fn) -> tuple[np.ndarray, list[Any]]:
+    """``fn`` of each distinct text (``_text``) of ``values``, once: (code per row, -1 where missing;
+    result per code)."""
+    codes, uniques = pd.factorize(np.array(texts(list(values)), dtype=object), use_na_sentinel=True)
+    return codes, [fn(u) for u in uniques]
 
 
 def _zone_offset(z: str | None) -> dt.timedelta | None:
@@ -252,8 +273,13 @@ def parse_numbers(values: list[Any], *, what: str = "number") -> tuple[np.ndarra
     errors: dict[int, str] = {}
     if not len(values):
         return out, errors
-    series = pd.Series(values, dtype=object)
-    if not series.map(type).isin((bool, np.bool_)).any():
+    texts_only = _number_texts(values)
+    if texts_only is not None:
+        fast, missing = texts_only
+        good = np.isfinite(fast)
+        out[good] = fast[good]
+        redo = np.flatnonzero(~good & ~missing)
+    elif not (series := pd.Series(values, dtype=object)).map(type).isin((bool, np.bool_)).any():
         fast = pd.to_numeric(series.map(lambda v: v.strip() if type(v) is str else v), errors="coerce")
         fast = fast.to_numpy(dtype=float, na_value=np.nan)
         missing = series.map(lambda v: _text(v) is None).to_numpy(dtype=bool)
@@ -285,6 +311,22 @@ def parse_numbers(values: list[Any], *, what: str = "number") -> tuple[np.ndarra
             continue
         out[i] = x
     return out, errors
+
+
+def _number_texts(values: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a column of text (or missing) values: (floats, NaN where not plainly a number; missing);
+    None for other columns or text pyarrow does not read as numbers (the general path decides)."""
+    try:
+        arr = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
+    trimmed = pc.utf8_trim_whitespace(arr)
+    missing = pc.fill_null(pc.equal(trimmed, ""), True)
+    try:
+        numbers = pc.cast(pc.if_else(missing, pa.scalar(None, pa.string()), trimmed), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return numbers.to_numpy(zero_copy_only=False), missing.to_numpy(zero_copy_only=False)
 
 
 _ISO_ZONED = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})"
@@ -364,15 +406,14 @@ def vocabulary(table: dict[str, Iterable[str]]) -> dict[str, str]:
 def lookup(values: list[Any], vocab: dict[str, str], explicit: dict[str, str] | None = None) -> list[str | None]:
     """Canonical word per value (None where missing or not in the vocabulary)."""
     exp = {norm_word(k): v for k, v in (explicit or {}).items()}
-    out: list[str | None] = []
-    for v in values:
-        s = _text(v)
-        if s is None:
-            out.append(None)
-            continue
+
+    def one(s: str) -> str | None:
         key = norm_word(s)
-        out.append(exp.get(key) or vocab.get(key))
-    return out
+        return exp.get(key) or vocab.get(key)
+
+    codes, found = by_value(values, one)
+    table = np.array(found + [None], dtype=object)  # code -1 (missing) -> None
+    return table[codes].tolist()
 
 
 # -- nations --------------------------------------------------------------------------------

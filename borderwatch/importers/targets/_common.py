@@ -9,6 +9,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyproj import Geod
 import shapely
 
@@ -79,30 +80,30 @@ def short(value: Any) -> str | None:
 
 # -- shared field parsers -------------------------------------------------------------------
 def nation_codes(ctx: Context, target: str) -> list[str | None]:
-    out = []
-    for i, v in enumerate(ctx.get(target)):
-        if vals._text(v) is None:
-            out.append(None)
-            continue
-        code = ctx.nations.code(v)
-        if code is None:
-            ctx.fail(i, target, f"unknown nation code {vals._text(v)!r} (use ISO 3166-1 alpha-3 such as FRA, "
-                                "alpha-2, numeric, or the English name)", v)
-        out.append(code)
-    return out
+    raw = ctx.get(target)
+    codes, found = vals.by_value(raw, ctx.nations.code)
+    out = np.array(found + [None], dtype=object)[codes]
+    for i in np.flatnonzero((codes >= 0) & pd.isna(out)):
+        v = raw[i]
+        ctx.fail(int(i), target, f"unknown nation code {vals._text(v)!r} (use ISO 3166-1 alpha-3 such as FRA, "
+                                 "alpha-2, numeric, or the English name)", v)
+    return out.tolist()
 
 
 def texts(ctx: Context, target: str, default: str | None = None) -> list[str | None]:
-    return [vals._text(v) or default for v in ctx.get(target)]
+    return [t or default for t in vals.texts(ctx.get(target))]
 
 
 def points(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """lon / lat of point rows; other geometry types are rejected."""
     lon = np.full(ctx.n, np.nan)
     lat = np.full(ctx.n, np.nan)
-    for i, g in enumerate(ctx.geoms):
-        if g is None:
-            continue
+    geoms = np.asarray(ctx.geoms, dtype=object)
+    kinds = shapely.get_type_id(geoms)  # -1 where None
+    simple = np.flatnonzero(kinds == 0)
+    lon[simple], lat[simple] = shapely.get_x(geoms[simple]), shapely.get_y(geoms[simple])
+    for i in np.flatnonzero(kinds > 0):
+        g = geoms[i]
         kind = g.geom_type
         if kind == "MultiPoint" and len(g.geoms) == 1:
             g = g.geoms[0]
@@ -112,11 +113,10 @@ def points(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
             kind = "Point"
         if kind != "Point":
             what = f"{len(g.geoms)} points" if kind == "MultiPoint" else kind
-            ctx.fail(i, "geometry", f"{ctx.layer} are points; this row has a {what}", kind)
+            ctx.fail(int(i), "geometry", f"{ctx.layer} are points; this row has a {what}", kind)
             continue
         lon[i], lat[i] = g.x, g.y
     return lon, lat
-
 
 
 def values_text(values: set) -> str:
@@ -165,21 +165,47 @@ def messages(tally: dict[str, int], samples: dict[str, set]) -> tuple[list[str],
 def content_hashes(records: pd.DataFrame, fields: list[str], geometries: np.ndarray | None) -> list[str]:
     """A hash of each normalised record (fields and geometry rounded to 1e-7 degrees)."""
     n = len(records)
-    parts = [pd.Series([f"{f}="] * n, index=records.index, dtype=object) + canon_series(records[f]) for f in fields]
+    parts = [pc.binary_join_element_wise(pa.scalar(f"{f}="), pa.array(canon_series(records[f]), pa.string()), "")
+             for f in fields]
     if geometries is not None:
         rounded = shapely.transform(np.asarray(geometries, dtype=object), lambda c: np.round(c, 7))
-        parts.append(pd.Series(shapely.to_wkb(rounded, hex=True), index=records.index, dtype=object))
+        parts.append(pa.array(shapely.to_wkb(rounded, hex=True), pa.string()))
     if not parts:
         return [hashlib.sha1(b"").hexdigest()] * n
-    joined = parts[0].str.cat(parts[1:], sep="\x1f") if len(parts) > 1 else parts[0]
-    return [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in joined]
+    joined = pc.binary_join_element_wise(*parts, "\x1f") if len(parts) > 1 else parts[0]
+    sha1 = hashlib.sha1
+    return [sha1(t.encode("utf-8")).hexdigest() for t in joined.to_pylist()]
 
 
-def canon_series(col: pd.Series) -> pd.Series:
+def canon_series(col: pd.Series) -> np.ndarray:
+    """Each value as the text hashed ('' where missing), independent of the other rows."""
+    if col.dtype.kind == "M":
+        return _canon_times(col.to_numpy(dtype="datetime64[us]"))
     if col.dtype.kind in "fiu":
-        text = pd.Series(np.round(col.to_numpy(dtype=float), 7), index=col.index).astype(str)
-        return text.where(col.notna(), "").astype(object)
-    return col.astype(str).where(col.notna(), "").astype(object)
+        arr = col.to_numpy(dtype=float)
+        text = np.round(arr, 7).astype(str).astype(object)
+        text[np.isnan(arr)] = ""
+        return text
+    values = col.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    return np.array(["" if m else v if type(v) is str else str(v) for v, m in zip(values, missing)], dtype=object)
+
+
+def _canon_times(stamps: np.ndarray) -> np.ndarray:
+    """Each time as text on its own (the same in any chunk of a file): the date alone at midnight,
+    else to the second, else to the millisecond or microsecond; '' where missing."""
+    out = np.datetime_as_string(stamps, unit="us").astype(object)
+    if not len(out):
+        return out
+    text = np.char.replace(out.astype(str), "T", " ")
+    micro = (stamps - stamps.astype("datetime64[s]")).astype(np.int64)
+    midnight = stamps == stamps.astype("datetime64[D]")
+    result = np.where(midnight, np.char.ljust(text, 10).astype("U10"),
+                      np.where(micro == 0, text.astype("U19"),
+                               np.where(micro % 1000 == 0, text.astype("U23"), text)))
+    result = result.astype(object)
+    result[np.isnat(stamps)] = ""
+    return result
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -47,14 +47,15 @@ def build(ctx: Context) -> pd.DataFrame:
     threats: list[str | None] = [None] * n
     if have_threat:
         raw = ctx.get("threat_type")
-        found = vals.lookup(raw, mp.THREATS, ctx.threat_map)
-        for i, (v, t) in enumerate(zip(raw, found)):
+        found = np.array(vals.lookup(raw, mp.THREATS, ctx.threat_map), dtype=object)
+        for i in np.flatnonzero(~np.isin(found, list(THREAT_TYPES))):
+            v = raw[i]
             if vals._text(v) is None:
-                ctx.fail(i, "threat_type", "missing threat type (required)")
-            elif t is None or t not in THREAT_TYPES:
-                ctx.fail(i, "threat_type", f"unknown threat type {vals._text(v)!r} (Borderwatch types: "
-                                           f"{', '.join(THREAT_TYPES)}; map values with --threat VALUE=TYPE)", v)
-            threats[i] = t
+                ctx.fail(int(i), "threat_type", "missing threat type (required)")
+            else:
+                ctx.fail(int(i), "threat_type", f"unknown threat type {vals._text(v)!r} (Borderwatch types: "
+                                                f"{', '.join(THREAT_TYPES)}; map values with --threat VALUE=TYPE)", v)
+        threats = found.tolist()
     severity = _severity(ctx)
     confidence = _confidence(ctx)
     err_m, errs = vals.parse_numbers(ctx.get("location_error_m"), what="distance in metres")
@@ -87,37 +88,46 @@ def _truncate(stamps: np.ndarray, precision: np.ndarray) -> np.ndarray:
     return out
 
 
+def _by_value(ctx: Context, target: str, out: np.ndarray, one) -> np.ndarray:
+    """``out`` with each row's value read by ``one(text) -> (value, None) | (None, reason)``, once per
+    distinct text; rows whose text is refused fail with the reason."""
+    raw = ctx.get(target)
+    codes, results = vals.by_value(raw, one)
+    for code, (value, reason) in enumerate(results):
+        rows = np.flatnonzero(codes == code)
+        if reason is None:
+            out[rows] = value
+            continue
+        for i in rows:
+            ctx.fail(int(i), target, reason, raw[i])
+    return out
+
+
 def _severity(ctx: Context) -> np.ndarray:
     out = np.full(ctx.n, 2, dtype=np.int8)
     if not ctx.has("severity"):
         return out
-    for i, v in enumerate(ctx.get("severity")):
-        s = vals._text(v)
-        if s is None:
-            continue
+
+    def one(s: str):
         word = vals.norm_word(s)
         if word in mp.SEVERITY_WORDS:
-            out[i] = mp.SEVERITY_WORDS[word]
-            continue
+            return mp.SEVERITY_WORDS[word], None
         try:
             x = float(s)
         except ValueError:
             x = None
         if x is None or not x.is_integer() or not 1 <= x <= 4:
-            ctx.fail(i, "severity", f"severity {s!r} is not 1-4 or low / moderate / high / critical", v)
-        else:
-            out[i] = int(x)
-    return out
+            return None, f"severity {s!r} is not 1-4 or low / moderate / high / critical"
+        return int(x), None
+    return _by_value(ctx, "severity", out, one)
 
 
 def _confidence(ctx: Context) -> np.ndarray:
     out = np.full(ctx.n, 0.5, dtype=np.float32)
     if not ctx.has("confidence"):
         return out
-    for i, v in enumerate(ctx.get("confidence")):
-        s = vals._text(v)
-        if s is None:
-            continue
+
+    def one(s: str):
         pct = s.endswith("%")
         try:
             x = float(s.rstrip("%").strip())
@@ -126,11 +136,9 @@ def _confidence(ctx: Context) -> np.ndarray:
         if pct:
             x /= 100
         if not 0 <= x <= 1:
-            ctx.fail(i, "confidence", f"confidence {s!r} is not between 0 and 1 (or a percentage such as 80%)", v)
-        else:
-            out[i] = x
-    return out
-
+            return None, f"confidence {s!r} is not between 0 and 1 (or a percentage such as 80%)"
+        return x, None
+    return _by_value(ctx, "confidence", out, one)
 
 
 def prepare(store, records: pd.DataFrame, dataset: str) -> pa.Table:
