@@ -54,7 +54,7 @@ def lake_store(base, env):
 @contextlib.contextmanager
 def feed_service(environment):
     proc = subprocess.Popen([sys.executable, "-m", "borderwatch.cli", "feeds", "--cot-tcp", "off", "--cot-udp", "off",
-                             "--json-tcp", "0", "--no-watch", "--batch-ms", "100", "--log-level", "WARNING"],
+                             "--json-tcp", "0", "--json-open", "--no-watch", "--batch-ms", "100", "--log-level", "WARNING"],
                             env=environment, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
