@@ -20,7 +20,9 @@ from borderwatch.filters import utcnow
 from borderwatch.store import Store, default_store
 
 ACTIONS = ("sign-in", "sign-out", "session-expired", "refused", "export", "briefing", "import",
-           "user-added", "user-disabled", "user-enabled", "password-reset", "password-changed", "role-changed")
+           "user-added", "user-disabled", "user-enabled", "password-reset", "password-changed", "role-changed",
+           "alert-rule-added", "alert-rule-changed", "alert-rule-removed", "alert-raised", "alert-acknowledged",
+           "alert-assigned", "alert-commented", "alert-closed")
 FIELDS = ("seq", "logged_at", "actor", "nation", "role", "action", "outcome", "address", "filter_text", "row_count",
           "detail")
 

@@ -89,7 +89,8 @@ SETUPS = {"demo": _setup_demo, "locate": _setup_locate}
 
 # Modules that add their own subcommands: each defines ``add_commands(subparsers)``.
 COMMAND_MODULES = ("borderwatch.importer", "borderwatch.feeds", "borderwatch.exports.cli", "borderwatch.brief",
-                   "borderwatch.bench", "borderwatch.auth", "borderwatch.audit", "borderwatch.backup")
+                   "borderwatch.bench", "borderwatch.auth", "borderwatch.audit", "borderwatch.backup",
+                   "borderwatch.alerts.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
