@@ -44,6 +44,12 @@ def live() -> None:
     cols[0].markdown(livemap.title_html(bool(ui.scenario_summary())), unsafe_allow_html=True,
                      help=ui.SYNTHETIC_NOTE if ui.scenario_summary() else None)
     cols[0].caption(ui.md(flt.describe(names=ui.names())))
+    n_alerts, alert_words = livemap.alerts_line(ctx.store)
+    if n_alerts:
+        with cols[0].container(key="bw_alerts_link"):
+            st.page_link("pages/alerts.py", label=alert_words, icon=":material/notifications_active:")
+    else:
+        cols[0].caption(alert_words)
     for col, fig in zip(cols[1:], livemap.headline_figures(head, ctx.now)):
         col.metric(fig.label, fig.value, fig.delta, delta_color="inverse", help=fig.help)
     if "bw_initial_view" not in st.session_state:

@@ -233,3 +233,49 @@ def test_cli(store, tmp_path):
     assert "closed" in cli("close", mine[0]["alert_id"]).stdout
     assert "acknowledge" in cli("history", mine[0]["alert_id"]).stdout
     assert cli("remove", rid).returncode == 0 and rid not in cli("rules").stdout
+
+
+# -- the app ------------------------------------------------------------------------------------
+@pytest.fixture
+def app_env(store, monkeypatch):
+    from borderwatch import store as store_mod
+
+    monkeypatch.setenv("BORDERWATCH_STORE", str(store.path))
+    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
+    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
+    monkeypatch.chdir(ROOT)
+    store_mod.reset_default_store()
+    yield store
+    store_mod.reset_default_store()
+
+
+def _app(store, name, role, nation="USA"):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import sign_in
+
+    return sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=180), store, name=name, nation=nation,
+                   role=role)
+
+
+def test_live_map_header_counts_unacknowledged_alerts_and_haloes_segments(app_env):
+    store = app_env
+    rule(store, "sensor_status", status="offline", hold=600)
+    alerts.evaluate(store, NOW)
+    usa = access.viewer_for("usa-watch", "USA", "viewer", store)
+    n, segments = alerts.unacknowledged(usa, store)
+    assert n >= 1 and "MEX-USA" in segments
+    at = _app(store, "usa-watch", "viewer").run()
+    assert not at.exception, at.exception
+    links = [el for el in at.main if "page_link" in str(getattr(el, "proto", ""))[:200] or
+             getattr(el, "type", "") == "page_link"]
+    labels = [getattr(el.proto, "label", "") for el in links]
+    assert any(f"{n} unacknowledged alert" in label for label in labels), labels
+    comps = [el for el in at.main if getattr(el, "type", "") == "component_instance"
+             or "streamlit_folium" in str(getattr(el, "proto", ""))[:400]]
+    args = json.loads(comps[0].proto.json_args)
+    assert "Alerted segments (unacknowledged)" in args["layer_control"]
+    assert "unacknowledged alert" in args["feature_group"] and "MEX-USA" in args["feature_group"]
+    data = next(c.value.replace("\\", "") for c in at.caption if "sensors last heard" in c.value)
+    assert "sensors last heard 12:00 UTC (0 s ago) from import sensors.csv" in data
+    assert "border segments from Natural Earth" in data
