@@ -279,3 +279,122 @@ def test_live_map_header_counts_unacknowledged_alerts_and_haloes_segments(app_en
     data = next(c.value.replace("\\", "") for c in at.caption if "sensors last heard" in c.value)
     assert "sensors last heard 12:00 UTC (0 s ago) from import sensors.csv" in data
     assert "border segments from Natural Earth" in data
+
+
+def test_alerts_page_acknowledge_and_rules_by_role(app_env):
+    store = app_env
+    rid = rule(store, "sensor_status", status="degraded", hold=600)
+    alerts.evaluate(store, NOW, rule_id=rid)
+    at = _app(store, "usa-desk", "viewer")
+    at.run()
+    at.switch_page("pages/alerts.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Alerts"
+    at.selectbox(key="al_state").set_value("new").run()
+    new = alerts.alerts_frame(access.viewer_for("x", "USA", "viewer", store), store, state="new")
+    assert len(new) >= 1
+    picked = at.selectbox(key="al_pick").value
+    assert picked in set(new.alert_id)
+    at.text_area(key="al_note").input("on it")
+    next(b for b in at.button if b.label == "Acknowledge").click().run()
+    assert not at.exception, at.exception
+    assert any("acknowledge recorded" in s.value for s in at.success)
+    row = alerts.alerts_frame(access.SYSTEM, store, alert_id=picked).iloc[0]
+    assert row.state == "acknowledged" and row.acked_by == "usa-desk"
+    hist = alerts.history(picked, access.SYSTEM, store)
+    assert list(hist.action)[-1] == "acknowledge" and hist.note.iloc[-1] == "on it"
+    # a viewer sees the rules but cannot set them
+    assert any("Rules are set by analysts" in c.value for c in at.caption)
+    assert not [f for f in at.get("form") if getattr(f, "form_id", "") == "al_add_rule"]
+    # an analyst adds one from the page
+    an = _app(store, "usa-rules", "analyst")
+    an.run()
+    an.switch_page("pages/alerts.py").run()
+    an.selectbox(key="al_kind").set_value("feed_silent").run()
+    an.number_input(key="al_p_feed_silent_minutes").set_value(20)
+    an.text_input(key="al_rule_name").input("JSON feed watch")
+    next(b for b in an.button if b.label == "Add rule").click().run()
+    assert not an.exception, an.exception
+    added = alerts.rules_frame(access.SYSTEM, store)
+    mine = added[added.name == "JSON feed watch"]
+    assert len(mine) == 1 and mine.nation.iloc[0] == "USA" and json.loads(mine.params.iloc[0])["minutes"] == 20
+
+
+# -- data age -----------------------------------------------------------------------------------
+def _ctx(store, now):
+    from borderwatch.filters import Filter
+    from layers.base import MapContext, View
+
+    return MapContext(Filter(window="7d"), View.around(31.6, -107.5, 8), now, store=store)
+
+
+def _render(store, group) -> str:
+    from layers import basemap
+
+    m = basemap.base_map(store)
+    m.add_child(group)
+    return m.get_root().render()
+
+
+def test_sensors_fade_and_say_their_age_once_not_heard_for_the_stale_age(store, monkeypatch):
+    from layers import sensors
+
+    monkeypatch.setenv("BORDERWATCH_STALE_MINUTES", "90")
+    with access.viewing_as(access.SYSTEM):
+        fresh = sensors.build(_ctx(store, NOW + dt.timedelta(minutes=80)))
+        old = sensors.build(_ctx(store, NOW + dt.timedelta(minutes=100)))
+    assert fresh.notes["stale_sensors"] == 0 and old.notes["stale_sensors"] == 3
+    fresh_html, old_html = (_render(store, b.group) for b in (fresh, old))
+    assert "last heard 80 min ago (2026-11-01 12:00 UTC)" in fresh_html and "OLD" not in fresh_html
+    assert "last heard 1.7 h ago (2026-11-01 12:00 UTC) \\u00b7 OLD" in old_html
+    assert '"opacity":0.28' in old_html and '"opacity":0.8' in fresh_html  # faded outline (0.8 × 0.35)
+
+
+def test_silent_feed_banner_on_the_map(store):
+    import time
+
+    from borderwatch.feeds.status import now_iso, write_status
+    from layers import age, registry
+
+    t = time.time()
+    base = {"state": "running", "started_at": now_iso(t - 3600), "updated_at": now_iso(t)}
+    write_status(store, base | {"listeners": [{"name": "cot-udp", "last_event_at": now_iso(t - 30)}]})
+    with access.viewing_as(access.SYSTEM):
+        quiet = age.build(_ctx(store, NOW))
+        assert quiet.notes == {"feed_silent": False} and "bw-feed-banner" not in _render(store, quiet.group)
+        write_status(store, base | {"listeners": [{"name": "cot-udp", "last_event_at": now_iso(t - 25 * 60)}]})
+        ctx = _ctx(store, NOW)
+        built = registry.build_all(ctx)
+        loud = built[-1]
+        assert loud.notes == {"feed_silent": True}
+        page = _render(store, loud.group)
+        assert "bw-feed-banner" in page and "Live feed silent" in page and "cot-udp silent for 25 min" in page
+    write_status(store, {"state": "stopped", "updated_at": now_iso(t)})  # leave no silent feed behind
+
+
+def test_briefing_lists_the_alerts_of_its_window_for_its_viewer(store):
+    import io
+
+    from pypdf import PdfReader
+
+    from borderwatch.exports import briefing
+    from borderwatch.exports.snapshot import ExportSpec
+    from borderwatch.filters import Filter
+
+    rid = rule(store, "sensor_status", status="offline", hold=5, nation="USA")
+    raised = fire(store, rid, NOW - dt.timedelta(hours=3))
+    assert len(raised) == 1
+    late = fire(store, rule(store, "sensor_status", status="offline", nation="USA"), NOW + dt.timedelta(hours=2))
+    spec = ExportSpec.create(Filter(window="24h"), now=NOW)
+    usa = access.viewer_for("usa-briefer", "USA", "briefer", store)
+    mex = access.viewer_for("mex-briefer", "MEX", "briefer", store)
+    with access.viewing_as(usa):
+        frame = briefing.briefed_alerts(spec, store)
+    assert raised[0]["alert_id"] in set(frame.alert_id) and late[0]["alert_id"] not in set(frame.alert_id)
+    with access.viewing_as(mex):
+        assert set(briefing.briefed_alerts(spec, store).nation) <= {"MEX"}
+    pdf = briefing.BriefingPDF(spec)
+    pdf.add_page()
+    briefing._alerts_table(pdf, frame)
+    text = " ".join(PdfReader(io.BytesIO(bytes(pdf.output()))).pages[0].extract_text().split())
+    assert f"Alerts raised in the window ({len(frame)})" in text and "Antelope Wells sensor offline" in text
