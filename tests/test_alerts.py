@@ -398,3 +398,57 @@ def test_briefing_lists_the_alerts_of_its_window_for_its_viewer(store):
     briefing._alerts_table(pdf, frame)
     text = " ".join(PdfReader(io.BytesIO(bytes(pdf.output()))).pages[0].extract_text().split())
     assert f"Alerts raised in the window ({len(frame)})" in text and "Antelope Wells sensor offline" in text
+
+
+# -- evaluated as data arrives ------------------------------------------------------------------
+def _wait(fn, timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fn():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _of_rule(store, rid):
+    frame = alerts.alerts_frame(access.SYSTEM, store)
+    return frame[frame.rule_id == rid]
+
+
+def test_feed_service_raises_alerts_after_its_commits(store, monkeypatch, tmp_path):
+    import socket
+
+    from borderwatch.feeds.service import FeedConfig, FeedService
+
+    monkeypatch.delenv("BORDERWATCH_NOW", raising=False)  # the feed service lives in real time
+    rid = rule(store, "coverage_gap", nation="GRC", hold=600)
+    svc = FeedService(store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, batch_ms=50, watch=tmp_path,
+                                        poll_s=0.05)).start()
+    try:
+        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        line = json.dumps({"id": "gap-1", "time": now, "lat": 41.3, "lon": 26.6, "threat_type": "smuggling",
+                           "severity": 3, "source": "patrol", "reporting_nation": "GRC"}) + "\n"
+        with socket.create_connection(("127.0.0.1", svc.ports["json-tcp"]), timeout=10) as conn:
+            conn.sendall(line.encode())
+        assert _wait(lambda: rid in set(alerts.alerts_frame(access.SYSTEM, store, state="new").rule_id)), \
+            "no alert after the feed's commit"
+    finally:
+        svc.stop()
+    raised = _of_rule(store, rid)
+    assert len(raised) == 1 and raised.segment_id.iloc[0] == "GRC-TUR"
+    assert json.loads(raised.evidence.iloc[0]) == ["json:gap-1"]
+
+
+def test_imports_raise_alerts(store, tmp_path):
+    from borderwatch import importer
+
+    rid = rule(store, "coverage_gap", nation="USA", hold=600, min_severity=3)
+    csv = tmp_path / "reports.csv"
+    csv.write_text("incident_id,occurred_at,threat_type,severity,reporting_nation,lon,lat\n"
+                   f"imp-1,{(NOW - dt.timedelta(hours=2)).isoformat()},smuggling,3,USA,-111.5,31.4\n")
+    report = importer.import_file("incidents", csv, store)
+    assert report.status == "imported", report
+    raised = _of_rule(store, rid)
+    assert len(raised) == 1 and json.loads(raised.evidence.iloc[0]) == ["reports.csv:imp-1"]
