@@ -210,29 +210,42 @@ def test_rule_editing_needs_analyst_and_own_nation(store):
     assert alerts.rules_frame(analyst, store).empty
 
 
-def test_cli(store, tmp_path):
+def test_cli(store, monkeypatch, capsys):
+    from borderwatch import cli as cli_mod
+    from borderwatch import store as store_mod
+
     env = {"BORDERWATCH_STORE": str(store.path), "BORDERWATCH_NOW": NOW.isoformat(), "PATH": "/usr/bin:/bin"}
-
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "borderwatch.cli", "alerts", *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
-
-    out = cli("add", "sensor_status", "--nation", "USA", "--param", "status=offline", "--hold-off", "90")
+    # the installed command, once, as a separate process
+    out = subprocess.run([sys.executable, "-m", "borderwatch.cli", "alerts", "add", "sensor_status", "--nation", "USA",
+                          "--param", "status=offline", "--hold-off", "90"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rid = out.stdout.split()[1]
-    assert rid in cli("rules").stdout
-    bad = cli("add", "sensor_status", "--nation", "USA", "--param", "status=broken")
-    assert bad.returncode == 1 and "status must be degraded" in bad.stderr
-    assert "new alert(s)" in cli("evaluate").stdout
-    listed = [json.loads(line) for line in cli("list", "--state", "new", "--json").stdout.splitlines()]
-    mine = [a for a in listed if a["rule_id"] == rid]
-    assert len(mine) == 1
-    ack = cli("ack", mine[0]["alert_id"], "--note", "seen")
-    assert ack.returncode == 0 and "acknowledged" in ack.stdout
-    assert cli("ack", mine[0]["alert_id"]).returncode == 1
-    assert "closed" in cli("close", mine[0]["alert_id"]).stdout
-    assert "acknowledge" in cli("history", mine[0]["alert_id"]).stdout
-    assert cli("remove", rid).returncode == 0 and rid not in cli("rules").stdout
+    monkeypatch.setenv("BORDERWATCH_STORE", str(store.path))
+    store_mod.reset_default_store()
+
+    def cli(*args):
+        code = cli_mod.main(["alerts", *args])
+        got = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, got.out, got.err)
+
+    try:
+        assert rid in cli("rules").stdout
+        bad = cli("add", "sensor_status", "--nation", "USA", "--param", "status=broken")
+        assert bad.returncode == 1 and "status must be degraded" in bad.stderr
+        assert "new alert(s)" in cli("evaluate").stdout
+        listed = [json.loads(line) for line in cli("list", "--state", "new", "--json").stdout.splitlines()]
+        mine = [a for a in listed if a["rule_id"] == rid]
+        assert len(mine) == 1
+        ack = cli("ack", mine[0]["alert_id"], "--note", "seen")
+        assert ack.returncode == 0 and "acknowledged" in ack.stdout
+        assert cli("ack", mine[0]["alert_id"]).returncode == 1
+        assert "closed" in cli("close", mine[0]["alert_id"]).stdout
+        assert "acknowledge" in cli("history", mine[0]["alert_id"]).stdout
+        assert cli("remove", rid).returncode == 0 and rid not in cli("rules").stdout
+        assert cli("--as", "nobody-here", "list").returncode == 2
+    finally:
+        store_mod.reset_default_store()
 
 
 # -- the app ------------------------------------------------------------------------------------
@@ -452,3 +465,22 @@ def test_imports_raise_alerts(store, tmp_path):
     assert report.status == "imported", report
     raised = _of_rule(store, rid)
     assert len(raised) == 1 and json.loads(raised.evidence.iloc[0]) == ["reports.csv:imp-1"]
+
+
+def test_a_detection_naming_its_sensor_updates_when_it_was_last_heard(store):
+    from borderwatch.feeds import jsonfeed
+
+    at = NOW + dt.timedelta(minutes=2)  # after the import that first heard of it
+    rec = jsonfeed.to_incident({"id": "det-1", "time": at.isoformat() + "Z", "lat": 31.79, "lon": -107.64,
+                                "threat_type": "illegal_crossing", "sensor_id": P + "T-DEG"}, now=NOW)
+    older = jsonfeed.to_incident({"id": "det-2", "time": (at - dt.timedelta(hours=5)).isoformat() + "Z", "lat": 31.79,
+                                  "lon": -107.64, "threat_type": "illegal_crossing", "sensor_id": P + "T-DEG"}, now=NOW)
+    before = dict(store.cursor().execute("SELECT sensor_id, last_heard_at FROM sensors").fetchall())
+    writer.store_records(store, [rec])
+    writer.store_records(store, [older])  # an older report does not turn the clock back
+    after = dict(store.cursor().execute("SELECT sensor_id, last_heard_at FROM sensors").fetchall())
+    assert after[P + "T-DEG"] == at and before[P + "T-DEG"] != at
+    assert after[P + "T-ON"] == before[P + "T-ON"]
+    with pytest.raises(Exception, match="sensor_id must be"):
+        jsonfeed.to_incident({"id": "det-3", "time": at.isoformat() + "Z", "lat": 31.79, "lon": -107.64,
+                              "threat_type": "illegal_crossing", "sensor_id": "no spaces allowed"}, now=NOW)

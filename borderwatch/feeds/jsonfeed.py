@@ -29,7 +29,7 @@ MAX_LINE_BYTES = 64 * 1024
 DATASET = "feed:json"
 DEFAULT_SOURCE = "feed"
 REQUIRED = ("id", "time", "lat", "lon", "threat_type")
-OPTIONAL = ("severity", "confidence", "description", "source", "reporting_nation", "location_error_m")
+OPTIONAL = ("severity", "confidence", "description", "source", "reporting_nation", "location_error_m", "sensor_id")
 _ID = re.compile(r"[A-Za-z0-9._:@/+\-]{1,128}")
 
 
@@ -105,12 +105,19 @@ def to_incident(obj, *, now: dt.datetime | None = None) -> dict:
         err = records.to_float(err, "location_error_m")
         if err < 0:
             raise Rejected(f"location_error_m {err:g} is negative")
+    extra = {"id": str(ident)}
+    sensor = obj.get("sensor_id")
+    if sensor is not None:  # the sensor that detected it: heard from at the detection's time
+        if isinstance(sensor, bool) or not isinstance(sensor, (str, int)) or not _ID.fullmatch(str(sensor)):
+            raise Rejected(f"sensor_id must be 1-128 characters of A-Z a-z 0-9 . _ : @ / + -, "
+                           f"not {records.clip(str(sensor), 40)!r}")
+        extra["sensor_id"] = str(sensor)
     return records.make_record(
         incident_id=f"json:{ident}", occurred_at=occurred, threat_type=threat, severity=severity,
         lat=lat, lon=lon, location_error_m=err, confidence=confidence,
         source=records.check_source(obj.get("source"), DEFAULT_SOURCE),
         reporting_nation=records.check_nation(obj.get("reporting_nation")),
-        description=description, dataset=DATASET, extra={"id": str(ident)},
+        description=description, dataset=DATASET, extra=extra,
     )
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import queries
 from borderwatch import hexgrid, ingest
 from borderwatch.filters import THREAT_TYPES, utcnow
 from borderwatch.feeds import journal as journal_mod
@@ -84,7 +85,21 @@ def store_records(store: Store, recs: list[dict]) -> int:
     positions = [r for r in recs if r.get("kind") == patrols.KIND]
     incidents = [r for r in recs if r.get("kind") != patrols.KIND] if positions else recs
     new = ingest.insert_incidents(store, records_table(store, incidents)) if incidents else 0
+    heard_from(store, incidents)
     return new + (patrols.insert(store, positions) if positions else 0)
+
+
+def heard_from(store: Store, recs: list[dict]) -> None:
+    """Sensors that reported a detection (JSON ``sensor_id``) were last heard at its time."""
+    heard: dict[str, str] = {}
+    for r in recs:
+        sensor = (r.get("extra") or {}).get("sensor_id")
+        if sensor and str(r["occurred_at"]) > heard.get(sensor, ""):
+            heard[sensor] = str(r["occurred_at"])
+    if heard:
+        with store.transaction():
+            queries.execute("sensors_heard", store=store, ids=list(heard),
+                            ats=[dt.datetime.fromisoformat(t) for t in heard.values()])
 
 
 class StoreWriter:
