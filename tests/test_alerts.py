@@ -484,3 +484,26 @@ def test_a_detection_naming_its_sensor_updates_when_it_was_last_heard(store):
     with pytest.raises(Exception, match="sensor_id must be"):
         jsonfeed.to_incident({"id": "det-3", "time": at.isoformat() + "Z", "lat": 31.79, "lon": -107.64,
                               "threat_type": "illegal_crossing", "sensor_id": "no spaces allowed"}, now=NOW)
+
+
+def test_scenario_sensors_were_last_heard_by_their_status():
+    from borderwatch import scenario
+
+    rows = [{"status": s} for s in ("online", "degraded", "offline") * 50]
+    scenario.last_heard(rows, 7, NOW)
+    minutes = {s: [(NOW - r["last_heard_at"]).total_seconds() / 60 for r in rows if r["status"] == s]
+               for s in ("online", "degraded", "offline")}
+    for status, (low, high) in scenario.LAST_HEARD_MIN.items():
+        assert all(low - 1 <= m <= high for m in minutes[status]), status
+    assert max(minutes["online"]) < min(minutes["offline"])  # offline sensors have been silent longest
+    again = [{"status": r["status"]} for r in rows]
+    scenario.last_heard(again, 7, NOW)
+    assert [r["last_heard_at"] for r in again] == [r["last_heard_at"] for r in rows]  # same seed, same times
+
+
+def test_nobody_sees_no_alert(store):
+    fire(store, rule(store, "sensor_status", status="degraded"))
+    assert not alerts.alerts_frame(access.SYSTEM, store, state="new").empty
+    assert alerts.alerts_frame(access.NOBODY, store).empty
+    assert alerts.unacknowledged(access.NOBODY, store) == (0, [])
+    assert not alerts.may_edit_rules(access.NOBODY)
