@@ -40,17 +40,17 @@ def live() -> None:
     if reuse:  # the frame reported the view it already shows: same layers, same figures
         ctx = dataclasses.replace(ctx, view=drawn.view, now=drawn.now, since=drawn.since)
     head = ctx.situation.headline()
-    cols = st.columns([2.3, 1.1, 1.1, 1.1, 0.9], vertical_alignment="top")
+    cols = st.columns([2.3, 1.1, 1.1, 1.1, 0.9, 1.0], vertical_alignment="top")
     cols[0].markdown(livemap.title_html(bool(ui.scenario_summary())), unsafe_allow_html=True,
                      help=ui.SYNTHETIC_NOTE if ui.scenario_summary() else None)
     cols[0].caption(ui.md(flt.describe(names=ui.names())))
     n_alerts, alert_words = livemap.alerts_line(ctx.store)
-    if n_alerts:
-        with cols[0].container(key="bw_alerts_link"):
+    if n_alerts:  # beside the figures, not below them: the map keeps its height
+        with cols[5].container(key="bw_alerts_link"):
             st.page_link("pages/alerts.py", label=alert_words, icon=":material/notifications_active:")
     else:
-        cols[0].caption(alert_words)
-    for col, fig in zip(cols[1:], livemap.headline_figures(head, ctx.now)):
+        cols[5].caption(alert_words)
+    for col, fig in zip(cols[1:5], livemap.headline_figures(head, ctx.now)):
         col.metric(fig.label, fig.value, fig.delta, delta_color="inverse", help=fig.help)
     if "bw_initial_view" not in st.session_state:
         st.session_state["bw_initial_view"] = (center, zoom)
