@@ -163,12 +163,11 @@ def title_html(synthetic: bool) -> str:
     return f'<p class="bw-title">Borderwatch — live map{badge}</p>'
 
 
-def alerts_line(store) -> tuple[int, str]:
+def alerts_line(ctx: MapContext) -> tuple[int, str]:
     """The header's alert line: (how many of the viewer's alerts nobody has acknowledged, words).
     The page links it to the Alerts page; the alerted segments are haloed on the map (layers/alerts.py)."""
-    import borderwatch.alerts as alerts
-
-    n, segments = alerts.unacknowledged(store=store)
+    frame = ctx.new_alerts
+    n, segments = len(frame), set(frame.segment_id.dropna())
     if not n:
         return 0, "No unacknowledged alerts"
     where = f" on {plural(len(segments), 'segment')}" if segments else ""

@@ -51,10 +51,10 @@ def source_label(dataset: str | None) -> str:
     return {"import": f"import {name}", "feed": f"feed {name}"}.get(kind, dataset)
 
 
-def freshness(store, flt=None, now: dt.datetime | None = None) -> dict[str, tuple[dt.datetime | None, list[str]]]:
+def freshness(store) -> dict[str, tuple[dt.datetime | None, list[str]]]:
     """Layer -> (last updated, its sources most recent first), over the rows the viewer may see
-    under the filter (incidents in its window: what the map shows)."""
-    df = queries.df("layer_freshness", flt, store=store, now=now, cache=True)
+    (not narrowed by the filter: one query per store snapshot, whatever the filter)."""
+    df = queries.df("layer_freshness", store=store, cache=True)
     out = {}
     for layer, when, datasets in zip(df.layer, df.updated_at, df.datasets):
         when = None if when is None or str(when) == "NaT" else when.to_pydatetime()
@@ -62,9 +62,9 @@ def freshness(store, flt=None, now: dt.datetime | None = None) -> dict[str, tupl
     return out
 
 
-def caption(store, now: dt.datetime, flt=None) -> str:
+def caption(store, now: dt.datetime) -> str:
     """One clause per layer: ``sensors last heard 12:04 UTC (4 min ago) from synthetic scenario``."""
-    fresh = freshness(store, flt, now)
+    fresh = freshness(store)
     parts = []
     for layer, words in LAYER_WORDS:
         when, sources = fresh.get(layer, (None, []))

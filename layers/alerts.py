@@ -16,9 +16,7 @@ MAX_LISTED = 5
 
 def alerted(ctx: MapContext) -> dict[str, list[str]]:
     """Segment id -> titles of its unacknowledged alerts, newest first."""
-    import borderwatch.alerts as alerts
-
-    frame = alerts.alerts_frame(store=ctx.store, state="new", limit=1000)
+    frame = ctx.new_alerts
     out: dict[str, list[str]] = {}
     for seg, title in zip(frame.segment_id, frame.title):
         if isinstance(seg, str):

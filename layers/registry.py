@@ -41,6 +41,6 @@ def caption(built: list[Built], situation: Situation, updated: dt.datetime | Non
     if notes.get("stale_sensors"):
         parts.append(f"{plural(notes['stale_sensors'], 'sensor')} not heard from for over "
                      f"{age.age_words(age.stale_after().total_seconds())} (faded)")
-    parts.append(age.caption(situation.store, updated or situation.now, situation.filter))
+    parts.append(age.caption(situation.store, updated or situation.now))
     out = "; ".join(parts) + "."
     return out[0].upper() + out[1:]

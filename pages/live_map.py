@@ -44,7 +44,7 @@ def live() -> None:
     cols[0].markdown(livemap.title_html(bool(ui.scenario_summary())), unsafe_allow_html=True,
                      help=ui.SYNTHETIC_NOTE if ui.scenario_summary() else None)
     cols[0].caption(ui.md(flt.describe(names=ui.names())))
-    n_alerts, alert_words = livemap.alerts_line(ctx.store)
+    n_alerts, alert_words = livemap.alerts_line(ctx)
     if n_alerts:  # beside the figures, not below them: the map keeps its height
         with cols[5].container(key="bw_alerts_link"):
             st.page_link("pages/alerts.py", label=alert_words, icon=":material/notifications_active:")

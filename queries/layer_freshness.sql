@@ -1,18 +1,18 @@
--- When each layer's data the viewer may see under the filter (incidents: in its window) was last updated, and from which datasets (most recent
+-- When each layer's data the viewer may see was last updated, and from which datasets (most recent
 -- first): incidents by ingest time, sensors by when they were last heard (else reported),
 -- fortifications by report time, patrols by ingest time; border segments by their source.
 WITH parts AS (
     SELECT 'incidents' AS layer, i.dataset, max(i.ingested_at) AS updated_at
-    FROM incidents i WHERE {{filter:incident:i}} GROUP BY i.dataset
+    FROM incidents i WHERE {{access:incident:i}} GROUP BY i.dataset
     UNION ALL
     SELECT 'sensors', s.dataset, max(coalesce(s.last_heard_at, s.reported_at))
-    FROM sensors s WHERE {{filter:sensor:s}} GROUP BY s.dataset
+    FROM sensors s WHERE {{access:sensor:s}} GROUP BY s.dataset
     UNION ALL
     SELECT 'fortifications', f.dataset, max(f.reported_at)
-    FROM fortifications f WHERE {{filter:fortification:f}} GROUP BY f.dataset
+    FROM fortifications f WHERE {{access:fortification:f}} GROUP BY f.dataset
     UNION ALL
     SELECT 'patrols', p.dataset, max(p.ingested_at)
-    FROM patrols p WHERE {{filter:sensor:p}} GROUP BY p.dataset
+    FROM patrols p WHERE {{access:sensor:p}} GROUP BY p.dataset
     UNION ALL
     SELECT 'segments', g.source, NULL FROM segments g GROUP BY g.source
 )

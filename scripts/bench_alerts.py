@@ -57,7 +57,7 @@ def main() -> None:
         base, full = cold(baseline, args.repeat), cold(with_alerts, args.repeat)
         print(f"map rerun, cold cache: baseline {base:,.0f} ms, with alerts + data age {full:,.0f} ms "
               f"(+{full - base:,.0f} ms, {100 * (full - base) / base:+.0f}%)")
-        print(f"freshness caption alone, cold: {cold(lambda: age.caption(store, utcnow(), ctx_args[0]), args.repeat):,.0f} ms")
+        print(f"freshness caption alone, cold: {cold(lambda: age.caption(store, utcnow()), args.repeat):,.0f} ms")
     now = utcnow()
     for kind in rules.KINDS:
         params = {"threat_surge": {"threat_type": "illegal_crossing", "area": args.nation}}.get(kind, {})
