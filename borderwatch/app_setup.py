@@ -9,6 +9,7 @@ from borderwatch.store import REPO_ROOT, default_store
 STATIC_DIR = REPO_ROOT / "static"
 ICON = REPO_ROOT / "assets" / "icon.png"
 OPTIONAL_PAGES = (
+    ("pages/alerts.py", "Alerts", ":material/notifications:", "alerts"),
     ("pages/analysis.py", "Incident analysis", ":material/query_stats:", "analysis"),
     ("pages/briefing.py", "Briefing exports", ":material/picture_as_pdf:", "briefing"),
     ("pages/data.py", "Import data", ":material/upload_file:", "data"),

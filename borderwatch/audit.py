@@ -21,7 +21,9 @@ from borderwatch.store import Store, default_store
 
 ACTIONS = ("sign-in", "sign-out", "session-expired", "refused", "export", "briefing", "import",
            "user-added", "user-disabled", "user-enabled", "password-reset", "password-changed", "role-changed",
-           "source-added", "source-revoked", "source-rotated", "source-certificate", "feed-refused")
+           "source-added", "source-revoked", "source-rotated", "source-certificate", "feed-refused",
+           "alert-rule-added", "alert-rule-changed", "alert-rule-removed", "alert-raised", "alert-acknowledged",
+           "alert-assigned", "alert-commented", "alert-closed")
 FIELDS = ("seq", "logged_at", "actor", "nation", "role", "action", "outcome", "address", "filter_text", "row_count",
           "detail")
 

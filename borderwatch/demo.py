@@ -40,6 +40,7 @@ def build_demo(store: Store, *, seed: int = DEFAULT_SEED, incidents: int = DEFAU
     members = access.Memberships.load(store)
     scenario.releasability(sensors, scenario.SENSOR_RELEASE, seed, 5, now, members.agreements_of)
     scenario.releasability(forts, scenario.FORTIFICATION_RELEASE, seed, 6, now, members.agreements_of)
+    scenario.last_heard(sensors, seed, now)
     staged_segments = pa.table({
         "seg_idx": pa.array(np.arange(len(geo.ids)), pa.int32()),
         "segment_id": geo.ids, "nation_a": geo.nation_a, "nation_b": geo.nation_b,

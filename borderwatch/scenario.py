@@ -290,6 +290,19 @@ def releasability(rows: list[dict], mix: dict[str, float], seed: int, salt: int,
                     "release_nations": None, "release_agreements": agreements or None})
 
 
+# how long ago each status was last heard from, in minutes (low, high): an online sensor reports
+# every few minutes, a degraded one has been patchy for hours, an offline one has been silent for days
+LAST_HEARD_MIN = {"online": (0.5, 8), "degraded": (20, 360), "offline": (180, 4 * 1440)}
+
+
+def last_heard(rows: list[dict], seed: int, now: dt.datetime) -> None:
+    """Set when each scenario sensor was last heard from (``last_heard_at``), by its status."""
+    rng = np.random.default_rng([seed, 9])
+    for row, u in zip(rows, rng.random(len(rows))):
+        low, high = LAST_HEARD_MIN.get(row["status"], LAST_HEARD_MIN["offline"])
+        row["last_heard_at"] = (now - dt.timedelta(minutes=low + (high - low) * float(u))).replace(microsecond=0)
+
+
 def sensors(geo: Geometry, pl: Plan, seed: int, nation_of: Callable[[float, float], str | None]) -> list[dict]:
     """Sensor sites in deployed stretches of the busier segments, each with a coverage polygon."""
     rng = np.random.default_rng([seed, 3])

@@ -41,7 +41,9 @@ TABLES = {
         sensor_id VARCHAR, sensor_type VARCHAR, name VARCHAR, status VARCHAR,
         lon DOUBLE, lat DOUBLE, range_m DOUBLE, azimuth_deg DOUBLE, fov_deg DOUBLE,
         segment_id VARCHAR, nation VARCHAR, coverage GEOMETRY,
-        dataset VARCHAR, synthetic BOOLEAN, reported_at TIMESTAMP, """ + RELEASE_COLUMNS,
+        dataset VARCHAR, synthetic BOOLEAN, reported_at TIMESTAMP, """ + RELEASE_COLUMNS + """,
+        last_heard_at TIMESTAMP
+    """,  # last_heard_at: when the sensor last reported (NULL: never heard / stores before the column)
     "incidents": """
         incident_id VARCHAR, occurred_at TIMESTAMP, time_precision VARCHAR,
         threat_type VARCHAR, severity TINYINT, confidence FLOAT,
@@ -73,6 +75,20 @@ TABLES = {
         name VARCHAR, nation VARCHAR, release_public BOOLEAN, release_nations VARCHAR[],
         release_agreements VARCHAR[], token_hash VARCHAR, cert_sha256 VARCHAR, revoked BOOLEAN,
         created_at TIMESTAMP, updated_at TIMESTAMP
+    """,
+    # alerting (borderwatch/alerts/): rules owned by a nation, their firings and every state change
+    "alert_rules": """
+        rule_id VARCHAR, nation VARCHAR, kind VARCHAR, name VARCHAR, params VARCHAR, hold_off_min INTEGER,
+        enabled BOOLEAN, created_by VARCHAR, created_at TIMESTAMP, updated_by VARCHAR, updated_at TIMESTAMP
+    """,
+    "alerts": """
+        alert_id VARCHAR, rule_id VARCHAR, rule_name VARCHAR, nation VARCHAR, kind VARCHAR, cause VARCHAR,
+        segment_id VARCHAR, title VARCHAR, detail VARCHAR, evidence VARCHAR, raised_at TIMESTAMP,
+        state VARCHAR, assignee VARCHAR, acked_by VARCHAR, acked_at TIMESTAMP, closed_by VARCHAR,
+        closed_at TIMESTAMP, updated_at TIMESTAMP
+    """,
+    "alert_events": """
+        alert_id VARCHAR, seq INTEGER, event_at TIMESTAMP, actor VARCHAR, action VARCHAR, state VARCHAR, note VARCHAR
     """,
     # append-only audit log (borderwatch/audit.py); each entry's hash covers the previous one's
     "audit_log": """

@@ -97,6 +97,13 @@ class MapContext:
         return Situation(self.filter, self.now, self.store)
 
     @functools.cached_property
+    def new_alerts(self) -> pd.DataFrame:
+        """The viewer's unacknowledged alerts (header count and segment halo: one query per drawing)."""
+        import borderwatch.alerts as alerts
+
+        return alerts.alerts_frame(store=self.store, state="new", limit=1000)
+
+    @functools.cached_property
     def coverage(self) -> pd.DataFrame:
         """Coverage per segment with its gaps near the view, simplified for drawing."""
         name = "segment_coverage_all" if access.current().unrestricted else "segment_coverage"  # see access.py

@@ -130,8 +130,8 @@ class SymbolPoints(DataElement):
 
 
 class CirclePoints(DataElement):
-    """Circle markers [lat, lon, radius, fill, outline, weight, popup html] added to the parent
-    (a feature group, or a marker cluster group)."""
+    """Circle markers [lat, lon, radius, fill, outline, weight, popup html, (opacity factor)] added to
+    the parent (a feature group, or a marker cluster group); the factor fades old items."""
 
     _template = Template("""
     {% macro script(this, kwargs) %}
@@ -141,8 +141,9 @@ class CirclePoints(DataElement):
         var markers = [];
         for (var i = 0; i < pts.length; i++) {
             var p = pts[i];
+            var f = p.length > 7 ? p[7] : 1;
             var m = L.circleMarker([p[0], p[1]], {radius: p[2], fillColor: p[3], color: p[4], weight: p[5],
-                                                  fill: true, fillOpacity: 0.9, className: {{ this.class_name|tojson }},
+                                                  fill: true, fillOpacity: 0.9 * f, opacity: f, className: {{ this.class_name|tojson }},
                                                   pane: {{ (this.pane or 'overlayPane')|tojson }}});
             if (p[6]) { m.bindPopup(p[6], {maxWidth: 320}); }
             markers.push(m);

@@ -56,9 +56,16 @@ def positions(ctx: MapContext):
     return latest, tracks
 
 
+def is_stale(r, now: dt.datetime) -> bool:
+    """Past the stale time its unit gave, or older than the map's stale age (layers.age)."""
+    from layers import age
+
+    return r.stale_at < now or now - r.reported_at > age.stale_after()
+
+
 def popup_html(r, now: dt.datetime) -> str:
     age = (now - r.reported_at).total_seconds()
-    stale = r.stale_at < now
+    stale = is_stale(r, now)
     parts = [f"<b>{text(r.callsign)}</b>" + (f" · {text(r.team)}" if r.team else "")
              + (f" ({text(r.role)})" if r.role else "")]
     parts.append(f"{text(r.nation or 'nation not stated')} · {text(r.platform or r.cot_type)}")
@@ -80,7 +87,7 @@ def build(ctx: MapContext) -> Built:
     latest, tracks = positions(ctx)
     symbols = []
     for r in latest.itertuples(index=False):
-        stale = r.stale_at < ctx.now
+        stale = is_stale(r, ctx.now)
         colour = STALE_COLOR if stale else COLOR
         track = tracks.get(r.uid, [])
         if len(track) > 1:
@@ -94,7 +101,8 @@ def build(ctx: MapContext) -> Built:
             [round(r.lat, 5), round(r.lon, 5)], radius=6, color="#0d2c54" if not stale else STALE_COLOR,
             weight=2, fill=True, fill_color=colour, fill_opacity=0.35 if stale else 0.95,
             opacity=0.5 if stale else 1.0, popup=folium.Popup(popup_html(r, ctx.now), max_width=320),
-            tooltip=text(r.callsign) + (" (stale)" if stale else ""), pane="bwPoints",
+            tooltip=text(r.callsign) + (f" (stale, {age_text((ctx.now - r.reported_at).total_seconds())} old)"
+                                        if stale else ""), pane="bwPoints",
         ).add_to(fg)
     if symbols:
         fg.add_child(milsym.points_element(symbols, "patrols", {s[2]: "Patrol (from its CoT type)" for s in symbols}))

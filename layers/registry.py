@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 
 from borderwatch.situation import Situation, plural
-from layers import density, fortifications, incidents, patrols, segments, sensors
+from layers import age, alerts, density, fortifications, incidents, patrols, segments, sensors
 from layers.base import MAX_POINTS, Built, MapContext
 
-REGISTRY = (segments, fortifications, sensors, density, incidents, patrols)
+REGISTRY = (segments, fortifications, sensors, density, incidents, patrols, alerts, age)
 
 
 def build_all(ctx: MapContext) -> list[Built]:
@@ -38,5 +38,9 @@ def caption(built: list[Built], situation: Situation, updated: dt.datetime | Non
         parts.append(f"{plural(notes['new_incidents'], 'new incident')} since the last refresh (ringed)")
     stats = situation.segment_stats
     parts.append(f"impact against the {stats.baseline.iloc[0]}" if len(stats) else "no border segments match")
+    if notes.get("stale_sensors"):
+        parts.append(f"{plural(notes['stale_sensors'], 'sensor')} not heard from for over "
+                     f"{age.age_words(age.stale_after().total_seconds())} (faded)")
+    parts.append(age.caption(situation.store, updated or situation.now))
     out = "; ".join(parts) + "."
     return out[0].upper() + out[1:]

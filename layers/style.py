@@ -54,6 +54,7 @@ SENSOR_STATUS_STYLE = {
     "offline": (0.05, "2 4", "#757575"),
 }
 GAP_COLOR = "#d50000"
+ALERT_COLOR = "#d500f9"  # halo of segments with unacknowledged alerts
 GAP_DASH = "1 6"
 
 # incident density: sequential ramp (light yellow -> dark red), classes by count quantiles

@@ -46,8 +46,10 @@ tick = playback.interval() if playback.playing() else refresh  # playing: the ne
 
 @st.fragment(run_every=dt.timedelta(seconds=tick) if tick else None)
 def live() -> None:
-    top = st.container()  # title and headline figures above the playback controls
-    flt = playback.controls(st.session_state["bw_filter"], live_map.utcnow())  # the step narrows the window
+    # one header row: title, headline figures, alerts, and the time step (its slider row appears only while
+    # stepping), so the map starts high on a wall screen
+    top = st.columns([2.3, 1.1, 1.1, 1.1, 0.9, 1.0, 1.0], vertical_alignment="top")
+    flt = playback.controls(st.session_state["bw_filter"], live_map.utcnow(), top[6])  # the step narrows the window
     st.session_state["bw_filter"] = flt
     ui.write_url(flt)
     fly = st.session_state.pop("bw_fly", None)  # the search box's target replaces the map's own view
@@ -59,11 +61,17 @@ def live() -> None:
     if reuse:  # the frame reported the view it already shows: same layers, same figures
         ctx = dataclasses.replace(ctx, view=drawn.view, now=drawn.now, since=drawn.since)
     head = ctx.situation.headline()
-    cols = top.columns([2.3, 1.1, 1.1, 1.1, 0.9], vertical_alignment="top")
+    cols = top
     cols[0].markdown(live_map.title_html(bool(ui.scenario_summary())), unsafe_allow_html=True,
                      help=ui.SYNTHETIC_NOTE if ui.scenario_summary() else None)
     cols[0].caption(ui.md(flt.describe(names=ui.names())))
-    for col, fig in zip(cols[1:], live_map.headline_figures(head, ctx.now)):
+    n_alerts, alert_words = live_map.alerts_line(ctx)
+    if n_alerts:  # beside the figures, not below them: the map keeps its height
+        with cols[5].container(key="bw_alerts_link"):
+            st.page_link("pages/alerts.py", label=alert_words, icon=":material/notifications_active:")
+    else:
+        cols[5].caption(alert_words)
+    for col, fig in zip(cols[1:5], live_map.headline_figures(head, ctx.now)):
         col.metric(fig.label, fig.value, fig.delta, delta_color="inverse", help=fig.help)
     if "bw_initial_view" not in st.session_state:
         st.session_state["bw_initial_view"] = (center, zoom)

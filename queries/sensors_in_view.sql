@@ -1,7 +1,7 @@
 -- Sensors (site and coverage) intersecting the map view; coverage simplified to the zoom
 -- (sensors too small to see at this zoom come back with an empty shape and are drawn as sites).
 SELECT s.sensor_id, s.sensor_type, s.name, s.status, s.lon, s.lat, s.range_m, s.azimuth_deg, s.fov_deg,
-       s.segment_id, s.synthetic,
+       s.segment_id, s.synthetic, s.last_heard_at,
        ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_ReducePrecision(s.coverage, $grid), $tolerance)) AS geojson
 FROM sensors s
 WHERE {{filter:sensor:s}}

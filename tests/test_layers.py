@@ -49,7 +49,7 @@ def test_impact_rule(count, expected, level):
 
 def test_registry_is_complete():
     keys = [m.KEY for m in registry.REGISTRY]
-    assert keys == ["segments", "fortifications", "sensors", "density", "incidents", "patrols"]
+    assert keys == ["segments", "fortifications", "sensors", "density", "incidents", "patrols", "alerts", "feeds"]
     for module in registry.REGISTRY:
         assert module.TITLE and callable(module.build)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from borderwatch.cli import (audit, bench, brief, demo, export, feeds, imports, locate, setup, simulate, sources,
-                             store, users)
+from borderwatch.cli import (alerts, audit, bench, brief, demo, export, feeds, imports, locate, setup, simulate,
+                             sources, store, users)
 from borderwatch.store import StoreError
 
-COMMANDS = (setup, demo, imports, feeds, simulate, sources, export, brief, locate, users, audit, store, bench)
+COMMANDS = (setup, demo, imports, feeds, simulate, sources, export, brief, locate, alerts, users, audit, store, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

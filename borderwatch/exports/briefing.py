@@ -385,6 +385,47 @@ def _hotspot_table(pdf: BriefingPDF, hot: pd.DataFrame, names: dict[str, str]) -
     pdf.ln(2)
 
 
+MAX_BRIEFED_ALERTS = 12
+
+
+def briefed_alerts(spec: ExportSpec, store: Store | None = None) -> pd.DataFrame:
+    """Alerts raised in the briefing's window that its viewer may see (their nation's), newest first."""
+    import borderwatch.alerts as alerts
+
+    start, end = spec.filter.time_range(spec.now)
+    return alerts.alerts_frame(store=store or default_store(), since=start, until=end, limit=200)
+
+
+def _alerts_table(pdf: BriefingPDF, frame: pd.DataFrame) -> None:
+    pdf.set_font(FONT, "B", 11)
+    pdf.cell(0, 6, f"Alerts raised in the window ({len(frame):,})", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "", 7.5)
+    if not len(frame):
+        pdf.cell(0, 5, "No alerts were raised in this window.", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(1)
+        return
+    widths = (26, 22, 120, 60, 49)
+    with pdf.table(col_widths=widths, text_align="LEFT", line_height=4.0, padding=0.8, width=sum(widths),
+                   headings_style=FontFace(emphasis="BOLD", fill_color=(225, 230, 235)),
+                   borders_layout="HORIZONTAL_LINES") as table:
+        head = table.row()
+        for h in ("Raised (UTC)", "State", "Alert", "Rule", "Handled by"):
+            head.cell(h)
+        for r in frame.head(MAX_BRIEFED_ALERTS).itertuples(index=False):
+            row = table.row()
+            row.cell(f"{r.raised_at:%d %H:%M}")
+            row.cell(str(r.state))
+            row.cell(f"{r.title} — {r.detail}"[:220])
+            row.cell(str(r.rule_name)[:90])
+            who = [f"ack {r.acked_by}" if isinstance(r.acked_by, str) else "",
+                   f"to {r.assignee}" if isinstance(r.assignee, str) else ""]
+            row.cell(", ".join(w for w in who if w) or "-")
+    if len(frame) > MAX_BRIEFED_ALERTS:
+        pdf.cell(0, 4.5, f"and {len(frame) - MAX_BRIEFED_ALERTS:,} more (Alerts page)", new_x=XPos.LMARGIN,
+                 new_y=YPos.NEXT)
+    pdf.ln(2)
+
+
 def _section(pdf: BriefingPDF, title: str) -> None:
     pdf.set_font(FONT, "B", 10)
     pdf.set_x(pdf.l_margin)
@@ -446,6 +487,7 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
     # -- page 2 ----------------------------------------------------------------------------
     pdf.add_page()
     _hotspot_table(pdf, hot, names)
+    _alerts_table(pdf, briefed_alerts(spec, store))
     start, end = spec.filter.time_range(spec.now)
     chart_w, chart_h = 168.0, 74.0
     y = pdf.get_y()

@@ -37,7 +37,8 @@ MAX_LINE_BYTES = 64 * 1024
 DATASET = "feed:json"
 DEFAULT_SOURCE = "feed"
 REQUIRED = ("id", "time", "lat", "lon", "threat_type")
-OPTIONAL = ("severity", "confidence", "description", "source", "reporting_nation", "location_error_m", "release_to")
+OPTIONAL = ("severity", "confidence", "description", "source", "reporting_nation", "location_error_m", "release_to",
+            "sensor_id")
 _ID = re.compile(r"[A-Za-z0-9._:@/+\-]{1,128}")
 
 
@@ -116,12 +117,19 @@ def to_incident(obj, *, now: dt.datetime | None = None, source: str | None = Non
     release_to = obj.get("release_to")
     if release_to is not None and not isinstance(release_to, str):
         raise Rejected('release_to must be a string: public, owner, or nations and agreements (e.g. "MEX,schengen")')
+    extra = {"id": str(ident)}
+    sensor = obj.get("sensor_id")
+    if sensor is not None:  # the sensor that detected it: heard from at the detection's time
+        if isinstance(sensor, bool) or not isinstance(sensor, (str, int)) or not _ID.fullmatch(str(sensor)):
+            raise Rejected(f"sensor_id must be 1-128 characters of A-Z a-z 0-9 . _ : @ / + -, "
+                           f"not {records.clip(str(sensor), 40)!r}")
+        extra["sensor_id"] = str(sensor)
     rec = records.make_record(
         incident_id=f"json:{ident}", occurred_at=occurred, threat_type=threat, severity=severity,
         lat=lat, lon=lon, location_error_m=err, confidence=confidence,
         source=records.check_source(obj.get("source"), source or DEFAULT_SOURCE),
         reporting_nation=records.check_nation(obj.get("reporting_nation")),
-        description=description, dataset=DATASET, extra={"id": str(ident)},
+        description=description, dataset=DATASET, extra=extra,
     )
     if release_to is not None:
         rec["release_to"] = release_to  # checked against the sender (borderwatch/feeds/sources.py)

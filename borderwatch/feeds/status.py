@@ -310,3 +310,55 @@ def for_viewer(status: dict, viewer=None, store=None) -> dict:
     out["counts"], out["rejects"] = {}, []
     out["store_error"] = "details for administrators" if status.get("store_error") else None
     return out
+
+
+SILENT_ENV = "BORDERWATCH_FEED_SILENT_MINUTES"
+DEFAULT_SILENT_MIN = 10.0
+
+
+def silent_after_minutes() -> float:
+    """Minutes without an event after which the map calls a feed source silent (default 10)."""
+    try:
+        return max(0.5, float(os.environ.get(SILENT_ENV, "") or DEFAULT_SILENT_MIN))
+    except ValueError:
+        return DEFAULT_SILENT_MIN
+
+
+def _when(text) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except (TypeError, ValueError):
+        return None
+
+
+def silent_sources(status: dict, minutes: float, source: str = "", now: dt.datetime | None = None) -> list[dict]:
+    """Feed sources without an accepted event for ``minutes``: [{source, since, minutes, text}].
+
+    A running service's sources are its listeners (``source`` picks one by name); a service that
+    ran and stopped (or stopped answering) is silent as a whole since its last heartbeat. A store
+    whose feed service never ran has no sources, so nothing is silent."""
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    limit = dt.timedelta(minutes=minutes)
+    out = []
+    if status.get("state") in ("not started", "unreadable"):
+        return out
+    if not status.get("running"):
+        since = _when(status.get("updated_at"))
+        if since is not None and now - since >= limit:
+            out.append({"source": "feed service", "since": since, "minutes": (now - since).total_seconds() / 60,
+                        "text": f"feed service {status.get('state', 'stopped')}, nothing received since "
+                                f"{since:%Y-%m-%d %H:%M} UTC"})
+        return out
+    started = _when(status.get("started_at"))
+    for listener in status.get("listeners") or []:
+        name = str(listener.get("name", "?"))
+        if source and name != source:
+            continue
+        last = _when(listener.get("last_event_at"))
+        since = last or started
+        if since is None or now - since < limit:
+            continue
+        heard = f"last event {since:%H:%M} UTC" if last else f"no event since the service started at {since:%H:%M} UTC"
+        out.append({"source": name, "since": since, "minutes": (now - since).total_seconds() / 60,
+                    "text": f"{name} silent for {(now - since).total_seconds() / 60:.0f} min ({heard})"})
+    return out

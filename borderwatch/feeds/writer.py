@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import queries
 from borderwatch import hexgrid, incident_store
 from borderwatch.domain import THREAT_TYPES
 from borderwatch.filters import utcnow
@@ -23,6 +24,8 @@ log = logging.getLogger("borderwatch.feeds")
 MAX_BATCH = 20_000
 LOCATOR_CHECK_S = 5.0  # new border segments apply to feed events within this many seconds
 COMPACT_EVERY_S = 600.0
+ALERTS_EVERY_S = 5.0  # alert rules are evaluated at most this often after feed commits
+ALERTS_IDLE_S = 60.0  # and this often while nothing arrives
 _DATA_ERRORS = (ValueError, TypeError, KeyError, pa.ArrowException)
 
 
@@ -87,7 +90,21 @@ def store_records(store: Store, recs: list[dict]) -> int:
     positions = [r for r in recs if r.get("kind") == patrols.KIND]
     incidents = [r for r in recs if r.get("kind") != patrols.KIND] if positions else recs
     new = incident_store.insert_incidents(store, records_table(store, incidents)) if incidents else 0
+    heard_from(store, incidents)
     return new + (patrols.insert(store, positions) if positions else 0)
+
+
+def heard_from(store: Store, recs: list[dict]) -> None:
+    """Sensors that reported a detection (JSON ``sensor_id``) were last heard at its time."""
+    heard: dict[str, str] = {}
+    for r in recs:
+        sensor = (r.get("extra") or {}).get("sensor_id")
+        if sensor and str(r["occurred_at"]) > heard.get(sensor, ""):
+            heard[sensor] = str(r["occurred_at"])
+    if heard:
+        with store.transaction():
+            queries.execute("sensors_heard", store=store, ids=list(heard),
+                            ats=[dt.datetime.fromisoformat(t) for t in heard.values()])
 
 
 class StoreWriter:
@@ -98,7 +115,8 @@ class StoreWriter:
 
     def __init__(self, store: Store, journal: journal_mod.Journal, stats: FeedStats, *,
                  batch_ms: int = 250, max_batch: int = MAX_BATCH, compact_every_s: float = COMPACT_EVERY_S,
-                 deadletter: pathlib.Path | None = None, health=None, patrol_keep_s: float = 86400.0):
+                 deadletter: pathlib.Path | None = None, health=None, patrol_keep_s: float = 86400.0,
+                 alerts_every_s: float = ALERTS_EVERY_S):
         from borderwatch.feeds.health import Health
 
         self.health = health or Health()
@@ -120,6 +138,9 @@ class StoreWriter:
         self.commits = 0
         self.patrol_keep_s = patrol_keep_s
         self.last_prune = 0.0
+        self.alerts_every_s = alerts_every_s
+        self.last_alerts = 0.0
+        self.alerts_due = False  # a commit since the last evaluation
 
     def start(self) -> None:
         saved = self.checkpoint.load()
@@ -166,10 +187,12 @@ class StoreWriter:
             if not self.behind():
                 self.stats.caught_up = True
                 self.journal.wait_for_data(self.position, timeout=0.5)
+                self._maybe_evaluate()
                 continue
             self.stats.caught_up = False
             self.flushing.wait(self.batch_s)  # gather a batch (cut short when stopping)
             self._step()
+            self._maybe_evaluate()
             self._maybe_prune()
             self._maybe_compact()
         self.stats.caught_up = not self.behind()
@@ -214,6 +237,7 @@ class StoreWriter:
                 delay = min(delay * 2, self.RETRY_MAX_S)
                 continue
             self.commits += 1
+            self.alerts_due = True
             self.inserted_since_compact += new
             self.stats.stored(new, len(recs) - new, replayed)
             return True
@@ -243,6 +267,18 @@ class StoreWriter:
         with self.stats.lock:
             self.stats.counts["processed"] += len(dead)
         return True
+
+    def _maybe_evaluate(self) -> None:
+        """Evaluate the alert rules after commits (at most every ``alerts_every_s``) and, while no
+        data arrives, once a minute (a silent feed or a sensor going offline must still alert)."""
+        since = time.monotonic() - self.last_alerts
+        if since < self.alerts_every_s or (not self.alerts_due and since < ALERTS_IDLE_S):
+            return
+        from borderwatch import alerts
+
+        self.last_alerts = time.monotonic()
+        self.alerts_due = False
+        alerts.evaluate_quietly(self.store, "feed commit")
 
     def _maybe_prune(self) -> None:
         """Forget patrol positions older than the keep time (at most once a minute)."""

@@ -203,6 +203,9 @@ def commit(plan: ImportPlan, store: Store, *, progress: Progress | None = None) 
     report.already_present = counts["already_present"]
     report.replaced = counts["replaced"]
     report.status = "imported"
+    from borderwatch import alerts
+
+    alerts.evaluate_quietly(store, f"import of {plan.layer} {report.dataset}")  # rules watch imported data too
     if progress:
         progress(report.rows_read, report.rows_read)
     report.seconds = round(report.seconds + time.monotonic() - t0, 3)

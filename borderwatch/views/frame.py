@@ -17,7 +17,7 @@ from borderwatch.views import display, signin, ui
 
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("borderwatch_frame", default=False)
 LIVE_MAP = ("pages/live_map.py", "Live map", ":material/map:", "")
-NO_FILTER = {"data", "admin"}  # url paths of pages the filter does not apply to (no filter sidebar there)
+NO_FILTER = {"data", "admin", "alerts"}  # url paths of pages the filter does not apply to (no filter sidebar there)
 
 
 def inside() -> bool:

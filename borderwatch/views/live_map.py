@@ -160,6 +160,8 @@ def page_css(full_height: bool = True) -> str:
       .bw-synthetic { font-size: 0.75rem; font-weight: 600; color: #6a1b9a; border: 1px solid #ce93d8;
                       border-radius: 4px; padding: 0 4px; margin-left: 6px; vertical-align: middle; }
       [data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] { margin-bottom: -0.4rem; }
+      .st-key-bw_alerts_link a { background: #aa00ff; padding: 0 6px !important; min-height: 0 !important; }
+      .st-key-bw_alerts_link a p { color: #fff !important; font-weight: 700; font-size: 0.85rem !important; }
     """
     if full_height:
         css += f"""
@@ -172,6 +174,17 @@ def page_css(full_height: bool = True) -> str:
 def title_html(synthetic: bool) -> str:
     badge = '<span class="bw-synthetic">SYNTHETIC SCENARIO</span>' if synthetic else ""
     return f'<p class="bw-title">Borderwatch — live map{badge}</p>'
+
+
+def alerts_line(ctx: MapContext) -> tuple[int, str]:
+    """The header's alert line: (how many of the viewer's alerts nobody has acknowledged, words).
+    The page links it to the Alerts page; the alerted segments are haloed on the map (layers/alerts.py)."""
+    frame = ctx.new_alerts
+    n, segments = len(frame), set(frame.segment_id.dropna())
+    if not n:
+        return 0, "No unacknowledged alerts"
+    where = f" on {plural(len(segments), 'segment')}" if segments else ""
+    return n, f"{plural(n, 'unacknowledged alert')}{where}"
 
 
 def feed_status(store) -> tuple[str, str]:

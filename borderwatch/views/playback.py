@@ -17,7 +17,7 @@ import streamlit as st
 
 from borderwatch import playback
 from borderwatch.filters import Filter
-from borderwatch.playback import SPEEDS, STEP_LABELS, STEPS
+from borderwatch.playback import SPEEDS, STEP_LABELS, STEP_NAMES, STEPS
 
 DUE_SHARE = 0.75  # a tick this far into the interval advances (reruns for other reasons do not)
 
@@ -73,21 +73,24 @@ def _advance(at: dt.datetime, window, step: str) -> dt.datetime:
     return at
 
 
-def controls(base: Filter, now: dt.datetime) -> Filter:
-    """Draw the controls; the Filter they choose (``base`` with its step and step time)."""
+def controls(base: Filter, now: dt.datetime, slot=None) -> Filter:
+    """Draw the controls; the Filter they choose (``base`` with its step and step time). The step
+    choice goes in ``slot`` (a header column; default: the page), the slider row below it only
+    while a step is chosen."""
     state = st.session_state
     if state.pop("bw_rerun_app", False):
         st.rerun()  # the whole page: the map's timer follows playing / speed
     step = state.get("bw_step") or ""
     state["bw_pb_step"] = step
-    cols = st.columns([1.3, 4.4, 0.45, 0.45, 0.9, 1.0], vertical_alignment="bottom")
-    cols[0].selectbox("Time step", ["", *STEPS], key="bw_pb_step", on_change=_step_changed,
+    (slot or st).selectbox("Time step", ["", *STEPS], key="bw_pb_step", on_change=_step_changed,
                       format_func=lambda s: f"per {STEP_LABELS[s]}" if s else "whole window",
                       help="Step through the filter window an hour, 6 hours or a day at a time: the map, "
                            "impact levels and figures show one step. Kept in the page address.")
     if not step:
         state["bw_playing"] = False
         return base.replace(step="", step_at=None)
+    cols = st.columns([1.3, 4.4, 0.45, 0.45, 0.9, 1.0], vertical_alignment="bottom")
+    cols[0].caption(f"Time playback, {STEP_NAMES[step]} steps")
     window = base.window_range(now)
     at = _advance(playback.clamp(state.get("bw_step_at"), window, step), window, step)
     state["bw_step_at"] = at

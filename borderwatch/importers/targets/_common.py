@@ -16,6 +16,7 @@ import shapely
 from borderwatch import coverage, schema
 from borderwatch.importers import values as vals
 import queries
+from borderwatch.filters import utcnow
 
 GEOD = Geod(ellps="WGS84")
 
@@ -230,7 +231,7 @@ def insert(store, cur, table_name: str, query: str, table: pa.Table, dataset: st
         if query == "import_incidents":
             queries.execute("insert_incidents", store=store)
         else:
-            queries.execute(query, store=store, dataset=dataset)
+            queries.execute(query, store=store, dataset=dataset, heard_at=utcnow())  # heard_at: sensors
     finally:
         cur.unregister("staged")
     after = queries.scalar("count_rows", store=store, idents={"table": table_name})
