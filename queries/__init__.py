@@ -45,7 +45,7 @@ class QueryError(ValueError):
     pass
 
 
-_RESERVED = {"name", "flt", "store", "now", "idents", "cache", "params"}
+_RESERVED = {"name", "flt", "store", "now", "idents", "cache"}
 
 
 @functools.lru_cache(maxsize=None)

@@ -34,6 +34,12 @@ SAMPLES = {
     "disabled": False, "action": "sign_in", "actor": "tiny-user", "address": "127.0.0.1", "detail": "",
     "filter_text": "", "outcome": "ok", "row_count": 0, "seq": 1, "logged_at": NOW, "prev_hash": "", "hash": "h",
     "source": "tiny_radar", "token_hash": "0" * 64, "cert_sha256": None,
+    # alerts (borderwatch/alerts/)
+    "all": True, "alert_id": "A-1", "rule_id": "R-1", "rule_name": "tiny rule", "kind": "sensor_status",
+    "cause": "sensor:s-thermal", "title": "Sensor offline", "evidence": "{}", "raised_at": NOW, "state": "new",
+    "note": "", "by": "tiny-user", "enabled": True, "hold_off_min": 60, "params": "{}", "assignee": "",
+    "acked_at": None, "acked_by": None, "closed_at": None, "closed_by": None, "occurred_since": NOW - dt.timedelta(days=7),
+    "statuses": ["offline", "degraded"], "ats": [NOW],
 }
 WRITING = re.compile(r"^\s*(INSERT|DELETE|UPDATE|CREATE|DROP|ALTER)\b", re.IGNORECASE | re.MULTILINE)
 # what some reading queries must return on the tiny store (all rows visible: the system viewer)

@@ -77,10 +77,12 @@ def build(path: pathlib.Path) -> Store:
             {"sensor_id": "s-radar", "sensor_type": "radar", "name": "Radar on MEX-USA", "status": "online",
              "lon": -105.0, "lat": 32.05, "range_m": 20_000.0, "azimuth_deg": 180.0, "fov_deg": 120.0,
              "segment_id": "MEX-USA", "nation": "USA", "reported_at": _hours_ago(24 * 30), **RELEASED,
+             "last_heard_at": _hours_ago(0.1),
              "coverage_wkb": shapely.to_wkb(coverage_polygon(-105.0, 32.05, 20_000, 180, 120))},
             {"sensor_id": "s-thermal", "sensor_type": "thermal_camera", "name": "Camera on GTM-MEX",
              "status": "offline", "lon": -105.0, "lat": 26.02, "range_m": 8_000.0, "azimuth_deg": 180.0,
              "fov_deg": 45.0, "segment_id": "GTM-MEX", "nation": "MEX", "reported_at": _hours_ago(24 * 30),
+             "last_heard_at": _hours_ago(72),
              **dict(RELEASED, release_public=True),
              "coverage_wkb": shapely.to_wkb(coverage_polygon(-105.0, 26.02, 8_000, 180, 45))},
         ]))
