@@ -108,6 +108,16 @@ class MapPanes(MacroElement):
         {{ this.panes|tojson }}.forEach(function(p) {
             if (!map.getPane(p[0])) { map.createPane(p[0]).style.zIndex = p[1]; }
         });
+        // A press on the map focuses it for the arrow keys. Leaflet's plain focus() scrolls the page
+        // when the map reaches below the window, and a scroll between the press and the release
+        // moves the map under the pointer: the click (a segment's popup) would be lost.
+        if (map.keyboard && map.keyboard.enabled()) {
+            map.keyboard.disable();
+            map.keyboard._onMouseDown = function() {
+                if (!this._focused) { this._map.getContainer().focus({preventScroll: true}); }
+            };
+            map.keyboard.enable();
+        }
     })({{ this._parent.get_name() }});
     {% endmacro %}
     """)
@@ -259,13 +269,17 @@ class FullScreen(MacroElement):
                 if (!frame) { return; }
                 var main = window.parent.document.querySelector('[data-testid="stMain"]');
                 var top = frame.getBoundingClientRect().top + (main ? main.scrollTop : 0);
-                root.style.setProperty("--bw-map-top", Math.round(top + 10) + "px");
+                var value = Math.round(top + 10) + "px";
+                if (root.style.getPropertyValue("--bw-map-top") !== value) { root.style.setProperty("--bw-map-top", value); }
             } catch (e) { /* not inside the app page: nothing to fit */ }
         }
         fit();
-        try {
+        try {  // again whenever the window or the header above the map changes height
             window.parent.addEventListener("resize", fit);
-            new window.parent.ResizeObserver(fit).observe(window.parent.document.body);
+            var watch = new window.parent.ResizeObserver(fit);
+            watch.observe(window.parent.document.body);
+            var block = window.parent.document.querySelector('[data-testid="stMainBlockContainer"]');
+            if (block) { watch.observe(block); }
         } catch (e) {}
         document.addEventListener("fullscreenchange", function() {
             document.body.classList.toggle("bw-is-fullscreen", !!document.fullscreenElement);
