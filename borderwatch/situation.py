@@ -16,6 +16,7 @@ import pandas as pd
 
 import queries
 from borderwatch import access
+from borderwatch.words import plural
 from borderwatch.filters import WINDOW_LABELS, Filter, utcnow
 from borderwatch.store import Store, default_store
 from layers import style
@@ -23,12 +24,6 @@ from layers import style
 BASELINE_MAX_DAYS = 28
 BASELINE_MIN_DAYS = 7
 TREND_BUCKETS = 12
-
-
-def plural(n: int | float, word: str, words: str | None = None) -> str:
-    """``1 incident``, ``2 incidents``, ``1,234 incidents``."""
-    n = int(n)
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def window_words(flt: Filter, now: dt.datetime | None = None) -> tuple[str, str]:

@@ -11,6 +11,7 @@ import folium
 from branca.element import Template
 
 import queries
+from borderwatch.words import age_words
 from layers.elements import DataElement
 
 STALE_ENV = "BORDERWATCH_STALE_MINUTES"
@@ -28,18 +29,6 @@ def stale_after() -> dt.timedelta:
     except ValueError:
         minutes = DEFAULT_STALE_MIN
     return dt.timedelta(minutes=max(minutes, 1.0))
-
-
-def age_words(seconds: float) -> str:
-    """``45 s``, ``12 min``, ``3.5 h``, ``4 days``."""
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} days"
 
 
 def source_label(dataset: str | None) -> str:

@@ -188,6 +188,10 @@ class PluginAssets(JSCSSMixin, MacroElement):
     def __init__(self):
         super().__init__()
         self._name = "PluginAssets"
+        from borderwatch import offline
+
+        if offline.local_assets_prefix() is None:  # an export built before anything pointed them home
+            offline.use_local_assets()
         self.default_js = list(folium.plugins.MarkerCluster.default_js)
         self.default_css = list(folium.plugins.MarkerCluster.default_css)
 

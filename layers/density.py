@@ -5,7 +5,7 @@ import folium
 
 from borderwatch import hexgrid
 from borderwatch.domain import THREAT_LABELS
-from borderwatch.situation import plural
+from borderwatch.words import plural
 from layers.elements import GeoJsonLayer
 from layers import style
 from layers.base import MAX_HEX_CELLS, Built, MapContext, feature_collection

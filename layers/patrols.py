@@ -14,6 +14,7 @@ import os
 
 import folium
 
+from borderwatch.words import age_words
 from layers import milsym
 from layers.base import Built, MapContext, text
 
@@ -33,15 +34,6 @@ def remove_after() -> dt.timedelta:
     except ValueError:
         minutes = DEFAULT_REMOVE_MINUTES
     return dt.timedelta(minutes=max(minutes, 1.0))
-
-
-def age_text(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def positions(ctx: MapContext):
@@ -76,7 +68,7 @@ def popup_html(r, now: dt.datetime) -> str:
         moving.append(f"course {r.course_deg:.0f}°")
     if moving:
         parts.append(", ".join(moving))
-    parts.append(f"position of {r.reported_at:%Y-%m-%d %H:%MZ} — {age_text(age)} old"
+    parts.append(f"position of {r.reported_at:%Y-%m-%d %H:%MZ} — {age_words(age)} old"
                  + (" · <b>STALE</b>" if stale else ""))
     parts.append(f"<small>{text(r.uid)} · {text(r.segment_id or 'no segment')}</small>")
     return "<br>".join(parts)
@@ -101,7 +93,7 @@ def build(ctx: MapContext) -> Built:
             [round(r.lat, 5), round(r.lon, 5)], radius=6, color="#0d2c54" if not stale else STALE_COLOR,
             weight=2, fill=True, fill_color=colour, fill_opacity=0.35 if stale else 0.95,
             opacity=0.5 if stale else 1.0, popup=folium.Popup(popup_html(r, ctx.now), max_width=320),
-            tooltip=text(r.callsign) + (f" (stale, {age_text((ctx.now - r.reported_at).total_seconds())} old)"
+            tooltip=text(r.callsign) + (f" (stale, {age_words((ctx.now - r.reported_at).total_seconds())} old)"
                                         if stale else ""), pane="bwPoints",
         ).add_to(fg)
     if symbols:

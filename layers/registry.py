@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from borderwatch.situation import Situation, plural
+from borderwatch.situation import Situation
+from borderwatch.words import age_words, plural
 from layers import age, alerts, density, fortifications, incidents, patrols, segments, sensors
 from layers.base import MAX_POINTS, Built, MapContext
 
@@ -40,7 +41,7 @@ def caption(built: list[Built], situation: Situation, updated: dt.datetime | Non
     parts.append(f"impact against the {stats.baseline.iloc[0]}" if len(stats) else "no border segments match")
     if notes.get("stale_sensors"):
         parts.append(f"{plural(notes['stale_sensors'], 'sensor')} not heard from for over "
-                     f"{age.age_words(age.stale_after().total_seconds())} (faded)")
+                     f"{age_words(age.stale_after().total_seconds())} (faded)")
     parts.append(age.caption(situation.store, updated or situation.now))
     out = "; ".join(parts) + "."
     return out[0].upper() + out[1:]

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import folium
 
 import queries
-from borderwatch.situation import plural
+from borderwatch.words import plural
 from layers import style
 from layers.base import Built, MapContext, feature_collection, text
 from layers.elements import GeoJsonLayer

@@ -5,6 +5,7 @@ import json
 
 import folium
 
+from borderwatch.words import age_words
 from layers import age, milsym, style
 from layers.base import MAX_SENSORS, Built, MapContext, feature_collection, text
 from layers.elements import CirclePoints, GeoJsonLayer
@@ -59,7 +60,7 @@ def heard_text(last_heard, now, stale_after) -> tuple[str, bool]:
         return "<b>never heard from</b>", True
     seconds = (now - last_heard).total_seconds()
     stale = seconds > stale_after.total_seconds()
-    words = f"last heard {age.age_words(seconds)} ago ({last_heard:%Y-%m-%d %H:%M} UTC)"
+    words = f"last heard {age_words(seconds)} ago ({last_heard:%Y-%m-%d %H:%M} UTC)"
     return (f"<b>{words} · OLD</b>" if stale else words), stale
 
 

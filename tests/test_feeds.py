@@ -1379,7 +1379,7 @@ def test_patrol_positions_tracks_and_layer(service, feed_store):
     page = render(Filter(window="24h"))
     assert "ALPHA-1" in page and "GR-7" in page and "OLD-ONE" not in page
     assert "PL-East &lt;b&gt;" in page and "PL-East <b>" not in page  # escaped
-    assert "STALE" in page and "20 min old" in page and "(stale)" in page
+    assert "STALE" in page and "20 min old" in page and "(stale, 20 min old)" in page
     assert page.count('"fillOpacity": 0.35') == 1 and page.count('"fillOpacity": 0.95') == 2  # one faded marker
     assert '"dashArray": "4 6"' not in page  # the stale unit has one position: no track to dash
     assert page.count('"opacity": 0.8') == 1  # ALPHA-1's track

@@ -113,8 +113,8 @@ def test_demo_command_and_missing_extension_message(tmp_path):
 
 
 def test_missing_extension_is_explained_in_one_sentence(monkeypatch, tmp_path):
-    from borderwatch import store as store_mod
+    from borderwatch import connections
 
-    monkeypatch.setattr(store_mod, "_EXTENSIONS", {"nonexistent": ("duckdb_extension_nonexistent", "nonexistent")})
+    monkeypatch.setattr(connections, "_EXTENSIONS", {"nonexistent": ("duckdb_extension_nonexistent", "nonexistent")})
     with pytest.raises(StoreError, match=r"^DuckDB extension package 'duckdb-extension-nonexistent' is not installed"):
-        store_mod.new_connection()
+        connections.new_connection()

@@ -16,7 +16,8 @@ from typing import Any, Callable
 import queries
 from borderwatch.domain import THREAT_LABELS, THREAT_TYPES
 from borderwatch.filters import WINDOW_LABELS, WINDOWS, Filter
-from borderwatch.situation import Situation, plural
+from borderwatch.situation import Situation
+from borderwatch.words import plural
 
 LEVELS = ("high", "critical")
 SENSOR_STATES = {"degraded": ("degraded", "offline"), "offline": ("offline",)}

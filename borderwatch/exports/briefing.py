@@ -32,7 +32,7 @@ import matplotlib.dates
 import numpy as np
 import pandas as pd
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import MethodReturnValue, XPos, YPos
 from fpdf.fonts import FontFace
 
 import queries
@@ -455,10 +455,15 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
     src = sources(ctx, snap.datasets)
 
     pdf = BriefingPDF(spec)
-    # -- page 1 ----------------------------------------------------------------------------
+    _first_page(pdf, spec, snap, capture, head, src)
+    _second_page(pdf, spec, store, hot, names, table, width, src)
+    return bytes(pdf.output())
+
+
+def _first_page(pdf: "BriefingPDF", spec: ExportSpec, snap, capture, head, src) -> None:
+    """Title, date-time group, filters, headline figures and the map."""
     pdf.add_page()
     pdf.set_font(FONT, "B", 17)
-    y = pdf.get_y()
     pdf.cell(pdf.epw * 0.68, 8, spec.title)
     pdf.set_font(FONT, "B", 15)
     pdf.cell(pdf.epw * 0.32, 8, spec.dtg, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -477,18 +482,23 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
     if src.synthetic:
         _synthetic_box(pdf)
     _headline_boxes(pdf, head)
-    box_h = pdf.h - pdf.b_margin - pdf.get_y() - 5
+    pdf.set_font(FONT, "", 7)
+    notes = "Map: " + snap.notes
+    # the map takes what the notes under it leave of the page, so page 1 stays one page
+    notes_h = 3.2 * len(pdf.multi_cell(pdf.epw, 3.2, notes, align="L", dry_run=True, output=MethodReturnValue.LINES))
+    box_h = pdf.h - pdf.b_margin - pdf.get_y() - notes_h - 2
     _place_image(pdf, capture.image, pdf.epw, box_h, snap.size)
     pdf.set_font(FONT, "", 7)
     pdf.set_text_color(*GREY)
-    pdf.multi_cell(pdf.epw, 3.2, "Map: " + snap.notes, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(pdf.epw, 3.2, notes, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(0, 0, 0)
 
-    # -- page 2 ----------------------------------------------------------------------------
+
+def _second_page(pdf: "BriefingPDF", spec: ExportSpec, store, hot, names, table, width, src) -> None:
+    """Hotspots, alerts of the period, the incident trend, data sources and the link back."""
     pdf.add_page()
     _hotspot_table(pdf, hot, names)
     _alerts_table(pdf, briefed_alerts(spec, store))
-    start, end = spec.filter.time_range(spec.now)
     chart_w, chart_h = 168.0, 74.0
     y = pdf.get_y()
     if y + chart_h > pdf.h - pdf.b_margin:
@@ -525,7 +535,6 @@ def build_pdf(spec: ExportSpec, *, store: Store | None = None, shared: dict | No
                    f"from the store's data; the map shows the layers of the live map at that time.",
                    align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(0, 0, 0)
-    return bytes(pdf.output())
 
 
 # --------------------------------------------------------------------------------------------

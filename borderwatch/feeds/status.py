@@ -35,6 +35,8 @@ import tempfile
 import threading
 import time
 
+from borderwatch.words import age_words
+
 STATUS_FILE = "status.json"
 HEARTBEAT_S = 1.0
 UNRESPONSIVE_S = 10.0
@@ -191,7 +193,7 @@ def describe(status: dict, quiet_after_s: float = 600.0) -> tuple[str, str]:
                    - dt.datetime.fromisoformat(last.replace("Z", "+00:00"))).total_seconds()
         except ValueError:
             age = None
-    parts.append(f"last event {_ago(age)}" if age is not None else "no event yet")
+    parts.append(f"last event {age_words(age)} ago" if age is not None else "no event yet")
     parts.append(f"{status.get('events_per_minute', 0):g}/min")
     counts = status.get("counts", {})
     if counts.get("rejected"):
@@ -240,15 +242,6 @@ def _unhealthy(status: dict) -> str:
             text += f" (last error: {str(p['last_error'])[:80]})"
         out.append(text)
     return (" " + "; ".join(out)) if out else ""
-
-
-def _ago(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
 
 
 def read_status(store_or_path=None) -> dict:

@@ -152,22 +152,8 @@ def to_wgs84(parts, *, user_crs, errors, report, coord_fields=("geometry", "geom
                                f"coordinates cannot be converted from {label or declared.to_string()} "
                                "(outside the area where that CRS is defined?)", None))
             bad_rows |= set(np.unique(owner[failed]).tolist())
-        finite = np.isfinite(new).all(axis=1)
-        lon_bad = finite & (np.abs(new[:, 0]) > 180)
-        lat_bad = finite & (np.abs(new[:, 1]) > 90)
-        for mask, what, col in ((lon_bad, "longitude", 0), (lat_bad, "latitude", 1)):
-            for k in np.unique(owner[mask]):
-                v = new[mask & (owner == k), col][0]
-                limit = 180 if col == 0 else 90
-                errors.append((start + int(idx_present[k]), coord_fields[col],
-                               f"{what} {v:g} is outside -{limit}..{limit}", v))
-        zero = finite & (new[:, 0] == 0) & (new[:, 1] == 0)
-        for k in np.unique(owner[zero]):
-            if start + int(idx_present[k]) in already:
-                continue  # e.g. KML coordinates already reported as not numbers
-            errors.append((start + int(idx_present[k]), "geometry",
-                           "a coordinate is exactly 0, 0: almost always a missing or unreadable value "
-                           "(e.g. KML coordinates that are not numbers), not a place", "0, 0"))
+        rows = start + idx_present  # the file row of each present geometry
+        errors += _out_of_range(new, owner, rows, already, coord_fields)
         if len(g):
             safe = np.where(np.isfinite(new), new, 0.0)
             moved = shapely.set_coordinates(shapely.force_2d(g), safe)  # force_2d returns copies
@@ -177,6 +163,28 @@ def to_wgs84(parts, *, user_crs, errors, report, coord_fields=("geometry", "geom
     if len({json.dumps(c, sort_keys=True, default=str) for c in crs_infos}) > 1:
         report.crs = {"declared": "; ".join(str(c.get("declared")) for c in crs_infos), "layers": crs_infos}
     return out
+
+
+def _out_of_range(new: np.ndarray, owner: np.ndarray, rows: np.ndarray, already: set, coord_fields) -> list[tuple]:
+    """Row errors for converted coordinates outside longitude/latitude, or exactly 0, 0 (nearly
+    always a missing or unreadable value); ``owner`` maps each coordinate to its geometry, ``rows``
+    each geometry to its file row."""
+    errors = []
+    finite = np.isfinite(new).all(axis=1)
+    lon_bad = finite & (np.abs(new[:, 0]) > 180)
+    lat_bad = finite & (np.abs(new[:, 1]) > 90)
+    for mask, what, col in ((lon_bad, "longitude", 0), (lat_bad, "latitude", 1)):
+        for k in np.unique(owner[mask]):
+            v = new[mask & (owner == k), col][0]
+            limit = 180 if col == 0 else 90
+            errors.append((int(rows[k]), coord_fields[col], f"{what} {v:g} is outside -{limit}..{limit}", v))
+    zero = finite & (new[:, 0] == 0) & (new[:, 1] == 0)
+    for k in np.unique(owner[zero]):
+        if int(rows[k]) in already:
+            continue  # e.g. KML coordinates already reported as not numbers
+        errors.append((int(rows[k]), "geometry", "a coordinate is exactly 0, 0: almost always a missing or unreadable "
+                       "value (e.g. KML coordinates that are not numbers), not a place", "0, 0"))
+    return errors
 
 
 def _transformer(declared: pyproj.CRS, coords: np.ndarray, report: ImportReport):

@@ -12,7 +12,8 @@ import folium
 
 from borderwatch.domain import THREAT_LABELS
 from borderwatch.filters import Filter, utcnow
-from borderwatch.situation import Headline, plural
+from borderwatch.situation import Headline
+from borderwatch.words import plural
 from borderwatch.store import default_store
 from layers import basemap, registry
 from layers.base import Built, MapContext, View
