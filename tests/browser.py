@@ -337,17 +337,24 @@ def map_frame(page, timeout_ms: int = DEFAULT_TIMEOUT_MS, index: int = 0):
     marker (or a canvas, for ``preferCanvas`` maps), and for the iframe to be
     visible (non-zero size).
     """
-    iframe = page.locator(FOLIUM_IFRAME).nth(index)
-    iframe.wait_for(state="attached", timeout=timeout_ms)
-    frame = iframe.element_handle(timeout=timeout_ms).content_frame()
-    if frame is None:
-        raise RuntimeError("streamlit-folium iframe has no content frame")
-    frame.wait_for_selector(".leaflet-container", timeout=timeout_ms)
-    frame.wait_for_function(_LEAFLET_DRAWN, timeout=timeout_ms)
-    # streamlit-folium sizes the iframe only after its whole script ran: a JS
-    # error while building the map leaves it drawn but 0 px high.
-    iframe.wait_for(state="visible", timeout=timeout_ms)
-    return frame
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        iframe = page.locator(FOLIUM_IFRAME).nth(index)
+        try:
+            iframe.wait_for(state="attached", timeout=timeout_ms)
+            frame = iframe.element_handle(timeout=timeout_ms).content_frame()
+            if frame is None:
+                raise RuntimeError("streamlit-folium iframe has no content frame")
+            frame.wait_for_selector(".leaflet-container", timeout=timeout_ms)
+            frame.wait_for_function(_LEAFLET_DRAWN, timeout=timeout_ms)
+            # streamlit-folium sizes the iframe only after its whole script ran: a JS
+            # error while building the map leaves it drawn but 0 px high.
+            iframe.wait_for(state="visible", timeout=timeout_ms)
+            return frame
+        except Exception as exc:  # a rerun replaced the map's frame while we waited: wait for the new one
+            if "detached" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 # --------------------------------------------------------------------------- #

@@ -115,16 +115,18 @@ def test_draw_area_and_measure(streamlit_app, small_store_env, page_factory, sma
     drill = page.get_by_role("button", name="Drill down to segment")
     frame.locator(".leaflet-container").scroll_into_view_if_needed()
     for n in (5, 0, 10):  # a point another one covers may take the click: the next one is tried
+        frame = browser.map_frame(page)  # a rerun may have drawn the map in a new frame
         pbox = frame.locator("path.bw-row").nth(n).bounding_box()
         page.mouse.click(pbox["x"] + pbox["width"] / 2, pbox["y"] + pbox["height"] / 2)
         time.sleep(1)
-        if frame.evaluate("window.__GLOBAL_DATA__.last_object_clicked_tooltip"):
+        if drill.count() or browser.map_frame(page).evaluate("window.__GLOBAL_DATA__.last_object_clicked_tooltip"):
             break
     try:
         drill.wait_for(timeout=90_000)
     except Exception:
         shot(page, "2b-failed")
-        raise AssertionError(frame.evaluate("JSON.stringify(window.__GLOBAL_DATA__.last_object_clicked_tooltip)"))
+        raise AssertionError(browser.map_frame(page).evaluate(
+            "JSON.stringify(window.__GLOBAL_DATA__.last_object_clicked_tooltip)"))
     frame = browser.map_frame(page)
     wait_until(lambda: frame.locator("path.bw-selected").count() == 1)
     chosen = frame.locator("path.bw-selected").get_attribute("d")
@@ -176,7 +178,8 @@ def test_military_symbols_toggle(streamlit_app, small_store_env, page_factory):
     page.get_by_text("Military symbols (MIL-STD-2525)").click()
     browser.wait_for_app(page)
     wait_until(lambda: parse_qs(urlsplit(page.url).query).get("symbols") == ["2525"])
-    wait_until(lambda: frame.locator(".bw-mil svg").count() > 0)
+    wait_until(lambda: browser.map_frame(page).locator(".bw-mil svg").count() > 0)  # the map may redraw in a new frame
+    frame = browser.map_frame(page)
     legend = frame.locator(".bw-mil-legend")
     legend.wait_for()
     assert "Military symbols" in legend.inner_text() and legend.locator("svg").count() >= 1
@@ -190,6 +193,7 @@ def test_military_symbols_toggle(streamlit_app, small_store_env, page_factory):
     page.get_by_text("Military symbols (MIL-STD-2525)").click()
     browser.wait_for_app(page)
     wait_until(lambda: "symbols" not in parse_qs(urlsplit(page.url).query))
-    wait_until(lambda: frame.locator(".bw-mil svg").count() == 0 and frame.locator(".bw-mil-legend").count() == 0)
+    wait_until(lambda: (lambda f: f.locator(".bw-mil svg").count() == 0 and f.locator(".bw-mil-legend").count() == 0)(
+        browser.map_frame(page)))
     shot(page, "5-plain")
     assert not s.blocked, s.blocked
