@@ -38,7 +38,8 @@ def build(ctx: MapContext) -> Built:
             "segment": seg,
             "detail": f"<b>{len(titles)} unacknowledged alert{'s' if len(titles) != 1 else ''} on {text(seg)}</b>"
                       f"<br>{listed}{more}",
-            "style": {"color": style.ALERT_COLOR, "weight": 11, "opacity": 0.45, "lineCap": "round"},
+            "style": {"color": style.ALERT_COLOR, "weight": 11, "opacity": 0.45, "lineCap": "round",
+                      "className": "bw-alert-halo"},  # flashes (the map's stylesheet) until acknowledged
         }})
     if feats:  # under the segment lines (their hover and click stay on top)
         fg.add_child(GeoJsonLayer(feature_collection(feats), pane="bwSensors"))

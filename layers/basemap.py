@@ -79,7 +79,11 @@ def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: flo
     m.get_root().header.add_child(folium.Element(
         f"<style>.leaflet-container{{background:{style.BASEMAP_SEA};}} .bw-symbol{{background:none;border:none;}}"
         ".bw-seg th{text-align:left;vertical-align:top;padding-right:6px}"
-        ".bw-spark polyline{fill:none;stroke-width:1.5}</style>"))
+        ".bw-spark polyline{fill:none;stroke-width:1.5}"
+        # the halo of a segment with unacknowledged alerts flashes until someone acknowledges them
+        "@keyframes bw-alert-flash{0%,100%{stroke-opacity:.15}50%{stroke-opacity:.7}}"
+        ".bw-alert-halo{animation:bw-alert-flash 1.6s ease-in-out infinite}"
+        "@media (prefers-reduced-motion: reduce){.bw-alert-halo{animation:none}}</style>"))
     m.add_child(MapPanes())
     m.add_child(PluginAssets())
     m.add_child(DisplayTheme(theme))

@@ -69,6 +69,10 @@ def test_silent_feed_banner_and_alert_link(streamlit_app, page_factory, alert_st
         assert "Live feed silent" in banner.inner_text() and "json-tcp silent for 30 min" in banner.inner_text()
         beat.last_event = time.time()  # the feed speaks again: the next refresh takes the banner off the map
         banner.wait_for(state="detached", timeout=60_000)
+        # the alerted segment's halo flashes: its opacity moves while nobody has acknowledged the alert
+        flashing = """() => [...document.querySelectorAll('path.bw-alert-halo')].some(
+            p => getComputedStyle(p).animationName === 'bw-alert-flash')"""
+        browser.wait_until(lambda: browser.map_frame(page).evaluate(flashing), timeout=60, what="a flashing halo")
         link = page.get_by_role("link", name="1 unacknowledged alert on 1 segment")
         link.click()
         page.get_by_role("heading", name="Alerts").wait_for(timeout=60_000)
