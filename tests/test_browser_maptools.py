@@ -28,16 +28,6 @@ def shot(page, name: str) -> None:
         page.screenshot(path=str(pathlib.Path(SHOTS) / f"maptools-{name}.png"), full_page=False)
 
 
-def wait_until(fn, timeout=60.0, every=0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
-
-
 def area_frame(page):
     """The area map's frame once its drawing tools are there (the map has no data to wait for)."""
     iframe = page.locator(browser.FOLIUM_IFRAME).first
@@ -89,7 +79,7 @@ def test_draw_area_and_measure(streamlit_app, small_store_env, page_factory, sma
     page.mouse.up()
     page.get_by_text("area of interest: the box", exact=False).first.wait_for(timeout=90_000)
     shot(page, "1-drawn")
-    wait_until(lambda: "area" in parse_qs(urlsplit(page.url).query), timeout=90)
+    browser.wait_until(lambda: "area" in parse_qs(urlsplit(page.url).query), timeout=90)
     browser.wait_for_app(page)
     area = parse_qs(urlsplit(page.url).query)["area"][0]
     flt = Filter(window="365d", nations=("USA",), area_wkt=area)
@@ -104,7 +94,7 @@ def test_draw_area_and_measure(streamlit_app, small_store_env, page_factory, sma
     page.get_by_role("tab", name="Incidents").click()
     browser.wait_for_app(page)
     metric = page.locator('[data-testid="stMetric"]').first
-    wait_until(lambda: f"{inside:,}" in metric.inner_text())
+    browser.wait_until(lambda: f"{inside:,}" in metric.inner_text())
     shot(page, "2-analysis")
 
     # map -> table: click a point of the page map; it is ringed and its details are shown
@@ -128,7 +118,7 @@ def test_draw_area_and_measure(streamlit_app, small_store_env, page_factory, sma
         raise AssertionError(browser.map_frame(page).evaluate(
             "JSON.stringify(window.__GLOBAL_DATA__.last_object_clicked_tooltip)"))
     frame = browser.map_frame(page)
-    wait_until(lambda: frame.locator("path.bw-selected").count() == 1)
+    browser.wait_until(lambda: frame.locator("path.bw-selected").count() == 1)
     chosen = frame.locator("path.bw-selected").get_attribute("d")
     shot(page, "2b-point-selected")
     # table -> map: tick the first row; the ring moves to that incident
@@ -143,7 +133,7 @@ def test_draw_area_and_measure(streamlit_app, small_store_env, page_factory, sma
             return ring.count() == 1 and ring.get_attribute("d") != chosen
         except PlaywrightError:  # the map frame is being replaced by the redrawn map
             return False
-    wait_until(ring_moved)
+    browser.wait_until(ring_moved)
     shot(page, "2c-row-selected")
 
     # measure a distance on the area map: two clicks, then the last point again to finish
@@ -177,8 +167,8 @@ def test_military_symbols_toggle(streamlit_app, small_store_env, page_factory):
     assert frame.locator(".bw-mil svg").count() == 0
     page.get_by_text("Military symbols (MIL-STD-2525)").click()
     browser.wait_for_app(page)
-    wait_until(lambda: parse_qs(urlsplit(page.url).query).get("symbols") == ["2525"])
-    wait_until(lambda: browser.map_frame(page).locator(".bw-mil svg").count() > 0)  # the map may redraw in a new frame
+    browser.wait_until(lambda: parse_qs(urlsplit(page.url).query).get("symbols") == ["2525"])
+    browser.wait_until(lambda: browser.map_frame(page).locator(".bw-mil svg").count() > 0)  # the map may redraw in a new frame
     frame = browser.map_frame(page)
     legend = frame.locator(".bw-mil-legend")
     legend.wait_for()
@@ -189,11 +179,11 @@ def test_military_symbols_toggle(streamlit_app, small_store_env, page_factory):
     page.reload()
     browser.wait_for_app(page, 120_000)
     frame = browser.map_frame(page, 120_000)
-    wait_until(lambda: frame.locator(".bw-mil svg").count() > 0)
+    browser.wait_until(lambda: frame.locator(".bw-mil svg").count() > 0)
     page.get_by_text("Military symbols (MIL-STD-2525)").click()
     browser.wait_for_app(page)
-    wait_until(lambda: "symbols" not in parse_qs(urlsplit(page.url).query))
-    wait_until(lambda: (lambda f: f.locator(".bw-mil svg").count() == 0 and f.locator(".bw-mil-legend").count() == 0)(
+    browser.wait_until(lambda: "symbols" not in parse_qs(urlsplit(page.url).query))
+    browser.wait_until(lambda: (lambda f: f.locator(".bw-mil svg").count() == 0 and f.locator(".bw-mil-legend").count() == 0)(
         browser.map_frame(page)))
     shot(page, "5-plain")
     assert not s.blocked, s.blocked

@@ -5,7 +5,6 @@ the dark display darkens the page and the map without a reload."""
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -27,16 +26,6 @@ HEXAGONS = """(ramp) => {
   return out.sort().join('|');
 }"""
 SHOTS = os.environ.get("BORDERWATCH_SHOTS")  # keep the screenshots here (else the test's tmp dir)
-
-
-def wait_until(fn, timeout=60.0, every=0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 def rgb(hex_colour: str) -> str:
@@ -61,7 +50,7 @@ def step_label(page) -> str:
 def settled(page, frame, before: str | None = None) -> str:
     """The hexagons once the page is idle and they differ from ``before`` (if given)."""
     browser.wait_for_app(page, 120_000)
-    return wait_until(lambda: (h := frame.evaluate(HEXAGONS, list(style.DENSITY_RAMP))) and h != before and h,
+    return browser.wait_until(lambda: (h := frame.evaluate(HEXAGONS, list(style.DENSITY_RAMP))) and h != before and h,
                       timeout=60)
 
 
@@ -110,7 +99,7 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     browser.wait_for_app(page, 60_000)
     page.locator(".st-key-bw_pb_play button:visible").filter(has_text="Play").click()
     labels = {step_label(page)}
-    wait_until(lambda: labels.add(step_label(page)) or len(labels) >= 3, timeout=60, every=0.3)
+    browser.wait_until(lambda: labels.add(step_label(page)) or len(labels) >= 3, timeout=60, every=0.3)
     page.locator(".st-key-bw_pb_play button:visible").filter(has_text="Pause").click()
     browser.wait_for_app(page, 60_000)
     assert frame.evaluate("window.bwProbe") == 42, "playing reloaded the map frame"
@@ -119,7 +108,7 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     page.get_by_text("Operations room (dark, large figures)").click()
     browser.wait_for_app(page, 60_000)
     assert "theme=dark" in page.url
-    wait_until(lambda: frame.evaluate("document.documentElement.classList.contains('bw-dark')"), timeout=10)
+    browser.wait_until(lambda: frame.evaluate("document.documentElement.classList.contains('bw-dark')"), timeout=10)
     sea = frame.evaluate("getComputedStyle(document.querySelector('.leaflet-container')).backgroundColor")
     land = frame.evaluate("getComputedStyle(document.querySelector('path.bw-land')).fill")
     assert (sea, land) == (rgb(style.DARK_SEA), rgb(style.DARK_LAND))
@@ -136,11 +125,11 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     wall = page_factory(page.url, viewport=(1500, 1000)).page
     browser.wait_for_app(wall, 120_000)
     wall_frame = browser.map_frame(wall, 120_000)
-    wait_until(lambda: wall_frame.evaluate("document.documentElement.classList.contains('bw-dark')"), timeout=10)
-    wait_until(lambda: wall_frame.evaluate("window.bwBasemapLoaded === true"), timeout=60)
+    browser.wait_until(lambda: wall_frame.evaluate("document.documentElement.classList.contains('bw-dark')"), timeout=10)
+    browser.wait_until(lambda: wall_frame.evaluate("window.bwBasemapLoaded === true"), timeout=60)
     wall_frame.click(".bw-fullscreen a")
-    wait_until(lambda: wall_frame.evaluate("!!document.fullscreenElement"), timeout=30)
-    wait_until(lambda: wall_frame.evaluate("(() => { const r = document.querySelector('.leaflet-container')"
+    browser.wait_until(lambda: wall_frame.evaluate("!!document.fullscreenElement"), timeout=30)
+    browser.wait_until(lambda: wall_frame.evaluate("(() => { const r = document.querySelector('.leaflet-container')"
                                            ".getBoundingClientRect(); return r.top === 0 && "
                                            "r.height >= window.innerHeight - 1; })()"), timeout=30)
     assert wall_frame.evaluate("getComputedStyle(document.querySelector('.leaflet-container')).backgroundColor") == sea
@@ -175,6 +164,6 @@ def test_offline_html_export_plays_the_steps(small_store, page_factory, tmp_path
     first = page.evaluate(HEXAGONS, list(style.DENSITY_RAMP))
     assert first and last and first != last
     page.locator(".bw-player button.bw-play").click()
-    wait_until(lambda: page.evaluate("window.bwStep") != "2026-10-08 00:00–24:00", timeout=10)
+    browser.wait_until(lambda: page.evaluate("window.bwStep") != "2026-10-08 00:00–24:00", timeout=10)
     page.screenshot(path=f"{SHOTS or tmp_path}/playback-html-export.png")
     assert session.blocked == [] and session.failed == [] and session.console_errors == []
