@@ -61,7 +61,9 @@ class PostgresServer:
     def _run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         cmd = [os.path.join(self.bindir, args[0]), *args[1:]]
         if self.run_as:
-            cmd = ["runuser", "-u", self.run_as, "--", *cmd]
+            # runuser lives in /usr/sbin, which a minimal PATH may leave out
+            runuser = shutil.which("runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+            cmd = [runuser or "runuser", "-u", self.run_as, "--", *cmd]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=self.directory)
         if proc.returncode != 0:
             raise RuntimeError(f"{args[0]} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
