@@ -406,3 +406,12 @@ def live_map(page, timeout_ms: int = 120_000):
     wait_until(lambda: frame.evaluate("window.bwBasemapLoaded === true"), timeout=timeout_ms / 1000,
                what="basemap drawn")
     return frame
+
+
+def choose_in_multiselect(page, box, typed: str, option: str, timeout_ms: int = 60_000) -> None:
+    """Open a multiselect, type to narrow it, and click the option once it is listed (a busy server
+    may list it late: pressing Enter before that chooses nothing)."""
+    box.click()
+    page.keyboard.type(typed)
+    page.get_by_role("option", name=option).first.click(timeout=timeout_ms)
+    page.keyboard.press("Escape")

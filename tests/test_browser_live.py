@@ -69,10 +69,7 @@ def test_live_map_draws_updates_and_stays_offline(streamlit_app, page_factory, l
 
     # a filter change redraws the layers: only Poland's borders remain
     box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
-    box.click()
-    page.keyboard.type("Poland")
-    page.keyboard.press("Enter")
-    page.keyboard.press("Escape")
+    browser.choose_in_multiselect(page, box, "Poland", "Poland")
     browser.wait_for_app(page, 120_000)
     browser.wait_until(lambda: browser.count_by_colour(frame, SEGMENT_COLOURS) != segments, timeout=90)
     assert "nations=POL" in page.url

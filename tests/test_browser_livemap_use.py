@@ -154,10 +154,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
     browser.wait_until(lambda: f"lon={frame.evaluate('map_div.getCenter().lng'):.2f}"[:9] in page.url,
                what=f"the view in the URL ({page.url})")
     nations = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
-    nations.click()
-    page.keyboard.type("United States")
-    page.keyboard.press("Enter")
-    page.keyboard.press("Escape")
+    browser.choose_in_multiselect(page, nations, "United States", "United States of America")
     page.locator(".bw-title").click()  # done choosing: click away
     page.screenshot(path=str(tmp_path / "2c-filter.png"))
     browser.wait_until(lambda: "nations=USA" in page.url, what="filter in the URL")
