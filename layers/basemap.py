@@ -80,6 +80,8 @@ def base_map(store: Store, center: tuple[float, float] = (30.0, 20.0), zoom: flo
         f"<style>.leaflet-container{{background:{style.BASEMAP_SEA};}} .bw-symbol{{background:none;border:none;}}"
         ".bw-seg th{text-align:left;vertical-align:top;padding-right:6px}"
         ".bw-spark polyline{fill:none;stroke-width:1.5}"
+        # a clicked segment keeps no focus rectangle around its whole extent
+        "path.leaflet-interactive:focus{outline:none}"
         # the halo of a segment with unacknowledged alerts flashes until someone acknowledges them
         "@keyframes bw-alert-flash{0%,100%{stroke-opacity:.15}50%{stroke-opacity:.7}}"
         ".bw-alert-halo{animation:bw-alert-flash 1.6s ease-in-out infinite}"
