@@ -352,7 +352,7 @@ def map_frame(page, timeout_ms: int = DEFAULT_TIMEOUT_MS, index: int = 0):
             iframe.wait_for(state="visible", timeout=timeout_ms)
             return frame
         except Exception as exc:  # a rerun replaced the map's frame while we waited: wait for the new one
-            if "detached" not in str(exc) or time.monotonic() > deadline:
+            if ("detached" not in str(exc) and "no content frame" not in str(exc)) or time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
 
