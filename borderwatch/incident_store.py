@@ -37,7 +37,13 @@ NEAREST_SEGMENT_MAX_DEG = 1.0  # ~100 km: farther incidents keep no segment
 
 
 class SegmentLocator:
-    """Nearest border segment for points (planar nearest in degrees, within a bound)."""
+    """Nearest border segment for points (planar nearest in degrees, within a bound).
+
+    Most points lie in a grid cell (CELL_DEG square) where only one segment can be the nearest:
+    each cell is settled once, from its centre, and its points take that segment without a tree
+    search. A cell is settled when every piece that could be nearest to some point of it belongs
+    to one segment and the bound holds (or fails) for the whole cell; points of other cells are
+    searched one by one. The answer is the exact nearest either way."""
 
     def __init__(self, store: Store):
         from borderwatch.reference import segments_frame
@@ -53,16 +59,72 @@ class SegmentLocator:
         self.owner = owner
         shared = dict(queries.rows("segment_internal_agreements", store=store))
         self.shared = np.array([shared.get(s, []) for s in self.ids], dtype=object)
+        # the same lists as Arrow, one more (empty) at the end for points near no segment
+        self.shared_lists = pa.array([list(x) for x in self.shared] + [[]], pa.list_(pa.string()))
+        self._cells: dict[int, int] = {}  # cell key -> segment index, NO_SEGMENT or UNSETTLED
 
     def nearest(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Index of the nearest segment for each point, -1 where none is near enough."""
+        lon, lat = np.asarray(lon, float), np.asarray(lat, float)
         out = np.full(len(lon), -1, dtype=int)
         if len(lon) == 0 or len(self.ids) == 0:
             return out
-        pts = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
-        idx = self.tree.query_nearest(pts, max_distance=NEAREST_SEGMENT_MAX_DEG, all_matches=False)
-        out[idx[0]] = self.owner[idx[1]]
+        ok = np.isfinite(lon) & np.isfinite(lat)
+        keys = np.full(len(lon), -1, dtype=np.int64)
+        keys[ok] = _cell_keys(lon[ok], lat[ok])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        settled = np.array([self._cells.get(int(k), UNKNOWN) for k in unique], dtype=int)
+        new = (settled == UNKNOWN) & (unique >= 0)
+        if new.any():
+            settled[new] = self._settle(unique[new])
+        settled[unique < 0] = UNSETTLED
+        out[:] = settled[inverse]
+        search = np.flatnonzero(out == UNSETTLED)
+        out[search] = -1
+        if len(search):
+            pts = shapely.points(lon[search], lat[search])
+            idx = self.tree.query_nearest(pts, max_distance=NEAREST_SEGMENT_MAX_DEG, all_matches=False)
+            out[search[idx[0]]] = self.owner[idx[1]]
         return out
+
+    def _settle(self, keys: np.ndarray) -> np.ndarray:
+        """The segment every point of each cell is nearest to, NO_SEGMENT, or UNSETTLED."""
+        if len(self._cells) > MAX_CELLS:
+            self._cells.clear()
+        cx, cy = _cell_centres(keys)
+        centres = shapely.points(cx, cy)
+        (_, near), dist = self.tree.query_nearest(centres, all_matches=False, return_distance=True)
+        reach = CELL_DEG * np.sqrt(2) / 2  # centre to corner
+        # a piece nearest to some point of the cell is within dist + 2 * reach of the centre
+        cell, piece = self.tree.query(centres, predicate="dwithin", distance=dist + 2 * reach)
+        owners = self.owner[piece]
+        lo = np.full(len(keys), np.iinfo(int).max)
+        hi = np.full(len(keys), -1)
+        np.minimum.at(lo, cell, owners)
+        np.maximum.at(hi, cell, owners)
+        result = np.where(lo == hi, lo, UNSETTLED)
+        result = np.where(dist - reach > NEAREST_SEGMENT_MAX_DEG, NO_SEGMENT, result)
+        result = np.where((dist + reach > NEAREST_SEGMENT_MAX_DEG) & (dist - reach <= NEAREST_SEGMENT_MAX_DEG),
+                          UNSETTLED, result)
+        self._cells.update(zip(keys.tolist(), result.tolist()))
+        return result
+
+
+CELL_DEG = 0.1  # ~10 km: a cell is settled once for all of its points
+MAX_CELLS = 2_000_000  # settled cells kept (~200 MB at most); beyond, the memo starts again
+UNKNOWN, UNSETTLED, NO_SEGMENT = -3, -2, -1
+_ROWS = 10_000  # cell rows in a key (latitude index + offset < _ROWS)
+
+
+def _cell_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    ix = np.floor(lon / CELL_DEG).astype(np.int64) + 100_000
+    iy = np.floor(lat / CELL_DEG).astype(np.int64) + 5_000
+    return ix * _ROWS + iy
+
+
+def _cell_centres(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ix, iy = keys // _ROWS - 100_000, keys % _ROWS - 5_000
+    return (ix + 0.5) * CELL_DEG, (iy + 0.5) * CELL_DEG
 
 
 PIECE_VERTICES = 16
@@ -110,6 +172,27 @@ def locator(store: Store, max_age_s: float = 0.0) -> SegmentLocator:
         return cached[1]
 
 
+def derived(store: Store, lon: np.ndarray, lat: np.ndarray, *, max_age_s: float = 0.0) -> dict[str, pa.Array]:
+    """What Borderwatch derives for incidents at these points: the H3 cell, the nearest border
+    segment (within ``NEAREST_SEGMENT_MAX_DEG``), its nations and the agreements shared under it."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    loc = locator(store, max_age_s=max_age_s)
+    near = loc.nearest(lon, lat)
+    has = near >= 0
+    k = np.maximum(near, 0)
+
+    def pick(values: np.ndarray) -> pa.Array:
+        return pa.array(np.where(has, values[k], None) if len(values) else [None] * len(lon), pa.string())
+
+    return {
+        "h3": pa.array(hexgrid.cells(lon, lat) if len(lon) else np.array([], np.uint64), pa.uint64()),
+        "segment_id": pick(loc.ids),
+        "nation_a": pick(loc.nation_a),
+        "nation_b": pick(loc.nation_b),
+        "shared_under": loc.shared_lists.take(pa.array(np.where(has, near, len(loc.ids)), pa.int64())),
+    }
+
+
 def prepare_incidents(frame: pd.DataFrame, store: Store, *, dataset: str, synthetic: bool = False,
                       owner: str | None = None, release=None) -> pa.Table:
     """Complete validated incident records (``REQUIRED`` columns at least) into store rows.
@@ -125,17 +208,11 @@ def prepare_incidents(frame: pd.DataFrame, store: Store, *, dataset: str, synthe
     if bad:
         raise ValueError(f"unknown threat type(s): {', '.join(map(str, bad))}")
     n = len(df)
-    lon = df.lon.to_numpy(float)
-    lat = df.lat.to_numpy(float)
-    df["h3"] = hexgrid.cells(lon, lat) if n else np.array([], dtype=np.uint64)
-    loc = locator(store)
-    near = loc.nearest(lon, lat)
-    has = near >= 0
-    if "segment_id" not in df.columns or df["segment_id"].isna().all():
-        df["segment_id"] = np.where(has, loc.ids[np.maximum(near, 0)], None)
-    df["nation_a"] = np.where(has, loc.nation_a[np.maximum(near, 0)], None)
-    df["nation_b"] = np.where(has, loc.nation_b[np.maximum(near, 0)], None)
-    df["shared_under"] = [list(loc.shared[i]) if i >= 0 else [] for i in near]
+    derive = derived(store, df.lon.to_numpy(float), df.lat.to_numpy(float))
+    if "segment_id" in df.columns and not df["segment_id"].isna().all():
+        derive.pop("segment_id")  # given by the caller
+    for name, values in derive.items():
+        df[name] = values.to_numpy(zero_copy_only=False) if name != "shared_under" else values.to_pylist()
     defaults = {"time_precision": "second", "severity": 2, "confidence": 0.5, "reporting_nation": None,
                 "source": dataset, "description": "", "location_error_m": None}
     for col, value in defaults.items():

@@ -182,7 +182,7 @@ def main() -> None:
                 print(f"{path.name:<26} {kind:<8} {r['rows']:>11,} {r['seconds']:>9.1f} {r['rows'] / r['seconds']:>10,.0f} "
                       f"{cpu:>8.1f} {r['rows'] / max(cpu, 1e-9):>11,.0f} {r['peak_rss_mb']:>8,.0f} MB  {note}", flush=True)
             ours, dry = results.get("ours", {}), results.get("dry", {})
-            if "error" not in ours and "error" not in dry:
+            if ours and dry and "error" not in ours and "error" not in dry:
                 same = (ours["rows"], ours["accepted"]) == (dry["rows"], dry["accepted"])
                 print(f"{'':<26} dry run totals {'equal' if same else 'DIFFER from'} the import's "
                       f"(rows read {dry['rows']:,}, accepted {dry['accepted']:,})")

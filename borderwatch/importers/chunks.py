@@ -109,8 +109,9 @@ class CsvChunks:
             done = begin + (end - begin) * min(start + self.chunk_rows, table.num_rows) / table.num_rows
             part = table.slice(start, self.chunk_rows)
             self.tally.rows += part.num_rows
-            attrs = pd.DataFrame({h: part.column(h).to_numpy(zero_copy_only=False).astype(object) for h in self.header})
-            attrs = attrs.where(attrs.notna(), None) if len(attrs.columns) else attrs
+            # object columns (None = missing), not pandas' inferred Arrow strings: the stages read values one by one
+            attrs = pd.DataFrame({h: pd.Series(part.column(h).to_numpy(zero_copy_only=False), dtype=object)
+                                  for h in self.header})
             yield Chunk(attrs, None, [], min(done / self.size, 1.0))
 
     def _strict(self, fh, first_line: int) -> Iterator[Chunk]:

@@ -373,8 +373,9 @@ def reproject_geometries(work: Work) -> bool:
         geoms = reproject.to_wgs84(parts, user_crs=user_crs, errors=work.errors, report=report)
     if geoms is None:
         return False
-    bad = {e[0] for e in work.errors}
-    work.geoms = np.array([g if i not in bad else None for i, g in enumerate(geoms)], dtype=object)
+    bad = [e[0] for e in work.errors if e[0] >= 0]
+    work.geoms = np.asarray(geoms, dtype=object).copy()
+    work.geoms[bad] = None
     work.plan.geometries = work.geoms
     reproject.describe_geometries(work.geoms, report)
     return True

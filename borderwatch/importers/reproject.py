@@ -96,7 +96,7 @@ def to_wgs84(parts, *, user_crs, errors, report, coord_fields=("geometry", "geom
     already = {e[0] for e in errors}
     for start, stop, geoms, crs, label, undefined_note in parts:
         geoms = np.asarray(geoms, dtype=object)
-        present = np.array([g is not None for g in geoms], dtype=bool)
+        present = ~shapely.is_missing(geoms) if len(geoms) else np.zeros(0, dtype=bool)
         for i in np.flatnonzero(~present):
             if start + int(i) not in already:
                 errors.append((start + int(i), "geometry", "no geometry", None))
@@ -154,7 +154,9 @@ def to_wgs84(parts, *, user_crs, errors, report, coord_fields=("geometry", "geom
             bad_rows |= set(np.unique(owner[failed]).tolist())
         rows = start + idx_present  # the file row of each present geometry
         errors += _out_of_range(new, owner, rows, already, coord_fields)
-        if len(g):
+        if len(g) and new is coords and not nonfinite.any() and not shapely.has_z(g).any():
+            out[start + idx_present] = g  # already 2D longitude / latitude: nothing to convert
+        elif len(g):
             safe = np.where(np.isfinite(new), new, 0.0)
             moved = shapely.set_coordinates(shapely.force_2d(g), safe)  # force_2d returns copies
             out[start + idx_present] = moved
@@ -220,13 +222,17 @@ def _op_name(text: str) -> str:
     return " + ".join(steps) or str(text)
 
 
+GEOMETRY_TYPES = dict(enumerate(("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+                                   "MultiPolygon", "GeometryCollection")))  # shapely's type ids
+
+
 def describe_geometries(geoms: np.ndarray, report: ImportReport) -> None:
-    present = [g for g in geoms if g is not None]
-    if not present:
+    present = geoms[~shapely.is_missing(geoms)] if len(geoms) else geoms
+    if not len(present):
         return
-    types = pd.Series([g.geom_type for g in present]).value_counts()
-    report.geometry_types = {k: int(v) for k, v in types.items()}
-    w, s, e, n = shapely.total_bounds(np.array(present, dtype=object))
+    ids, counts = np.unique(shapely.get_type_id(present), return_counts=True)
+    report.geometry_types = {GEOMETRY_TYPES[int(k)]: int(c) for k, c in sorted(zip(ids, counts), key=lambda kc: -kc[1])}
+    w, s, e, n = shapely.total_bounds(present)
     report.bounds = (float(w), float(s), float(e), float(n))
 
 

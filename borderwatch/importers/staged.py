@@ -124,38 +124,54 @@ def count_existing(store, plan) -> int:
 
 
 def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Complete the staged records batch by batch, then write them in one store transaction."""
+    """Complete the staged records batch by batch (``incident_store.derived``) into Parquet files of
+    at most INSERT_ROWS rows, then write them in one store transaction, one statement per file."""
     report = plan.report
     source = plan.staged.unique()
-    done_path = source.with_name("complete.parquet")
+    parts = _complete(store, source, progress, max(report.records, 1))
     stamp = incident_store.utcnow()
-    rows = 0
-    with pq.ParquetWriter(done_path, incident_store.INCIDENT_SCHEMA) as out:
-        for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS):
-            frame = batch.to_pandas().drop(columns=[c for c in ("_row", "_hash") if c in batch.schema.names])
-            table = incident_store.prepare_incidents(frame, store, dataset=report.dataset)
-            k = table.schema.get_field_index("ingested_at")
-            table = table.set_column(k, "ingested_at", pa.array([stamp] * table.num_rows, table.schema.field(k).type))
-            out.write_table(table)
-            del frame, table
-            pa.default_memory_pool().release_unused()
-            rows += batch.num_rows
-            if progress:
-                progress(rows, max(report.records, rows))
-    with store.transaction() as cur:
+    with store.transaction():
         removed = 0
         if plan.replace:
             before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
             queries.execute("delete_dataset", store=store, idents={"table": "incidents"}, dataset=report.dataset)
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": "incidents"}))
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
-        # one statement per slice keeps DuckDB's memory bounded; the ids are unique across slices,
-        # and the transaction makes the slices one write
-        for batch in pq.ParquetFile(done_path).iter_batches(batch_size=INSERT_ROWS):
-            cur.register("staged", pa.Table.from_batches([batch]))
-            try:
-                queries.execute("insert_incidents_staged", store=store)
-            finally:
-                cur.unregister("staged")
+        # one statement per file keeps DuckDB's memory bounded; the ids are unique across files,
+        # and the transaction makes the files one write
+        for path, _ in parts:
+            queries.execute("insert_incidents_staged", store=store, path=str(path), dataset=report.dataset,
+                            ingested_at=stamp)
         written = int(queries.scalar("count_rows", store=store, idents={"table": "incidents"}) - before)
+    rows = sum(n for _, n in parts)
     return {"written": written, "already_present": rows - written, "replaced": removed}
+
+
+def _complete(store, source: pathlib.Path, progress, total: int) -> list[tuple[pathlib.Path, int]]:
+    """The staged rows with what Borderwatch derives, in files of at most INSERT_ROWS rows."""
+    parts: list[tuple[pathlib.Path, int]] = []
+    out, rows = None, 0
+    try:
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS):
+            if out is None or parts[-1][1] >= INSERT_ROWS:
+                if out is not None:
+                    out.close()
+                path = source.with_name(f"complete-{len(parts)}.parquet")
+                parts.append((path, 0))
+                out = None
+            table = pa.Table.from_batches([batch]).drop([c for c in ("_row", "_hash") if c in batch.schema.names])
+            lon = table.column("lon").to_numpy()
+            lat = table.column("lat").to_numpy()
+            for name, values in incident_store.derived(store, lon, lat).items():
+                table = table.append_column(name, values)
+            if out is None:
+                out = pq.ParquetWriter(parts[-1][0], table.schema)
+            out.write_table(table)
+            parts[-1] = (parts[-1][0], parts[-1][1] + table.num_rows)
+            rows += table.num_rows
+            if progress:
+                progress(rows, max(total, rows))
+    finally:
+        if out is not None:
+            out.close()
+    return parts
