@@ -77,7 +77,7 @@ class SegmentLocator:
         new = (settled == UNKNOWN) & (unique >= 0)
         if new.any():
             settled[new] = self._settle(unique[new])
-        settled[unique < 0] = UNSETTLED
+        settled[unique < 0] = NO_SEGMENT  # a coordinate that is not a number is near nothing
         out[:] = settled[inverse]
         search = np.flatnonzero(out == UNSETTLED)
         out[search] = -1

@@ -1180,3 +1180,29 @@ def test_nearest_segment_from_pieces_matches_the_whole_lines(store):
             assert k == -1
         else:
             assert k >= 0 and d[k] == pytest.approx(d.min(), abs=1e-12)
+
+
+def test_nearest_segment_by_grid_cell_equals_a_search_point_by_point(store):
+    """Cells settled once give the same segment as searching the tree for every point, for points
+    anywhere (far from borders, near borders, near where segments meet), asked twice (memo)."""
+    from borderwatch import incident_store
+
+    loc = incident_store.SegmentLocator(store)
+    coords = shapely.get_coordinates(np.asarray(reference.segments_frame(store).geometry.values))
+    rng = np.random.default_rng(11)
+    near = coords[rng.integers(0, len(coords), 3000)] + rng.normal(0, 0.3, (3000, 2))
+    anywhere = np.column_stack([rng.uniform(-180, 180, 3000), rng.uniform(-85, 85, 3000)])
+    pts = np.vstack([near, anywhere, coords[:500]])  # and exactly on vertices
+    pts[:, 1] = np.clip(pts[:, 1], -89.9, 89.9)
+    exact = np.full(len(pts), -1)
+    found = loc.tree.query_nearest(shapely.points(pts), max_distance=incident_store.NEAREST_SEGMENT_MAX_DEG,
+                                   all_matches=False)
+    exact[found[0]] = loc.owner[found[1]]
+    first = loc.nearest(pts[:, 0], pts[:, 1])
+    again = loc.nearest(pts[:, 0], pts[:, 1])
+    assert (first == exact).all() and (again == exact).all()
+    assert (exact >= 0).sum() > 3000 and (exact == -1).sum() > 1000  # both kinds of answer were asked
+    settled = np.array(list(loc._cells.values()))
+    assert (settled >= 0).any() and (settled == incident_store.UNSETTLED).any()
+    nan = loc.nearest(np.array([np.nan, 10.0]), np.array([45.0, np.inf]))
+    assert nan.tolist() == [-1, -1]
