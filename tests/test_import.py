@@ -1206,3 +1206,18 @@ def test_nearest_segment_by_grid_cell_equals_a_search_point_by_point(store):
     assert (settled >= 0).any() and (settled == incident_store.UNSETTLED).any()
     nan = loc.nearest(np.array([np.nan, 10.0]), np.array([45.0, np.inf]))
     assert nan.tolist() == [-1, -1]
+
+
+def test_column_texts_and_date_order_read_long_columns_as_short_ones():
+    """Long columns take pyarrow's road; each value must read exactly as one value alone does."""
+    from borderwatch.importers import values as vals
+
+    columns = [[1, None, np.int64(-7), 2**40] * 30, [True, False, None] * 30, [1.5, 2.0, None, float("nan")] * 30,
+               [" a ", "", None, "b"] * 30, [1, "x", 2.0] * 30]
+    for column in columns:
+        assert vals.texts(column) == [vals._text(v) for v in column]
+    iso = ["2020-01-02T10:00:00Z"] * 100
+    assert vals.slashed_order(iso) == (None, None)
+    assert vals.slashed_order(iso + ["13/01/2020"]) == ("dmy", None)
+    assert vals.slashed_order(iso + ["01/13/2020", None]) == ("mdy", None)
+    assert vals.slashed_order(["13/01/2020", "01/13/2020"] + iso)[1] is not None

@@ -99,6 +99,12 @@ def texts(values: Iterable[Any]) -> list[str | None]:
         if arr is not None:
             trimmed = pc.utf8_trim(arr, characters=_SPACE)
             return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed).to_pylist()
+        try:  # a column of whole numbers (e.g. from Parquet): written the way _text writes an int
+            ints = pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            ints = None
+        if ints is not None and pa.types.is_integer(ints.type):
+            return pc.cast(ints, pa.string()).to_pylist()
     return [_text(v) for v in values]
 
 
@@ -191,6 +197,13 @@ def _format_precision(fmt: str) -> str:
 def slashed_order(values: list[str | None]) -> tuple[str | None, str | None]:
     """The day/month order of 'a/b/yyyy' dates in a column (file-wide), or a conflict message."""
     first_big = second_big = False
+    if len(values) > 64:  # only values holding a slash can be a/b/yyyy: pyarrow finds them
+        try:
+            arr = pa.array(values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            arr = None
+        if arr is not None:
+            values = arr.filter(pc.fill_null(pc.match_substring(arr, "/"), False)).to_pylist()
     for v in values:
         if v is None:
             continue
