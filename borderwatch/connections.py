@@ -7,8 +7,10 @@ autoload are off.
 from __future__ import annotations
 
 import importlib
+import os
 import pathlib
 import sys
+import tempfile
 
 import duckdb
 
@@ -74,6 +76,8 @@ def new_connection() -> duckdb.DuckDBPyConnection:
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
             "extension_directory": str(ext_dir),
+            # where DuckDB spills work beyond its memory limit (its default is the working directory)
+            "temp_directory": str(pathlib.Path(tempfile.gettempdir()) / f"borderwatch-spill-{os.getpid()}"),
         }
     )
     # first: loading an extension on a busy machine can take long enough to draw a progress bar

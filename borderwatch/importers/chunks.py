@@ -138,7 +138,7 @@ class ParquetChunks:
 
         self.path, self.chunk_rows = path, chunk_rows or CHUNK_ROWS
         try:
-            self.file = pq.ParquetFile(path)
+            self.file = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every row group read
         except Exception as exc:  # pyarrow raises several unrelated types for a bad file
             raise FileRefused(f"not a readable Parquet file ({exc})") from exc
         schema = self.file.schema_arrow

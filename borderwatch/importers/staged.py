@@ -3,6 +3,7 @@ file and committing it: ids repeated across the whole file are found with DuckDB
 completes the rows batch by batch (``ingest``) and writes them in one store transaction."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 import tempfile
@@ -130,7 +131,7 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
     source = plan.staged.unique()
     parts = _complete(store, source, progress, max(report.records, 1))
     stamp = incident_store.utcnow()
-    with store.transaction():
+    with store.transaction() as cur, _bounded_memory(cur):
         removed = 0
         if plan.replace:
             before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
@@ -147,12 +148,27 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
     return {"written": written, "already_present": rows - written, "replaced": removed}
 
 
+COMMIT_MEMORY = "400MB"  # DuckDB memory while a commit's rows wait for the end of the transaction
+
+
+@contextlib.contextmanager
+def _bounded_memory(cur):
+    """DuckDB keeps the rows a transaction inserts in its buffers until the commit: under a memory
+    limit it spills them to its temporary directory instead of growing with the file."""
+    before = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    cur.execute(f"SET GLOBAL memory_limit = '{COMMIT_MEMORY}'")
+    try:
+        yield
+    finally:
+        cur.execute(f"SET GLOBAL memory_limit = '{before}'")
+
+
 def _complete(store, source: pathlib.Path, progress, total: int) -> list[tuple[pathlib.Path, int]]:
     """The staged rows with what Borderwatch derives, in files of at most INSERT_ROWS rows."""
     parts: list[tuple[pathlib.Path, int]] = []
     out, rows = None, 0
     try:
-        for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS):
+        for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):  # pre-buffering keeps every row group read
             if out is None or parts[-1][1] >= INSERT_ROWS:
                 if out is not None:
                     out.close()
@@ -169,6 +185,8 @@ def _complete(store, source: pathlib.Path, progress, total: int) -> list[tuple[p
             out.write_table(table)
             parts[-1] = (parts[-1][0], parts[-1][1] + table.num_rows)
             rows += table.num_rows
+            del table, batch
+            pa.default_memory_pool().release_unused()  # the batch's Arrow buffers, back to the system
             if progress:
                 progress(rows, max(total, rows))
     finally:
