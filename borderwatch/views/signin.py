@@ -224,8 +224,16 @@ def _oidc() -> access.Viewer:
     info = st.session_state.get(SESSION)
     viewer = auth.current_viewer(name) if auth.NAME_RE.match(name) else None
     if viewer is None:
-        audit.record("sign-in", "refused", actor=name, address=address(), detail="OIDC identity has no enabled account")
-        _refuse_run(f"No enabled Borderwatch account for {name or 'this identity'}: ask an administrator.")
+        if info is None or info.get("refused") != name:  # once per browser session, not at every rerun
+            audit.record("sign-in", "refused", actor=name, address=address(),
+                         detail="OIDC identity has no enabled account")
+            st.session_state[SESSION] = {"name": "", "refused": name}
+        st.session_state.pop(access.SESSION_KEY, None)
+        st.error(_md(f"No enabled Borderwatch account for {name or 'this identity'}: ask an administrator."),
+                 icon=":material/block:")
+        # Streamlit keeps the identity in a cookie for 30 days: without this the browser stays stuck here
+        st.button("Sign out and use another identity", on_click=st.logout, icon=":material/logout:")
+        st.stop()
     if not info or info.get("name") != name:
         audit.record("sign-in", viewer=viewer, address=address(), detail="oidc")
         st.session_state[SESSION] = {"name": name}
@@ -248,7 +256,7 @@ def _signed_in_box(viewer: access.Viewer, mode: str) -> None:
         st.rerun()
     if mode == "oidc" and sb.button("Sign out", key="bw_sign_out", icon=":material/logout:"):
         sign_out()
-        st.logout()
+        st.logout()  # also ends the session at the provider when it offers an end_session_endpoint
 
 
 # -- pages and buttons by role ------------------------------------------------------------------------
