@@ -118,6 +118,18 @@ def check(session_id: str, *, store: Store | None = None, at: dt.datetime | None
     return Check(session)
 
 
+def provider_sign_in_ended(issued_at, at: dt.datetime | None = None) -> bool:
+    """Has an identity provider's sign-in (its ID token's ``iat``, seconds since 1970) outlived the
+    session lifetime? Streamlit keeps that identity in its own cookie for 30 days; Borderwatch
+    asks for a new sign-in at the provider after ``BORDERWATCH_SESSION_HOURS``. A token without a
+    usable ``iat`` counts as ended."""
+    try:
+        issued = dt.datetime.fromtimestamp(float(issued_at), dt.timezone.utc).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return True
+    return (at or now()) - issued >= limits()[1]
+
+
 def max_age(session: Session, at: dt.datetime | None = None) -> int:
     """Seconds the browser should keep the cookie: until the session's absolute end."""
     return max(int((session.expires_at - (at or now())).total_seconds()), 0)

@@ -172,3 +172,11 @@ def test_sign_out_elsewhere_disabling_and_role_changes_apply_at_the_next_rerun(e
     assert any("disabled" in i.value for i in at.info)
     assert audit.entries(store, action="session-expired", limit=1).iloc[0].actor == name
     auth.set_disabled(name, False, store=store)
+
+
+def test_an_identity_providers_sign_in_lasts_the_session_lifetime(env, monkeypatch):
+    monkeypatch.setenv(sessions.LIFETIME_ENV, "2")
+    signed_in = T0.replace(tzinfo=dt.timezone.utc).timestamp()  # the ID token's iat
+    assert not sessions.provider_sign_in_ended(signed_in, at=T0 + dt.timedelta(minutes=119))
+    assert sessions.provider_sign_in_ended(signed_in, at=T0 + dt.timedelta(hours=2))
+    assert sessions.provider_sign_in_ended(None, at=T0) and sessions.provider_sign_in_ended("soon", at=T0)

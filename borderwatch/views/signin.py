@@ -222,6 +222,16 @@ def _oidc() -> access.Viewer:
         st.stop()
     name = str(st.user.get("email") or st.user.get("sub") or "")
     info = st.session_state.get(SESSION)
+    if sessions.provider_sign_in_ended(st.user.get("iat")):
+        if info is None or info.get("ended") != name:
+            audit.record("session-expired", actor=name, address=address(), detail="oidc: sign-in older than the "
+                         "session lifetime")
+            st.session_state[SESSION] = {"name": "", "ended": name}
+        st.session_state.pop(access.SESSION_KEY, None)
+        st.title("Borderwatch — sign in")
+        st.info(ENDED["expired"])
+        st.button("Sign in with your organisation's identity provider", on_click=st.login, type="primary")
+        st.stop()
     viewer = auth.current_viewer(name) if auth.NAME_RE.match(name) else None
     if viewer is None:
         if info is None or info.get("refused") != name:  # once per browser session, not at every rerun
