@@ -5,8 +5,10 @@ browser as a cookie (``COOKIE``) and keeps only its SHA-256 hash in the store's 
 with the account, the address it came from, when it was created and last used, and two limits:
 
 - ``idle_until``: the session ends after ``BORDERWATCH_SESSION_IDLE_MINUTES`` (default 30) without
-  use; each use moves it on (written at most once per ``TOUCH_EVERY``, so it may end up to that
-  much early, never late);
+  use; each use moves it on, written at most once per :func:`touch_every` (a sixth of the idle
+  timeout, at most 5 minutes), so it may end up to that much early, never late. Every write is a
+  new snapshot of the store, which also renews the layers' result cache: writing at every click of
+  every user would defeat it;
 - ``expires_at``: it ends ``BORDERWATCH_SESSION_HOURS`` (default 12) after the sign-in, however
   much it is used.
 
@@ -30,7 +32,7 @@ from borderwatch.store import Store, default_store
 COOKIE = "bw_session"
 IDLE_ENV, IDLE_DEFAULT = "BORDERWATCH_SESSION_IDLE_MINUTES", 30.0
 LIFETIME_ENV, LIFETIME_DEFAULT = "BORDERWATCH_SESSION_HOURS", 12.0
-TOUCH_EVERY = dt.timedelta(seconds=60)
+TOUCH_MAX = dt.timedelta(minutes=5)
 PURGE_AFTER = dt.timedelta(days=7)  # ended sessions are forgotten after this (the audit log keeps them)
 
 
@@ -47,6 +49,11 @@ def limits() -> tuple[dt.timedelta, dt.timedelta]:
             return default
     return (dt.timedelta(minutes=number(IDLE_ENV, IDLE_DEFAULT)),
             dt.timedelta(hours=number(LIFETIME_ENV, LIFETIME_DEFAULT)))
+
+
+def touch_every() -> dt.timedelta:
+    """How often a used session's idle end is written to the store."""
+    return min(limits()[0] / 6, TOUCH_MAX)
 
 
 def id_hash(session_id: str) -> str:
@@ -111,7 +118,7 @@ def check(session_id: str, *, store: Store | None = None, at: dt.datetime | None
         return Check(session, "expired")
     if at >= session.idle_until:
         return Check(session, "idle")
-    if touch and at - session.last_seen_at >= TOUCH_EVERY:
+    if touch and at - session.last_seen_at >= touch_every():
         idle, _ = limits()
         with store.transaction():
             queries.execute("session_touch", store=store, id_hash=id_hash(session_id), at=at, idle_until=at + idle)
