@@ -184,3 +184,4 @@ def test_an_identity_providers_sign_in_lasts_the_session_lifetime(env, monkeypat
     assert not sessions.provider_sign_in_ended(signed_in, at=T0 + dt.timedelta(minutes=119))
     assert sessions.provider_sign_in_ended(signed_in, at=T0 + dt.timedelta(hours=2))
     assert sessions.provider_sign_in_ended(None, at=T0) and sessions.provider_sign_in_ended("soon", at=T0)
+

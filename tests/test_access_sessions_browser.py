@@ -2,6 +2,7 @@
 browser and stays signed in (the session cookie); after signing out, a reload asks to sign in again."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -86,4 +87,22 @@ def test_reload_and_new_tab_stay_signed_in_until_sign_out(streamlit_app, page_fa
     tab.reload()
     _asked_to_sign_in(tab)
     assert browser.app_exceptions(page) == [] and browser.app_exceptions(tab) == []
+
+    # a cookie that names a revoked or an unknown session signs nobody in: refused, audited, deleted
+    for value, reason in ((sid, "revoked"), ("x" * 43, "unknown")):
+        page.context.add_cookies([{"name": sessions.COOKIE, "value": value, "url": server}])
+        page.reload()
+        _asked_to_sign_in(page)
+        page.get_by_text("please sign in again").wait_for()
+        entry = audit.entries(store, action="sign-in", limit=1).iloc[0]
+        assert (entry.outcome, entry.detail) == ("refused", f"session cookie: {reason}")
+        browser.wait_until(lambda: _session_cookie(page.context) is None, timeout=30, what="refused cookie deleted")
+    # one that names a session past its lifetime: the same, audited as an expired session
+    old = sessions.create(NAME, store=store, at=sessions.now() - dt.timedelta(hours=13))
+    page.context.add_cookies([{"name": sessions.COOKIE, "value": old, "url": server}])
+    page.reload()
+    _asked_to_sign_in(page)
+    page.get_by_text("time limit").wait_for()
+    entry = audit.entries(store, action="session-expired", limit=1).iloc[0]
+    assert (entry.actor, entry.detail) == (NAME, "session cookie: expired")
     assert session.blocked == []

@@ -75,9 +75,8 @@ def _resume_from_cookie() -> dict | None:
         return None
     result = sessions.check(sid)
     account = auth.get(result.session.account) if result.session else None
-    reason = result.reason or ("disabled" if account is None or account.disabled else "")
-    if result.session and reason == "revoked" and (account is None or account.disabled):
-        reason = "disabled"
+    disabled = result.session is not None and (account is None or account.disabled)
+    reason = "disabled" if disabled else result.reason
     if not reason:
         audit.record("sign-in", actor=account.name, nation=account.nation, role=account.role, address=address(),
                      detail="local (session resumed)")
