@@ -194,6 +194,19 @@ def set_role(name: str, role: str, nation: str | None = None, *, by: str = "syst
                      detail=f"{name}: {account.nation} {account.role} -> {nation} {role}", store=store, cur=cur)
 
 
+def end_sessions(name: str, *, by: str = "system", store: Store | None = None, address: str = "") -> int:
+    """Sign ``name`` out everywhere (e.g. a lost laptop): every open session is revoked, each
+    browser is asked to sign in again at its next interaction. Returns how many were open."""
+    store = store or default_store()
+    _existing(name, store)
+    count = len(sessions.open_sessions(name, store))
+    with store.transaction() as cur:
+        sessions.revoke_account(name, store=store, cur=cur)
+        audit.record("sign-out", actor=by, address=address, detail=f"every session of {name} ({count} open)",
+                     store=store, cur=cur)
+    return count
+
+
 # -- signing in ---------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class SignIn:

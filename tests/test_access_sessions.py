@@ -185,3 +185,20 @@ def test_an_identity_providers_sign_in_lasts_the_session_lifetime(env, monkeypat
     assert sessions.provider_sign_in_ended(signed_in, at=T0 + dt.timedelta(hours=2))
     assert sessions.provider_sign_in_ended(None, at=T0) and sessions.provider_sign_in_ended("soon", at=T0)
 
+
+def test_an_administrator_ends_every_session_of_an_account_from_the_command_line(env, capsys):
+    from borderwatch import cli
+
+    store = env
+    name = _account(store, "lost-laptop")
+    first, second = sessions.create(name, store=store), sessions.create(name, store=store)
+    assert cli.main(["users", "sessions", name]) == 0
+    assert capsys.readouterr().out.count(name) == 2  # two open sessions listed (never their ids)
+    assert cli.main(["users", "sign-out", name]) == 0
+    assert "2 open session(s) ended" in capsys.readouterr().out
+    assert {sessions.check(s, store=store).reason for s in (first, second)} == {"revoked"}
+    entry = audit.entries(store, action="sign-out", limit=1).iloc[0]
+    assert entry.detail == f"every session of {name} (2 open)"
+    assert cli.main(["users", "sessions", name]) == 0 and "no open session" in capsys.readouterr().out
+    assert cli.main(["users", "sign-out", "no-such-account"]) == 2
+    assert "no account named" in capsys.readouterr().err
