@@ -106,3 +106,36 @@ def test_reload_and_new_tab_stay_signed_in_until_sign_out(streamlit_app, page_fa
     entry = audit.entries(store, action="session-expired", limit=1).iloc[0]
     assert (entry.actor, entry.detail) == (NAME, "session cookie: expired")
     assert session.blocked == []
+
+
+
+def test_behind_a_single_sign_on_proxy_a_reload_and_a_new_tab_stay_signed_in(streamlit_app, page_factory, store):
+    """BORDERWATCH_AUTH=header: the proxy names the user on every connection (here the browser sends
+    the header itself, from 127.0.0.1, the default proxy address), so no session cookie is needed;
+    from an address that is not a proxy the same header is refused."""
+    env = {"BORDERWATCH_STORE": str(store.path), "BORDERWATCH_NOW": NOW.isoformat(), "BORDERWATCH_AUTH": "header",
+           "BORDERWATCH_REFRESH_SECONDS": "0"}
+    server = streamlit_app(ROOT / "app.py", env=env)
+    session = page_factory(None, viewport=(1400, 1000))
+    page = session.page
+    page.context.set_extra_http_headers({"X-Forwarded-User": NAME})
+    page.goto(f"{server}/analysis?window=30d")
+    _signed_in(page)
+    page.get_by_role("heading", name="Incident analysis").wait_for(timeout=120_000)
+    entry = audit.entries(store, action="sign-in", limit=1).iloc[0]
+    assert (entry.actor, entry.outcome, entry.address, entry.detail) == (NAME, "ok", "127.0.0.1", "header X-Forwarded-User")
+    page.reload()
+    _signed_in(page)
+    tab = page.context.new_page()
+    tab.goto(page.url)
+    _signed_in(tab)
+    assert _session_cookie(page.context) is None
+    assert browser.app_exceptions(page) == [] and session.blocked == []
+    # the proxy is elsewhere: a header sent straight to the app is refused (and audited)
+    elsewhere = streamlit_app(ROOT / "app.py", env=dict(env, BORDERWATCH_AUTH_PROXIES="192.0.2.10"))
+    tab.goto(elsewhere)
+    browser.wait_for_app(tab, 120_000)
+    tab.get_by_text("accepts sign-in only through its single-sign-on proxy (connection from 127.0.0.1 refused)").wait_for()
+    assert tab.get_by_text("Signed in as").count() == 0
+    entry = audit.entries(store, action="sign-in", limit=1).iloc[0]
+    assert (entry.actor, entry.outcome, entry.address) == (NAME, "refused", "127.0.0.1")

@@ -35,6 +35,19 @@ def _md(text: str) -> str:
 
 
 def address() -> str:
+    """The address the browser's connection comes from: the TCP peer, which a reverse proxy on the
+    same host makes 127.0.0.1 or ::1. (``st.context.ip_address`` answers None for those two, which
+    would refuse every sign-in through a proxy on the same host: the peer is read from the
+    session's client context, as Streamlit itself does for its own checks.)"""
+    try:
+        from streamlit.runtime.context import _get_client_context
+
+        client = _get_client_context()
+        peer = getattr(client, "remote_ip", None) if client is not None else None
+        if isinstance(peer, str) and peer:
+            return peer
+    except Exception:  # another Streamlit version, or no browser connection
+        pass
     try:
         value = st.context.ip_address
     except Exception:  # no browser connection
@@ -114,6 +127,9 @@ def gate() -> access.Viewer:
         if result.viewer is None:
             _refuse_run(result.message)
         viewer = _set(result.viewer)
+        if (st.session_state.get(SESSION) or {}).get("name") != viewer.name:  # once per browser session
+            audit.record("sign-in", viewer=viewer, address=address(), detail=f"header {auth.header_name()}")
+            st.session_state[SESSION] = {"name": viewer.name}
     elif mode == "oidc":
         viewer = _oidc()
     else:
