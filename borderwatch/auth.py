@@ -6,8 +6,10 @@ How the app signs people in is chosen by ``BORDERWATCH_AUTH``:
   passwords hashed with Argon2id (argon2-cffi); a new or reset account gets a one-time password
   that must be changed at the first sign-in; failed sign-ins are throttled per account and per
   address (``MAX_FAILURES_ACCOUNT`` / ``MAX_FAILURES_ADDRESS`` within ``THROTTLE_WINDOW``, counted
-  from the audit log, so across processes and restarts); sessions expire after
-  ``BORDERWATCH_SESSION_IDLE_MINUTES`` without activity or ``BORDERWATCH_SESSION_HOURS`` in all;
+  from the audit log, so across processes and restarts); a sign-in opens a session
+  (``borderwatch/sessions.py``: a cookie in the browser, its hash in the store) that survives a
+  reload and ends after ``BORDERWATCH_SESSION_IDLE_MINUTES`` without activity or
+  ``BORDERWATCH_SESSION_HOURS`` in all, or at sign-out;
 - ``header``: a single-sign-on reverse proxy names the user in ``BORDERWATCH_AUTH_HEADER``
   (default ``X-Forwarded-User``), accepted only on connections from ``BORDERWATCH_AUTH_PROXIES``
   (comma-separated addresses or networks; default ``127.0.0.1,::1``); the account (nation, role)
@@ -27,7 +29,7 @@ import re
 import secrets
 
 import queries
-from borderwatch import access, audit
+from borderwatch import access, audit, sessions
 from borderwatch.filters import utcnow
 from borderwatch.store import REPO_ROOT, Store, default_store
 
@@ -58,14 +60,8 @@ def mode() -> str:
 
 
 def session_limits() -> tuple[dt.timedelta, dt.timedelta]:
-    """(idle timeout, absolute lifetime) of an app session."""
-    def number(name, default):
-        try:
-            return max(float(os.environ.get(name, default)), 0.1)
-        except ValueError:
-            return default
-    return (dt.timedelta(minutes=number("BORDERWATCH_SESSION_IDLE_MINUTES", 30)),
-            dt.timedelta(hours=number("BORDERWATCH_SESSION_HOURS", 12)))
+    """(idle timeout, absolute lifetime) of an app session (``borderwatch/sessions.py``)."""
+    return sessions.limits()
 
 
 def _hasher():
@@ -160,6 +156,7 @@ def reset_password(name: str, *, by: str = "system", store: Store | None = None,
     with store.transaction() as cur:
         queries.execute("user_set_password", store=store, account=name, password_hash=hash_password(password),
                         must_change=True, at=utcnow())
+        sessions.revoke_account(name, store=store, cur=cur)  # whoever held the old password is signed out
         audit.record("password-reset", actor=by, address=address, detail=name, store=store, cur=cur)
     return password
 
@@ -179,6 +176,8 @@ def set_disabled(name: str, disabled: bool, *, by: str = "system", store: Store 
     _existing(name, store)
     with store.transaction() as cur:
         queries.execute("user_set_disabled", store=store, account=name, disabled=disabled, at=utcnow())
+        if disabled:
+            sessions.revoke_account(name, store=store, cur=cur)  # re-enabling does not reopen them
         audit.record("user-disabled" if disabled else "user-enabled", actor=by, address=address, detail=name,
                      store=store, cur=cur)
 
@@ -193,6 +192,19 @@ def set_role(name: str, role: str, nation: str | None = None, *, by: str = "syst
         queries.execute("user_set_role", store=store, account=name, role=role, nation=nation, at=utcnow())
         audit.record("role-changed", actor=by, address=address,
                      detail=f"{name}: {account.nation} {account.role} -> {nation} {role}", store=store, cur=cur)
+
+
+def end_sessions(name: str, *, by: str = "system", store: Store | None = None, address: str = "") -> int:
+    """Sign ``name`` out everywhere (e.g. a lost laptop): every open session is revoked, each
+    browser is asked to sign in again at its next interaction. Returns how many were open."""
+    store = store or default_store()
+    _existing(name, store)
+    count = len(sessions.open_sessions(name, store))
+    with store.transaction() as cur:
+        sessions.revoke_account(name, store=store, cur=cur)
+        audit.record("sign-out", actor=by, address=address, detail=f"every session of {name} ({count} open)",
+                     store=store, cur=cur)
+    return count
 
 
 # -- signing in ---------------------------------------------------------------------------------------

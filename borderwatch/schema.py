@@ -69,6 +69,12 @@ TABLES = {
         name VARCHAR, nation VARCHAR, role VARCHAR, password_hash VARCHAR, must_change BOOLEAN,
         disabled BOOLEAN, created_at TIMESTAMP, updated_at TIMESTAMP
     """,
+    # app sessions (borderwatch/sessions.py): a sign-in that survives a reload; the id itself lives
+    # only in the user's browser (a cookie), the store keeps its SHA-256 hash
+    "sessions": """
+        id_hash VARCHAR, account VARCHAR, address VARCHAR, created_at TIMESTAMP, last_seen_at TIMESTAMP,
+        idle_until TIMESTAMP, expires_at TIMESTAMP, revoked_at TIMESTAMP
+    """,
     # feed sources (borderwatch/feeds/sources.py): who may send to the feed service, as which nation
     # and released to whom; tokens kept only as SHA-256 hashes, a TLS client certificate by fingerprint
     "feed_sources": """

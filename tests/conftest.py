@@ -123,16 +123,14 @@ def small_store_env(small_store):
 def sign_in(at, store=None, name: str = "test-admin", nation: str = "USA", role: str = "admin"):
     """Sign an AppTest session in as ``name`` (created in the store if missing), as the sign-in form
     would; returns the AppTest. Page tests use an admin so that every page is open to them."""
-    from borderwatch import auth
-    from borderwatch.filters import utcnow
+    from borderwatch import auth, sessions
     from borderwatch.store import default_store
 
     store = store or default_store()
     if auth.get(name, store) is None:
         auth.add_user(name, nation, role, by="tests", store=store)
         auth.change_password(name, "test-password-123", store=store)
-    now = utcnow()
-    at.session_state["bw_signed_in"] = {"name": name, "since": now, "last": now, "must_change": False}
+    at.session_state["bw_signed_in"] = {"name": name, "sid": sessions.create(name, store=store)}
     return at
 
 # -- PostgreSQL (see tests/pg.py) -------------------------------------------------------------

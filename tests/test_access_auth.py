@@ -7,8 +7,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import queries
-from borderwatch import access, audit, auth, cli
-from borderwatch.filters import Filter, utcnow
+from borderwatch import access, audit, auth, cli, sessions
+from borderwatch.filters import Filter
 from conftest import NOW, ROOT, sign_in
 
 
@@ -190,7 +190,10 @@ def test_one_time_password_must_be_changed(env):
 def test_session_expires(env):
     store = env
     at = sign_in(_app(), store, name="expiring", nation="USA", role="viewer")
-    at.session_state["bw_signed_in"]["last"] = utcnow() - dt.timedelta(hours=2)
+    sid = at.session_state["bw_signed_in"]["sid"]
+    # the server-side session was last used two hours ago (idle timeout 30 minutes)
+    store.cursor().execute("UPDATE sessions SET last_seen_at = last_seen_at - INTERVAL 2 HOUR, "
+                           "idle_until = idle_until - INTERVAL 2 HOUR WHERE id_hash = $h", {"h": sessions.id_hash(sid)})
     at.run()
     assert at.title[0].value == "Borderwatch — sign in"
     assert any("expired" in i.value for i in at.info)

@@ -34,6 +34,8 @@ SAMPLES = {
     "disabled": False, "action": "sign_in", "actor": "tiny-user", "address": "127.0.0.1", "detail": "",
     "filter_text": "", "outcome": "ok", "row_count": 0, "seq": 1, "logged_at": NOW, "prev_hash": "", "hash": "h",
     "source": "tiny_radar", "token_hash": "0" * 64, "cert_sha256": None,
+    # app sessions (borderwatch/sessions.py)
+    "id_hash": "1" * 64, "idle_until": NOW + dt.timedelta(minutes=30), "expires_at": NOW + dt.timedelta(hours=12),
     # alerts (borderwatch/alerts/)
     "all": True, "alert_id": "A-1", "rule_id": "R-1", "rule_name": "tiny rule", "kind": "sensor_status",
     "cause": "sensor:s-thermal", "title": "Sensor offline", "evidence": "{}", "raised_at": NOW, "state": "new",

@@ -4,12 +4,12 @@ from __future__ import annotations
 import os
 import sys
 
-from borderwatch import access
-from borderwatch.auth import (AuthError, add_user, demo_accounts, list_users, reset_password, set_disabled,
-                              set_role)
+from borderwatch import access, sessions
+from borderwatch.auth import (AuthError, add_user, demo_accounts, end_sessions, get, list_users, reset_password,
+                              set_disabled, set_role)
 
 NAME = "users"
-HELP = "local accounts: add, list, disable, enable, reset-password, role, demo"
+HELP = "local accounts: add, list, disable, enable, reset-password, role, sessions, sign-out, demo"
 DESCRIPTION = "Manage the local accounts people sign in with (BORDERWATCH_AUTH=local)."
 
 
@@ -21,7 +21,9 @@ def configure(p) -> None:
     a.add_argument("--role", required=True, choices=access.ROLES)
     s.add_parser("list", help="list accounts")
     for action, text in (("disable", "stop an account from signing in"), ("enable", "let a disabled account sign in"),
-                         ("reset-password", "give an account a new one-time password")):
+                         ("reset-password", "give an account a new one-time password"),
+                         ("sessions", "list an account's open app sessions (reloads and new tabs stay signed in)"),
+                         ("sign-out", "end every open app session of an account")):
         s.add_parser(action, help=text).add_argument("name")
     r = s.add_parser("role", help="change an account's role (and nation)")
     r.add_argument("name")
@@ -47,6 +49,13 @@ def run(args) -> int:
         elif args.users_command == "role":
             set_role(args.name, args.role, args.nation, by=by)
             print(f"{args.name} is now {args.role}" + (f" of {args.nation.upper()}" if args.nation else ""))
+        elif args.users_command == "sessions":
+            if get(args.name) is None:
+                raise AuthError(f"no account named {args.name!r}")
+            frame = sessions.open_sessions(args.name)
+            print(frame.to_string(index=False) if len(frame) else f"{args.name} has no open session")
+        elif args.users_command == "sign-out":
+            print(f"{args.name}: {end_sessions(args.name, by=by)} open session(s) ended")
         elif args.users_command == "demo":
             path, created = demo_accounts()
             print(f"demo accounts: {', '.join(created) if created else 'present already'}; one-time passwords in {path}"

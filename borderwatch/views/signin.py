@@ -8,18 +8,25 @@ sees — is enforced in the query gateway (``borderwatch/access.py``).
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Callable
 
 import streamlit as st
 
-from borderwatch import access, audit, auth
-from borderwatch.filters import utcnow
+from borderwatch import access, audit, auth, sessions
 
-SESSION = "bw_signed_in"  # {"name", "since", "last"} of a local / header / OIDC sign-in
+SESSION = "bw_signed_in"  # local: {"name", "sid"[, "cookie"]}; header / OIDC: {"name"}
+COOKIE_TRIED = "bw_cookie_tried"  # this browser session already looked at its session cookie
+COOKIE_CLEAR = "bw_cookie_clear"  # the browser's session cookie must go (signed out, refused)
 OFF_BANNER = ("**Access control is off** (`BORDERWATCH_AUTH=off`): everything in the store is visible to "
               "whoever opens this page. For a single-user laptop only.")
 PAGE_CAPABILITY = {"analysis": "analysis", "briefing": "briefing", "data": "import", "admin": "admin"}
+ENDED = {"idle": "Your session has expired after a time without activity; please sign in again.",
+         "expired": "Your session has reached its time limit; please sign in again.",
+         "revoked": "You were signed out (in another tab, or by an administrator); please sign in again.",
+         "unknown": "Your session is no longer known to the server; please sign in again.",
+         "disabled": "Your account was disabled."}
 
 
 def _md(text: str) -> str:
@@ -28,6 +35,19 @@ def _md(text: str) -> str:
 
 
 def address() -> str:
+    """The address the browser's connection comes from: the TCP peer, which a reverse proxy on the
+    same host makes 127.0.0.1 or ::1. (``st.context.ip_address`` answers None for those two, which
+    would refuse every sign-in through a proxy on the same host: the peer is read from the
+    session's client context, as Streamlit itself does for its own checks.)"""
+    try:
+        from streamlit.runtime.context import _get_client_context
+
+        client = _get_client_context()
+        peer = getattr(client, "remote_ip", None) if client is not None else None
+        if isinstance(peer, str) and peer:
+            return peer
+    except Exception:  # another Streamlit version, or no browser connection
+        pass
     try:
         value = st.context.ip_address
     except Exception:  # no browser connection
@@ -35,19 +55,63 @@ def address() -> str:
     return value if isinstance(value, str) else ""  # (AppTest has no real connection)
 
 
-def _viewer_now(name: str) -> access.Viewer | None:
-    return auth.current_viewer(name)
-
-
 def _set(viewer: access.Viewer) -> access.Viewer:
     st.session_state[access.SESSION_KEY] = viewer
     return viewer
 
 
-def sign_out(reason: str = "sign-out") -> None:
+# -- the session cookie -------------------------------------------------------------------------------
+def cookie_script(value: str, max_age: int) -> str:
+    """A script that sets (``max_age`` > 0) or deletes (0) the session cookie in the app's own
+    document: strict same-site, whole site, Secure when the page came over https."""
+    attrs = f"; Path=/; Max-Age={int(max_age)}; SameSite=Strict"
+    return ("<script>document.cookie = " + json.dumps(f"{sessions.COOKIE}={value}{attrs}")
+            + " + (window.location.protocol === 'https:' ? '; Secure' : '');</script>")
+
+
+def _cookie_value() -> str:
+    try:
+        value = st.context.cookies.get(sessions.COOKIE)
+    except Exception:  # no browser connection
+        return ""
+    return value if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_-]{20,100}", value) else ""
+
+
+def _resume_from_cookie() -> dict | None:
+    """A new browser session (a reload, a new tab) that brings an open session's cookie is signed
+    in without a password; an unknown, revoked or expired one is refused (audited) and cleared."""
+    if st.session_state.get(COOKIE_TRIED):
+        return None
+    st.session_state[COOKIE_TRIED] = True
+    sid = _cookie_value()
+    if not sid:
+        return None
+    result = sessions.check(sid)
+    account = auth.get(result.session.account) if result.session else None
+    disabled = result.session is not None and (account is None or account.disabled)
+    reason = "disabled" if disabled else result.reason
+    if not reason:
+        audit.record("sign-in", actor=account.name, nation=account.nation, role=account.role, address=address(),
+                     detail="local (session resumed)")
+        return {"name": account.name, "sid": sid}
+    who = result.session.account if result.session else ""
+    if reason in ("idle", "expired"):
+        audit.record("session-expired", actor=who, address=address(), detail=f"session cookie: {reason}")
+    else:
+        audit.record("sign-in", "refused", actor=who, address=address(), detail=f"session cookie: {reason}")
+    st.session_state[COOKIE_CLEAR] = True
+    st.session_state["bw_signin_note"] = ENDED[reason]
+    return None
+
+
+def sign_out(reason: str = "sign-out", *, revoke: bool = True) -> None:
     info = st.session_state.pop(SESSION, None)
     viewer = st.session_state.pop(access.SESSION_KEY, None)
-    if info:
+    st.session_state[COOKIE_TRIED] = True  # the cookie this tab arrived with is not used again
+    st.session_state[COOKIE_CLEAR] = True
+    if info and info.get("sid") and revoke:
+        sessions.revoke(info["sid"])
+    if info and reason:
         audit.record(reason, viewer=viewer if isinstance(viewer, access.Viewer) else None, actor=info["name"],
                      address=address())
 
@@ -63,6 +127,9 @@ def gate() -> access.Viewer:
         if result.viewer is None:
             _refuse_run(result.message)
         viewer = _set(result.viewer)
+        if (st.session_state.get(SESSION) or {}).get("name") != viewer.name:  # once per browser session
+            audit.record("sign-in", viewer=viewer, address=address(), detail=f"header {auth.header_name()}")
+            st.session_state[SESSION] = {"name": viewer.name}
     elif mode == "oidc":
         viewer = _oidc()
     else:
@@ -72,20 +139,22 @@ def gate() -> access.Viewer:
 
 
 def _local() -> access.Viewer:
-    info = st.session_state.get(SESSION)
-    now = utcnow()
+    """The signed-in viewer, checked at every run against the server's session and the account
+    (a revoked or expired session, a disabled account or a new role take effect at once)."""
+    info = st.session_state.get(SESSION) or _resume_from_cookie()
     if info:
-        idle, lifetime = auth.session_limits()
-        viewer = _viewer_now(info["name"])
-        if viewer is None or now - info["last"] > idle or now - info["since"] > lifetime:
-            sign_out("session-expired")
-            st.session_state["bw_signin_note"] = ("Your session has expired; please sign in again."
-                                                  if viewer is not None else "Your account was disabled.")
-        elif info.get("must_change"):
+        st.session_state[SESSION] = info
+        result = sessions.check(info["sid"])
+        account = auth.get(info["name"])
+        ended = "disabled" if account is None or account.disabled else result.reason
+        if ended:
+            # revoked / unknown: the sign-out (or the administrator's action) was audited where it happened
+            sign_out("session-expired" if ended in ("idle", "expired", "disabled") else "", revoke=ended != "revoked")
+            st.session_state["bw_signin_note"] = ENDED[ended]
+        elif account.must_change:
             _at_any_address(lambda: _change_password_form(info["name"]))
         else:
-            info["last"] = now
-            return _set(viewer)
+            return _set(auth.viewer_of(account))
     _at_any_address(_sign_in_form)
 
 
@@ -96,6 +165,7 @@ def _at_any_address(form: Callable[[], None]) -> None:
 
     def page_for(slug: str) -> st.Page:
         def show() -> None:
+            _cookie_element()
             form()
         show.__name__ = f"sign_in_{slug or 'home'}"
         return st.Page(show, title="Sign in", url_path=slug or None, default=not slug,
@@ -104,6 +174,15 @@ def _at_any_address(form: Callable[[], None]) -> None:
     slugs = ["", *(slug for *_, slug in app_setup.OPTIONAL_PAGES)]
     st.navigation([page_for(s) for s in slugs], position="hidden").run()
     st.stop()
+
+
+def _cookie_element(container=st) -> None:
+    """Set this tab's new session cookie, or delete a cookie that must go."""
+    info = st.session_state.get(SESSION) or {}
+    if info.get("cookie"):
+        container.html(info["cookie"], unsafe_allow_javascript=True)
+    elif st.session_state.get(COOKIE_CLEAR):
+        container.html(cookie_script("", 0), unsafe_allow_javascript=True)
 
 
 def _sign_in_form() -> None:
@@ -122,9 +201,11 @@ def _sign_in_form() -> None:
         if result.viewer is None:
             st.error(result.message)
             return
-        now = utcnow()
-        st.session_state[SESSION] = {"name": result.viewer.name, "since": now, "last": now,
-                                     "must_change": result.must_change}
+        sid = sessions.create(result.viewer.name, address=address())
+        _, lifetime = sessions.limits()
+        st.session_state[SESSION] = {"name": result.viewer.name, "sid": sid,
+                                     "cookie": cookie_script(sid, int(lifetime.total_seconds()))}
+        st.session_state.pop(COOKIE_CLEAR, None)
         st.rerun()
     st.stop()
 
@@ -146,7 +227,6 @@ def _change_password_form(name: str) -> None:
             except auth.AuthError as exc:
                 st.error(str(exc))
             else:
-                st.session_state[SESSION]["must_change"] = False
                 st.rerun()
 
 
@@ -157,13 +237,31 @@ def _oidc() -> access.Viewer:
         st.stop()
     name = str(st.user.get("email") or st.user.get("sub") or "")
     info = st.session_state.get(SESSION)
-    viewer = _viewer_now(name) if auth.NAME_RE.match(name) else None
+    if sessions.provider_sign_in_ended(st.user.get("iat")):
+        if info is None or info.get("ended") != name:
+            audit.record("session-expired", actor=name, address=address(), detail="oidc: sign-in older than the "
+                         "session lifetime")
+            st.session_state[SESSION] = {"name": "", "ended": name}
+        st.session_state.pop(access.SESSION_KEY, None)
+        st.title("Borderwatch — sign in")
+        st.info(ENDED["expired"])
+        st.button("Sign in with your organisation's identity provider", on_click=st.login, type="primary")
+        st.stop()
+    viewer = auth.current_viewer(name) if auth.NAME_RE.match(name) else None
     if viewer is None:
-        audit.record("sign-in", "refused", actor=name, address=address(), detail="OIDC identity has no enabled account")
-        _refuse_run(f"No enabled Borderwatch account for {name or 'this identity'}: ask an administrator.")
+        if info is None or info.get("refused") != name:  # once per browser session, not at every rerun
+            audit.record("sign-in", "refused", actor=name, address=address(),
+                         detail="OIDC identity has no enabled account")
+            st.session_state[SESSION] = {"name": "", "refused": name}
+        st.session_state.pop(access.SESSION_KEY, None)
+        st.error(_md(f"No enabled Borderwatch account for {name or 'this identity'}: ask an administrator."),
+                 icon=":material/block:")
+        # Streamlit keeps the identity in a cookie for 30 days: without this the browser stays stuck here
+        st.button("Sign out and use another identity", on_click=st.logout, icon=":material/logout:")
+        st.stop()
     if not info or info.get("name") != name:
         audit.record("sign-in", viewer=viewer, address=address(), detail="oidc")
-        st.session_state[SESSION] = {"name": name, "since": utcnow(), "last": utcnow()}
+        st.session_state[SESSION] = {"name": name}
     return _set(viewer)
 
 
@@ -176,12 +274,14 @@ def _refuse_run(message: str) -> None:
 def _signed_in_box(viewer: access.Viewer, mode: str) -> None:
     sb = st.sidebar
     sb.caption(f"Signed in as **{_md(viewer.name)}** · {viewer.nation} · {viewer.role}")
+    if mode == "local":
+        _cookie_element(sb)
     if mode == "local" and sb.button("Sign out", key="bw_sign_out", icon=":material/logout:"):
         sign_out()
         st.rerun()
     if mode == "oidc" and sb.button("Sign out", key="bw_sign_out", icon=":material/logout:"):
         sign_out()
-        st.logout()
+        st.logout()  # also ends the session at the provider when it offers an end_session_endpoint
 
 
 # -- pages and buttons by role ------------------------------------------------------------------------
