@@ -21,6 +21,7 @@ import shapely
 import shapely.geometry
 
 import queries
+from borderwatch import access
 from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES
 from borderwatch.filters import Filter, utcnow
 from borderwatch.store import Store, default_store
@@ -106,8 +107,10 @@ def page_count(total: int, page_size: int) -> int:
 
 
 def incident_detail(incident_id: str, *, store: Store | None = None) -> dict | None:
-    """All recorded fields of one incident (and its segment's length and line), or None."""
-    df = queries.df("incident_detail", store=_store(store), incident_id=incident_id)
+    """All recorded fields of one incident (and its segment's length and line), or None. Of two
+    nations' rows under one id, the viewer's own nation's comes first."""
+    df = queries.df("incident_detail", store=_store(store), incident_id=incident_id,
+                    viewer_nation=access.current().nation)
     if df.empty:
         return None
     row = df.iloc[0].to_dict()

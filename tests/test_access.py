@@ -250,7 +250,6 @@ def test_queries_over_layer_tables_all_pass_the_access_rule():
         "feed_incident_count": "feed service's own count of what it stored (status, tests)",
         "feed_incidents": "feed service's check that accepted events are stored exactly once",
         "import_fortifications": "writer", "import_sensors": "writer", "insert_incidents": "writer",
-        "insert_incidents_staged": "writer",
         "refresh_segment_coverage": "derived table for unrestricted use; viewers get segment_coverage",
     }
     reads = re.compile(r"(from|join)\s+(incidents|sensors|fortifications)\b", re.I)

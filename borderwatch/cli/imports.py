@@ -89,7 +89,8 @@ def run(args) -> int:
         args.layer, args.file, store, dry_run=args.dry_run, mapping=_pairs(args.map, "--map"),
         defaults=_pairs(args.set, "--set"), threat_map=_pairs(args.threat, "--threat"), preset=args.preset,
         source_name=args.source, layer_name=args.layer_name, skip_invalid=args.skip_invalid, encoding=args.encoding,
-        crs=args.crs, date_format=args.date_format, replace=args.replace, progress=progress)
+        crs=args.crs, date_format=args.date_format, replace=args.replace, progress=progress,
+        owner=owner if args.layer == "incidents" else None, release=release if args.layer == "incidents" else None)
     if report.status == "imported":
         if args.layer != "borders":
             access.stamp(store, args.layer, report.dataset, owner, release)

@@ -113,12 +113,12 @@ class Staged:
 
 
 def count_existing(store, plan) -> int:
-    """How many of the plan's records the store already holds (dry runs)."""
+    """How many of the plan's records the store already holds under the same owner (dry runs)."""
     path = plan.staged.unique()
     cur = store.cursor()
     cur.register("staged", pads.dataset(path))  # scanned by DuckDB, not loaded
     try:
-        return int(queries.scalar("import_existing_incidents_staged", store=store))
+        return int(queries.scalar("import_existing_incidents_staged", store=store, owner=plan.owner))
     finally:
         cur.unregister("staged")
 
@@ -133,7 +133,8 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
     with pq.ParquetWriter(done_path, incident_store.INCIDENT_SCHEMA) as out:
         for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS):
             frame = batch.to_pandas().drop(columns=[c for c in ("_row", "_hash") if c in batch.schema.names])
-            table = incident_store.prepare_incidents(frame, store, dataset=report.dataset)
+            table = incident_store.prepare_incidents(frame, store, dataset=report.dataset, owner=plan.owner,
+                                                     release=plan.release)
             k = table.schema.get_field_index("ingested_at")
             table = table.set_column(k, "ingested_at", pa.array([stamp] * table.num_rows, table.schema.field(k).type))
             out.write_table(table)
@@ -144,9 +145,13 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
                 progress(rows, max(report.records, rows))
     with store.transaction() as cur:
         removed = 0
-        if plan.replace:
+        if plan.replace:  # only the rows of the owners this import writes (an incident is owner + id)
             before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
-            queries.execute("delete_dataset", store=store, idents={"table": "incidents"}, dataset=report.dataset)
+            cur.register("staged", pads.dataset(done_path))
+            try:
+                queries.execute("delete_incident_dataset", store=store, dataset=report.dataset)
+            finally:
+                cur.unregister("staged")
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": "incidents"}))
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
         # one statement per slice keeps DuckDB's memory bounded; the ids are unique across slices,
@@ -154,7 +159,7 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
         for batch in pq.ParquetFile(done_path).iter_batches(batch_size=INSERT_ROWS):
             cur.register("staged", pa.Table.from_batches([batch]))
             try:
-                queries.execute("insert_incidents_staged", store=store)
+                queries.execute("insert_incidents", store=store)
             finally:
                 cur.unregister("staged")
         written = int(queries.scalar("count_rows", store=store, idents={"table": "incidents"}) - before)
