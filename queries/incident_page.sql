@@ -13,7 +13,7 @@ WITH page AS (
     LIMIT $limit OFFSET $offset
 )
 SELECT i.incident_id, i.occurred_at, i.threat_type, i.severity, i.confidence, i.reporting_nation, i.source,
-       i.segment_id, i.description, i.lon, i.lat, i.synthetic
+       i.segment_id, i.description, i.lon, i.lat, i.synthetic, p.owner_key
 FROM page p
 JOIN incidents i ON i.incident_id = p.incident_id
                 AND coalesce(i.owner_nation, i.reporting_nation) IS NOT DISTINCT FROM p.owner_key

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import queries
-from borderwatch import access, analysis, importer, locate
+from borderwatch import access, analysis, importer, locate, selection
 from borderwatch.feeds import sources
 from borderwatch.filters import Filter
 from feed_helpers import env, hello, now_utc, iso, running, store, viewer, wait_until  # noqa: F401 (fixtures)
@@ -87,7 +87,7 @@ def test_a_viewer_who_may_see_both_rows_gets_its_own_first(env, tmp_path):
     store = env
     deu, fra = tmp_path / "deu.csv", tmp_path / "fra.csv"
     deu.write_text(CSV.format(nation="DEU"), encoding="utf-8")
-    fra.write_text(CSV.format(nation="FRA"), encoding="utf-8")
+    fra.write_text(CSV.format(nation="FRA").replace("49.20,7.00", "49.30,7.10"), encoding="utf-8")  # apart on a map
     with access.viewing_as(viewer(store, "DEU", "importer")):
         importer.import_file("incidents", deu, store, source_name="both", owner="DEU",
                              release=access.Release(nations=("FRA",)))
@@ -97,6 +97,15 @@ def test_a_viewer_who_may_see_both_rows_gets_its_own_first(env, tmp_path):
         both = page[page.incident_id == "both:x1"]
         assert sorted(both.reporting_nation) == ["DEU", "FRA"]  # two rows, each once
         assert analysis.incident_detail("both:x1", store=store)["reporting_nation"] == "FRA"
+        # a row chosen in the table (or on its map) is that owner's row
+        assert set(both.owner_key) == {"DEU", "FRA"}
+        chosen = both[both.owner_key == "DEU"].iloc[0]
+        assert selection.identity(chosen) == ("both:x1", "DEU")
+        assert analysis.incident_detail("both:x1", owner="DEU", store=store)["reporting_nation"] == "DEU"
+        assert selection.clicked_row(page, {"lat": float(chosen.lat), "lng": float(chosen.lon)},
+                                     "both:x1 — Smuggling").owner_key == "DEU"
+        marked = [selection.is_selected(r, "both:x1", "DEU") for r in page.itertuples(index=False)]
+        assert sum(marked) == 1
     with access.viewing_as(viewer(store, "DEU", "analyst")):
         assert analysis.incident_detail("both:x1", store=store)["reporting_nation"] == "DEU"
         page, _ = analysis.incident_page(ALL, page_size=200, store=store)

@@ -26,7 +26,8 @@ SAMPLES = {
     "stamped_at": NOW, "win_start": NOW - dt.timedelta(days=7), "win_end": NOW, "prev_start": NOW - dt.timedelta(days=14),
     "base_start": NOW - dt.timedelta(days=35), "cur_start": NOW - dt.timedelta(days=7), "cur_end": NOW,
     "origin": NOW - dt.timedelta(days=7), "bucket_width": dt.timedelta(days=1), "bucket_seconds": 86400,
-    "incident_id": "t-3", "viewer_nation": "USA", "segment_id": "MEX-USA", "segment_ids": ["MEX-USA"], "ids": ["t-1", "t-2"],
+    "incident_id": "t-3", "segment_id": "MEX-USA", "segment_ids": ["MEX-USA"], "ids": ["t-1", "t-2"],
+    "viewer_nation": "USA", "owner_key": None,  # which of two nations' rows under one id (incident_detail)
     "uids": ["unit-1"], "track_points": 5, "codes": ["USA", "MEX"], "iso3": "MEX", "key": "tiny", "value": "1",
     "dataset": "tiny", "synthetic": True, "min_severity": 1, "echo": True, "seed": "1", "ingested_at": NOW,
     "owner": "USA", "public": False, "nations": ["MEX"], "agreements": ["us-mex"],
