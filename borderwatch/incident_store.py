@@ -2,7 +2,9 @@
 
 ``prepare_incidents`` completes records with what Borderwatch derives itself (H3 cell, nearest
 border segment and its nations, agreements shared under, ingest time); ``insert_incidents``
-writes them all-or-nothing, skipping ids already in the store.
+writes them all-or-nothing, skipping incidents already in the store. An incident is its owner
+nation (``owner_nation``, else the reporting nation) and its id: another nation's row under the same
+id is not a repeat (``queries/insert_incidents.sql``).
 """
 from __future__ import annotations
 
@@ -160,7 +162,7 @@ def _release_values(owner: str | None, release) -> dict:
 
 
 def insert_incidents(store: Store, table: pa.Table) -> int:
-    """Commit incidents not yet in the store (by ``incident_id``); returns how many were new."""
+    """Commit incidents not yet in the store (by owner and ``incident_id``); returns how many were new."""
     if table.num_rows == 0:
         return 0
     with store.transaction() as cur:
