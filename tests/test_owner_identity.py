@@ -152,3 +152,41 @@ def test_cot_out_uid_names_the_owner_so_two_nations_rows_stay_two_markers():
     uids = {cotout.event_uid(Row("json:same-1", owner)) for owner in ("DEU", "FRA")}
     assert uids == {"borderwatch.DEU.json:same-1", "borderwatch.FRA.json:same-1"}
     assert cotout.event_uid(Row("json:same-1", None)) == "borderwatch.json:same-1"  # neither owner nor nation
+
+
+def test_an_account_imports_for_its_own_nation(env, tmp_path, capsys):
+    """An account of a nation imports rows owned by its nation (so its counts only ever concern rows
+    it may see); naming another owner is refused and writes nothing. The command line without --as
+    acts for the whole store and keeps the reporting nation as the default owner."""
+    from borderwatch import auth, cli
+
+    store = env
+    auth.add_user("fra-imp-ids", "FRA", "importer", store=store)
+    deu, fra = tmp_path / "deu.csv", tmp_path / "fra.csv"
+    deu.write_text(CSV.format(nation="DEU"), encoding="utf-8")
+    fra.write_text(CSV.format(nation="DEU").replace("x1,", "y1,").replace("x2,", "y2,"), encoding="utf-8")
+    assert cli.main(["import", "incidents", str(deu), "--source", "acct", "--json"]) == 0  # owner: DEU
+    capsys.readouterr()
+    # FRA's account imports the same ids, also reported by DEU: owned by FRA, written, nothing "already"
+    assert cli.main(["import", "incidents", str(deu), "--source", "acct", "--as", "fra-imp-ids", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["written"], report["already_present"]) == (2, 0)
+    assert owned(store, "acct:x1") == ["DEU", "FRA"]
+    before = owned(store, "acct:y1")
+    assert cli.main(["import", "incidents", str(fra), "--source", "acct", "--as", "fra-imp-ids", "--owner", "DEU"]) == 2
+    assert "fra-imp-ids imports for FRA only" in capsys.readouterr().err
+    assert owned(store, "acct:y1") == before == []
+    assert access.import_owner(access.SYSTEM, None) is None and access.import_owner(access.SYSTEM, "DEU") == "DEU"
+
+
+def test_the_import_page_says_an_account_imports_for_its_nation(env):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT, sign_in
+
+    at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120), env, name="fra-page-imp",
+                 nation="FRA", role="importer").run()
+    at.switch_page("pages/data.py").run()
+    assert not at.exception, at.exception
+    box = at.text_input(key="imp_owner")
+    assert box.placeholder == "FRA (your nation)" and "imports for FRA only" in box.help
