@@ -263,23 +263,34 @@ def release_options(store, owner: str | None, release_to: str | None) -> tuple[s
     return owner, release
 
 
+def import_owner(viewer: Viewer, owner: str | None) -> str | None:
+    """Who owns what ``viewer`` imports: an account of a nation imports for its nation (the default,
+    and the only owner it may give), as a feed source reports for its own. Its repeats are then
+    found among its own nation's rows only, so no count of an import is about a row it may not see.
+    The unrestricted command line keeps ``owner`` (default: the reporting or hosting nation)."""
+    if viewer.unrestricted or not viewer.nation:
+        return owner
+    if owner is not None and owner != viewer.nation:
+        raise ValueError(f"--owner {owner}: {viewer.name} imports for {viewer.nation} only (what an account imports "
+                         "is owned by its nation)")
+    return viewer.nation
+
+
 def stamp(store, layer: str, dataset: str, owner: str | None, release: Release | None) -> int:
-    """Set owner and releasability on a dataset's rows of ``layer`` that have none yet (an
-    import's ``--owner/--release-to``); returns how many rows were stamped."""
+    """Set owner and releasability on a dataset's sensors or fortifications that have none yet (an
+    import's ``--owner/--release-to``); returns how many rows were stamped. Incidents are written
+    already owned and released (``importer.commit(owner=, release=)``): their owner decides what a
+    repeat is, and stamping afterwards could take another owner's rows of the same source."""
     import queries
     from borderwatch.filters import utcnow
 
-    tables = {"incidents": "incidents", "sensors": "sensors", "fortifications": "fortifications"}
-    if layer not in tables or (owner is None and release is None):
+    if layer not in ("sensors", "fortifications") or (owner is None and release is None):
         return 0
     release = release or Release()
     values = dict(owner=owner, public=release.public, nations=list(release.nations) or None,
                   agreements=list(release.agreements) or None, dataset=dataset)
     with store.transaction():
-        if layer == "incidents":
-            cur = queries.execute("stamp_incidents", store=store, **values)
-        else:
-            cur = queries.execute("stamp_layer", store=store, idents={"table": layer}, stamped_at=utcnow(), **values)
+        cur = queries.execute("stamp_layer", store=store, idents={"table": layer}, stamped_at=utcnow(), **values)
         return int(cur.fetchone()[0])
 
 

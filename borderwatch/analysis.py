@@ -21,6 +21,7 @@ import shapely
 import shapely.geometry
 
 import queries
+from borderwatch import access
 from borderwatch.domain import SEVERITY_LABELS, THREAT_LABELS, THREAT_TYPES
 from borderwatch.filters import Filter, utcnow
 from borderwatch.store import Store, default_store
@@ -41,7 +42,7 @@ SORTS = {
 DIRECTIONS = {"DESC": "descending", "ASC": "ascending"}
 PAGE_SIZES = (25, 50, 100, 250, 500)
 PAGE_COLUMNS = ("incident_id", "occurred_at", "threat_type", "severity", "confidence", "reporting_nation", "source",
-                "segment_id", "description", "lon", "lat", "synthetic")
+                "segment_id", "description", "lon", "lat", "synthetic", "owner_key")
 BUCKETS = {"day": "Day", "week": "Week (from Monday)", "month": "Month"}
 DIMENSIONS = {
     "reporting_nation": "Reporting nation",
@@ -105,9 +106,12 @@ def page_count(total: int, page_size: int) -> int:
     return max(1, math.ceil(total / page_size))
 
 
-def incident_detail(incident_id: str, *, store: Store | None = None) -> dict | None:
-    """All recorded fields of one incident (and its segment's length and line), or None."""
-    df = queries.df("incident_detail", store=_store(store), incident_id=incident_id)
+def incident_detail(incident_id: str, *, owner: str | None = None, store: Store | None = None) -> dict | None:
+    """All recorded fields of one incident (and its segment's length and line), or None. An
+    incident is its owner and its id: ``owner`` picks one owner's row (a row chosen in the table);
+    without it, of two nations' rows under one id the viewer's own nation's comes first."""
+    df = queries.df("incident_detail", store=_store(store), incident_id=incident_id, owner_key=owner,
+                    viewer_nation=access.current().nation)
     if df.empty:
         return None
     row = df.iloc[0].to_dict()

@@ -2,7 +2,9 @@
 
 ``prepare_incidents`` completes records with what Borderwatch derives itself (H3 cell, nearest
 border segment and its nations, agreements shared under, ingest time); ``insert_incidents``
-writes them all-or-nothing, skipping ids already in the store.
+writes them all-or-nothing, skipping incidents already in the store. An incident is its owner
+nation (``owner_nation``, else the reporting nation) and its id: another nation's row under the same
+id is not a repeat (``queries/insert_incidents.sql``).
 """
 from __future__ import annotations
 
@@ -223,13 +225,13 @@ def prepare_incidents(frame: pd.DataFrame, store: Store, *, dataset: str, synthe
     df["ingested_at"] = utcnow()
     df["occurred_at"] = pd.to_datetime(df["occurred_at"], utc=True).dt.tz_localize(None)
     df["description"] = df["description"].fillna("")
-    for col, value in _release_values(owner, release).items():
+    for col, value in release_columns(owner, release).items():
         if value is not None or col not in df.columns:
             df[col] = [value] * n if isinstance(value, list) else value
     return pa.Table.from_pandas(df[[f.name for f in INCIDENT_SCHEMA]], schema=INCIDENT_SCHEMA, preserve_index=False)
 
 
-def _release_values(owner: str | None, release) -> dict:
+def release_columns(owner: str | None, release) -> dict:
     if release is None:
         return {"owner_nation": owner, "release_public": None, "release_nations": None, "release_agreements": None}
     return {"owner_nation": owner, "release_public": release.public,
@@ -237,7 +239,7 @@ def _release_values(owner: str | None, release) -> dict:
 
 
 def insert_incidents(store: Store, table: pa.Table) -> int:
-    """Commit incidents not yet in the store (by ``incident_id``); returns how many were new."""
+    """Commit incidents not yet in the store (by owner and ``incident_id``); returns how many were new."""
     if table.num_rows == 0:
         return 0
     with store.transaction() as cur:

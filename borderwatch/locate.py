@@ -27,6 +27,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import queries
+from borderwatch import access
 from borderwatch.reference import REFERENCE_DIR
 
 PLACES_FILE = REFERENCE_DIR / "places.csv"
@@ -229,7 +230,8 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{2,79}$")
 def _incident(query: str, store) -> Target | None:
     if not _ID.match(query) or not re.search(r"\d", query):
         return None
-    row = queries.execute("locate_incident", store=store, incident_id=query).fetchone()
+    row = queries.execute("locate_incident", store=store, incident_id=query,
+                          viewer_nation=access.current().nation).fetchone()  # its own row first
     if row is None:
         return None
     incident_id, lat, lon, occurred = row

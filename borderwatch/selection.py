@@ -2,7 +2,8 @@
 
 The map shows the incidents of the table's current page (at most the page size, so the payload is
 bounded); clicking a point selects that incident, and so does ticking a row. The selected one is
-ringed on the map, highlighted in the table, and its details are shown below.
+ringed on the map, highlighted in the table, and its details are shown below. An incident is its
+id and its owner nation (``identity``): two nations' rows under one id stay two rows.
 """
 from __future__ import annotations
 
@@ -25,29 +26,42 @@ def point_label(incident_id: str, threat_type: str) -> str:
     return f"{incident_id} — {THREAT_LABELS.get(threat_type, threat_type)}"
 
 
-def clicked_incident(page: pd.DataFrame, clicked: dict | None, tooltip: str | None) -> str | None:
-    """The incident of the page a map click chose: by the point's tooltip, else the nearest point."""
+def clicked_row(page: pd.DataFrame, clicked: dict | None, tooltip: str | None):
+    """The page's row a map click chose: the point whose tooltip names its id (the nearest of them
+    when two nations' rows share the id), else the nearest point; None when the click says nothing."""
     if page.empty or not clicked:
         return None
-    ids = set(page.incident_id)
+    candidates = page
     if tooltip:
         head = str(tooltip).strip().split(" — ", 1)[0].strip()
-        if head in ids:
-            return head
+        if head in set(page.incident_id):
+            candidates = page[page.incident_id == head]
     try:
         lat, lon = float(clicked["lat"]), float(clicked["lng"])
     except (KeyError, TypeError, ValueError):
-        return None
+        lat = lon = math.nan
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        return None
-    d = (page.lat - lat) ** 2 + ((page.lon - lon) * math.cos(math.radians(lat))) ** 2
-    return str(page.incident_id.iloc[int(d.values.argmin())])
+        return candidates.iloc[0] if candidates is not page else None
+    d = (candidates.lat - lat) ** 2 + ((candidates.lon - lon) * math.cos(math.radians(lat))) ** 2
+    return candidates.iloc[int(d.values.argmin())]
 
 
-def highlight(table: pd.DataFrame, selected: str | None):
+def identity(row) -> tuple[str, str | None]:
+    """A page row's incident: its id and its owner (two nations may use one id)."""
+    owner = getattr(row, "owner_key", None)
+    return str(row.incident_id), owner if isinstance(owner, str) else None
+
+
+def is_selected(row, selected: str | None, owner: str | None = None) -> bool:
+    """Whether a page row is the selected incident: its id and, when known, its owner."""
+    ident, own = identity(row)
+    return selected is not None and ident == selected and (owner is None or own == owner)
+
+
+def highlight(table: pd.DataFrame, selected: str | None, owner: str | None = None):
     """The table with the selected incident's row highlighted (a pandas Styler)."""
     def row_style(row):
-        return [SELECTED_ROW_CSS if row.incident_id == selected else "" for _ in row]
+        return [SELECTED_ROW_CSS if is_selected(row, selected, owner) else "" for _ in row]
 
     return table.style.apply(row_style, axis=1)
 
@@ -66,7 +80,7 @@ def page_map(page: pd.DataFrame, selected: dict | None, *, store: Store):
         folium.GeoJson(json.loads(selected["segment_geojson"]), name="segment",
                        style_function=lambda _f: {"color": SELECTED_RING, "weight": 4, "opacity": 0.8}).add_to(m)
     for r in page.itertuples(index=False):
-        chosen = selected is not None and r.incident_id == selected["incident_id"]
+        chosen = selected is not None and is_selected(r, selected["incident_id"], selected.get("owner_nation"))
         folium.CircleMarker(
             [round(r.lat, 5), round(r.lon, 5)], radius=(9 if chosen else 4) + int(r.severity) // 2,
             color=SELECTED_RING if chosen else "#212121", weight=4 if chosen else 1, fill=True, fill_opacity=0.9,

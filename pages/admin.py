@@ -8,6 +8,7 @@ import streamlit as st
 import queries
 from borderwatch import access, audit, auth
 from borderwatch.feeds import read_status, sources
+from borderwatch.feeds.status import folder_words
 from borderwatch.views import signin, ui
 from borderwatch.store import default_store
 
@@ -88,6 +89,7 @@ with sources_tab:
                           + sources.rotate(which, by=me.name, store=store, address=signin.address()) + "`")
     feed = read_status(store)
     listeners = [l for l in feed.get("listeners", []) if l.get("protocol") != "folder"] if feed["running"] else []
+    folder = next((l for l in feed.get("listeners", []) if l.get("protocol") == "folder"), None)
     if listeners:
         st.dataframe(pd.DataFrame(listeners).reindex(columns=["name", "bind", "port", "authentication"]),
                      hide_index=True)
@@ -95,8 +97,10 @@ with sources_tab:
         st.caption(ui.md(f"Without authentication: {', '.join(plain)}; they listen on the addresses shown "
                          "(loopback unless the service runs with --open-remote).") if plain else
                    "Every listener authenticates its senders.")
-    else:
+    if not feed["running"]:
         st.caption("The feed service is not running (borderwatch feeds).")
+    elif folder:
+        st.caption(ui.md(folder_words(folder)))
 
 with audit_tab:
     action = st.selectbox("Action", ["", *audit.ACTIONS], format_func=lambda a: a or "all", key="adm_action")

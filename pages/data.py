@@ -49,8 +49,12 @@ skip_invalid = c[0].checkbox("Import valid rows, skip rejected ones", key="imp_s
                              help="By default a file with any rejected row is refused whole.")
 replace = c[1].checkbox("Replace earlier imports from this source", key="imp_replace")
 c = st.columns(2)
-owner_text = c[0].text_input("Owner nation", key="imp_owner", placeholder="default: the reporting (or hosting) nation",
-                             disabled=layer == "borders", help="ISO 3166 alpha-3 code of the nation that owns the rows.")
+importer_nation = None if signin.viewer().unrestricted else signin.viewer().nation  # imports for its nation
+owner_text = c[0].text_input("Owner nation", key="imp_owner",
+                             placeholder=f"{importer_nation} (your nation)" if importer_nation else
+                             "default: the reporting (or hosting) nation", disabled=layer == "borders",
+                             help="ISO 3166 alpha-3 code of the nation that owns the rows"
+                                  + (f"; your account imports for {importer_nation} only." if importer_nation else "."))
 release_text = c[1].text_input("Released to", key="imp_release", placeholder="default: the owner only",
                                disabled=layer == "borders",
                                help="public, owner, or nations and agreements, e.g. USA,MEX or schengen.")
@@ -160,13 +164,16 @@ with st.expander("Full report"):
 def confirm() -> None:
     try:  # checked before anything is written
         owner, release = access.release_options(store, owner_text.strip() or None, release_text.strip() or None)
+        owner = access.import_owner(signin.viewer(), owner) if layer != "borders" else owner
     except ValueError as exc:
         state.imp_release_error = for_page(str(exc))
         return
     state.pop("imp_release_error", None)
     bar = st.progress(0.0, text="Writing…")
+    incidents = layer == "incidents"  # incidents are owned as they are written (repeats: per owner)
     state.imp_done = importer.commit(state.imp_plan, store,
-                                     progress=lambda d, t: bar.progress(min(d / t, 1.0) if t else 1.0, text="Writing…"))
+                                     progress=lambda d, t: bar.progress(min(d / t, 1.0) if t else 1.0, text="Writing…"),
+                                     owner=owner if incidents else None, release=release if incidents else None)
     if layer != "borders":
         access.stamp(store, layer, state.imp_done.dataset, owner, release)
     audit.record("import", viewer=signin.viewer(), address=signin.address(), rows=state.imp_done.written,

@@ -1,3 +1,9 @@
--- How many staged ids (staged_ids.id) are already stored incidents the current viewer may see (dry-run
--- report): a row the importer may not see is not counted, so the report reveals nothing about it.
-SELECT count(*) FROM incidents x WHERE {{access:incident:x}} AND x.incident_id IN (SELECT id FROM staged_ids)
+-- How many records of an import (the registered `staged_ids`: id, reporting_nation) are already stored
+-- (dry-run report). A record is compared with stored rows of its own owner only — $owner (the
+-- import's owner nation), else its reporting nation — as the insert does (insert_incidents.sql), and
+-- only rows the current viewer may see are counted, so the report reveals nothing about other rows.
+SELECT count(*)
+FROM staged_ids s JOIN incidents x
+  ON x.incident_id = s.id
+ AND coalesce(x.owner_nation, x.reporting_nation) IS NOT DISTINCT FROM coalesce($owner, s.reporting_nation)
+WHERE {{access:incident:x}}

@@ -133,3 +133,86 @@ def _certs(tmp_path: pathlib.Path) -> dict:
                      f"sha256:{':'.join(fp[i:i + 2] for i in range(0, 64, 2))}  thermal_camera\n")
     out["clients"] = str(allow)
     return out
+
+
+# -- feed sources: the fixtures and helpers their tests share ---------------------------------------
+import contextlib  # noqa: E402
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def store(feed_store):
+    """A store with the reference data only (conftest's ``feed_store``, one per module)."""
+    return feed_store
+
+
+@pytest.fixture
+def env(store, monkeypatch):
+    """``store`` as the default store, with revocations reaching open connections quickly."""
+    from borderwatch import store as store_mod
+    from borderwatch.feeds import sources
+
+    monkeypatch.setenv("BORDERWATCH_STORE", str(store.path))
+    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
+    monkeypatch.delenv("BORDERWATCH_AUTH", raising=False)
+    monkeypatch.delenv("BORDERWATCH_NOW", raising=False)
+    monkeypatch.setattr(sources, "REFRESH_S", 0.1)
+    store_mod.reset_default_store()
+    yield store
+    store_mod.reset_default_store()
+
+
+def viewer(store, nation, role="viewer"):
+    from borderwatch import access
+
+    return access.viewer_for(f"{nation.lower()}-{role}", nation, role, store)
+
+
+@contextlib.contextmanager
+def running(store, **kw):
+    """A feed service with a JSON listener on a free port (no watched folder unless asked)."""
+    from borderwatch.feeds.service import FeedConfig, FeedService
+
+    config = dict(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50)
+    svc = FeedService(store, FeedConfig(**(config | kw))).start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+def record(ident: str, **extra) -> bytes:
+    """One JSON-lines record at El Paso, now."""
+    obj = {"id": ident, "time": iso(now_utc()), "lat": EL_PASO[0], "lon": EL_PASO[1], "threat_type": "smuggling"}
+    return (json.dumps(obj | extra) + "\n").encode()
+
+
+def hello(token) -> bytes:
+    return (json.dumps({"token": token}) + "\n").encode()
+
+
+def refused_when_sending(port: int, *lines: bytes) -> bool:
+    """Send ``lines`` on one connection; True when the service then closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"".join(lines))
+        try:
+            return s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+
+def row(store, ident: str) -> dict | None:
+    cur = store.cursor().execute(
+        "SELECT reporting_nation, owner_nation, release_public, release_nations, release_agreements, source, "
+        "occurred_at FROM incidents WHERE incident_id = ?", [ident])
+    found = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], found)) if found else None
+
+
+def refusals(store) -> list[str]:
+    from borderwatch import audit
+
+    frame = audit.entries(store, action="feed-refused", limit=100)
+    return list(frame.detail)

@@ -154,7 +154,8 @@ def test_every_output_counts_only_rows_the_viewer_may_see(store, oracle, case):
                           limit=500, offset=0)
         assert set(page.incident_id) <= expected and len(page) == min(500, len(expected))
         hidden = sorted(everyone - seen_inc)
-        assert queries.df("incident_detail", flt, store=store, now=now, incident_id=hidden[case]).empty
+        assert queries.df("incident_detail", flt, store=store, now=now, incident_id=hidden[case],
+                          owner_key=None, viewer_nation=nation).empty
         # density hexagons over the whole world: every count from visible rows only
         world = dict(vw=-180.0, vs=-90.0, ve=180.0, vn=90.0)
         res = 4
@@ -250,7 +251,7 @@ def test_queries_over_layer_tables_all_pass_the_access_rule():
         "feed_incident_count": "feed service's own count of what it stored (status, tests)",
         "feed_incidents": "feed service's check that accepted events are stored exactly once",
         "import_fortifications": "writer", "import_sensors": "writer", "insert_incidents": "writer",
-        "insert_incidents_staged": "writer",
+        "delete_incident_dataset": "writer (an import's replace: only the owners it writes, its own nation for an account)",
         "refresh_segment_coverage": "derived table for unrestricted use; viewers get segment_coverage",
     }
     reads = re.compile(r"(from|join)\s+(incidents|sensors|fortifications)\b", re.I)

@@ -16,30 +16,7 @@ from borderwatch.feeds import sources
 from borderwatch.feeds.service import FeedConfig, FeedService
 from borderwatch.feeds.status import describe, for_viewer
 from conftest import ROOT, sign_in
-from feed_helpers import iso, now_utc, stored, uid, wait_until
-
-
-@pytest.fixture(scope="module")
-def store(feed_store):
-    """A store with the reference data only (test_feeds' own fixture, one per module)."""
-    return feed_store
-
-
-@pytest.fixture
-def env(store, monkeypatch):
-    from borderwatch import store as store_mod
-
-    monkeypatch.setenv("BORDERWATCH_STORE", str(store.path))
-    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
-    monkeypatch.delenv("BORDERWATCH_AUTH", raising=False)
-    monkeypatch.delenv("BORDERWATCH_NOW", raising=False)
-    store_mod.reset_default_store()
-    yield store
-    store_mod.reset_default_store()
-
-
-def viewer(store, nation, role="viewer"):
-    return access.viewer_for(f"{nation.lower()}-{role}", nation, role, store)
+from feed_helpers import env, iso, now_utc, store, stored, uid, viewer, wait_until  # noqa: F401 (fixtures)
 
 
 def test_admin_page_lists_sources_without_tokens_adds_and_revokes(env):

@@ -439,6 +439,7 @@ def test_feed_service_raises_alerts_after_its_commits(store, monkeypatch, tmp_pa
     monkeypatch.delenv("BORDERWATCH_NOW", raising=False)  # the feed service lives in real time
     rid = rule(store, "coverage_gap", nation="GRC", hold=600)
     svc = FeedService(store, FeedConfig(cot_tcp=None, cot_udp=None, json_tcp=0, json_open=True, batch_ms=50, watch=tmp_path,
+                                        watch_open=True,
                                         poll_s=0.05)).start()
     try:
         now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

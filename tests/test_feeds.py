@@ -151,7 +151,8 @@ def sample(source: str, key: str) -> tuple[bytes, tuple]:
 @pytest.fixture(scope="module")
 def _running(feed_store, tmp_path_factory):
     holder = {"config": FeedConfig(cot_tcp=0, cot_udp=0, json_tcp=0, json_open=True, batch_ms=50,
-                                   watch=tmp_path_factory.mktemp("inbox"), poll_s=0.05), "svc": None}
+                                   watch=tmp_path_factory.mktemp("inbox"), watch_open=True, poll_s=0.05),
+              "svc": None}
     yield holder
     if holder["svc"] is not None:
         holder["svc"].stop()

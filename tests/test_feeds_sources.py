@@ -13,68 +13,8 @@ import pytest
 from borderwatch import access, audit, cli
 from borderwatch.feeds import describe, sources
 from borderwatch.feeds.service import FeedConfig, FeedService
-from feed_helpers import DECL, _certs, event, now_utc, iso, stored, uid, wait_until
-
-EL_PASO = (31.7619, -106.4850)
-
-
-@pytest.fixture(scope="module")
-def store(feed_store):
-    """A store with the reference data only (test_feeds' own fixture, one per module)."""
-    return feed_store
-
-
-@pytest.fixture
-def env(store, monkeypatch):
-    from borderwatch import store as store_mod
-
-    monkeypatch.setenv("BORDERWATCH_STORE", str(store.path))
-    monkeypatch.setattr(sources, "REFRESH_S", 0.1)  # revocations reach open connections quickly
-    store_mod.reset_default_store()
-    yield store
-    store_mod.reset_default_store()
-
-
-@contextlib.contextmanager
-def running(store, **kw):
-    config = dict(cot_tcp=None, cot_udp=None, json_tcp=0, watch_enabled=False, batch_ms=50)
-    svc = FeedService(store, FeedConfig(**(config | kw))).start()
-    try:
-        yield svc
-    finally:
-        svc.stop()
-
-
-def record(ident: str, **extra) -> bytes:
-    obj = {"id": ident, "time": iso(now_utc()), "lat": EL_PASO[0], "lon": EL_PASO[1], "threat_type": "smuggling"}
-    return (json.dumps(obj | extra) + "\n").encode()
-
-
-def hello(token) -> bytes:
-    return (json.dumps({"token": token}) + "\n").encode()
-
-
-def refused_when_sending(port: int, *lines: bytes) -> bool:
-    """Send ``lines`` on one connection; True when the service then closes it."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"".join(lines))
-        try:
-            return s.recv(1) == b""
-        except ConnectionResetError:
-            return True
-
-
-def row(store, ident: str) -> dict | None:
-    cur = store.cursor().execute(
-        "SELECT reporting_nation, owner_nation, release_public, release_nations, release_agreements, source, "
-        "occurred_at FROM incidents WHERE incident_id = ?", [ident])
-    found = cur.fetchone()
-    return dict(zip([d[0] for d in cur.description], found)) if found else None
-
-
-def refusals(store) -> list[str]:
-    frame = audit.entries(store, action="feed-refused", limit=100)
-    return list(frame.detail)
+from feed_helpers import (DECL, EL_PASO, _certs, env, event, hello, iso, now_utc, record, refusals,  # noqa: F401
+                          refused_when_sending, row, running, store, stored, uid, wait_until)
 
 
 def test_sources_command_line(env, capsys, tmp_path):

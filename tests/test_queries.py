@@ -27,6 +27,7 @@ SAMPLES = {
     "base_start": NOW - dt.timedelta(days=35), "cur_start": NOW - dt.timedelta(days=7), "cur_end": NOW,
     "origin": NOW - dt.timedelta(days=7), "bucket_width": dt.timedelta(days=1), "bucket_seconds": 86400,
     "incident_id": "t-3", "segment_id": "MEX-USA", "segment_ids": ["MEX-USA"], "ids": ["t-1", "t-2"],
+    "viewer_nation": "USA", "owner_key": None,  # which of two nations' rows under one id (incident_detail)
     "uids": ["unit-1"], "track_points": 5, "codes": ["USA", "MEX"], "iso3": "MEX", "key": "tiny", "value": "1",
     "dataset": "tiny", "synthetic": True, "min_severity": 1, "echo": True, "seed": "1", "ingested_at": NOW,
     "owner": "USA", "public": False, "nations": ["MEX"], "agreements": ["us-mex"],
@@ -146,6 +147,9 @@ def test_queries_reading_staged_rows_run_through_their_writers(tmp_path, monkeyp
     assert importer.import_file("incidents", csv, store, dry_run=True).accepted == 3  # rows read and valid
     assert importer.import_file("incidents", csv, store).written == 2
     assert importer.import_file("incidents", csv, store, dry_run=True).already_present == 2
+    # replacing them (an import's "replace": the rows of the owners it writes, see delete_incident_dataset)
+    assert importer.import_file("incidents", csv, store, replace=True).replaced == 2
+    assert importer.import_file("incidents", tmp_path / "incidents.geojson", store, replace=True).replaced == 1
     position = {"uid": "unit-1", "callsign": "Alpha", "nation": "USA", "team": None, "role": None,
                 "cot_type": "a-f-G-U-C", "platform": None, "lon": -105.0, "lat": 32.1, "speed_mps": 1.0,
                 "course_deg": 90.0, "reported_at": (NOW - dt.timedelta(minutes=5)).isoformat(),

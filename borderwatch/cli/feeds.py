@@ -14,7 +14,8 @@ DESCRIPTION = ("Run the live-feed ingest service until SIGTERM / Ctrl-C: Cursor-
                "(events back to back) and UDP (one per datagram), JSON lines over TCP, and files dropped "
                "into a watched folder. Listens on 127.0.0.1 unless --bind says otherwise; listeners without "
                "authentication (CoT over TCP/UDP, --json-open) stay on loopback unless --open-remote. JSON lines "
-               "need a feed source's token (borderwatch sources add) as the first line of a connection. An event is "
+               "need a feed source's token (borderwatch sources add) as the first line of a connection; a --watch folder is read "
+               "as a feed source (--watch-source) or, with --watch-open, trusting whoever can write into it. An event is "
                "accepted once it is in the fsync'ed journal; it reaches the store at the next commit, every --batch-ms.")
 
 
@@ -78,6 +79,14 @@ def configure(p) -> None:
                    help="allow-list of client certificates: lines 'cn:NAME|sha256:FINGERPRINT SOURCE [NATION]' "
                         "(optional when feed sources hold certificates: borderwatch sources certificate)")
     p.add_argument("--watch", metavar="DIR", help="watched folder (default <store>/feeds/inbox)")
+    p.add_argument("--watch-source", metavar="NAME",
+                   help="read the watched folder as this feed source (borderwatch sources add): its nation owns what "
+                        "the files hold, released as the source says; a file's message claiming another nation is "
+                        "refused; revoking the source stops the folder")
+    p.add_argument("--watch-open", action="store_true",
+                   help="read a --watch folder without a feed source (owned by --nation or the nation a message "
+                        "states): whoever can write into the folder is trusted; the default folder in the store "
+                        "needs neither")
     p.add_argument("--no-watch", action="store_true", help="do not watch a folder")
     p.add_argument("--batch-ms", type=int, default=250, metavar="N",
                    help="commit accepted events to the store every N ms (default 250)")
@@ -134,6 +143,7 @@ def run(args) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = FeedConfig(bind=args.bind, cot_tcp=args.cot_tcp, cot_udp=args.cot_udp, json_tcp=args.json_tcp,
                         watch=pathlib.Path(args.watch) if args.watch else None, watch_enabled=not args.no_watch,
+                        watch_source=args.watch_source, watch_open=args.watch_open,
                         batch_ms=args.batch_ms, max_message=args.max_message, max_connections=args.max_connections,
                         nation=args.nation, compact_every_s=args.compact_every, cot_tls=args.cot_tls,
                         tls_cert=args.tls_cert, tls_key=args.tls_key, tls_ca=args.tls_ca,

@@ -47,6 +47,9 @@ def configure(p) -> None:
                                     "the file name); give the same source to files from the same system")
     p.add_argument("--replace", action="store_true", help="first remove what earlier imports from the same source wrote")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--as", dest="as_user", metavar="USER",
+                   help="import as this account (importer role or above): the rows are owned by its nation, and "
+                        "counts concern only its nation's rows; audited under its name")
     p.add_argument("--owner", metavar="ISO3", help="nation that owns the rows (default: the reporting nation / the "
                                                    "nation a sensor or fortification stands in)")
     p.add_argument("--release-to", metavar="LIST", help="public, owner, or nations and agreements the rows are released "
@@ -67,7 +70,10 @@ def run(args) -> int:
 
     try:  # releasability given on the command line, checked before anything is read or written
         owner, release = access.release_options(store, getattr(args, "owner", None), getattr(args, "release_to", None))
-    except ValueError as exc:
+        if not access.current().unrestricted:  # --as ACCOUNT: its role, and its nation owns the rows
+            access.current().require("import")
+            owner = access.import_owner(access.current(), owner) if args.layer != "borders" else owner
+    except (ValueError, access.AccessError) as exc:
         print(f"borderwatch import: {exc}", file=sys.stderr)
         return 2
     show = sys.stderr.isatty() and not args.json
@@ -89,7 +95,8 @@ def run(args) -> int:
         args.layer, args.file, store, dry_run=args.dry_run, mapping=_pairs(args.map, "--map"),
         defaults=_pairs(args.set, "--set"), threat_map=_pairs(args.threat, "--threat"), preset=args.preset,
         source_name=args.source, layer_name=args.layer_name, skip_invalid=args.skip_invalid, encoding=args.encoding,
-        crs=args.crs, date_format=args.date_format, replace=args.replace, progress=progress)
+        crs=args.crs, date_format=args.date_format, replace=args.replace, progress=progress,
+        owner=owner if args.layer == "incidents" else None, release=release if args.layer == "incidents" else None)
     if report.status == "imported":
         if args.layer != "borders":
             access.stamp(store, args.layer, report.dataset, owner, release)

@@ -4,7 +4,8 @@
 ``--cot-out-severity`` as a CoT event: a hostile (severity 3-4) or suspect (1-2) point, typed by
 threat (air for drone incursions, ground otherwise), with the description, threat, severity,
 segment and a link that opens the live map at the incident in its remarks. The uid is stable per
-incident (``borderwatch.<incident id>``), so a re-send or an update replaces the marker on the
+incident (``borderwatch.<owner nation>.<incident id>``: two nations may use one id; ``borderwatch.<incident
+id>`` for a row with neither owner nor reporting nation), so a re-send or an update replaces the marker on the
 devices instead of adding one; ``stale`` is ``--cot-out-stale`` minutes after sending. Incidents
 that came in as CoT are not sent back (no echo). The last incident sent is remembered in
 ``<store>/feeds/cotout.json``, so a restart neither repeats nor skips anything; a lost connection
@@ -56,6 +57,12 @@ def _iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
+def event_uid(row) -> str:
+    """The CoT uid of one incident: its owner and its id (an incident's identity)."""
+    owner = getattr(row, "owner_key", None)
+    return UID_PREFIX + (f"{owner}." if isinstance(owner, str) and owner else "") + row.incident_id
+
+
 def event_xml(row, *, now: dt.datetime, stale: dt.timedelta) -> bytes:
     """One incident (a row of ``cot_out_incidents``) as a CoT XML event."""
     ce = row.location_error_m if row.location_error_m == row.location_error_m and row.location_error_m is not None else 9999999.0
@@ -64,7 +71,7 @@ def event_xml(row, *, now: dt.datetime, stale: dt.timedelta) -> bytes:
                f"{row.segment_id or 'no segment'} · occurred {_iso(row.occurred_at)}\n{row.description}\n{link}")
     callsign = f"BW {row.threat_type.replace('_', ' ')} {int(row.severity)}"
     return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            f'<event version="2.0" uid={quoteattr(UID_PREFIX + row.incident_id)} '
+            f'<event version="2.0" uid={quoteattr(event_uid(row))} '
             f'type="{cot_type(row.threat_type, int(row.severity))}" how="h-e" time="{_iso(now)}" '
             f'start="{_iso(row.occurred_at)}" stale="{_iso(now + stale)}">'
             f'<point lat="{row.lat:.6f}" lon="{row.lon:.6f}" hae="9999999.0" ce="{ce:.1f}" le="9999999.0"/>'
@@ -133,7 +140,7 @@ class CotPublisher:
         self.stop_event = threading.Event()
         self.sent = 0
         self.last_error: str | None = None
-        self.recent: dict[str, dt.datetime] = {}  # incident id -> ingested_at, sent within LOOKBACK
+        self.recent: dict[str, dt.datetime] = {}  # incident uid -> ingested_at, sent within LOOKBACK
         self.floor = dt.datetime.min  # nothing ingested before the very first start is sent
         self.since = self._load_state()
 
@@ -176,12 +183,13 @@ class CotPublisher:
         with access.viewing_as(self.viewer):  # only what is releasable to the network
             df = queries.df("cot_out_incidents", store=self.store, since=max(self.since - LOOKBACK, self.floor),
                             min_severity=self.min_severity, echo=self.echo, max_rows=BATCH + len(self.recent))
-        df = df[~df.incident_id.isin(self.recent)].head(BATCH)
+        df["uid"] = [event_uid(r) for r in df.itertuples(index=False)]
+        df = df[~df.uid.isin(self.recent)].head(BATCH)
         if not len(df):
             return 0
         now = utcnow()
         self._send(b"".join(self._encode(event_xml(r, now=now, stale=self.stale)) for r in df.itertuples(index=False)))
-        for i, t in zip(df.incident_id, df.ingested_at):
+        for i, t in zip(df.uid, df.ingested_at):
             self.recent[i] = t.to_pydatetime()
         self.since = max(self.since, df.ingested_at.max().to_pydatetime())
         self.recent = {i: t for i, t in self.recent.items() if t >= self.since - LOOKBACK}

@@ -1,6 +1,15 @@
 """The feed service's watched folder: files dropped there are read whole (CoT, JSON lines, JSON),
 each message handled like one from the network, and the file moved to done or, with its reason,
-set aside. A mixin of ``FeedService`` (``borderwatch/feeds/service.py``)."""
+set aside. A mixin of ``FeedService`` (``borderwatch/feeds/service.py``).
+
+**Who sent it.** A folder bound to a registered feed source (``--watch-source NAME``) reads every
+file as that source: its nation owns the rows, its releasability applies, and a message stating
+another nation is refused with its reason (and audited), like one from the source's own
+connection. Once the source is revoked the folder is no longer read (files stay where they are)
+and the status says why. A folder without a source trusts whoever can write into it, so it is
+read only when that adds no trust: the default ``<store>/feeds/inbox`` (beside the service's
+journal, which whoever can write there could write as well), or when ``--watch-open`` says so;
+any other folder refuses to start."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +18,7 @@ import os
 import pathlib
 import time
 
-from borderwatch.feeds import cotstream, jsonfeed
+from borderwatch.feeds import cotstream, jsonfeed, sources
 from borderwatch.feeds.records import Rejected
 from borderwatch.feeds.network import RECV_BYTES
 
@@ -23,11 +32,60 @@ JSON_SUFFIXES = (".json",)
 class WatchedFolder:
     """The folder watcher of the feed service."""
 
+    watch_identity: "sources.Identity | None" = None  # the feed source files are read as (None: no identity)
+    watch_stopped: str = ""  # why the folder is no longer read ('' while it is)
+
     # -- watched folder -----------------------------------------------------------------------
+    def _open_folder(self) -> None:
+        """The watched folder and who its files come from; OSError (one sentence) when it may not start."""
+        c = self.config
+        if not c.watch_enabled:
+            return
+        default = self.dir / "inbox"
+        folder = pathlib.Path(c.watch) if c.watch else default
+        if c.watch_source:
+            src = sources.get(c.watch_source, self.store)
+            if src is None:
+                raise OSError(22, f"--watch-source {c.watch_source}: no feed source of that name "
+                                  "(borderwatch sources list)")
+            if src.revoked:
+                raise OSError(22, f"--watch-source {src.name}: the feed source is revoked, so its watched folder "
+                                  "is not read (register a new source)")
+            self.watch_identity = sources.folder_identity(src)
+        elif not c.watch_open and folder.resolve() != default.resolve():
+            raise OSError(22, f"the watched folder {folder} has no sender identity: give --watch-source NAME (a feed "
+                              "source, borderwatch sources add) or --watch-open to trust whoever can write into it")
+        self.watch_dir = folder
+        for sub in ("", "processed", "rejected"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+
+    def _folder_readable(self) -> bool:
+        """False once the folder's feed source is revoked (said once: logged, audited, in the status)."""
+        if self.watch_identity is None or self.watch_stopped:
+            return not self.watch_stopped
+        why = self.gate.still_valid(self.watch_identity)
+        if why:
+            self.watch_stopped = f"{why}: the watched folder is no longer read"
+            log.warning("watched folder %s: %s", self.watch_dir, self.watch_stopped)
+            self.gate.refuse("folder", str(self.watch_dir), self.watch_stopped, self.watch_identity)
+        return not why
+
+    def folder_status(self, channel: dict) -> dict:
+        """The watched folder's line in the service status: where, read as whom, and whether it is read."""
+        who = self.watch_identity
+        return {"name": "folder", "format": "cot+json", "protocol": "folder", "path": str(self.watch_dir),
+                "authentication": "source" if who else "none", "source": who.name if who else None,
+                "owner": who.nation if who else self.config.nation,
+                "state": "stopped" if self.watch_stopped else "reading", "reason": self.watch_stopped or None,
+                **{k: channel.get(k, 0) for k in ("received", "accepted", "rejected", "ignored")},
+                "last_event_at": channel.get("last_event_at")}
+
     def _watch_loop(self) -> None:
         seen: dict[str, tuple[int, int]] = {}
         given_up: dict[str, tuple[int, int]] = {}  # files that could be neither handled nor moved
         while not self.stopping.wait(self.config.poll_s):
+            if not self._folder_readable():
+                continue
             try:
                 entries = [p for p in self.watch_dir.iterdir() if p.is_file()]
             except OSError as exc:
@@ -62,7 +120,7 @@ class WatchedFolder:
     def process_file(self, path: pathlib.Path) -> dict:
         """Ingest one dropped file, then move it to processed/ (or rejected/ if nothing in it was
         valid); per-record rejects are listed in rejected/<name>.rejects.txt."""
-        channel, peer = "folder", path.name
+        channel, peer, who = "folder", path.name, self.watch_identity
         outcomes: list[tuple[str, str | None]] = []
         seqs: list[int] = []
         size = path.stat().st_size
@@ -104,7 +162,7 @@ class WatchedFolder:
                 items = []
                 outcomes.append(("rejected", exc.reason))
             for obj in items:
-                take(*self.handle(channel, peer, obj, "json-object"))
+                take(*self.handle(channel, peer, obj, "json-object", client=who))
         else:
             self.stats.received(channel)
             reason = f"unknown file type {suffix or '(none)'}: expected {', '.join(COT_SUFFIXES + JSONL_SUFFIXES + JSON_SUFFIXES)}"
@@ -147,7 +205,7 @@ class WatchedFolder:
             self.stats.received("folder")
             self._reject("folder", peer, reason, b"")
             return ("rejected", reason)
-        return self.handle("folder", peer, message, fmt)
+        return self.handle("folder", peer, message, fmt, client=self.watch_identity)
 
 
 def _unique(path: pathlib.Path) -> pathlib.Path:

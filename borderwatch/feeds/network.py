@@ -8,7 +8,6 @@ import contextlib
 import ipaddress
 import logging
 import logging.handlers
-import pathlib
 import selectors
 import socket
 import ssl
@@ -104,10 +103,7 @@ class NetworkListeners:
                 raise OSError(exc.errno, f"cannot listen on {bind}:{c.cot_udp} for cot-udp ({exc.strerror})") from None
             sock.settimeout(0.25)
             self.listeners["cot-udp"] = _Listener("cot-udp", "cot", "udp", sock, bind, "none")
-        if c.watch_enabled:
-            self.watch_dir = pathlib.Path(c.watch) if c.watch else self.dir / "inbox"
-            for sub in ("", "processed", "rejected"):
-                (self.watch_dir / sub).mkdir(parents=True, exist_ok=True)
+        self._open_folder()  # feeds/folder.py: the folder and who its files come from
 
     def _bind_for(self, name: str, auth: str) -> str:
         """Where a listener listens: --bind, except that a listener without authentication stays on
@@ -124,7 +120,8 @@ class NetworkListeners:
         out = [f"{l.name} {l.bind}:{l.port} ({'no authentication' if l.auth == 'none' else l.auth})"
                for l in self.listeners.values()]
         if self.watch_dir is not None:
-            out.append(f"folder {self.watch_dir}")
+            who = self.watch_identity
+            out.append(f"folder {self.watch_dir} ({f'as source {who.name}' if who else 'no identity'})")
         return out
 
     @property

@@ -50,6 +50,8 @@ class FeedConfig:
     json_tcp: int | None = DEFAULT_JSON_PORT
     watch: pathlib.Path | None = None  # default: <store>/feeds/inbox
     watch_enabled: bool = True
+    watch_source: str | None = None  # the feed source the folder's files come from (owner, releasability)
+    watch_open: bool = False  # read a folder other than <store>/feeds/inbox without a source
     batch_ms: int = 250
     max_message: int = cot.MAX_MESSAGE_BYTES
     max_connections: int = 256
@@ -358,10 +360,7 @@ class FeedService(NetworkListeners, WatchedFolder):
                               **{k: ch.get(k, 0) for k in ("received", "accepted", "rejected", "ignored")},
                               "last_event_at": ch.get("last_event_at")})
         if self.watch_dir is not None:
-            ch = snap["channels"].get("folder", {})
-            listeners.append({"name": "folder", "format": "cot+json", "protocol": "folder", "path": str(self.watch_dir),
-                              **{k: ch.get(k, 0) for k in ("received", "accepted", "rejected", "ignored")},
-                              "last_event_at": ch.get("last_event_at")})
+            listeners.append(self.folder_status(snap["channels"].get("folder", {})))
         clients = [{"listener": c.listener.name, "peer": c.peer, "since": now_iso(c.since), "messages": c.events}
                    for c in list(self.conns.values())[:50]]
         snap.pop("channels", None)

@@ -338,6 +338,12 @@ def _identity(s: Source) -> Identity:
     return Identity(f"source:{s.name}", s.name, s.nation, s.name, s.release, s.token_hash)
 
 
+def folder_identity(s: Source) -> Identity:
+    """A watched folder read as source ``s`` (``feeds --watch-source``): no token, so rotating the
+    token leaves the folder alone; revoking the source stops it."""
+    return Identity(f"source:{s.name}", s.name, s.nation, s.name, s.release, None)
+
+
 def apply(rec: dict, who: Identity | None) -> None:
     """Stamp a record with its sender's identity: owner nation and releasability; refuse a claim of
     another nation. Allow-list entries (no registered source) keep their old meaning: their nation

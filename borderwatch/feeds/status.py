@@ -8,8 +8,10 @@
     healthy, parts   every part (listeners, journal, store writer...) is up: {name: {state, restarts, last_error}}
     running          True while the service is up and its heartbeat is fresh
     connections      client connections open now (TCP), over all listeners
-    listeners        [{name, format, protocol, bind, port | path, connections, received, accepted,
-                       rejected, ignored, last_event_at}]
+    listeners        [{name, format, protocol, bind, port | path, authentication, connections, received,
+                       accepted, rejected, ignored, last_event_at}]; the watched folder also has
+                       source (the feed source it reads as, or None), owner, state ("reading" |
+                       "stopped") and reason (why it is no longer read)
     last_event_at    ISO UTC time of the last accepted event (None if none since start)
     events_per_minute  accepted events per minute over the last 5 minutes
     per_minute       accepted counts for each of the last 5 minutes (oldest first)
@@ -212,6 +214,10 @@ def describe(status: dict, quiet_after_s: float = 600.0) -> tuple[str, str]:
     if exposed:
         level = "warn"
         parts.append(f"{', '.join(exposed)} without authentication open to other machines")
+    for folder in (l for l in status.get("listeners") or [] if l.get("protocol") == "folder"):
+        if folder.get("state") == "stopped":
+            level = "warn"
+            parts.append(f"watched folder not read ({folder.get('reason') or 'its feed source was revoked'})")
     if status.get("store_error"):
         level = "warn"
         parts.append(f"store error: {status['store_error'][:80]}")
@@ -295,7 +301,8 @@ def for_viewer(status: dict, viewer=None, store=None) -> dict:
         recent, last_at = queries.rows("feed_activity", store=store, since=utcnow() - dt.timedelta(minutes=WINDOW_MIN))[0]
     keep = ("state", "running", "healthy", "parts", "caught_up", "replaying", "started_at", "updated_at", "age_s")
     out = {k: status[k] for k in keep if k in status}
-    out["listeners"] = [{k: l.get(k) for k in ("name", "format", "protocol", "bind", "port", "path", "authentication")}
+    out["listeners"] = [{k: l.get(k) for k in ("name", "format", "protocol", "bind", "port", "path", "authentication",
+                                               "state")}
                         for l in status.get("listeners", [])]
     out["connections"] = None
     out["last_event_at"] = last_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-4] + "Z" if last_at else None
@@ -355,3 +362,17 @@ def silent_sources(status: dict, minutes: float, source: str = "", now: dt.datet
         out.append({"source": name, "since": since, "minutes": (now - since).total_seconds() / 60,
                     "text": f"{name} silent for {(now - since).total_seconds() / 60:.0f} min ({heard})"})
     return out
+
+
+def folder_words(folder: dict) -> str:
+    """One sentence about the watched folder (a ``listeners`` entry) for administrators: where it
+    is, whom its files are read as, and whether it is read."""
+    where = f"Watched folder {folder.get('path')}"
+    if folder.get("state") == "stopped":
+        return f"{where}: not read — {folder.get('reason') or 'its feed source was revoked'}."
+    if folder.get("source"):
+        return (f"{where}: read as feed source {folder['source']} (owned by {folder.get('owner')}, released as the "
+                "source says; a message claiming another nation is refused).")
+    owner = folder.get("owner")
+    return (f"{where}: no sender identity — whoever can write into it is trusted; owned by the nation a message "
+            f"states" + (f", else {owner}" if owner else "") + " (--watch-source NAME reads it as a feed source).")

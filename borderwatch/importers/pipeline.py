@@ -62,6 +62,10 @@ class ImportPlan:
     geometries: np.ndarray = dataclasses.field(default_factory=lambda: np.array([], dtype=object))
     # a streamed file (``stream``): every accepted record staged on disk; ``records`` is its first rows
     staged: Any = None
+    # who owns the incidents and to whom they are released (``commit``/``import_file`` arguments);
+    # None: the reporting nation, owner only. Repeats are found among the same owner's rows only.
+    owner: str | None = None
+    release: Any = None
 
     @property
     def ok(self) -> bool:
@@ -188,11 +192,16 @@ def read_file(layer: str, path: str | pathlib.Path, *, mapping: dict[str, str] |
     return plan
 
 
-def commit(plan: ImportPlan, store: Store, *, progress: Progress | None = None) -> ImportReport:
-    """Stage 6: write the plan's accepted records in one store transaction (all or nothing); idempotent."""
+def commit(plan: ImportPlan, store: Store, *, progress: Progress | None = None, owner: str | None = None,
+           release=None) -> ImportReport:
+    """Stage 6: write the plan's accepted records in one store transaction (all or nothing); idempotent.
+
+    Incidents are written owned by ``owner`` and released as ``release`` (``access.Release``;
+    checked by ``access.release_options``); "already present" counts only that owner's rows."""
     report = plan.report
     if not report.ok:
         raise ImportRefused(report)
+    plan.owner, plan.release = owner, release
     t0 = time.monotonic()
     if plan.staged is not None:
         counts = staged.commit(store, plan, progress)  # an error leaves the staged rows for a retry
@@ -213,11 +222,12 @@ def commit(plan: ImportPlan, store: Store, *, progress: Progress | None = None) 
 
 
 def import_file(layer: str, path: str | pathlib.Path, store: Store, *, dry_run: bool = False,
-                **options) -> ImportReport:
+                owner: str | None = None, release=None, **options) -> ImportReport:
     """``read_file`` then ``commit`` (or, with ``dry_run``, the report of what would be written).
 
     Never raises for a bad file: a refused file comes back as a report with status "refused"."""
     plan = read_file(layer, path, store=store, **options)
+    plan.owner, plan.release = owner, release
     if dry_run:
         report = plan.report
         report.dry_run = True
@@ -231,7 +241,7 @@ def import_file(layer: str, path: str | pathlib.Path, store: Store, *, dry_run: 
         return report
     if not plan.ok:
         return plan.report
-    return commit(plan, store, progress=options.get("progress"))
+    return commit(plan, store, progress=options.get("progress"), owner=owner, release=release)
 
 
 # -- 1. read --------------------------------------------------------------------------------

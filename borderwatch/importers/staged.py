@@ -10,8 +10,10 @@ import tempfile
 from typing import Callable
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
@@ -114,35 +116,43 @@ class Staged:
 
 
 def count_existing(store, plan) -> int:
-    """How many of the plan's records the store already holds (dry runs)."""
+    """How many of the plan's records the store already holds under the same owner (dry runs)."""
     path = plan.staged.unique()
     cur = store.cursor()
     cur.register("staged", pads.dataset(path))  # scanned by DuckDB, not loaded
     try:
-        return int(queries.scalar("import_existing_incidents_staged", store=store))
+        return int(queries.scalar("import_existing_incidents_staged", store=store, owner=plan.owner))
     finally:
         cur.unregister("staged")
 
 
 def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Complete the staged records batch by batch (``incident_store.derived``) into Parquet files of
-    at most INSERT_ROWS rows, then write them in one store transaction, one statement per file."""
+    at most INSERT_ROWS store rows, then write them in one store transaction, one statement per file."""
     report = plan.report
     source = plan.staged.unique()
-    parts = _complete(store, source, progress, max(report.records, 1))
-    stamp = incident_store.utcnow()
+    stamps = {"dataset": report.dataset, "ingested_at": incident_store.utcnow(),
+              **incident_store.release_columns(plan.owner, plan.release)}
+    parts = _complete(store, source, stamps, progress, max(report.records, 1))
     with store.transaction() as cur, _bounded_memory(cur):
         removed = 0
-        if plan.replace:
+        if plan.replace:  # only the rows of the owners this import writes (an incident is owner + id)
             before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
-            queries.execute("delete_dataset", store=store, idents={"table": "incidents"}, dataset=report.dataset)
+            cur.register("staged", pads.dataset([str(p) for p, _ in parts]))  # scanned by DuckDB, not loaded
+            try:
+                queries.execute("delete_incident_dataset", store=store, dataset=report.dataset)
+            finally:
+                cur.unregister("staged")
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": "incidents"}))
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
         # one statement per file keeps DuckDB's memory bounded; the ids are unique across files,
         # and the transaction makes the files one write
         for path, _ in parts:
-            queries.execute("insert_incidents_staged", store=store, path=str(path), dataset=report.dataset,
-                            ingested_at=stamp)
+            cur.register("staged", pads.dataset(str(path)))
+            try:
+                queries.execute("insert_incidents", store=store)
+            finally:
+                cur.unregister("staged")
         written = int(queries.scalar("count_rows", store=store, idents={"table": "incidents"}) - before)
     rows = sum(n for _, n in parts)
     return {"written": written, "already_present": rows - written, "replaced": removed}
@@ -163,8 +173,10 @@ def _bounded_memory(cur):
         cur.execute(f"SET GLOBAL memory_limit = '{before}'")
 
 
-def _complete(store, source: pathlib.Path, progress, total: int) -> list[tuple[pathlib.Path, int]]:
-    """The staged rows with what Borderwatch derives, in files of at most INSERT_ROWS rows."""
+def _complete(store, source: pathlib.Path, stamps: dict, progress, total: int) -> list[tuple[pathlib.Path, int]]:
+    """The staged rows as store rows (``incident_store.INCIDENT_SCHEMA``): what Borderwatch derives,
+    and the same ``stamps`` (dataset, ingest time, owner, releasability) on every row; in files of at
+    most INSERT_ROWS rows."""
     parts: list[tuple[pathlib.Path, int]] = []
     out, rows = None, 0
     try:
@@ -175,11 +187,7 @@ def _complete(store, source: pathlib.Path, progress, total: int) -> list[tuple[p
                 path = source.with_name(f"complete-{len(parts)}.parquet")
                 parts.append((path, 0))
                 out = None
-            table = pa.Table.from_batches([batch]).drop([c for c in ("_row", "_hash") if c in batch.schema.names])
-            lon = table.column("lon").to_numpy()
-            lat = table.column("lat").to_numpy()
-            for name, values in incident_store.derived(store, lon, lat).items():
-                table = table.append_column(name, values)
+            table = _store_rows(store, batch, stamps)
             if out is None:
                 out = pq.ParquetWriter(parts[-1][0], table.schema)
             out.write_table(table)
@@ -193,3 +201,15 @@ def _complete(store, source: pathlib.Path, progress, total: int) -> list[tuple[p
         if out is not None:
             out.close()
     return parts
+
+
+def _store_rows(store, batch: pa.RecordBatch, stamps: dict) -> pa.Table:
+    n = batch.num_rows
+    columns = {name: batch.column(name) for name in batch.schema.names}
+    columns.update(incident_store.derived(store, columns["lon"].to_numpy(), columns["lat"].to_numpy()))
+    columns["description"] = pc.fill_null(columns["description"], "")
+    columns["synthetic"] = pa.array(np.zeros(n, bool))
+    for name, value in stamps.items():
+        columns[name] = pa.array([value] * n, incident_store.INCIDENT_SCHEMA.field(name).type)
+    return pa.table({f.name: columns[f.name].cast(f.type) for f in incident_store.INCIDENT_SCHEMA},
+                    schema=incident_store.INCIDENT_SCHEMA)

@@ -177,10 +177,11 @@ def incidents_tab(v: View) -> None:
                 f"rows {first:,}–{first + len(df) - 1:,} · page {page:,} of {pages:,}" if len(df) else "no rows",
                 delta_color="off", delta_arrow="off")
     _take_map_click(df)
-    selected = state.get("an_selected")
+    selected, owner = state.get("an_selected"), state.get("an_selected_owner")  # an incident: its id and owner
     selected = selected if selected in set(df.incident_id) else None
     event = st.dataframe(
-        selection.highlight(_fmt_table(df), selected), key=f"an_table_{hash((sig, page, state.get('an_map_picks', 0)))}",
+        selection.highlight(_fmt_table(df), selected, owner),
+        key=f"an_table_{hash((sig, page, state.get('an_map_picks', 0)))}",
         on_select="rerun", selection_mode="single-row",
         hide_index=True, width="stretch", height=min(38 + 35 * max(len(df), 1), 420),
         column_order=["occurred_at", "threat_type", "severity", "confidence", "reporting_nation", "source",
@@ -194,11 +195,12 @@ def incidents_tab(v: View) -> None:
         },
     )
     rows = event.selection.rows if event else []
-    picked = str(df.iloc[rows[0]].incident_id) if rows and rows[0] < len(df) else None
+    picked = selection.identity(df.iloc[rows[0]]) if rows and rows[0] < len(df) else None
     if picked and picked != state.get("an_table_pick"):  # a row ticked: it is the selection now
-        selected = state.an_selected = picked
+        selected, owner = picked
+        state.an_selected, state.an_selected_owner = picked
     state.an_table_pick = picked
-    detail = analysis.incident_detail(selected, store=store) if selected else None
+    detail = analysis.incident_detail(selected, owner=owner, store=store) if selected else None
     if selected and detail is None:
         st.warning(md(f"Incident {selected} is no longer in the store."))
     left, right = st.columns([3, 2])
@@ -226,9 +228,10 @@ def _take_map_click(df: pd.DataFrame) -> None:
     if click == state.get("an_map_click_seen"):
         return
     state.an_map_click_seen = click
-    chosen = selection.clicked_incident(df, *click)
-    if chosen and chosen != state.get("an_selected"):
-        state.an_selected = chosen
+    row = selection.clicked_row(df, *click)
+    chosen = selection.identity(row) if row is not None else None
+    if chosen and chosen != (state.get("an_selected"), state.get("an_selected_owner")):
+        state.an_selected, state.an_selected_owner = chosen
         state.an_map_picks = state.get("an_map_picks", 0) + 1
         state.an_table_pick = None
 

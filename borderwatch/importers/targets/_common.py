@@ -221,15 +221,18 @@ def stage(cur, table: pa.Table, name: str = "staged") -> None:
 
 def insert(store, cur, table_name: str, query: str, table: pa.Table, dataset: str, replace: bool) -> dict[str, int]:
     removed = 0
-    if replace:
-        before = queries.scalar("count_rows", store=store, idents={"table": table_name})
-        queries.execute("delete_dataset", store=store, idents={"table": table_name}, dataset=dataset)
-        removed = int(before - queries.scalar("count_rows", store=store, idents={"table": table_name}))
-    before = queries.scalar("count_rows", store=store, idents={"table": table_name})
     stage(cur, table)
     try:
+        if replace:  # incidents: only the rows of the owners this import writes (an incident is owner + id)
+            before = queries.scalar("count_rows", store=store, idents={"table": table_name})
+            if query == "import_incidents":
+                queries.execute("delete_incident_dataset", store=store, dataset=dataset)
+            else:
+                queries.execute("delete_dataset", store=store, idents={"table": table_name}, dataset=dataset)
+            removed = int(before - queries.scalar("count_rows", store=store, idents={"table": table_name}))
+        before = queries.scalar("count_rows", store=store, idents={"table": table_name})
         if query == "import_incidents":
-            queries.execute("insert_incidents", store=store)
+            queries.execute("insert_incidents", store=store)  # per owner: insert_incidents.sql
         else:
             queries.execute(query, store=store, dataset=dataset, heard_at=utcnow())  # heard_at: sensors
     finally:

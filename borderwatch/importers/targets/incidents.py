@@ -9,7 +9,8 @@ from borderwatch import incident_store
 from borderwatch.domain import THREAT_TYPES
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
-from borderwatch.importers.targets._common import Context, count_existing_ids, insert, nation_codes, points, texts
+import queries
+from borderwatch.importers.targets._common import Context, insert, nation_codes, points, strings, texts
 
 
 def build(ctx: Context) -> pd.DataFrame:
@@ -141,13 +142,14 @@ def _confidence(ctx: Context) -> np.ndarray:
     return _by_value(ctx, "confidence", out, one)
 
 
-def prepare(store, records: pd.DataFrame, dataset: str) -> pa.Table:
-    """Store rows for accepted incidents (H3 cell, nearest segment, agreements: ``incident_store``)."""
+def prepare(store, records: pd.DataFrame, dataset: str, owner: str | None = None, release=None) -> pa.Table:
+    """Store rows for accepted incidents (H3 cell, nearest segment, agreements: ``incident_store``),
+    owned and released as the import says (``owner``, ``release``; default: the reporting nation)."""
     cols = ["incident_id", "occurred_at", "time_precision", "threat_type", "severity", "confidence",
             "reporting_nation", "source", "description", "lon", "lat", "location_error_m"]
     frame = records[cols].copy()
     frame["location_error_m"] = frame["location_error_m"].astype("float32")
-    return incident_store.prepare_incidents(frame, store, dataset=dataset)
+    return incident_store.prepare_incidents(frame, store, dataset=dataset, owner=owner, release=release)
 
 
 def _write(store, cur, table: pa.Table, dataset: str, replace: bool) -> dict[str, int]:
@@ -158,10 +160,17 @@ def _write(store, cur, table: pa.Table, dataset: str, replace: bool) -> dict[str
 
 def write(store, plan) -> dict[str, int]:
     """The plan's incidents in one transaction (completed by ``incident_store`` first)."""
-    table = prepare(store, plan.records, plan.report.dataset)
+    table = prepare(store, plan.records, plan.report.dataset, plan.owner, plan.release)
     with store.transaction() as cur:
         return _write(store, cur, table, plan.report.dataset, plan.replace)
 
 
 def count_existing(store, plan) -> tuple[int, int]:
-    return count_existing_ids(store, "import_existing_incidents", plan.records.incident_id.tolist()), 0
+    """(already present, replaced): records whose id the same owner already stored (dry runs)."""
+    ids = pa.table({"id": strings(plan.records.incident_id), "reporting_nation": strings(plan.records.reporting_nation)})
+    cur = store.cursor()
+    cur.register("staged_ids", ids)
+    try:
+        return int(queries.scalar("import_existing_incidents", store=store, owner=plan.owner)), 0
+    finally:
+        cur.unregister("staged_ids")
