@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 import queries
@@ -238,10 +239,23 @@ def release_columns(owner: str | None, release) -> dict:
             "release_nations": list(release.nations), "release_agreements": list(release.agreements)}
 
 
+def first_per_identity(table: pa.Table) -> pa.Table:
+    """The first row of each identity (owner nation, else reporting nation, and ``incident_id``),
+    in table order: ``insert_incidents.sql`` expects its staged rows so."""
+    n = table.num_rows
+    if n < 2:
+        return table
+    keys = pa.table({"owner": pc.coalesce(table["owner_nation"], table["reporting_nation"]),
+                     "incident_id": table["incident_id"], "k": pa.array(np.arange(n))})
+    first = keys.group_by(["owner", "incident_id"], use_threads=False).aggregate([("k", "min")])["k_min"]
+    return table if len(first) == n else table.take(first.take(pc.sort_indices(first)))
+
+
 def insert_incidents(store: Store, table: pa.Table) -> int:
     """Commit incidents not yet in the store (by owner and ``incident_id``); returns how many were new."""
     if table.num_rows == 0:
         return 0
+    table = first_per_identity(table)
     with store.transaction() as cur:
         cur.register("staged", table)
         try:

@@ -8,9 +8,8 @@ INSERT INTO incidents (incident_id, occurred_at, time_precision, threat_type, se
                        description, lon, lat, location_error_m, h3, segment_id, nation_a, nation_b, shared_under,
                        dataset, synthetic, ingested_at,
                        owner_nation, release_public, release_nations, release_agreements)
-WITH s AS (
+WITH s AS (  -- callers stage one row per identity (incident_store.first_per_identity)
     SELECT *, coalesce(owner_nation, reporting_nation) AS owner_key FROM staged
-    QUALIFY row_number() OVER (PARTITION BY owner_key, incident_id ORDER BY incident_id) = 1
 ), present AS (  -- stored rows under the staged ids (any owner), to compare owners with
     SELECT x.incident_id, coalesce(x.owner_nation, x.reporting_nation) AS owner_key
     FROM incidents x

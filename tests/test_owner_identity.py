@@ -192,3 +192,14 @@ def test_the_import_page_says_an_account_imports_for_its_nation(env):
     assert not at.exception, at.exception
     box = at.text_input(key="imp_owner")
     assert box.placeholder == "FRA (your nation)" and "imports for FRA only" in box.help
+
+
+def test_one_row_per_identity_is_staged_in_table_order():
+    import pyarrow as pa
+
+    from borderwatch.incident_store import first_per_identity
+
+    table = pa.table({"owner_nation": pa.array([None, None, None, "FRA", None], pa.string()),
+                      "reporting_nation": pa.array([None, None, "FRA", None, "DEU"], pa.string()),
+                      "incident_id": ["b", "b", "b", "b", "a"], "k": [1, 2, 3, 4, 5]})
+    assert first_per_identity(table).column("k").to_pylist() == [1, 3, 5]  # no owner; FRA (twice); DEU

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from pyproj import Geod
 import shapely
 
-from borderwatch import coverage, schema
+from borderwatch import coverage, incident_store, schema
 from borderwatch.importers import values as vals
 import queries
 from borderwatch.filters import utcnow
@@ -220,7 +220,9 @@ def stage(cur, table: pa.Table, name: str = "staged") -> None:
 
 
 def insert(store, cur, table_name: str, query: str, table: pa.Table, dataset: str, replace: bool) -> dict[str, int]:
-    removed = 0
+    removed, rows = 0, table.num_rows
+    if query == "import_incidents":
+        table = incident_store.first_per_identity(table)
     stage(cur, table)
     try:
         if replace:  # incidents: only the rows of the owners this import writes (an incident is owner + id)
@@ -239,7 +241,7 @@ def insert(store, cur, table_name: str, query: str, table: pa.Table, dataset: st
         cur.unregister("staged")
     after = queries.scalar("count_rows", store=store, idents={"table": table_name})
     written = int(after - before)
-    return {"written": written, "already_present": int(table.num_rows - written), "replaced": removed}
+    return {"written": written, "already_present": int(rows - written), "replaced": removed}
 
 
 
