@@ -53,6 +53,12 @@ class SegmentLocator:
         self.owner = owner
         shared = dict(queries.rows("segment_internal_agreements", store=store))
         self.shared = np.array([shared.get(s, []) for s in self.ids], dtype=object)
+        # the same as an Arrow list column, with an empty list after the last segment for "none near"
+        self.shared_arrow = pa.array([list(x) for x in self.shared] + [[]], pa.list_(pa.string()))
+
+    def shared_under(self, near: np.ndarray) -> pa.Array:
+        """The agreements shared under each point's segment (``nearest`` indexes; -1: none)."""
+        return self.shared_arrow.take(pa.array(np.where(near >= 0, near, len(self.ids)), pa.int64()))
 
     def nearest(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Index of the nearest segment for each point, -1 where none is near enough."""

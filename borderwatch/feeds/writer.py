@@ -22,6 +22,12 @@ from borderwatch.store import Store
 log = logging.getLogger("borderwatch.feeds")
 
 MAX_BATCH = 20_000
+# A commit has a fixed cost (tens of ms: the duplicate check reads the store's ids, DuckLake writes a
+# file and a catalog entry) beside its cost per row, so under a high rate the writer gathers for
+# longer: each batch window is at least COMMIT_SHARE times the last commit's duration, up to
+# MAX_WINDOW_S (or --batch-ms if longer). At low rates the window stays at --batch-ms.
+COMMIT_SHARE = 4.0
+MAX_WINDOW_S = 1.0
 LOCATOR_CHECK_S = 5.0  # new border segments apply to feed events within this many seconds
 COMPACT_EVERY_S = 600.0
 ALERTS_EVERY_S = 5.0  # alert rules are evaluated at most this often after feed commits
@@ -68,7 +74,7 @@ def records_table(store: Store, recs: list[dict]) -> pa.Table:
         "segment_id": pick(loc.ids),
         "nation_a": pick(loc.nation_a),
         "nation_b": pick(loc.nation_b),
-        "shared_under": pa.array([list(loc.shared[i]) if i >= 0 else [] for i in near], pa.list_(pa.string())),
+        "shared_under": loc.shared_under(near),
         "dataset": col("dataset", pa.string()),
         "synthetic": pa.array(np.zeros(n, bool), pa.bool_()),
         "ingested_at": pa.array([utcnow()] * n, pa.timestamp("us")),
@@ -141,6 +147,8 @@ class StoreWriter:
         self.alerts_every_s = alerts_every_s
         self.last_alerts = 0.0
         self.alerts_due = False  # a commit since the last evaluation
+        self.last_commit_s = 0.0  # how long the last batch took to commit
+        self.full_batch = False  # the last read stopped at max_batch: more is waiting, no pause
 
     def start(self) -> None:
         saved = self.checkpoint.load()
@@ -177,6 +185,10 @@ class StoreWriter:
         """Records journalled by an earlier run are not all in the store yet."""
         return self.position[0] < self.journal.first_segment
 
+    def window(self) -> float:
+        """Seconds to gather the next batch: ``batch_ms``, longer while commits take long."""
+        return min(max(self.batch_s, COMMIT_SHARE * self.last_commit_s), max(self.batch_s, MAX_WINDOW_S))
+
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -190,7 +202,8 @@ class StoreWriter:
                 self._maybe_evaluate()
                 continue
             self.stats.caught_up = False
-            self.flushing.wait(self.batch_s)  # gather a batch (cut short when stopping)
+            if not self.full_batch:
+                self.flushing.wait(self.window())  # gather a batch (cut short when stopping)
             self._step()
             self._maybe_evaluate()
             self._maybe_prune()
@@ -200,11 +213,14 @@ class StoreWriter:
     def _step(self) -> None:
         end = self.journal.durable_position()
         items, new_pos = self.reader.read(self.position, end, self.max_batch)
+        self.full_batch = len(items) >= self.max_batch
         if items:
             replayed = sum(1 for seg, _ in items if seg < self.journal.first_segment)
             recs = [rec for _, rec in items]
+            t0 = time.monotonic()
             if not self._commit(recs, replayed):
                 return  # not committed: retry later from the same position
+            self.last_commit_s = time.monotonic() - t0
         try:
             self.checkpoint.save(new_pos)
         except OSError as exc:
