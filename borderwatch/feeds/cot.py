@@ -126,8 +126,7 @@ def parse_event(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> CotEvent:
     point = kids.get("point")
     fields: dict = {}
     if point is not None:
-        p = point.attrib
-        fields["raw_point"] = dict(p)
+        p = fields["raw_point"] = dict(point.attrib)  # read from the dict: lxml's attribute lookups cost more
         fields["has_point"] = True
         for name in ("lat", "lon", "hae", "ce", "le"):
             fields[name] = _num(p.get(name))

@@ -43,14 +43,16 @@ HEARTBEAT_S = 1.0
 _HEAD = struct.Struct("!II")
 
 
-def cot_record(message: bytes, *, max_message: int, nation: str | None, keep_patrols: bool, client=None) -> dict:
+def cot_record(message: bytes, *, max_message: int, nation: str | None, keep_patrols: bool, client=None,
+               now=None) -> dict:
     """The journal record of one CoT message (an incident, or a patrol position when kept);
-    ``Ignored`` / ``Rejected`` otherwise. Shared by the service and its listener processes."""
+    ``Ignored`` / ``Rejected`` otherwise. Shared by the service and its listener processes.
+    ``now``: the wall clock read once for all the messages of one read."""
     ev = cot.parse_event(message, max_bytes=max_message)
     nation = client.nation if client and client.nation else nation
     if keep_patrols and patrols.is_position(ev):
-        return patrols.to_record(ev, nation=nation)
-    return cot.to_incident(ev, nation=nation, source=client.source if client else None)
+        return patrols.to_record(ev, nation=nation, now=now)
+    return cot.to_incident(ev, nation=nation, source=client.source if client else None, now=now)
 
 
 # -- the child process ---------------------------------------------------------------------------
@@ -62,12 +64,14 @@ def _send(parent: socket.socket, header: dict, blob: bytes = b"") -> None:
 def _messages(peer: str, items, args, received_at: str) -> tuple[dict, bytes]:
     """Validate and encode one read's messages: (frame header, journal lines)."""
     lines, lens, rejected, ignored = [], [], [], []
+    now = records.wall_clock()
     for message, reason in items:
         if message is None:
             rejected.append((reason, ""))
             continue
         try:
-            rec = cot_record(message, max_message=args.max_message, nation=args.nation, keep_patrols=args.patrols)
+            rec = cot_record(message, max_message=args.max_message, nation=args.nation, keep_patrols=args.patrols,
+                             now=now)
             rec["extra"].update(channel=CHANNEL, peer=peer, received_at=received_at)
             line = encode(rec)
         except Ignored as exc:
