@@ -22,9 +22,10 @@ log = logging.getLogger("borderwatch.feeds")
 MAX_BATCH = 20_000
 # A commit has a fixed cost (tens of ms: the duplicate check reads the store's ids, DuckLake writes a
 # file and a catalog entry) beside its cost per row, so under a high rate the writer gathers for
-# longer: each batch window is at least COMMIT_SHARE times the last commit's duration, up to
-# MAX_WINDOW_S (or --batch-ms if longer). At low rates the window stays at --batch-ms.
-COMMIT_SHARE = 4.0
+# longer: each batch window is at least COMMIT_SHARE times the last commit's duration (the fixed
+# cost then takes at most about half the writer's time), up to MAX_WINDOW_S (or --batch-ms if
+# longer). At low rates the window stays at --batch-ms.
+COMMIT_SHARE = 1.0
 MAX_WINDOW_S = 1.0
 COMPACT_EVERY_S = 600.0
 ALERTS_EVERY_S = 5.0  # alert rules are evaluated at most this often after feed commits
