@@ -1,8 +1,9 @@
 """Listener processes: CoT TCP connections read and parsed in more interpreters.
 
-``borderwatch feeds --listener-processes 2`` starts one child process. The service still accepts
-every CoT TCP connection, then hands each new one to the process (itself included) holding the
-fewest connections, passing the socket itself (``SCM_RIGHTS``) over a local socket pair. The child
+``borderwatch feeds --listener-processes N`` starts N-1 child processes. The service still accepts
+every CoT TCP connection, then hands each new one to the child holding the fewest connections,
+passing the socket itself (``SCM_RIGHTS``) over a local socket pair; it keeps one only while no
+child is ready, since its own interpreter journals every event and runs the store writer. The child
 splits, parses and validates CoT in its own interpreter, so parsing runs on a second core instead
 of waiting for the service's interpreter lock, and hands the service journal lines it has already
 encoded, with its counts, rejects and ignored messages, over another socket pair. The service
