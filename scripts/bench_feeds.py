@@ -269,7 +269,8 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
     env = dict(os.environ, BORDERWATCH_STORE=str(store_path), PYTHONPATH=str(root))
     env.pop("BORDERWATCH_NOW", None)
     udp = "0" if args.udp_rate else "off"
-    extra = ["--listener-processes", str(args.listener_processes)] if label == "current" and args.listener_processes > 1 else []
+    procs = args.listener_processes if label == "current" else args.baseline_listener_processes
+    extra = ["--listener-processes", str(procs)] if procs > 1 else []
     svc = subprocess.Popen([sys.executable, "-m", "borderwatch.cli", "feeds", "--cot-tcp", "0", "--cot-udp", udp,
                             "--json-tcp", "off", "--no-watch", "--batch-ms", str(args.batch_ms), "--log-level", "WARNING",
                             *extra],
@@ -414,8 +415,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds of sending per rate")
     ap.add_argument("--connections", type=int, default=4, help="TCP connections sending")
     ap.add_argument("--batch-ms", type=int, default=250)
-    ap.add_argument("--listener-processes", type=int, default=2,
-                    help="CoT TCP listener processes of the current service (the baseline runs as it was)")
+    ap.add_argument("--listener-processes", type=int, default=3,
+                    help="--listener-processes of the current service (3: the service and two children)")
+    ap.add_argument("--baseline-listener-processes", type=int, default=1,
+                    help="--listener-processes of the baseline service (1 for one from before that option)")
     ap.add_argument("--app-interval", type=float, default=2.0, help="seconds between app refreshes (0 = no app)")
     ap.add_argument("--udp-rate", type=float, default=0, help="also send CoT over UDP at this rate (0 = no)")
     ap.add_argument("--udp-seconds", type=float, default=10.0)

@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from borderwatch import access, audit, cli, importer

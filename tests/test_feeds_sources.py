@@ -3,7 +3,6 @@ for, revocation and rotation, loopback-only unauthenticated listeners, the comma
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import ssl
 import time

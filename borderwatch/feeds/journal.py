@@ -50,13 +50,22 @@ def encode(record: dict) -> bytes:
 
 def decode(line: bytes) -> dict | None:
     """A journal line's record, or None when the line is torn or corrupt."""
+    payload = checked(line)
+    if payload is None:
+        return None
+    try:
+        return orjson.loads(payload)
+    except ValueError:
+        return None
+
+
+def checked(line: bytes) -> bytes | None:
+    """A journal line's JSON payload once its checksum matches, or None when torn or corrupt."""
     if len(line) < 10 or line[8:9] != b" " or not line.endswith(b"\n"):
         return None
     payload = line[9:-1]
     try:
-        if int(line[:8], 16) != zlib.crc32(payload):
-            return None
-        return orjson.loads(payload)
+        return payload if int(line[:8], 16) == zlib.crc32(payload) else None
     except ValueError:
         return None
 
@@ -321,8 +330,11 @@ class JournalReader:
         self.directory = pathlib.Path(directory)
         self.corrupt = 0
 
-    def read(self, start: Position, end: Position, max_records: int) -> tuple[list[tuple[int, dict]], Position]:
-        """Records from ``start`` up to at most ``end``: ([(segment, record)], new position)."""
+    def read(self, start: Position, end: Position, max_records: int, *,
+             raw: bool = False) -> tuple[list[tuple[int, dict]], Position]:
+        """Records from ``start`` up to at most ``end``: ([(segment, record)], new position); with
+        ``raw``, each record's checked JSON payload (bytes) instead of the record."""
+        take = checked if raw else decode
         out: list[tuple[int, dict]] = []
         seg, off = start
         while len(out) < max_records and (seg, off) < tuple(end):
@@ -345,7 +357,7 @@ class JournalReader:
                 j = data.find(b"\n", pos)
                 if j < 0:
                     break
-                rec = decode(data[pos:j + 1])
+                rec = take(data[pos:j + 1])
                 if rec is None:
                     self.corrupt += 1
                     log.error("journal %s: corrupt line at byte %d skipped", path.name, off + pos)

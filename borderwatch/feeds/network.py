@@ -204,12 +204,13 @@ class NetworkListeners:
 
     def _hand_over(self, listener: _Listener, sock, peer: str) -> bool:
         """Give a new connection to the listener process with the fewest (True), or keep it here
-        (False) when this process has no more than any of them."""
+        (False) when none is ready to take it: the service's own interpreter journals every event
+        and writes the store, so at a high rate parsing here would hold the writer back."""
         ready = [p for p in self.procs if p.ready.is_set()]
         if not ready:
             return False
         target = min(ready, key=lambda p: p.assigned)
-        if listener.connections <= target.assigned or not target.hand_over(sock, peer):
+        if not target.hand_over(sock, peer):
             return False
         sock.close()  # the child holds its own descriptor of the connection
         log.info("%s: %s connected (handed to %s)", listener.name, peer, target.name)

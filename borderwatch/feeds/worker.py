@@ -1,8 +1,9 @@
 """Listener processes: CoT TCP connections read and parsed in more interpreters.
 
-``borderwatch feeds --listener-processes 2`` starts one child process. The service still accepts
-every CoT TCP connection, then hands each new one to the process (itself included) holding the
-fewest connections, passing the socket itself (``SCM_RIGHTS``) over a local socket pair. The child
+``borderwatch feeds --listener-processes N`` starts N-1 child processes. The service still accepts
+every CoT TCP connection, then hands each new one to the child holding the fewest connections,
+passing the socket itself (``SCM_RIGHTS``) over a local socket pair; it keeps one only while no
+child is ready, since its own interpreter journals every event and runs the store writer. The child
 splits, parses and validates CoT in its own interpreter, so parsing runs on a second core instead
 of waiting for the service's interpreter lock, and hands the service journal lines it has already
 encoded, with its counts, rejects and ignored messages, over another socket pair. The service
@@ -43,14 +44,16 @@ HEARTBEAT_S = 1.0
 _HEAD = struct.Struct("!II")
 
 
-def cot_record(message: bytes, *, max_message: int, nation: str | None, keep_patrols: bool, client=None) -> dict:
+def cot_record(message: bytes, *, max_message: int, nation: str | None, keep_patrols: bool, client=None,
+               now=None) -> dict:
     """The journal record of one CoT message (an incident, or a patrol position when kept);
-    ``Ignored`` / ``Rejected`` otherwise. Shared by the service and its listener processes."""
+    ``Ignored`` / ``Rejected`` otherwise. Shared by the service and its listener processes.
+    ``now``: the wall clock read once for all the messages of one read."""
     ev = cot.parse_event(message, max_bytes=max_message)
     nation = client.nation if client and client.nation else nation
     if keep_patrols and patrols.is_position(ev):
-        return patrols.to_record(ev, nation=nation)
-    return cot.to_incident(ev, nation=nation, source=client.source if client else None)
+        return patrols.to_record(ev, nation=nation, now=now)
+    return cot.to_incident(ev, nation=nation, source=client.source if client else None, now=now)
 
 
 # -- the child process ---------------------------------------------------------------------------
@@ -62,12 +65,14 @@ def _send(parent: socket.socket, header: dict, blob: bytes = b"") -> None:
 def _messages(peer: str, items, args, received_at: str) -> tuple[dict, bytes]:
     """Validate and encode one read's messages: (frame header, journal lines)."""
     lines, lens, rejected, ignored = [], [], [], []
+    now = records.wall_clock()
     for message, reason in items:
         if message is None:
             rejected.append((reason, ""))
             continue
         try:
-            rec = cot_record(message, max_message=args.max_message, nation=args.nation, keep_patrols=args.patrols)
+            rec = cot_record(message, max_message=args.max_message, nation=args.nation, keep_patrols=args.patrols,
+                             now=now)
             rec["extra"].update(channel=CHANNEL, peer=peer, received_at=received_at)
             line = encode(rec)
         except Ignored as exc:

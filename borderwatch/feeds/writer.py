@@ -7,86 +7,43 @@ import pathlib
 import threading
 import time
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 import queries
-from borderwatch import hexgrid, incident_store
-from borderwatch.domain import THREAT_TYPES
-from borderwatch.filters import utcnow
+from borderwatch import incident_store
 from borderwatch.feeds import journal as journal_mod
+from borderwatch.feeds import rows
+from borderwatch.feeds.rows import records_table
 from borderwatch.feeds.status import FeedStats
 from borderwatch.store import Store
 
 log = logging.getLogger("borderwatch.feeds")
 
 MAX_BATCH = 20_000
-LOCATOR_CHECK_S = 5.0  # new border segments apply to feed events within this many seconds
+# A commit has a fixed cost (tens of ms: the duplicate check reads the store's ids, DuckLake writes a
+# file and a catalog entry) beside its cost per row, so under a high rate the writer gathers for
+# longer: each batch window is at least COMMIT_SHARE times the last commit's duration (the fixed
+# cost then takes at most about half the writer's time), up to MAX_WINDOW_S (or --batch-ms if
+# longer). At low rates the window stays at --batch-ms.
+COMMIT_SHARE = 1.0
+MAX_WINDOW_S = 1.0
 COMPACT_EVERY_S = 600.0
 ALERTS_EVERY_S = 5.0  # alert rules are evaluated at most this often after feed commits
 ALERTS_IDLE_S = 60.0  # and this often while nothing arrives
 _DATA_ERRORS = (ValueError, TypeError, KeyError, pa.ArrowException)
 
 
-def records_table(store: Store, recs: list[dict]) -> pa.Table:
-    """Journal records → store rows, as Arrow columns built directly (no DataFrame): the same
-    derivations as ``incident_store.prepare_incidents`` (H3 cell, nearest segment, its nations, agreements
-    shared under it, ingest time). Columns of the store's schema this writer does not know (added
-    by other features) are filled with nulls, their defaults."""
-    n = len(recs)
-    bad = sorted({r["threat_type"] for r in recs} - set(THREAT_TYPES))
-    if bad:
-        raise ValueError(f"unknown threat type(s): {', '.join(map(str, bad))}")
-    lon = np.fromiter((r["lon"] for r in recs), float, n)
-    lat = np.fromiter((r["lat"] for r in recs), float, n)
-    loc = incident_store.locator(store, max_age_s=LOCATOR_CHECK_S)
-    near = loc.nearest(lon, lat)
-    has = near >= 0
-    idx = np.maximum(near, 0)
-
-    def pick(values):
-        return pa.array(np.where(has, values[idx], None) if len(values) else [None] * n, pa.string())
-
-    def col(name, typ):
-        return pa.array([r.get(name) for r in recs], typ)
-
-    columns = {
-        "incident_id": col("incident_id", pa.string()),
-        "occurred_at": pc.cast(col("occurred_at", pa.string()), pa.timestamp("us")),
-        "time_precision": pa.array([r.get("time_precision") or "second" for r in recs], pa.string()),
-        "threat_type": col("threat_type", pa.string()),
-        "severity": col("severity", pa.int8()),
-        "confidence": col("confidence", pa.float32()),
-        "reporting_nation": col("reporting_nation", pa.string()),
-        "source": col("source", pa.string()),
-        "description": pa.array([r.get("description") or "" for r in recs], pa.string()),
-        "lon": pa.array(lon, pa.float64()),
-        "lat": pa.array(lat, pa.float64()),
-        "location_error_m": col("location_error_m", pa.float32()),
-        "h3": pa.array(hexgrid.cells(lon, lat) if n else np.array([], np.uint64), pa.uint64()),
-        "segment_id": pick(loc.ids),
-        "nation_a": pick(loc.nation_a),
-        "nation_b": pick(loc.nation_b),
-        "shared_under": pa.array([list(loc.shared[i]) if i >= 0 else [] for i in near], pa.list_(pa.string())),
-        "dataset": col("dataset", pa.string()),
-        "synthetic": pa.array(np.zeros(n, bool), pa.bool_()),
-        "ingested_at": pa.array([utcnow()] * n, pa.timestamp("us")),
-    }
-    for name in ("owner_nation", "release_public", "release_nations", "release_agreements"):
-        if any(name in r for r in recs):  # a feed source's identity (borderwatch/feeds/sources.py)
-            columns[name] = pa.array([r.get(name) for r in recs], incident_store.INCIDENT_SCHEMA.field(name).type)
-    schema = incident_store.INCIDENT_SCHEMA
-    arrays = [columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def store_records(store: Store, recs: list[dict]) -> int:
+def store_records(store: Store, recs: "list[dict] | rows.RawBatch") -> int:
     """Commit incident records (one transaction) and patrol positions (another); returns how many
     were new. Both inserts skip what is already stored, so a replay after a crash in between is
-    harmless."""
+    harmless. A ``RawBatch`` of plain incident records goes into the store without being decoded."""
     from borderwatch.feeds import patrols
 
+    if isinstance(recs, rows.RawBatch):
+        table = rows.json_table(store, recs.payloads)
+        if table is not None:
+            return incident_store.insert_incidents(store, table)
+        recs = recs.records()
     positions = [r for r in recs if r.get("kind") == patrols.KIND]
     incidents = [r for r in recs if r.get("kind") != patrols.KIND] if positions else recs
     new = incident_store.insert_incidents(store, records_table(store, incidents)) if incidents else 0
@@ -141,6 +98,8 @@ class StoreWriter:
         self.alerts_every_s = alerts_every_s
         self.last_alerts = 0.0
         self.alerts_due = False  # a commit since the last evaluation
+        self.last_commit_s = 0.0  # how long the last batch took to commit
+        self.full_batch = False  # the last read stopped at max_batch: more is waiting, no pause
 
     def start(self) -> None:
         saved = self.checkpoint.load()
@@ -177,6 +136,10 @@ class StoreWriter:
         """Records journalled by an earlier run are not all in the store yet."""
         return self.position[0] < self.journal.first_segment
 
+    def window(self) -> float:
+        """Seconds to gather the next batch: ``batch_ms``, longer while commits take long."""
+        return min(max(self.batch_s, COMMIT_SHARE * self.last_commit_s), max(self.batch_s, MAX_WINDOW_S))
+
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -190,7 +153,8 @@ class StoreWriter:
                 self._maybe_evaluate()
                 continue
             self.stats.caught_up = False
-            self.flushing.wait(self.batch_s)  # gather a batch (cut short when stopping)
+            if not self.full_batch:
+                self.flushing.wait(self.window())  # gather a batch (cut short when stopping)
             self._step()
             self._maybe_evaluate()
             self._maybe_prune()
@@ -199,12 +163,15 @@ class StoreWriter:
 
     def _step(self) -> None:
         end = self.journal.durable_position()
-        items, new_pos = self.reader.read(self.position, end, self.max_batch)
+        items, new_pos = self.reader.read(self.position, end, self.max_batch, raw=True)
+        self.full_batch = len(items) >= self.max_batch
         if items:
             replayed = sum(1 for seg, _ in items if seg < self.journal.first_segment)
-            recs = [rec for _, rec in items]
+            recs = rows.RawBatch([payload for _, payload in items])
+            t0 = time.monotonic()
             if not self._commit(recs, replayed):
                 return  # not committed: retry later from the same position
+            self.last_commit_s = time.monotonic() - t0
         try:
             self.checkpoint.save(new_pos)
         except OSError as exc:
@@ -219,7 +186,7 @@ class StoreWriter:
                     except OSError as exc:
                         log.warning("cannot delete committed journal segment %s: %s", seg, exc)
 
-    def _commit(self, recs: list[dict], replayed: int) -> bool:
+    def _commit(self, recs: rows.RawBatch, replayed: int) -> bool:
         delay = self.RETRY_START_S
         attempt = 0
         while True:
@@ -228,7 +195,7 @@ class StoreWriter:
                 new = store_records(self.store, recs)
             except _DATA_ERRORS as exc:
                 log.error("store refused a batch of %d (%s); retrying record by record", len(recs), exc)
-                return self._commit_one_by_one(recs, replayed)
+                return self._commit_one_by_one(recs.records(), replayed)
             except Exception as exc:  # a store that is busy, locked or unavailable: keep trying
                 self.stats.store_error = f"{type(exc).__name__}: {exc}"
                 log.error("store write failed (attempt %d): %s; retrying in %.1f s", attempt, exc, delay)

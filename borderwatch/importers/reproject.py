@@ -10,7 +10,6 @@ from typing import Any
 import warnings
 
 import numpy as np
-import pandas as pd
 import pyproj
 from pyproj.transformer import AreaOfInterest, TransformerGroup
 import shapely
