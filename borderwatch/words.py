@@ -1,4 +1,4 @@
-"""Numbers in the words every page, layer and export uses: counts with their noun, and ages."""
+"""The words every page, layer and export uses: counts with their noun, ages, where data came from."""
 from __future__ import annotations
 
 
@@ -18,3 +18,14 @@ def age_words(seconds: float) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} days"
+
+
+def dataset_label(dataset: str | None) -> str:
+    """Where rows came from, in words: ``imported file incidents_2026``, ``feed cot``,
+    ``synthetic scenario``."""
+    if not dataset:
+        return "unlabelled"
+    if dataset == "scenario":
+        return "synthetic scenario"
+    kind, _, name = dataset.partition(":")
+    return {"import": f"imported file {name}", "feed": f"feed {name}"}.get(kind, dataset)

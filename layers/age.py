@@ -11,7 +11,7 @@ import folium
 from branca.element import Template
 
 import queries
-from borderwatch.words import age_words
+from borderwatch.words import age_words, dataset_label
 from layers.elements import DataElement
 
 STALE_ENV = "BORDERWATCH_STALE_MINUTES"
@@ -29,15 +29,6 @@ def stale_after() -> dt.timedelta:
     except ValueError:
         minutes = DEFAULT_STALE_MIN
     return dt.timedelta(minutes=max(minutes, 1.0))
-
-
-def source_label(dataset: str | None) -> str:
-    if not dataset:
-        return "unlabelled"
-    if dataset == "scenario":
-        return "synthetic scenario"
-    kind, _, name = dataset.partition(":")
-    return {"import": f"import {name}", "feed": f"feed {name}"}.get(kind, dataset)
 
 
 def freshness(store) -> dict[str, tuple[dt.datetime | None, list[str]]]:
@@ -60,7 +51,7 @@ def caption(store, now: dt.datetime) -> str:
         if when is None:
             parts.append(f"no {layer}")
             continue
-        shown = ", ".join(source_label(d) for d in sources[:MAX_SOURCES])
+        shown = ", ".join(dataset_label(d) for d in sources[:MAX_SOURCES])
         more = f" and {len(sources) - MAX_SOURCES} more" if len(sources) > MAX_SOURCES else ""
         stamp = f"{when:%H:%M} UTC" if now - when < dt.timedelta(hours=20) else f"{when:%Y-%m-%d %H:%M} UTC"
         parts.append(f"{words} {stamp} ({age_words((now - when).total_seconds())} ago) from {shown}{more}")

@@ -41,6 +41,7 @@ from borderwatch.exports import render, snapshot
 from borderwatch.exports.snapshot import ExportSpec
 from borderwatch.domain import THREAT_LABELS
 from borderwatch.store import Store, default_store
+from borderwatch.words import dataset_label
 from layers import style
 from layers.base import MapContext
 
@@ -210,7 +211,8 @@ def sources(ctx: MapContext, datasets: pd.DataFrame) -> Sources:
     for layer, grp in datasets.groupby("layer", sort=True):
         parts = []
         for r in grp.itertuples(index=False):
-            label = _dataset_label(r.dataset) + (" (synthetic)" if r.synthetic else "")
+            label = dataset_label(r.dataset)
+            label += " (synthetic)" if r.synthetic and "synthetic" not in label else ""
             parts.append(f"{label}: {int(r.n):,}")
         what = "in the window" if layer == "incidents" else "matching the filter"
         lines.append(f"{layer.capitalize()} {what}: " + "; ".join(parts) + ".")
@@ -224,15 +226,6 @@ def sources(ctx: MapContext, datasets: pd.DataFrame) -> Sources:
             lines.append(f"Scenario generated with seed {info.get('seed')} for {info.get('now', '?')} "
                          f"({int(info.get('incidents', 0)):,} incidents in all).")
     return Sources(reference, agreements, lines, synthetic)
-
-
-def _dataset_label(dataset: str | None) -> str:
-    if not dataset:
-        return "unlabelled"
-    if dataset == "scenario":
-        return "scenario"
-    kind, _, name = dataset.partition(":")
-    return {"import": f"imported file {name}", "feed": f"feed {name}"}.get(kind, dataset)
 
 
 # --------------------------------------------------------------------------------------------
