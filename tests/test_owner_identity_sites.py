@@ -123,3 +123,24 @@ def test_a_detection_moves_only_its_own_owners_sensor_and_alerts_tell_owners_apa
     assert {f"DEU/{ident}:offline", f"FRA/{ident}:offline"} <= fra_causes
     deu_causes = {a["cause"] for a in alerts.evaluate(store, when, rule_id=deu_rule)}
     assert f"DEU/{ident}:offline" in deu_causes and not any(c.startswith("FRA/") for c in deu_causes)
+
+
+def test_an_account_imports_sites_owned_by_its_nation_from_the_command_line(env, tmp_path, capsys):
+    """``borderwatch import fortifications --as`` writes FRA-owned rows under ids DEU already owns,
+    reported as new; the command line's --release-to is on the rows as they are written."""
+    from borderwatch import auth, cli
+
+    store = env
+    auth.add_user("fra-imp-sites", "FRA", "importer", store=store)
+    deu, fra = tmp_path / "deu.geojson", tmp_path / "forts.geojson"
+    site_file(deu, "fortifications", "DEU")
+    site_file(fra, "fortifications", "DEU")  # FRA's account imports the same file: owned by FRA all the same
+    assert run_import(store, "fortifications", deu, "DEU", source="cli-forts").written == 2
+    assert cli.main(["import", "fortifications", str(fra), "--source", "cli-forts", "--as", "fra-imp-sites",
+                     "--release-to", "BEL", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["written"], report["already_present"]) == (2, 0)
+    assert owners(store, "fortifications", "cli-forts:s1") == [("DEU", "DEU", None, True), ("FRA", "FRA", ["BEL"], True)]
+    assert cli.main(["import", "fortifications", str(fra), "--source", "cli-forts", "--as", "fra-imp-sites",
+                     "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["already_present"] == 2
