@@ -276,24 +276,6 @@ def import_owner(viewer: Viewer, owner: str | None) -> str | None:
     return viewer.nation
 
 
-def stamp(store, layer: str, dataset: str, owner: str | None, release: Release | None) -> int:
-    """Set owner and releasability on a dataset's sensors or fortifications that have none yet (an
-    import's ``--owner/--release-to``); returns how many rows were stamped. Incidents are written
-    already owned and released (``importer.commit(owner=, release=)``): their owner decides what a
-    repeat is, and stamping afterwards could take another owner's rows of the same source."""
-    import queries
-    from borderwatch.filters import utcnow
-
-    if layer not in ("sensors", "fortifications") or (owner is None and release is None):
-        return 0
-    release = release or Release()
-    values = dict(owner=owner, public=release.public, nations=list(release.nations) or None,
-                  agreements=list(release.agreements) or None, dataset=dataset)
-    with store.transaction():
-        cur = queries.execute("stamp_layer", store=store, idents={"table": layer}, stamped_at=utcnow(), **values)
-        return int(cur.fetchone()[0])
-
-
 # -- markings ---------------------------------------------------------------------------------
 def marking(base: str, flt=None, *, store=None, now: dt.datetime | None = None,
             memberships: Memberships | None = None, tables: Iterable[str] = TARGETS) -> str:

@@ -170,12 +170,10 @@ def confirm() -> None:
         return
     state.pop("imp_release_error", None)
     bar = st.progress(0.0, text="Writing…")
-    incidents = layer == "incidents"  # incidents are owned as they are written (repeats: per owner)
+    sites = layer != "borders"  # rows are owned as they are written (repeats: per owner)
     state.imp_done = importer.commit(state.imp_plan, store,
                                      progress=lambda d, t: bar.progress(min(d / t, 1.0) if t else 1.0, text="Writing…"),
-                                     owner=owner if incidents else None, release=release if incidents else None)
-    if layer != "borders":
-        access.stamp(store, layer, state.imp_done.dataset, owner, release)
+                                     owner=owner if sites else None, release=release if sites else None)
     audit.record("import", viewer=signin.viewer(), address=signin.address(), rows=state.imp_done.written,
                  detail=f"{layer} {state.imp_done.file}" + (f" owner {owner}" if owner else "")
                         + (f" {release.describe()}" if release else ""))

@@ -23,6 +23,7 @@ T-DEG,thermal_camera,Columbus camera,-107.64,31.80,4000,360,degraded,USA
 T-OFF,ground_sensor,Antelope Wells sensor,-108.53,31.34,3000,360,offline,USA
 """
 P = "sensors.csv:"  # imported ids are prefixed with their file
+C = "USA/" + P  # an alert cause names the sensor by owner and id
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +77,10 @@ def test_imported_sensors_are_heard_and_on_the_border(store):
 def test_sensor_status_fires_for_offline_not_for_degraded(store):
     offline = rule(store, "sensor_status", status="offline")
     raised = fire(store, offline)
-    assert [a["cause"] for a in raised] == [P + "T-OFF:offline"]
+    assert [a["cause"] for a in raised] == [C + "T-OFF:offline"]
     assert raised[0]["segment_id"] == "MEX-USA" and "Antelope Wells" in raised[0]["title"]
     degraded = rule(store, "sensor_status", status="degraded")
-    assert sorted(a["cause"] for a in fire(store, degraded)) == [P + "T-DEG:degraded", P + "T-OFF:offline"]
+    assert sorted(a["cause"] for a in fire(store, degraded)) == [C + "T-DEG:degraded", C + "T-OFF:offline"]
 
 
 def test_no_duplicate_within_hold_off_and_again_after_closing_past_it(store):
@@ -90,7 +91,7 @@ def test_no_duplicate_within_hold_off_and_again_after_closing_past_it(store):
     alerts.act(first[0]["alert_id"], "close", note="sensor replaced", viewer=access.SYSTEM, store=store)
     assert fire(store, rid, NOW + dt.timedelta(minutes=20)) == []  # closed within the hold-off
     again = fire(store, rid, NOW + dt.timedelta(minutes=45))  # closed and past it: the cause persists
-    assert len(again) == 1 and again[0]["cause"] == P + "T-OFF:offline"
+    assert len(again) == 1 and again[0]["cause"] == C + "T-OFF:offline"
 
 
 def test_coverage_gap_fires_outside_coverage_only(store):
@@ -473,11 +474,19 @@ def test_a_detection_naming_its_sensor_updates_when_it_was_last_heard(store):
     from borderwatch.feeds import jsonfeed
 
     at = NOW + dt.timedelta(minutes=2)  # after the import that first heard of it
+    # the sensor of the record's owner (here its reporting nation, USA, where the sensor stands)
     rec = jsonfeed.to_incident({"id": "det-1", "time": at.isoformat() + "Z", "lat": 31.79, "lon": -107.64,
-                                "threat_type": "illegal_crossing", "sensor_id": P + "T-DEG"}, now=NOW)
+                                "threat_type": "illegal_crossing", "sensor_id": P + "T-DEG",
+                                "reporting_nation": "USA"}, now=NOW)
     older = jsonfeed.to_incident({"id": "det-2", "time": (at - dt.timedelta(hours=5)).isoformat() + "Z", "lat": 31.79,
-                                  "lon": -107.64, "threat_type": "illegal_crossing", "sensor_id": P + "T-DEG"}, now=NOW)
+                                  "lon": -107.64, "threat_type": "illegal_crossing", "sensor_id": P + "T-DEG",
+                                  "reporting_nation": "USA"}, now=NOW)
+    unowned = jsonfeed.to_incident({"id": "det-4", "time": at.isoformat() + "Z",
+                                    "lat": 31.79, "lon": -107.64, "threat_type": "illegal_crossing",
+                                    "sensor_id": P + "T-DEG"}, now=NOW)
     before = dict(store.cursor().execute("SELECT sensor_id, last_heard_at FROM sensors").fetchall())
+    writer.store_records(store, [unowned])  # no owner nor nation: not USA's sensor, nothing moves
+    assert dict(store.cursor().execute("SELECT sensor_id, last_heard_at FROM sensors").fetchall()) == before
     writer.store_records(store, [rec])
     writer.store_records(store, [older])  # an older report does not turn the clock back
     after = dict(store.cursor().execute("SELECT sensor_id, last_heard_at FROM sensors").fetchall())

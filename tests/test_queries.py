@@ -42,7 +42,7 @@ SAMPLES = {
     "cause": "sensor:s-thermal", "title": "Sensor offline", "evidence": "{}", "raised_at": NOW, "state": "new",
     "note": "", "by": "tiny-user", "enabled": True, "hold_off_min": 60, "params": "{}", "assignee": "",
     "acked_at": None, "acked_by": None, "closed_at": None, "closed_by": None, "occurred_since": NOW - dt.timedelta(days=7),
-    "statuses": ["offline", "degraded"], "ats": [NOW],
+    "statuses": ["offline", "degraded"], "ats": [NOW], "owners": ["USA"],
 }
 WRITING = re.compile(r"^\s*(INSERT|DELETE|UPDATE|CREATE|DROP|ALTER)\b", re.IGNORECASE | re.MULTILINE)
 # what some reading queries must return on the tiny store (all rows visible: the system viewer)
@@ -62,8 +62,8 @@ def _run(name: str, store) -> pd.DataFrame | None:
     assert not unknown, f"{name}: add sample values for {sorted(unknown)}"
     kwargs = {p: SAMPLES[p] for p in params}
     idents_used = {i: queries.IDENTIFIERS[i][0] for i in idents}
-    if "table" in idents:  # the layers of sites have the columns incidents lack (reported_at)
-        idents_used["table"] = "sensors" if name == "stamp_layer" else "incidents"
+    if "table" in idents:
+        idents_used["table"] = "incidents"
     flt = Filter(window="365d")
     if WRITING.search(queries.text(name)):
         class RolledBack(Exception):
@@ -134,8 +134,10 @@ def test_queries_reading_staged_rows_run_through_their_writers(tmp_path, monkeyp
         assert again.written == 0, again.format_text()
         dry = importer.import_file(layer, path, store, dry_run=True)
         assert dry.already_present == 1, dry.format_text()
-        if layer != "incidents":  # an import's --owner/--release-to on a layer of sites
-            assert access.stamp(store, layer, report.dataset, "USA", access.Release(nations=("MEX",))) == 1
+        if layer != "incidents":  # an import's --owner/--release-to on a layer of sites, and its replace
+            owned = importer.import_file(layer, path, store, owner="USA", release=access.Release(nations=("MEX",)),
+                                         replace=True)
+            assert (owned.replaced, owned.written) == (1, 1), owned.format_text()
             owner = store.cursor().execute(f"SELECT owner_nation, release_nations FROM {layer} WHERE dataset = ?",
                                            [report.dataset]).fetchall()
             assert owner == [("USA", ["MEX"])]

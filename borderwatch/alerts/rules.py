@@ -186,9 +186,11 @@ def _sensor_status(p: dict, now: dt.datetime, store, hold_off: dt.timedelta) -> 
     for r in df.itertuples(index=False):
         heard = "never heard" if r.last_heard_at is None or str(r.last_heard_at) == "NaT" else \
             f"last heard {r.last_heard_at:%Y-%m-%d %H:%M} UTC"
-        out.append(Cause(f"{r.sensor_id}:{r.status}", f"Sensor {r.name or r.sensor_id} {r.status}",
-                         f"{r.sensor_type.replace('_', ' ')} on {r.segment_id or 'no segment'}; {heard}",
-                         r.segment_id, (r.sensor_id,)))
+        # a sensor is its owner and its id: two nations' sensors under one id are two causes
+        owner = r.owner_key if isinstance(r.owner_key, str) else ""
+        out.append(Cause(f"{owner}/{r.sensor_id}:{r.status}", f"Sensor {r.name or r.sensor_id} {r.status}",
+                         f"{r.sensor_type.replace('_', ' ')} of {owner or 'no nation'} on {r.segment_id or 'no segment'}; "
+                         f"{heard}", r.segment_id, (r.sensor_id,)))
     return out
 
 

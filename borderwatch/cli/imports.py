@@ -96,10 +96,8 @@ def run(args) -> int:
         defaults=_pairs(args.set, "--set"), threat_map=_pairs(args.threat, "--threat"), preset=args.preset,
         source_name=args.source, layer_name=args.layer_name, skip_invalid=args.skip_invalid, encoding=args.encoding,
         crs=args.crs, date_format=args.date_format, replace=args.replace, progress=progress,
-        owner=owner if args.layer == "incidents" else None, release=release if args.layer == "incidents" else None)
+        owner=owner if args.layer != "borders" else None, release=release if args.layer != "borders" else None)
     if report.status == "imported":
-        if args.layer != "borders":
-            access.stamp(store, args.layer, report.dataset, owner, release)
         from borderwatch import audit
 
         audit.record("import", viewer=access.current(), rows=report.written, store=store,

@@ -52,15 +52,18 @@ def store_records(store: Store, recs: "list[dict] | rows.RawBatch") -> int:
 
 
 def heard_from(store: Store, recs: list[dict]) -> None:
-    """Sensors that reported a detection (JSON ``sensor_id``) were last heard at its time."""
-    heard: dict[str, str] = {}
+    """Sensors that reported a detection (JSON ``sensor_id``) were last heard at its time: the sensor
+    of the record's owner (its owner nation, else its reporting nation), as a sensor is its owner and
+    its id."""
+    heard: dict[tuple[str | None, str], str] = {}
     for r in recs:
         sensor = (r.get("extra") or {}).get("sensor_id")
-        if sensor and str(r["occurred_at"]) > heard.get(sensor, ""):
-            heard[sensor] = str(r["occurred_at"])
+        key = (r.get("owner_nation") or r.get("reporting_nation") or None, sensor)
+        if sensor and str(r["occurred_at"]) > heard.get(key, ""):
+            heard[key] = str(r["occurred_at"])
     if heard:
         with store.transaction():
-            queries.execute("sensors_heard", store=store, ids=list(heard),
+            queries.execute("sensors_heard", store=store, ids=[s for _, s in heard], owners=[o for o, _ in heard],
                             ats=[dt.datetime.fromisoformat(t) for t in heard.values()])
 
 

@@ -62,8 +62,9 @@ class ImportPlan:
     geometries: np.ndarray = dataclasses.field(default_factory=lambda: np.array([], dtype=object))
     # a streamed file (``stream``): every accepted record staged on disk; ``records`` is its first rows
     staged: Any = None
-    # who owns the incidents and to whom they are released (``commit``/``import_file`` arguments);
-    # None: the reporting nation, owner only. Repeats are found among the same owner's rows only.
+    # who owns the rows and to whom they are released (``commit``/``import_file`` arguments); None:
+    # the reporting nation (incidents) or the nation a site stands in, owner only. Repeats are found
+    # among the same owner's rows only.
     owner: str | None = None
     release: Any = None
 
@@ -196,8 +197,9 @@ def commit(plan: ImportPlan, store: Store, *, progress: Progress | None = None, 
            release=None) -> ImportReport:
     """Stage 6: write the plan's accepted records in one store transaction (all or nothing); idempotent.
 
-    Incidents are written owned by ``owner`` and released as ``release`` (``access.Release``;
-    checked by ``access.release_options``); "already present" counts only that owner's rows."""
+    Incidents, sensors and fortifications are written owned by ``owner`` and released as ``release``
+    (``access.Release``; checked by ``access.release_options``); "already present" counts only that
+    owner's rows."""
     report = plan.report
     if not report.ok:
         raise ImportRefused(report)

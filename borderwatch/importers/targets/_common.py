@@ -220,28 +220,42 @@ def stage(cur, table: pa.Table, name: str = "staged") -> None:
 
 
 def insert(store, cur, table_name: str, query: str, table: pa.Table, dataset: str, replace: bool) -> dict[str, int]:
+    """Write staged rows with the layer's insert query. Every layer's identity is its owner nation and
+    its id, so "already present" and a replace concern only the owners this import writes."""
     removed, rows = 0, table.num_rows
     if query == "import_incidents":
         table = incident_store.first_per_identity(table)
     stage(cur, table)
     try:
-        if replace:  # incidents: only the rows of the owners this import writes (an incident is owner + id)
+        if replace:  # only the rows of the owners this import writes
             before = queries.scalar("count_rows", store=store, idents={"table": table_name})
             if query == "import_incidents":
                 queries.execute("delete_incident_dataset", store=store, dataset=dataset)
             else:
-                queries.execute("delete_dataset", store=store, idents={"table": table_name}, dataset=dataset)
+                queries.execute("delete_owned_dataset", store=store, idents={"table": table_name}, dataset=dataset)
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": table_name}))
         before = queries.scalar("count_rows", store=store, idents={"table": table_name})
         if query == "import_incidents":
             queries.execute("insert_incidents", store=store)  # per owner: insert_incidents.sql
+        elif query == "import_sensors":
+            queries.execute(query, store=store, dataset=dataset, heard_at=utcnow())
         else:
-            queries.execute(query, store=store, dataset=dataset, heard_at=utcnow())  # heard_at: sensors
+            queries.execute(query, store=store, dataset=dataset, reported_at=utcnow())
     finally:
         cur.unregister("staged")
     after = queries.scalar("count_rows", store=store, idents={"table": table_name})
     written = int(after - before)
     return {"written": written, "already_present": int(rows - written), "replaced": removed}
+
+
+def owned(table: pa.Table, owner: str | None, release) -> pa.Table:
+    """``table`` with the import's owner and releasability on every row (``owner`` None: the nation
+    each row stands in owns it, as ``access`` defaults)."""
+    for name, value in incident_store.release_columns(owner, release).items():
+        kind = pa.list_(pa.string()) if name in ("release_nations", "release_agreements") else \
+            pa.bool_() if name == "release_public" else pa.string()
+        table = table.append_column(name, pa.array([value] * table.num_rows, kind))
+    return table
 
 
 
@@ -269,11 +283,13 @@ def representative(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def count_existing_ids(store, query: str, ids: list[str]) -> int:
-    """How many of ``ids`` the store already holds (dry runs), with the named query over ``staged_ids``."""
+def count_existing_ids(store, query: str, ids: list[str], nations: list[str | None], owner: str | None) -> int:
+    """How many of ``ids`` (each standing in its nation) the store already holds under the same owner
+    (``owner``, else the row's nation) and the viewer may see (dry runs): the named query over
+    ``staged_ids``."""
     cur = store.cursor()
-    cur.register("staged_ids", pa.table({"id": pa.array(ids, pa.string())}))
+    cur.register("staged_ids", pa.table({"id": pa.array(ids, pa.string()), "nation": strings(nations)}))
     try:
-        return int(queries.scalar(query, store=store))
+        return int(queries.scalar(query, store=store, owner=owner))
     finally:
         cur.unregister("staged_ids")

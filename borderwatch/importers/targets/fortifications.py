@@ -14,7 +14,7 @@ from borderwatch import incident_store
 from borderwatch.reference import nation_locator
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
-from borderwatch.importers.targets._common import (Context, count_existing_ids, insert, nation_codes, representative,
+from borderwatch.importers.targets._common import (Context, count_existing_ids, insert, nation_codes, owned, representative,
                                                    strings, texts)
 
 EARLIEST_BUILT = 1800
@@ -99,12 +99,17 @@ def _years(ctx: Context) -> list[int | None]:
 
 
 
-def _write(store, cur, records: pd.DataFrame, dataset: str, replace: bool, locate) -> dict[str, int]:
+def _nations(records: pd.DataFrame, rep: np.ndarray, locate) -> list[str | None]:
+    """The nation each fortification stands in: given in the file, else found from a point on it."""
+    return [n if isinstance(n, str) else locate(float(x), float(y)) for n, (x, y) in zip(records.nation, rep)]
+
+
+def _write(store, cur, plan, locate) -> dict[str, int]:
+    records = plan.records
     geoms = np.asarray(records.geometry.values, dtype=object)
     rep = representative(geoms)
-    near = incident_store.locator(store).nearest(rep[:, 0], rep[:, 1])
     loc = incident_store.locator(store)
-    nation = [n if isinstance(n, str) else locate(float(x), float(y)) for n, (x, y) in zip(records.nation, rep)]
+    near = loc.nearest(rep[:, 0], rep[:, 1])
     table = pa.table({
         "fortification_id": strings(records.fortification_id),
         "kind": strings(records.kind),
@@ -112,19 +117,23 @@ def _write(store, cur, records: pd.DataFrame, dataset: str, replace: bool, locat
         "condition": strings(records.condition),
         "year_built": pa.array([None if pd.isna(y) else int(y) for y in records.year_built], pa.int32()),
         "segment_id": strings([loc.ids[k] if k >= 0 else None for k in near]),
-        "nation": strings(nation),
+        "nation": strings(_nations(records, rep, locate)),
         "geom_wkb": pa.array(shapely.to_wkb(geoms).tolist(), pa.binary()),
     })
-    return insert(store, cur, "fortifications", "import_fortifications", table, dataset, replace)
-
-
+    table = owned(table, plan.owner, plan.release)  # written owned and released (identity: owner + id)
+    return insert(store, cur, "fortifications", "import_fortifications", table, plan.report.dataset, plan.replace)
 
 
 def write(store, plan) -> dict[str, int]:
     locate = nation_locator(store)
     with store.transaction() as cur:
-        return _write(store, cur, plan.records, plan.report.dataset, plan.replace, locate)
+        return _write(store, cur, plan, locate)
 
 
 def count_existing(store, plan) -> tuple[int, int]:
-    return count_existing_ids(store, "import_existing_fortifications", plan.records.fortification_id.tolist()), 0
+    """(already present, replaced): fortifications whose id the same owner already stored (dry runs)."""
+    records = plan.records
+    rep = representative(np.asarray(records.geometry.values, dtype=object)) if len(records) else np.empty((0, 2))
+    nations = _nations(records, rep, nation_locator(store))
+    return count_existing_ids(store, "import_existing_fortifications", records.fortification_id.tolist(), nations,
+                              plan.owner), 0

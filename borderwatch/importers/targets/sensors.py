@@ -10,7 +10,7 @@ from borderwatch import incident_store
 from borderwatch.reference import nation_locator
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
-from borderwatch.importers.targets._common import (Context, count_existing_ids, insert, nation_codes, points,
+from borderwatch.importers.targets._common import (Context, count_existing_ids, insert, nation_codes, owned, points,
                                                    refresh_coverage, strings, texts)
 from borderwatch.domain import SENSOR_TYPES, coverage_polygon
 
@@ -86,12 +86,18 @@ def build(ctx: Context) -> pd.DataFrame:
 
 
 
-def _write(store, cur, records: pd.DataFrame, dataset: str, replace: bool, locate) -> dict[str, int]:
+def _nations(records: pd.DataFrame, locate) -> list[str | None]:
+    """The nation each sensor stands in: given in the file, else found from its position."""
+    return [n if isinstance(n, str) else locate(float(x), float(y))
+            for n, x, y in zip(records.nation, records.lon, records.lat)]
+
+
+def _write(store, cur, plan, locate) -> dict[str, int]:
+    records = plan.records
     loc = incident_store.locator(store)
     near = loc.nearest(records.lon.to_numpy(float), records.lat.to_numpy(float))
     coverage = [shapely.to_wkb(coverage_polygon(r.lon, r.lat, r.range_m, r.azimuth_deg, r.fov_deg))
                 for r in records.itertuples()]
-    nation = [n if isinstance(n, str) else locate(float(x), float(y)) for n, x, y in zip(records.nation, records.lon, records.lat)]
     table = pa.table({
         "sensor_id": strings(records.sensor_id),
         "sensor_type": strings(records.sensor_type),
@@ -102,21 +108,22 @@ def _write(store, cur, records: pd.DataFrame, dataset: str, replace: bool, locat
         "azimuth_deg": pa.array(records.azimuth_deg.to_numpy(float)),
         "fov_deg": pa.array(records.fov_deg.to_numpy(float)),
         "segment_id": strings([loc.ids[k] if k >= 0 else None for k in near]),
-        "nation": strings(nation),
+        "nation": strings(_nations(records, locate)),
         "coverage_wkb": pa.array(coverage, pa.binary()),
     })
-    counts = insert(store, cur, "sensors", "import_sensors", table, dataset, replace)
+    table = owned(table, plan.owner, plan.release)  # written owned and released (identity: owner + id)
+    counts = insert(store, cur, "sensors", "import_sensors", table, plan.report.dataset, plan.replace)
     refresh_coverage(store)
     return counts
-
-
 
 
 def write(store, plan) -> dict[str, int]:
     locate = nation_locator(store)
     with store.transaction() as cur:
-        return _write(store, cur, plan.records, plan.report.dataset, plan.replace, locate)
+        return _write(store, cur, plan, locate)
 
 
 def count_existing(store, plan) -> tuple[int, int]:
-    return count_existing_ids(store, "import_existing_sensors", plan.records.sensor_id.tolist()), 0
+    """(already present, replaced): sensors whose id the same owner already stored (dry runs)."""
+    nations = _nations(plan.records, nation_locator(store))
+    return count_existing_ids(store, "import_existing_sensors", plan.records.sensor_id.tolist(), nations, plan.owner), 0
