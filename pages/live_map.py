@@ -88,9 +88,9 @@ def live() -> None:
     with st.expander(f"Incidents by threat, {head.window} and {head.previous_window}"):
         st.html(live_map.threat_table_html(head))
     if fly:  # the link carries where the map flew (the frame reports its new view on the next move)
-        ui.write_url(flt, {"lat": fly.lat, "lon": fly.lon, "z": fly.zoom})
+        ui.write_url(flt, {"lat": fly.lat, "lon": fly.lon, "z": fly.zoom}, symbols)
     else:
-        live_map.remember_view(out)
+        live_map.remember_view(out, symbols)
     st.session_state["bw_last_refresh"] = st.session_state["bw_drawn"].now
     st.session_state["bw_map_context"] = ctx
 

@@ -193,7 +193,9 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
         link.click()
     analysis = opened.value
     analysis.wait_for_load_state()
-    browser.sign_in(analysis, COMMANDER, PASSWORD)  # a new tab is a new session: signed in there too, then the page asked for
+    # a new tab of the same browser keeps the sign-in (the session cookie): no password asked
+    browser.wait_for_app(analysis, 120_000)
+    analysis.get_by_text(f"Signed in as {COMMANDER}").wait_for(timeout=120_000)
     assert "/analysis?" in analysis.url and "nations=USA" in analysis.url
     analysis.locator('[data-testid="stAlert"]').filter(has_text=f"segment(s) {segment}").first.wait_for(timeout=120_000)
     assert browser.app_exceptions(analysis) == []

@@ -209,8 +209,8 @@ def fly_to(text: str, store=None) -> tuple["locate.Target | None", str]:
     return target, f"Showing {target.label}." + (f" Other matches: {'; '.join(others)}." if others else "")
 
 
-def remember_view(out: dict | None) -> None:
-    """Keep the map view in the URL so a copied link reopens it."""
+def remember_view(out: dict | None, symbols: str | None = None) -> None:
+    """Keep the map view (and the symbol mode shown) in the URL so a copied link reopens it."""
     import streamlit as st
 
     from borderwatch.views import ui
@@ -218,4 +218,4 @@ def remember_view(out: dict | None) -> None:
     if not out or not out.get("center") or out.get("zoom") is None:
         return
     c = out["center"]
-    ui.write_url(st.session_state["bw_filter"], {"lat": c["lat"], "lon": c["lng"], "z": out["zoom"]})
+    ui.write_url(st.session_state["bw_filter"], {"lat": c["lat"], "lon": c["lng"], "z": out["zoom"]}, symbols)

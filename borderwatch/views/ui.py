@@ -191,9 +191,11 @@ def page_filter() -> Filter:
     return st.session_state["bw_filter"]
 
 
-def write_url(flt: Filter, view: dict | None = None) -> None:
+def write_url(flt: Filter, view: dict | None = None, symbols: str | None = None) -> None:
     """Put the filter (and the map view, if given) in the URL, keeping the other's keys. A
-    change of filter adds a browser history entry, so Back returns to the previous filter."""
+    change of filter adds a browser history entry, so Back returns to the previous filter.
+    ``symbols``: the map's symbol mode, when the caller knows it (a rerun the map asked for may
+    bring the browser's URL from before the mode was written)."""
     current = st.query_params.to_dict()
     wanted = flt.to_params()
     keep_view = {k: current[k] for k in VIEW_KEYS if k in current}
@@ -205,7 +207,9 @@ def write_url(flt: Filter, view: dict | None = None) -> None:
     if view:
         keep_view = {"lat": f"{view['lat']:.4f}", "lon": f"{view['lon']:.4f}", "z": str(int(view['z']))}
     wanted.update(keep_view)
-    if SYMBOLS_KEY in current:
+    if symbols is not None:
+        wanted.update(symbols_param(symbols))
+    elif SYMBOLS_KEY in current:
         wanted.update(symbols_param(symbols_from_url(current)[0]))
     wanted.update(keep_display)
     if wanted != current:
