@@ -292,7 +292,7 @@ def test_live_map_header_counts_unacknowledged_alerts_and_haloes_segments(app_en
     assert "unacknowledged alert" in args["feature_group"] and "MEX-USA" in args["feature_group"]
     assert "bw-alert-halo" in args["feature_group"]  # the halo flashes (keyframes in the map's stylesheet)
     data = next(c.value.replace("\\", "") for c in at.caption if "sensors last heard" in c.value)
-    assert "sensors last heard 12:00 UTC (0 s ago) from import sensors.csv" in data
+    assert "sensors last heard 12:00 UTC (0 s ago) from imported file sensors.csv" in data
     assert "border segments from Natural Earth" in data
 
 

@@ -44,3 +44,10 @@ def test_typical_ranges_lie_inside_the_type_ranges():
     for kind in domain.SENSOR_TYPES.values():
         low, high = kind.range_m
         assert low < kind.typical_range_m < high
+
+
+def test_where_rows_came_from_reads_the_same_on_the_map_and_in_the_briefing():
+    from borderwatch.words import dataset_label
+
+    assert [dataset_label(d) for d in ("import:sensors.csv", "feed:cot", "scenario", None, "other")] == \
+        ["imported file sensors.csv", "feed cot", "synthetic scenario", "unlabelled", "other"]
