@@ -16,9 +16,11 @@ app_setup.refresh_basemap()  # nation outlines may have been replaced by a borde
 st.sidebar.number_input("Refresh every (seconds, 0 = off)", min_value=0, max_value=3600, step=5,
                         key="bw_refresh", value=live_map.default_refresh())
 refresh = st.session_state.bw_refresh
-if "bw_milsym" not in st.session_state or st.session_state.get("bw_milsym_url") != ui.url_symbols():
+if "bw_milsym" not in st.session_state or (st.session_state.get("bw_milsym_url") != ui.url_symbols()
+                                           and not ui.just_changed("bw_milsym")):
     st.session_state["bw_milsym"] = ui.url_symbols() == "military"  # a link opened, Back or Forward
 st.sidebar.toggle("Military symbols (MIL-STD-2525)", key="bw_milsym", disabled=not maptools.available("milsymbol"),
+                  on_change=ui.mark_changed, args=("bw_milsym",),
                   help="Incidents, sensors, fortifications and patrols as MIL-STD-2525 / APP-6 symbols "
                        "(affiliation, dimension and function from the threat, sensor or CoT type), with a legend "
                        "on the map; off: plain symbols. Kept in the link." + (

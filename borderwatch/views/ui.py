@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import json
 import re
+import time
 
 import streamlit as st
 
@@ -221,6 +222,20 @@ def url_view(default=(30.0, 20.0, 2)) -> tuple[float, float, int]:
     """The map view the URL asks for (corrected values; the notices are shown by the frame)."""
     view, _ = view_from_url(st.query_params.to_dict())
     return view or default
+
+
+USER_CHANGE_S = 3.0  # a rerun this soon after a user's change may still carry the URL from before it
+
+
+def mark_changed(key: str) -> None:
+    """``on_change`` of a control kept in the URL: the user changed it now."""
+    st.session_state[f"{key}_changed_at"] = time.monotonic()
+
+
+def just_changed(key: str) -> bool:
+    """Whether the user changed the control a moment ago: a URL that disagrees with it then is the
+    browser's URL from before the change (a rerun asked for meanwhile), not a link or Back."""
+    return time.monotonic() - st.session_state.get(f"{key}_changed_at", -1e9) < USER_CHANGE_S
 
 
 def url_symbols() -> str:
