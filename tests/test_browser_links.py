@@ -42,7 +42,7 @@ def test_link_reopens_same_window_nav_links_keep_filters_and_back_restores(
         page.get_by_role("heading", name="Incident analysis").wait_for()
     assert params(page) == link
     times = sidebar(page).locator('[data-testid="stTimeInput"] input[type="hidden"]')
-    times.last.wait_for(state="attached")
+    browser.wait_until(lambda: times.count() == 2, 60, what="the window's two time fields")  # both drawn
     assert [times.nth(i).get_attribute("value") for i in range(times.count())] == ["06:30:00", "00:00:00"]
     page.get_by_text("2026-10-01 06:30Z to 2026-10-02 00:00Z", exact=False).first.wait_for()
 
