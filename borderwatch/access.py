@@ -129,7 +129,7 @@ class Memberships:
     def load(cls, store=None) -> "Memberships":
         import queries
 
-        rows = queries.rows("agreement_memberships", store=store)
+        rows = queries.rows("agreement_memberships", store=store, cache=True)
         return cls(tuple((a, n, since) for a, n, j in rows if (since := member_since(j)) is not None))
 
     def of(self, nation: str | None) -> tuple[tuple[str, dt.datetime], ...]:

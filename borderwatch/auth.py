@@ -90,7 +90,7 @@ class Account:
 
 
 def get(name: str, store: Store | None = None) -> Account | None:
-    rows = queries.rows("user_get", store=store or default_store(), account=name)
+    rows = queries.rows("user_get", store=store or default_store(), cache=True, account=name)
     if not rows:
         return None
     n, nation, role, ph, must, disabled, *_ = rows[0]

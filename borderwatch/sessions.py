@@ -100,7 +100,7 @@ def create(account: str, *, address: str = "", store: Store | None = None, at: d
 def get(session_id: str, store: Store | None = None) -> Session | None:
     if not session_id:
         return None
-    rows = queries.rows("session_get", store=store or default_store(), id_hash=id_hash(session_id))
+    rows = queries.rows("session_get", store=store or default_store(), cache=True, id_hash=id_hash(session_id))
     return Session(*rows[0]) if rows else None
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 from typing import Any
 
 import pandas as pd
 
 import queries
-from borderwatch import access
+from borderwatch import access, lazy
 from borderwatch.words import plural
 from borderwatch.filters import WINDOW_LABELS, Filter, utcnow
 from borderwatch.store import Store, default_store
@@ -77,11 +76,11 @@ class Situation:
         """A named query under this filter; results are reused until the store changes."""
         return queries.df(name, self.filter, store=self.store, now=self.now, cache=True, **params)
 
-    @functools.cached_property
+    @lazy.cached_property
     def data_range(self) -> tuple[Any, Any, Any, int]:
         return tuple(queries.df("data_time_range", store=self.store, cache=True).iloc[0])
 
-    @functools.cached_property
+    @lazy.cached_property
     def segment_stats(self) -> pd.DataFrame:
         """Per filtered segment: counts, trend, impact level and its reason, coverage %, fortifications."""
         start, end = self.filter.time_range(self.now)
@@ -113,7 +112,7 @@ class Situation:
         df["fortifications"] = [forts.get(s, "none") for s in df.segment_id]
         return df
 
-    @functools.cached_property
+    @lazy.cached_property
     def segment_trend(self) -> dict[str, list[int]]:
         """Incidents per segment in ``TREND_BUCKETS`` equal slices of the window (oldest first)."""
         buckets = TREND_BUCKETS

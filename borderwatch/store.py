@@ -53,6 +53,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO_ROOT / "var" / "store"
 LAKE = "bw"
 SNAPSHOT_MEMO_S = 0.5  # how long an embedded store's snapshot id is reused before asking again
+# (snapshot id, when read) by store path, shared by every Store of the path in this process, so that a
+# commit through one of them is seen at once through the others (the sign-out page and the session check)
+_SNAPSHOT_MEMO: dict[str, tuple[int, float]] = {}
 DATA_PATH_ENV = "BORDERWATCH_DATA_PATH"
 HISTORY_ENV = "BORDERWATCH_HISTORY_DAYS"
 DEFAULT_HISTORY_DAYS = 30
@@ -142,7 +145,6 @@ class Store:
         self._lock_depth = 0
         self._lock_con = None  # PostgreSQL session holding the advisory lock
         self._reader_con = None  # PostgreSQL session reading the latest snapshot id
-        self._snapshot_memo: tuple[int, float] | None = None  # (snapshot id, when read), embedded catalog
         self._reader_lock = threading.Lock()
 
     def live(self) -> "Store":
@@ -316,11 +318,11 @@ class Store:
         # one process (DuckDB's and Python's) on one file share POSIX locks unknowingly, and a
         # long-lived sqlite3 reader here was seen to keep returning an old snapshot after writes.
         # A short memo keeps page reruns cheap; this process's own commits clear it.
-        memo = self._snapshot_memo
+        memo = _SNAPSHOT_MEMO.get(str(self.path))
         if memo is not None and time.monotonic() - memo[1] < SNAPSHOT_MEMO_S:
             return memo[0]
         value = int(self.cursor().execute(f"SELECT id FROM ducklake_current_snapshot('{LAKE}')").fetchone()[0])
-        self._snapshot_memo = (value, time.monotonic())
+        _SNAPSHOT_MEMO[str(self.path)] = (value, time.monotonic())
         return value
 
     def _pg_snapshot_id(self, timeout: float = 30.0) -> int:
@@ -457,6 +459,7 @@ class Store:
         cur = self.cursor()
         with self.write_lock():
             _retry(lambda: cur.execute("BEGIN TRANSACTION"))
+            self._local.writing = True
             try:
                 yield cur
                 self._still_locked()
@@ -467,11 +470,18 @@ class Store:
             else:
                 try:
                     _retry(lambda: cur.execute("COMMIT"))
-                    self._snapshot_memo = None
+                    _SNAPSHOT_MEMO.pop(str(self.path), None)
                 except BaseException:
                     with contextlib.suppress(duckdb.Error):
                         cur.execute("ROLLBACK")
                     raise
+            finally:
+                self._local.writing = False
+
+    def writing(self) -> bool:
+        """True inside a write transaction on the calling thread (its reads see uncommitted rows:
+        never cached under the last committed snapshot)."""
+        return getattr(self._local, "writing", False)
 
     def compact(self) -> None:
         """Merge small Parquet files (live feeds write many) and drop snapshots and files older

@@ -10,3 +10,6 @@
   ``style`` (shared colours and symbols), ``adapter`` (the one place touching private
   folium / streamlit-folium attributes).
 """
+from layers import adapter as _adapter
+
+_adapter.fast_element_ids()

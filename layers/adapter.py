@@ -10,9 +10,26 @@ functions, so a library upgrade that renames them breaks here, in one documented
 """
 from __future__ import annotations
 
+import random
 from typing import Callable
 
 from branca.element import Element
+
+_IDS = random.Random()  # seeded from the system once; element ids need uniqueness, not secrecy
+
+
+def _element_id(cls=None) -> str:
+    return f"{_IDS.getrandbits(128):032x}"
+
+
+def fast_element_ids() -> None:
+    """branca names every element with 16 bytes of ``os.urandom``: a system call that releases the
+    interpreter lock, and in a busy server each call then waits up to a thread switch interval
+    (about 0.9 ms per element was measured with sessions running, ~100 elements per map rerun).
+    The ids only need to be unique within a map document: a process-local generator gives the
+    same 32 hex digits without a system call. (Patches ``Element._generate_id``; applied when
+    ``layers`` is imported.)"""
+    Element._generate_id = classmethod(_element_id)
 
 
 def children(element: Element) -> list[Element]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import html
 import json
 import math
@@ -19,7 +18,7 @@ import folium
 import pandas as pd
 
 import queries
-from borderwatch import access
+from borderwatch import access, lazy
 from borderwatch.filters import Filter, utcnow
 from borderwatch.situation import Situation
 from borderwatch.store import Store, default_store
@@ -91,19 +90,19 @@ class MapContext:
         """Run a named query for this map; results are reused until the store changes."""
         return queries.df(name, self.filter, store=self.store, now=self.now, cache=True, **params)
 
-    @functools.cached_property
+    @lazy.cached_property
     def situation(self) -> Situation:
         """The view-independent figures shared by every layer, the headline and the exports."""
         return Situation(self.filter, self.now, self.store)
 
-    @functools.cached_property
+    @lazy.cached_property
     def new_alerts(self) -> pd.DataFrame:
         """The viewer's unacknowledged alerts (header count and segment halo: one query per drawing)."""
         import borderwatch.alerts as alerts
 
         return alerts.alerts_frame(store=self.store, state="new", limit=1000)
 
-    @functools.cached_property
+    @lazy.cached_property
     def coverage(self) -> pd.DataFrame:
         """Coverage per segment with its gaps near the view, simplified for drawing."""
         name = "segment_coverage_all" if access.current().unrestricted else "segment_coverage"  # see access.py

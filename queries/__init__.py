@@ -127,36 +127,64 @@ def _freeze(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+def _cached(name: str, flt: Filter | None, kw: dict, fetch):
+    """``fetch(cursor)`` of query ``name``, reused while the store has no new snapshot. Every write
+    (an import, a feed commit, an acknowledged alert, a revoked session) makes a new snapshot, and
+    this process's own commits are seen at once (``Store.snapshot_id``), so a cached result is never
+    older than the store's last commit seen by this process; other processes' commits within
+    ``store.SNAPSHOT_MEMO_S``. Only for reads outside a write transaction."""
+    store = kw.get("store") or default_store()
+    if store.writing():
+        return fetch(execute(name, flt, **kw))
+    sql, bound = render(name, flt, now=kw.get("now"), idents=kw.get("idents"),
+                        params={k: v for k, v in kw.items() if k not in ("store", "now", "idents")})
+    key = (str(store.path), store.snapshot_id(), fetch.__name__, sql,
+           tuple(sorted((k, _freeze(v)) for k, v in bound.items())))
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key, _MISSING)
+        if hit is not _MISSING:
+            _CACHE.move_to_end(key)
+            return hit
+    result = _retry(lambda: fetch(store.cursor().execute(sql, bound)))
+    with _CACHE_LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return result
+
+
+_MISSING = object()
+
+
+def _frame(cur):
+    return cur.fetch_df()
+
+
+def _all(cur):
+    return tuple(cur.fetchall())
+
+
 def df(name: str, flt: Filter | None = None, *, cache: bool = False, **kw):
     """Run a query into a pandas DataFrame. ``cache=True`` reuses the result while the store has
     no new snapshot (for results that change only when data is written: shapes, coverage...)."""
     if not cache:
         return execute(name, flt, **kw).fetch_df()
-    store = kw.get("store") or default_store()
-    sql, bound = render(name, flt, now=kw.get("now"), idents=kw.get("idents"),
-                        params={k: v for k, v in kw.items() if k not in ("store", "now", "idents")})
-    key = (str(store.path), store.snapshot_id(), sql, tuple(sorted((k, _freeze(v)) for k, v in bound.items())))
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            return hit.copy()
-    result = _retry(lambda: store.cursor().execute(sql, bound)).fetch_df()
-    with _CACHE_LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return result.copy()
+    return _cached(name, flt, kw, _frame).copy()
 
 
 def arrow(name: str, flt: Filter | None = None, **kw):
     return execute(name, flt, **kw).fetch_arrow_table()
 
 
-def rows(name: str, flt: Filter | None = None, **kw) -> list[tuple]:
+def rows(name: str, flt: Filter | None = None, *, cache: bool = False, **kw) -> list[tuple]:
+    """The query's rows; ``cache=True`` as for :func:`df` (page reads of small tables: the session,
+    the account, agreement memberships, scenario notes, row counts)."""
+    if cache:
+        return list(_cached(name, flt, kw, _all))
     return execute(name, flt, **kw).fetchall()
 
 
-def scalar(name: str, flt: Filter | None = None, **kw):
-    row = execute(name, flt, **kw).fetchone()
+def scalar(name: str, flt: Filter | None = None, *, cache: bool = False, **kw):
+    found = rows(name, flt, cache=cache, **kw) if cache else [execute(name, flt, **kw).fetchone()]
+    row = found[0] if found else None
     return row[0] if row else None

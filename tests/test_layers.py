@@ -258,3 +258,22 @@ def test_adapter_reaches_folium_children_and_the_partial_update_script(small_sto
     group = registry.build_all(ctx_for(small_store, Filter(window="7d"), AEGEAN))[0].group
     script = adapter.feature_group_script(group, m, idx=0)
     assert "feature_group_feature_group_0" in script and "map_div.addLayer" in script
+
+
+def test_map_elements_are_named_without_a_system_call(monkeypatch):
+    """Element ids come from a process-local generator (layers.adapter.fast_element_ids): unique
+    32-hex-digit names, and no os.urandom call (which releases the interpreter lock) per element."""
+    import os
+    import re
+
+    import folium
+
+    def no_system_randomness(n):
+        raise AssertionError("an element id asked the system for random bytes")
+
+    monkeypatch.setattr(os, "urandom", no_system_randomness)
+    import branca.element
+    monkeypatch.setattr(branca.element, "urandom", no_system_randomness, raising=False)
+    names = {folium.FeatureGroup().get_name() for _ in range(5000)}
+    assert len(names) == 5000
+    assert all(re.fullmatch(r"feature_group_[0-9a-f]{32}", n) for n in names)

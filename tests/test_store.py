@@ -139,3 +139,26 @@ def test_snapshot_id_follows_every_write_of_this_process(tmp_path):
     with store.transaction():
         queries.execute("delete_dataset", store=store, idents={"table": "incidents"}, dataset="tiny")
     assert count() == 0 < before
+
+
+def test_cached_rows_follow_writes_and_reads_inside_a_write_are_not_kept(tmp_path):
+    """Page reads of small tables (the session, the account, scenario notes) are cached per
+    snapshot. A read inside a write transaction sees uncommitted rows: it must not be kept under
+    the last committed snapshot, or a rolled-back write would be served to the next reader."""
+    import queries
+    import tiny_store as tiny
+
+    store = tiny.build(tmp_path / "s")
+    meta = lambda key="probe": queries.scalar("meta", store=store, cache=True, key=key)  # noqa: E731
+    assert meta() is None
+    with store.transaction():
+        queries.execute("set_meta", store=store, key="probe", value="one")
+        assert meta() == "one"  # the transaction sees its own write
+    assert meta() == "one"  # committed: a new snapshot, a new cache entry
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            queries.execute("set_meta", store=store, key="later", value="rolled back")
+            assert meta("later") == "rolled back"
+            raise RuntimeError("abandon the write")
+    assert meta("later") is None and meta() == "one"
+    assert queries.rows("meta", store=store, cache=True, key="probe") == [("one",)]

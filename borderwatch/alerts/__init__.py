@@ -206,7 +206,7 @@ def alerts_frame(viewer: access.Viewer | None = None, store: Store | None = None
     if state and state not in STATES:
         raise AlertError(f"state must be one of {', '.join(STATES)}, not {state!r}")
     viewer = viewer or access.current()
-    return queries.df("alert_list", store=store or default_store(), state=state, alert_id=alert_id,
+    return queries.df("alert_list", store=store or default_store(), cache=True, state=state, alert_id=alert_id,
                       since=since or FAR_PAST, until=until or FAR_FUTURE, max_rows=limit, **_scope(viewer))
 
 

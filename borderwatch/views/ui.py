@@ -53,8 +53,8 @@ def _choices(store_path: str, count: int, segment_count: int):
 
 def _all_choices() -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:
     store = default_store()
-    count = queries.scalar("count_rows", store=store, idents={"table": "nations"})
-    segment_count = queries.scalar("count_rows", store=store, idents={"table": "segments"})
+    count = queries.scalar("count_rows", store=store, cache=True, idents={"table": "nations"})
+    segment_count = queries.scalar("count_rows", store=store, cache=True, idents={"table": "segments"})
     return _choices(str(store.path), count, segment_count)
 
 
@@ -252,5 +252,5 @@ def write_symbols(mode: str) -> None:
 
 
 def scenario_summary() -> dict | None:
-    value = queries.scalar("meta", store=default_store(), key="scenario")
+    value = queries.scalar("meta", store=default_store(), cache=True, key="scenario")
     return json.loads(value) if value else None
