@@ -13,7 +13,9 @@ import datetime as dt
 import os
 
 import folium
+import pandas as pd
 
+import queries
 from borderwatch.words import age_words
 from layers import milsym
 from layers.base import Built, MapContext, text
@@ -39,6 +41,10 @@ def remove_after() -> dt.timedelta:
 def positions(ctx: MapContext):
     """(last positions, tracks by uid) of the units shown in the view at ``ctx.now``."""
     since = ctx.now - remove_after()
+    if not queries.scalar("count_rows", store=ctx.store, cache=True, idents={"table": "patrols"}):
+        # a store that has never had a patrol report (no TAK network): DuckLake scans a table that
+        # never held a row slowly (about 3 ms per column, 60 ms here), the count is cached per snapshot
+        return pd.DataFrame(), {}
     latest = ctx.q("patrols_latest", since=since, until=ctx.now, max_rows=MAX_PATROLS, **ctx.view.padded(0.2).params())
     tracks: dict[str, list] = {}
     if len(latest):
