@@ -131,24 +131,33 @@ async def map_frame(page):
     return frame
 
 
+# Runs inside the page (Playwright polls it there every 100 ms): no round trip from this script per
+# poll, which with 20 sessions would itself load the machine. The map frame is same-origin, so the
+# page reads its Leaflet panes directly; a replaced frame gets a new observer.
+SETTLED = """(t0) => {
+  const f = document.querySelector('iframe[title="streamlit_folium.st_folium"]');
+  const w = f && f.contentWindow;
+  if (!w || !w.document) return false;
+  if (!w.bwObs) {
+    const root = w.document.querySelector('.leaflet-map-pane');
+    if (!root) return false;
+    w.bwLastMut = 0;
+    w.bwObs = new w.MutationObserver(() => { w.bwLastMut = Date.now(); });
+    w.bwObs.observe(root, {childList: true, subtree: true, attributes: true});
+  }
+  const idle = !document.querySelector("[data-test-script-state='running']");
+  const last = w.bwLastMut;
+  return (last > t0 && idle && Date.now() - last > 300) ? last - t0 : false;
+}"""
+
+
 async def settled(page, frame, t0: float, timeout: float = 30.0) -> float | None:
     """Milliseconds from t0 (epoch ms) to the map's last change once the rerun is over."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        try:
-            if not await frame.evaluate("!!window.bwObs"):
-                await frame.evaluate(OBSERVE)
-            last = await frame.evaluate("window.bwLastMut")
-            idle = await page.evaluate(
-                "!document.querySelector(\"[data-test-script-state='running']\")")
-        except Exception:  # the frame was replaced: find the new one
-            frame = await map_frame(page)
-            continue
-        now = await page.evaluate("Date.now()")
-        if last > t0 and idle and now - last > 300:
-            return last - t0
-    return None
+    try:
+        handle = await page.wait_for_function(SETTLED, arg=t0, polling=100, timeout=timeout * 1000)
+        return float(await handle.json_value())
+    except Exception:  # not drawn in time (or the page went away): reported as a failed action
+        return None
 
 
 async def user(k: int, context, url: str, clock: dict, results: list, errors: list, ready: asyncio.Event,
