@@ -152,10 +152,15 @@ def page_css(full_height: bool = True) -> str:
     """Operations-room layout: compact header, the map frame filling the rest of the window."""
     css = """
     <style>
-      .block-container { padding-top: 2.9rem !important; padding-bottom: 0.5rem !important; }
+      .block-container { padding-top: 2.9rem !important; padding-bottom: 0.5rem !important;
+                         padding-left: 1.5rem !important; padding-right: 1.5rem !important; }
       [data-testid="stMetric"] { padding: 0 !important; }
       [data-testid="stMetricValue"] { font-size: 1.35rem !important; line-height: 1.2 !important; }
       [data-testid="stMetricLabel"] p { font-size: 0.8rem !important; }
+      /* a narrow window wraps a figure's label and value rather than cutting them ("Incidents, las…") */
+      [data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div,
+      [data-testid="stMetricValue"] div { white-space: normal !important; overflow: visible !important;
+                                          text-overflow: clip !important; overflow-wrap: normal; }
       [data-testid="stMetricDelta"] { font-size: 0.75rem !important; }
       .bw-title { font-size: 1.15rem; font-weight: 700; margin: 0 !important; line-height: 1.3; }
       .bw-synthetic { font-size: 0.75rem; font-weight: 600; color: #6a1b9a; border: 1px solid #ce93d8;
