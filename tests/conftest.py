@@ -99,6 +99,38 @@ def small_store(tmp_path_factory):
     store.close()
 
 
+@contextlib.contextmanager
+def demo_store(tmp_path_factory, name: str, *, seed: int, incidents: int):
+    """A writable demo store of its own for a test module (sign-ins, sessions, audit entries)."""
+    from borderwatch import demo
+    from borderwatch.store import Store
+
+    store = Store(tmp_path_factory.mktemp(name))
+    demo.build_demo(store, seed=seed, incidents=incidents, now=NOW, chunk=incidents, show_progress=False)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def app_env(monkeypatch, store, *unset: str):
+    """The app (AppTest, in this process) pointed at ``store`` at NOW, signing in with local accounts,
+    no live refresh; ``unset``: further variables to clear (a test's own defaults)."""
+    from borderwatch import store as store_mod
+
+    monkeypatch.setenv("BORDERWATCH_STORE", str(store.path))
+    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
+    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
+    for name in ("BORDERWATCH_AUTH", *unset):
+        monkeypatch.delenv(name, raising=False)
+    store_mod.reset_default_store()
+    try:
+        yield store
+    finally:
+        store_mod.reset_default_store()
+
+
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory):
     """The hand-made store of ``tests/tiny_store.py``: literal WKT, every row named (shared, read-only)."""

@@ -9,31 +9,19 @@ from streamlit.testing.v1 import AppTest
 import queries
 from borderwatch import access, audit, auth, cli, sessions
 from borderwatch.filters import Filter
-from conftest import NOW, ROOT, sign_in
+from conftest import ROOT, app_env, demo_store, sign_in
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from borderwatch import demo
-    from borderwatch.store import Store
-
-    st = Store(tmp_path_factory.mktemp("auth_store"))
-    demo.build_demo(st, seed=5, incidents=3_000, now=NOW, chunk=3_000, show_progress=False)
-    yield st
-    st.close()
+    with demo_store(tmp_path_factory, "auth_store", seed=5, incidents=3_000) as st:
+        yield st
 
 
 @pytest.fixture
 def env(store, monkeypatch):
-    from borderwatch import store as store_mod
-
-    monkeypatch.setenv("BORDERWATCH_STORE", str(store.path))
-    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
-    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
-    monkeypatch.delenv("BORDERWATCH_AUTH", raising=False)
-    store_mod.reset_default_store()
-    yield store
-    store_mod.reset_default_store()
+    with app_env(monkeypatch, store):
+        yield store
 
 
 def _last(store, action=""):

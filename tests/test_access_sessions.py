@@ -9,35 +9,21 @@ from streamlit.testing.v1 import AppTest
 
 from borderwatch import audit, auth, sessions
 from borderwatch.views import signin
-from conftest import NOW, ROOT
+from conftest import ROOT, app_env, demo_store
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, 0)
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from borderwatch import demo
-    from borderwatch.store import Store
-
-    st = Store(tmp_path_factory.mktemp("session_store"))
-    demo.build_demo(st, seed=7, incidents=1_000, now=NOW, chunk=1_000, show_progress=False)
-    yield st
-    st.close()
+    with demo_store(tmp_path_factory, "session_store", seed=7, incidents=1_000) as st:
+        yield st
 
 
 @pytest.fixture
 def env(store, monkeypatch):
-    from borderwatch import store as store_mod
-
-    monkeypatch.setenv("BORDERWATCH_STORE", str(store.path))
-    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
-    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
-    monkeypatch.delenv("BORDERWATCH_AUTH", raising=False)
-    monkeypatch.delenv(sessions.IDLE_ENV, raising=False)
-    monkeypatch.delenv(sessions.LIFETIME_ENV, raising=False)
-    store_mod.reset_default_store()
-    yield store
-    store_mod.reset_default_store()
+    with app_env(monkeypatch, store, sessions.IDLE_ENV, sessions.LIFETIME_ENV):
+        yield store
 
 
 def _account(store, name, role="viewer", nation="USA"):
