@@ -114,7 +114,7 @@ def demo_store(tmp_path_factory, name: str, *, seed: int, incidents: int):
 
 
 @contextlib.contextmanager
-def app_env(monkeypatch, store, *unset: str):
+def app_environment(monkeypatch, store, *unset: str):
     """The app (AppTest, in this process) pointed at ``store`` at NOW, signing in with local accounts,
     no live refresh; ``unset``: further variables to clear (a test's own defaults)."""
     from borderwatch import store as store_mod
@@ -129,6 +129,13 @@ def app_env(monkeypatch, store, *unset: str):
         yield store
     finally:
         store_mod.reset_default_store()
+
+
+@pytest.fixture
+def app_env(small_store, monkeypatch):
+    """The app (AppTest) on the shared small store."""
+    with app_environment(monkeypatch, small_store):
+        yield small_store
 
 
 @pytest.fixture(scope="session")

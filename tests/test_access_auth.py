@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 import queries
 from borderwatch import access, audit, auth, cli, sessions
 from borderwatch.filters import Filter
-from conftest import ROOT, app_env, demo_store, sign_in
+from conftest import ROOT, app_environment, demo_store, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture
 def env(store, monkeypatch):
-    with app_env(monkeypatch, store):
+    with app_environment(monkeypatch, store):
         yield store
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import browser
 from borderwatch import audit, auth
-from conftest import NOW, ROOT
+from conftest import NOW, ROOT, demo_store
 
 pytestmark = pytest.mark.browser
 KNOWN, UNKNOWN = "ana.lyst@example.org", "nobody@example.org"
@@ -18,14 +18,9 @@ KNOWN, UNKNOWN = "ana.lyst@example.org", "nobody@example.org"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from borderwatch import demo
-    from borderwatch.store import Store
-
-    st = Store(tmp_path_factory.mktemp("oidc_store"))
-    demo.build_demo(st, seed=13, incidents=2_000, now=NOW, chunk=2_000, show_progress=False)
-    auth.add_user(KNOWN, "MEX", "analyst", store=st)
-    yield st
-    st.close()
+    with demo_store(tmp_path_factory, "oidc_store", seed=13, incidents=2_000) as st:
+        auth.add_user(KNOWN, "MEX", "analyst", store=st)
+        yield st
 
 
 @pytest.fixture

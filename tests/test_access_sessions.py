@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from borderwatch import audit, auth, sessions
 from borderwatch.views import signin
-from conftest import ROOT, app_env, demo_store
+from conftest import ROOT, app_environment, demo_store
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, 0)
 
@@ -22,7 +22,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture
 def env(store, monkeypatch):
-    with app_env(monkeypatch, store, sessions.IDLE_ENV, sessions.LIFETIME_ENV):
+    with app_environment(monkeypatch, store, sessions.IDLE_ENV, sessions.LIFETIME_ENV):
         yield store
 
 

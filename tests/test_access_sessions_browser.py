@@ -9,7 +9,7 @@ import pytest
 
 import browser
 from borderwatch import audit, auth, sessions
-from conftest import NOW, ROOT
+from conftest import NOW, ROOT, demo_store
 
 pytestmark = pytest.mark.browser
 NAME, PASSWORD = "reload-analyst", "reload test password"
@@ -17,15 +17,10 @@ NAME, PASSWORD = "reload-analyst", "reload test password"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from borderwatch import demo
-    from borderwatch.store import Store
-
-    st = Store(tmp_path_factory.mktemp("session_browser_store"))
-    demo.build_demo(st, seed=11, incidents=2_000, now=NOW, chunk=2_000, show_progress=False)
-    auth.add_user(NAME, "USA", "analyst", store=st)
-    auth.change_password(NAME, PASSWORD, store=st)
-    yield st
-    st.close()
+    with demo_store(tmp_path_factory, "session_browser_store", seed=11, incidents=2_000) as st:
+        auth.add_user(NAME, "USA", "analyst", store=st)
+        auth.change_password(NAME, PASSWORD, store=st)
+        yield st
 
 
 def _session_cookie(context) -> dict | None:

@@ -300,16 +300,6 @@ def test_cli_rejects_unknown_values(small_store_env, tmp_path):
 
 # -- the page ------------------------------------------------------------------------------------
 
-@pytest.fixture
-def app_env(small_store, monkeypatch):
-    monkeypatch.setenv("BORDERWATCH_STORE", str(small_store.path))
-    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
-    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
-    from borderwatch import store
-    store.reset_default_store()
-    yield
-    store.reset_default_store()
-
 
 def briefing_page(**query) -> AppTest:
     at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=180))

@@ -9,15 +9,6 @@ from streamlit.testing.v1 import AppTest
 from conftest import NOW, ROOT, sign_in
 
 
-@pytest.fixture
-def app_env(small_store, monkeypatch):
-    monkeypatch.setenv("BORDERWATCH_STORE", str(small_store.path))
-    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
-    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
-    from borderwatch import store
-    store.reset_default_store()
-
-
 def run_app(**query) -> AppTest:
     at = sign_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120))
     for key, value in query.items():

@@ -7,17 +7,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from borderwatch.views.ui import md
-from conftest import NOW, ROOT, sign_in
+from conftest import ROOT, sign_in
 from test_pages_live import folium_args
-
-
-@pytest.fixture
-def app_env(small_store, monkeypatch):
-    monkeypatch.setenv("BORDERWATCH_STORE", str(small_store.path))
-    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
-    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
-    from borderwatch import store
-    store.reset_default_store()
 
 
 def run_app(page: str = "app.py", **query) -> AppTest:

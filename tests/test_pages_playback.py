@@ -4,19 +4,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import NOW, ROOT, sign_in
-
-
-@pytest.fixture
-def app_env(small_store, monkeypatch):
-    monkeypatch.setenv("BORDERWATCH_STORE", str(small_store.path))
-    monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
-    monkeypatch.setenv("BORDERWATCH_REFRESH_SECONDS", "0")
-    from borderwatch import store
-    store.reset_default_store()
+from conftest import ROOT, sign_in
 
 
 def run_app(page: str | None = None, **query) -> AppTest:
