@@ -21,7 +21,9 @@ Writers serialise on one lock: an advisory file lock (``write.lock``) in the emb
 PostgreSQL session advisory lock with the PostgreSQL catalog (it works across hosts and is
 released by the server if the holder dies). That makes "insert if the key is absent" race-free
 (DuckLake has no unique constraints) and keeps SQLite from answering "database is locked" to a
-concurrent committer. ``snapshot_id`` reads the catalog's latest snapshot: the result cache key,
+concurrent committer. A PostgreSQL writer checks after each commit that its lock session lived
+through the whole write, and repairs the write when it did not (``borderwatch.lockcheck``).
+``snapshot_id`` reads the catalog's latest snapshot: the result cache key,
 identical on every replica.
 
 History: every commit is a DuckLake snapshot. ``Store(as_of=TIME)`` opens the lake read-only as
@@ -141,6 +143,8 @@ class Store:
         self._thread_lock = threading.RLock()  # writers within this process
         self._lock_depth = 0
         self._lock_con = None  # PostgreSQL session holding the advisory lock
+        self._lock_token = None  # which session took it, and the snapshot then (borderwatch.lockcheck)
+        self._repairing = False
         self._reader_con = None  # PostgreSQL session reading the latest snapshot id
         self._snapshot_memo: tuple[int, float] | None = None  # (snapshot id, when read), embedded catalog
         self._reader_lock = threading.Lock()
@@ -409,7 +413,18 @@ class Store:
     @contextlib.contextmanager
     def _pg_lock(self, timeout: float) -> Iterator[None]:
         """A PostgreSQL session advisory lock: waits (with back-off while the server is away)."""
+        self._take_pg_lock(timeout)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                self._lock_con.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+            self._lock_token = None
+
+    def _take_pg_lock(self, timeout: float) -> None:
         import psycopg
+
+        from borderwatch import lockcheck
 
         deadline = time.monotonic() + timeout
         delay = 0.02
@@ -419,7 +434,9 @@ class Store:
                 if self._lock_con is None or self._lock_con.closed:
                     self._lock_con = self.postgres.connect()
                 if self._lock_con.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
-                    break
+                    # which session holds it, and the lake's snapshot then (what a repair starts from)
+                    self._lock_token = lockcheck.take_token(self._lock_con)
+                    return
                 delay = 0.02
             except (psycopg.Error, StoreError) as exc:
                 last_error = _pg_reason(exc) if isinstance(exc, psycopg.Error) else str(exc)
@@ -431,25 +448,45 @@ class Store:
                 raise StoreError(f"the store's write lock on {self.postgres.display()} was not granted within "
                                  f"{timeout:.0f} s ({last_error})")
             time.sleep(delay)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                self._lock_con.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
 
     def _still_locked(self) -> None:
         """Before a commit: the advisory lock is still ours (a PostgreSQL restart drops it)."""
         if self.postgres is None:
             return
-        try:
-            # a session advisory lock lives as long as its session: a live session still holds it
-            self._lock_con.execute("SELECT 1")
-        except Exception as exc:
+        from borderwatch import lockcheck
+
+        if not lockcheck.held(self._lock_con, self._lock_token, ADVISORY_LOCK_KEY):
             with contextlib.suppress(Exception):
                 self._lock_con.close()
             self._lock_con = None
-            raise StoreError(f"the connection holding the store's write lock was lost ({self._scrub(exc)}); "
-                             "the write was not committed and can be retried") from exc
+            raise StoreError("the connection holding the store's write lock was lost; "
+                             "the write was not committed and can be retried")
+
+    def _confirm_lock(self) -> None:
+        """After a commit: the lock session survived the whole write, so no other writer can have
+        held the lock meanwhile. If it did not, take the lock again and remove what another writer
+        may have inserted twice meanwhile (``borderwatch.lockcheck``)."""
+        from borderwatch import lockcheck
+
+        if self.postgres is None or self._repairing:
+            return
+        if lockcheck.held(self._lock_con, self._lock_token, ADVISORY_LOCK_KEY):
+            return
+        since = self._lock_token.snapshot if self._lock_token is not None else -1
+        self._repairing = True
+        try:
+            for _ in range(5):
+                with contextlib.suppress(Exception):
+                    self._lock_con.close()
+                self._lock_con = None
+                self._take_pg_lock(120.0)
+                lockcheck.repair(self, since)
+                if lockcheck.held(self._lock_con, self._lock_token, ADVISORY_LOCK_KEY):
+                    return
+            raise StoreError("the store's write lock kept being lost while repairing a write; "
+                             "check the PostgreSQL catalog server")
+        finally:
+            self._repairing = False
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -472,6 +509,7 @@ class Store:
                     with contextlib.suppress(duckdb.Error):
                         cur.execute("ROLLBACK")
                     raise
+                self._confirm_lock()
 
     def compact(self) -> None:
         """Merge small Parquet files (live feeds write many) and drop snapshots and files older
