@@ -15,7 +15,8 @@ Two deployments, chosen by the environment:
   app replicas, feed services and imports on any number of machines.
 
 With either catalog, ``BORDERWATCH_DATA_PATH`` may instead be ``s3://bucket/prefix/`` on
-S3-compatible object storage (``borderwatch.objectstore``: httpfs, credentials from the environment).
+S3-compatible object storage (``borderwatch.objectstore``: httpfs, credentials from the environment
+or the AWS credential chain).
 
 Writers serialise on one lock: an advisory file lock (``write.lock``) in the embedded store, a
 PostgreSQL session advisory lock with the PostgreSQL catalog (it works across hosts and is
