@@ -23,7 +23,7 @@ PostgreSQL session advisory lock with the PostgreSQL catalog (it works across ho
 released by the server if the holder dies). That makes "insert if the key is absent" race-free
 (DuckLake has no unique constraints) and keeps SQLite from answering "database is locked" to a
 concurrent committer. A PostgreSQL writer checks after each commit that its lock session lived
-through the whole write, and repairs the write when it did not (``borderwatch.lockcheck``).
+through the whole write, and repairs the write when it did not (``borderwatch.pglock``).
 ``snapshot_id`` reads the catalog's latest snapshot: the result cache key,
 identical on every replica.
 
@@ -48,9 +48,10 @@ from typing import Iterator
 
 import duckdb
 
-from borderwatch import objectstore
+from borderwatch import objectstore, pglock
 from borderwatch.connections import StoreError, load_extension, new_connection  # noqa: F401 (the store's API)
 from borderwatch.pgcatalog import CATALOG_ENV, PostgresCatalog, _pg_reason, _redact  # noqa: F401
+from borderwatch.pglock import ADVISORY_LOCK_KEY  # noqa: F401 (the writers' lock key)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO_ROOT / "var" / "store"
@@ -59,8 +60,6 @@ SNAPSHOT_MEMO_S = 0.5  # how long an embedded store's snapshot id is reused befo
 DATA_PATH_ENV = "BORDERWATCH_DATA_PATH"
 HISTORY_ENV = "BORDERWATCH_HISTORY_DAYS"
 DEFAULT_HISTORY_DAYS = 30
-# the writers' PostgreSQL advisory lock (one 64-bit key per catalog database)
-ADVISORY_LOCK_KEY = 0x426F72646577  # "Bordew"
 
 def store_path() -> pathlib.Path:
     return pathlib.Path(os.environ.get("BORDERWATCH_STORE", DEFAULT_STORE)).resolve()
@@ -144,7 +143,7 @@ class Store:
         self._thread_lock = threading.RLock()  # writers within this process
         self._lock_depth = 0
         self._lock_con = None  # PostgreSQL session holding the advisory lock
-        self._lock_token = None  # which session took it, and the snapshot then (borderwatch.lockcheck)
+        self._lock_token = None  # which session took it, and the snapshot then (borderwatch.pglock)
         self._repairing = False
         self._reader_con = None  # PostgreSQL session reading the latest snapshot id
         self._snapshot_memo: tuple[int, float] | None = None  # (snapshot id, when read), embedded catalog
@@ -387,6 +386,8 @@ class Store:
             with (self._pg_lock(timeout) if self.postgres else self._file_lock(timeout)):
                 self._lock_depth = 1
                 try:
+                    if self.postgres:
+                        pglock.repair_abandoned(self)
                     yield
                 finally:
                     self._lock_depth = 0
@@ -411,83 +412,19 @@ class Store:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    @contextlib.contextmanager
-    def _pg_lock(self, timeout: float) -> Iterator[None]:
+    def _pg_lock(self, timeout: float):
         """A PostgreSQL session advisory lock: waits (with back-off while the server is away)."""
-        self._take_pg_lock(timeout)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                self._lock_con.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
-            self._lock_token = None
-
-    def _take_pg_lock(self, timeout: float) -> None:
-        import psycopg
-
-        from borderwatch import lockcheck
-
-        deadline = time.monotonic() + timeout
-        delay = 0.02
-        last_error = "another writer holds the lock"
-        while True:
-            try:
-                if self._lock_con is None or self._lock_con.closed:
-                    self._lock_con = self.postgres.connect()
-                if self._lock_con.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
-                    # which session holds it, and the lake's snapshot then (what a repair starts from)
-                    self._lock_token = lockcheck.take_token(self._lock_con)
-                    return
-                delay = 0.02
-            except (psycopg.Error, StoreError) as exc:
-                last_error = _pg_reason(exc) if isinstance(exc, psycopg.Error) else str(exc)
-                with contextlib.suppress(Exception):
-                    self._lock_con.close()
-                self._lock_con = None
-                delay = min(max(delay * 2, 0.2), 2.0)
-            if time.monotonic() + delay > deadline:
-                raise StoreError(f"the store's write lock on {self.postgres.display()} was not granted within "
-                                 f"{timeout:.0f} s ({last_error})")
-            time.sleep(delay)
+        return pglock.hold(self, timeout)
 
     def _still_locked(self) -> None:
         """Before a commit: the advisory lock is still ours (a PostgreSQL restart drops it)."""
-        if self.postgres is None:
-            return
-        from borderwatch import lockcheck
-
-        if not lockcheck.held(self._lock_con, self._lock_token, ADVISORY_LOCK_KEY):
-            with contextlib.suppress(Exception):
-                self._lock_con.close()
-            self._lock_con = None
-            raise StoreError("the connection holding the store's write lock was lost; "
-                             "the write was not committed and can be retried")
+        if self.postgres is not None:
+            pglock.before_commit(self)
 
     def _confirm_lock(self) -> None:
-        """After a commit: the lock session survived the whole write, so no other writer can have
-        held the lock meanwhile. If it did not, take the lock again and remove what another writer
-        may have inserted twice meanwhile (``borderwatch.lockcheck``)."""
-        from borderwatch import lockcheck
-
-        if self.postgres is None or self._repairing:
-            return
-        if lockcheck.held(self._lock_con, self._lock_token, ADVISORY_LOCK_KEY):
-            return
-        since = self._lock_token.snapshot if self._lock_token is not None else -1
-        self._repairing = True
-        try:
-            for _ in range(5):
-                with contextlib.suppress(Exception):
-                    self._lock_con.close()
-                self._lock_con = None
-                self._take_pg_lock(120.0)
-                lockcheck.repair(self, since)
-                if lockcheck.held(self._lock_con, self._lock_token, ADVISORY_LOCK_KEY):
-                    return
-            raise StoreError("the store's write lock kept being lost while repairing a write; "
-                             "check the PostgreSQL catalog server")
-        finally:
-            self._repairing = False
+        """After a commit: the lock was ours throughout, or the write is repaired (``borderwatch.pglock``)."""
+        if self.postgres is not None:
+            pglock.after_commit(self)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -1,4 +1,4 @@
--- After a write that lost the store's write lock (borderwatch/lockcheck.py): remove the later copies
+-- After a write that lost the store's write lock (borderwatch/pglock.py): remove the later copies
 -- of every identity written in a snapshot after $after_snapshot, keeping the earliest-committed row
 -- (the lowest rowid: DuckLake numbers rows in commit order and keeps a row's number through updates).
 -- An identity is the owner nation (owner_nation, else {{ident:owner_fallback}}) and the row's id: a

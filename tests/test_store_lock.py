@@ -1,4 +1,4 @@
-"""The PostgreSQL writer lock lost between a writer's last check and its commit (borderwatch/lockcheck.py).
+"""The PostgreSQL writer lock lost between a writer's last check and its commit (borderwatch/pglock.py).
 
 The lock session of writer A is ended (``pg_terminate_backend``, as a server restart or a network cut
 would) after A has checked it and before A commits; writer B, on another store directory (another
@@ -145,33 +145,50 @@ def test_lost_lock_between_check_and_commit_leaves_no_duplicate_and_loses_nothin
         assert check.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (lost_pid,)).fetchone()[0] == 0
     assert len(audit.entries(store=b, action="duplicates-removed")) == 1
     assert ("GRC", "later-1", "A-again") in stored(b)["incidents"]
+    with psycopg.connect(a.postgres.conninfo(), autocommit=True) as check:
+        assert check.execute("SELECT count(*) FROM borderwatch_pending_writes").fetchone()[0] == 0
 
 
-def test_without_the_check_after_commit_the_race_duplicates(race, monkeypatch):
-    """The control: the same race with the check after the commit switched off leaves duplicates
-    (so the test above can fail, and fails without the repair)."""
+def test_a_writer_that_dies_before_its_check_is_repaired_by_the_next_writer(race, monkeypatch):
+    """The same race, but A dies right after its commit, before it can check its lock session:
+    the duplicates are real (this is also the test above with its repair taken out), and A's marker
+    makes the next writer to take the lock repair them."""
     a, b, run = race
-    monkeypatch.setattr(a, "_confirm_lock", lambda: None)
+    monkeypatch.setattr(a, "_confirm_lock", lambda: None)  # A never gets to check
     run()
     rows = stored(b)
     assert sorted(r for r in rows["incidents"] if r[0] == "GRC" and r[1] in SHARED) == sorted(
         [("GRC", i, "A") for i in SHARED] + [("GRC", i, "B") for i in SHARED])
     assert rows["sensors"].count(("GRC", "s-1", "A")) == rows["sensors"].count(("GRC", "s-1", "B")) == 1
     assert len(audit.entries(store=b, action="duplicates-removed")) == 0
+    with psycopg.connect(b.postgres.conninfo(), autocommit=True) as check:
+        assert check.execute("SELECT count(*) FROM borderwatch_pending_writes").fetchone()[0] == 1
+    # a minute on, B's next write takes the lock, finds A's marker of a session that ended, and repairs first
+    with psycopg.connect(b.postgres.conninfo(), autocommit=True) as clock:
+        clock.execute("UPDATE borderwatch_pending_writes SET marked_at = marked_at - interval '61 seconds'")
+    write(b, "B-later", ["later-2"], [], [])
+    rows = stored(b)
+    assert rows["incidents"] == sorted([("GRC", i, "B") for i in SHARED] + [("GRC", i, "A") for i in ONLY_A]
+                                       + [("TUR", i, "TUR-earlier") for i in SHARED[:2]] + [("GRC", "later-2", "B-later")])
+    assert rows["sensors"] == [("GRC", "s-1", "B"), ("GRC", "s-2", "A"), ("TUR", "s-1", "TUR-earlier")]
+    assert rows["fortifications"] == [("GRC", "f-1", "B"), ("GRC", "f-2", "A"), ("TUR", "f-1", "TUR-earlier")]
+    assert len(audit.entries(store=b, action="duplicates-removed")) == 1
+    with psycopg.connect(b.postgres.conninfo(), autocommit=True) as check:
+        assert check.execute("SELECT count(*) FROM borderwatch_pending_writes").fetchone()[0] == 0
 
 
 def test_a_commit_that_kept_its_lock_is_not_repaired(pg_lake, tmp_path):
-    from borderwatch import lockcheck
+    from borderwatch import pglock
     from borderwatch.store import ADVISORY_LOCK_KEY
 
     store = Store(tmp_path / "host")
     write(store, "first", ["k-1", "k-2"], ["s-1"], ["f-1"])
     with store.write_lock():
         token = store._lock_token
-        assert lockcheck.held(store._lock_con, token, ADVISORY_LOCK_KEY)
+        assert pglock.held(store._lock_con, token, ADVISORY_LOCK_KEY)
         write(store, "second", ["k-2", "k-3"], ["s-1"], ["f-1"])  # repeats are skipped, as always
         assert store._lock_token == token  # the same session throughout
-    assert not lockcheck.held(store._lock_con, token, ADVISORY_LOCK_KEY)  # released
+    assert not pglock.held(store._lock_con, token, ADVISORY_LOCK_KEY)  # released
     assert [r[1] for r in stored(store)["incidents"]] == ["k-1", "k-2", "k-3"]
     assert len(audit.entries(store=store, action="duplicates-removed")) == 0
     store.close()
