@@ -76,24 +76,25 @@ def _key(key: int) -> dict:
     return {"high": key >> 32, "low": key & 0xFFFFFFFF}
 
 
-def take_token(con) -> LockToken:
+def take_token(con, *, table_ready: bool = False) -> LockToken:
     """Called on the lock session right after the lock was granted (so one writer at a time
-    creates the marker table)."""
+    creates the marker table; ``table_ready``: this session has seen it)."""
     import psycopg
 
-    con.execute(f"CREATE TABLE IF NOT EXISTS {PENDING} (pid integer NOT NULL, backend_start timestamptz NOT NULL, "
-                "after_snapshot bigint NOT NULL, marked_at timestamptz NOT NULL DEFAULT now(), "
-                "PRIMARY KEY (pid, backend_start))")
-    pid, started = con.execute(f"SELECT pg_backend_pid(), {_ME}").fetchone()
+    if not table_ready:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {PENDING} (pid integer NOT NULL, backend_start timestamptz NOT NULL, "
+                    "after_snapshot bigint NOT NULL, marked_at timestamptz NOT NULL DEFAULT now(), "
+                    "PRIMARY KEY (pid, backend_start))")
+    who = (f"SELECT pg_backend_pid(), {_ME}, %s, (SELECT coalesce(json_agg(json_build_array(p.pid, p.backend_start, "
+           f"p.after_snapshot)), '[]') FROM {PENDING} p WHERE p.marked_at < now() - make_interval(secs => %s) "
+           "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.pid AND a.backend_start = p.backend_start))")
     try:
-        snapshot = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()[0]
+        row = con.execute(who % ("(SELECT max(snapshot_id) FROM ducklake_snapshot)", "%s"), (ABANDONED_AFTER_S,)).fetchone()
     except psycopg.errors.UndefinedTable:  # a new, empty catalog (autocommit: the session stays usable)
-        snapshot = None
-    abandoned = con.execute(
-        f"SELECT p.pid, p.backend_start, p.after_snapshot FROM {PENDING} p WHERE NOT EXISTS "
-        "(SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.pid AND a.backend_start = p.backend_start) "
-        "AND p.marked_at < now() - make_interval(secs => %s)", (ABANDONED_AFTER_S,)).fetchall()
-    return LockToken(int(pid), started, int(snapshot) if snapshot is not None else -1, tuple(abandoned))
+        row = con.execute(who % ("NULL", "%s"), (ABANDONED_AFTER_S,)).fetchone()
+    pid, started, snapshot, abandoned = row
+    return LockToken(int(pid), started, int(snapshot) if snapshot is not None else -1,
+                     tuple((int(m[0]), m[1], int(m[2])) for m in abandoned))
 
 
 def mark(con, token: LockToken | None, key: int) -> bool:
@@ -134,9 +135,10 @@ def forget(con, markers) -> None:
         con.execute(f"DELETE FROM {PENDING} WHERE pid = %s AND backend_start = %s", (pid, started))
 
 
-def forget_mine(con) -> None:
-    """On releasing the lock: this session's marker of a write that was rolled back."""
-    con.execute(f"DELETE FROM {PENDING} WHERE pid = pg_backend_pid() AND backend_start = {_ME}")
+def release(con) -> None:
+    """Release the lock, with this session's marker of a write that was rolled back (one statement)."""
+    con.execute(f"WITH gone AS (DELETE FROM {PENDING} WHERE pid = pg_backend_pid() AND backend_start = {_ME} "
+                "RETURNING 1) SELECT pg_advisory_unlock(%s), (SELECT count(*) FROM gone)", (ADVISORY_LOCK_KEY,))
 
 
 def repair(store, after_snapshot: int) -> dict[str, int]:
@@ -177,8 +179,7 @@ def hold(store, timeout: float):
         yield
     finally:
         with contextlib.suppress(Exception):
-            forget_mine(store._lock_con)
-            store._lock_con.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+            release(store._lock_con)
         store._lock_token = None
 
 
@@ -195,7 +196,8 @@ def take(store, timeout: float) -> None:
                 store._lock_con = store.postgres.connect()
             if store._lock_con.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
                 # which session holds it, and the lake's snapshot then (what a repair starts from)
-                store._lock_token = take_token(store._lock_con)
+                store._lock_token = take_token(store._lock_con, table_ready=store._pending_table_con is store._lock_con)
+                store._pending_table_con = store._lock_con
                 return
             delay = 0.02
         except (psycopg.Error, StoreError) as exc:

@@ -145,6 +145,7 @@ class Store:
         self._lock_con = None  # PostgreSQL session holding the advisory lock
         self._lock_token = None  # which session took it, and the snapshot then (borderwatch.pglock)
         self._repairing = False
+        self._pending_table_con = None  # the lock session that has seen the marker table
         self._reader_con = None  # PostgreSQL session reading the latest snapshot id
         self._snapshot_memo: tuple[int, float] | None = None  # (snapshot id, when read), embedded catalog
         self._reader_lock = threading.Lock()
