@@ -85,13 +85,16 @@ def take_token(con, *, table_ready: bool = False) -> LockToken:
         con.execute(f"CREATE TABLE IF NOT EXISTS {PENDING} (pid integer NOT NULL, backend_start timestamptz NOT NULL, "
                     "after_snapshot bigint NOT NULL, marked_at timestamptz NOT NULL DEFAULT now(), "
                     "PRIMARY KEY (pid, backend_start))")
-    who = (f"SELECT pg_backend_pid(), {_ME}, %s, (SELECT coalesce(json_agg(json_build_array(p.pid, p.backend_start, "
-           f"p.after_snapshot)), '[]') FROM {PENDING} p WHERE p.marked_at < now() - make_interval(secs => %s) "
-           "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.pid AND a.backend_start = p.backend_start))")
+    def who(snapshot: str) -> str:  # this session, the lake's snapshot, markers of ended sessions
+        return (f"SELECT pg_backend_pid(), {_ME}, {snapshot}, (SELECT coalesce(json_agg(json_build_array("
+                f"p.pid, p.backend_start, p.after_snapshot)), '[]') FROM {PENDING} p "
+                "WHERE p.marked_at < now() - make_interval(secs => %s) AND NOT EXISTS (SELECT 1 FROM "
+                "pg_stat_activity a WHERE a.pid = p.pid AND a.backend_start = p.backend_start))")
+
     try:
-        row = con.execute(who % ("(SELECT max(snapshot_id) FROM ducklake_snapshot)", "%s"), (ABANDONED_AFTER_S,)).fetchone()
+        row = con.execute(who("(SELECT max(snapshot_id) FROM ducklake_snapshot)"), (ABANDONED_AFTER_S,)).fetchone()
     except psycopg.errors.UndefinedTable:  # a new, empty catalog (autocommit: the session stays usable)
-        row = con.execute(who % ("NULL", "%s"), (ABANDONED_AFTER_S,)).fetchone()
+        row = con.execute(who("NULL"), (ABANDONED_AFTER_S,)).fetchone()
     pid, started, snapshot, abandoned = row
     return LockToken(int(pid), started, int(snapshot) if snapshot is not None else -1,
                      tuple((int(m[0]), m[1], int(m[2])) for m in abandoned))
