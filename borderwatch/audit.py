@@ -23,7 +23,7 @@ ACTIONS = ("sign-in", "sign-out", "session-expired", "refused", "export", "brief
            "user-added", "user-disabled", "user-enabled", "password-reset", "password-changed", "role-changed",
            "source-added", "source-revoked", "source-rotated", "source-certificate", "feed-refused",
            "alert-rule-added", "alert-rule-changed", "alert-rule-removed", "alert-raised", "alert-acknowledged",
-           "alert-assigned", "alert-commented", "alert-closed")
+           "alert-assigned", "alert-commented", "alert-closed", "duplicates-removed")
 FIELDS = ("seq", "logged_at", "actor", "nation", "role", "action", "outcome", "address", "filter_text", "row_count",
           "detail")
 

@@ -26,9 +26,11 @@ _EXTENSIONS = {
     "ducklake": ("duckdb_extension_ducklake", "ducklake"),
     "postgres_scanner": ("duckdb_extension_postgres_scanner", "postgres_scanner"),
 }
-# loaded only where needed (httpfs: table files in S3-compatible object storage)
+# loaded only where needed (httpfs: table files in S3-compatible object storage; aws: their
+# credentials from the AWS credential chain, BORDERWATCH_S3_CREDENTIALS=chain)
 _OPTIONAL_EXTENSIONS = {
     "httpfs": ("duckdb_extension_httpfs", "httpfs"),
+    "aws": ("duckdb_extension_aws", "aws"),
 }
 
 

@@ -1,11 +1,20 @@
 """Table files in S3-compatible object storage: ``BORDERWATCH_DATA_PATH=s3://bucket/prefix/``.
 
 DuckDB's ``httpfs`` extension (loaded from its PyPI package, only for such a data path) reads
-and writes the lake's Parquet files in the bucket. The access key, region and server come from
-the environment and become a temporary DuckDB secret (held in memory, never written to disk) on
-every connection the store opens:
+and writes the lake's Parquet files in the bucket. The access key, region and server become a
+temporary DuckDB secret (held in memory, never written to disk) on every connection the store opens.
+Where the access key comes from is ``BORDERWATCH_S3_CREDENTIALS``:
 
-- ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (required), ``AWS_SESSION_TOKEN`` (optional)
+- ``env`` (the default): ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (required),
+  ``AWS_SESSION_TOKEN`` (optional), nothing else is consulted;
+- ``chain``: the AWS credential chain of DuckDB's ``aws`` extension (loaded from its package):
+  environment variables, the shared credentials and config files (``AWS_SHARED_CREDENTIALS_FILE``,
+  ``AWS_CONFIG_FILE``, ``AWS_PROFILE``), web identity, SSO, a credential process, the container or
+  instance role; ``BORDERWATCH_S3_CREDENTIAL_CHAIN`` (e.g. ``config;instance``) narrows it. The
+  credentials are looked up again when the object store refuses them (rotated role credentials).
+
+and the rest from the environment too:
+
 - ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``; default ``us-east-1``)
 - ``BORDERWATCH_S3_ENDPOINT``: an S3-compatible server, ``https://host[:port]`` or
   ``http://host:port`` (the scheme sets TLS); unset for Amazon S3
@@ -25,6 +34,10 @@ from typing import Mapping
 ENDPOINT_ENV = "BORDERWATCH_S3_ENDPOINT"
 URL_STYLE_ENV = "BORDERWATCH_S3_URL_STYLE"
 USE_SSL_ENV = "BORDERWATCH_S3_USE_SSL"
+CREDENTIALS_ENV = "BORDERWATCH_S3_CREDENTIALS"
+CHAIN_ENV = "BORDERWATCH_S3_CREDENTIAL_CHAIN"
+# the providers of DuckDB's aws extension, in the names its CHAIN option takes
+CHAIN_PROVIDERS = ("env", "config", "sts", "sso", "instance", "process")
 PROBE = ".borderwatch-probe.csv"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
@@ -61,10 +74,11 @@ class S3DataPath:
     key_id: str = dataclasses.field(repr=False)
     secret: str = dataclasses.field(repr=False)
     session_token: str = dataclasses.field(repr=False)
-    region: str
+    region: str  # "" with the credential chain and no AWS_REGION: the chain's configuration decides
     endpoint: str  # host[:port]; "" for Amazon S3
     url_style: str
     use_ssl: bool
+    chain: str | None = None  # None: the key from the environment; else the credential chain ("" = all)
 
     @classmethod
     def parse(cls, url: str, environ: Mapping[str, str] | None = None) -> "S3DataPath":
@@ -80,17 +94,21 @@ class S3DataPath:
         parts = [p for p in prefix.split("/") if p]
         if any(p in (".", "..") for p in parts) or "?" in prefix or "#" in prefix:
             raise _error(f"the data path {text!r} may not contain '.', '..', '?' or '#' as part of its prefix")
-        key_id, secret = _env(environ, "AWS_ACCESS_KEY_ID"), _env(environ, "AWS_SECRET_ACCESS_KEY")
-        if not key_id or not secret:
-            raise _error("an s3:// data path needs the object store's access key in AWS_ACCESS_KEY_ID and "
-                         "AWS_SECRET_ACCESS_KEY (see docs/deploy.md, object storage)")
+        chain = _chain(environ)
+        key_id, secret, token = "", "", ""
+        if chain is None:
+            key_id, secret = _env(environ, "AWS_ACCESS_KEY_ID"), _env(environ, "AWS_SECRET_ACCESS_KEY")
+            token = _env(environ, "AWS_SESSION_TOKEN")
+            if not key_id or not secret:
+                raise _error("an s3:// data path needs the object store's access key in AWS_ACCESS_KEY_ID and "
+                             f"AWS_SECRET_ACCESS_KEY, or {CREDENTIALS_ENV}=chain (see docs/deploy.md, object storage)")
         endpoint, use_ssl = _endpoint(environ)
         style = _env(environ, URL_STYLE_ENV).lower() or ("path" if endpoint else "vhost")
         if style not in ("path", "vhost"):
             raise _error(f"{URL_STYLE_ENV} must be 'path' or 'vhost', not {style!r}")
-        region = _env(environ, "AWS_REGION") or _env(environ, "AWS_DEFAULT_REGION") or "us-east-1"
-        return cls(bucket, "".join(p + "/" for p in parts), key_id, secret, _env(environ, "AWS_SESSION_TOKEN"),
-                   region, endpoint, style, use_ssl)
+        region = _env(environ, "AWS_REGION") or _env(environ, "AWS_DEFAULT_REGION") or ("" if chain is not None else "us-east-1")
+        return cls(bucket, "".join(p + "/" for p in parts), key_id, secret, token,
+                   region, endpoint, style, use_ssl, chain)
 
     @property
     def url(self) -> str:
@@ -100,13 +118,18 @@ class S3DataPath:
         """The server, in words."""
         if self.endpoint:
             return f"{'https' if self.use_ssl else 'http'}://{self.endpoint}"
-        return f"Amazon S3 ({self.region})"
+        return f"Amazon S3 ({self.region or 'its configured region'})"
+
+    def credentials(self) -> str:
+        """Where the access key comes from, in words (no secrets; an environment key id shortened)."""
+        if self.chain is None:
+            return "access key " + (("…" + self.key_id[-4:]) if len(self.key_id) > 8 else "…")
+        return "credentials from the AWS credential chain" + (f" ({self.chain})" if self.chain else "")
 
     def display(self) -> str:
-        """The data path and how it is reached, without secrets (the key id shortened)."""
-        key = ("…" + self.key_id[-4:]) if len(self.key_id) > 8 else "…"
-        return (f"{self.url} at {self.where()} (region {self.region}, {self.url_style}-style URLs, "
-                f"TLS {'on' if self.use_ssl else 'off'}, access key {key})")
+        """The data path and how it is reached, without secrets."""
+        return (f"{self.url} at {self.where()} (region {self.region or 'from the AWS configuration'}, "
+                f"{self.url_style}-style URLs, TLS {'on' if self.use_ssl else 'off'}, {self.credentials()})")
 
     def scrub(self, text: str) -> str:
         for value in (self.secret, self.session_token):
@@ -117,22 +140,45 @@ class S3DataPath:
     def secret_sql(self) -> str:
         """The CREATE SECRET statement (every value an escaped SQL string literal)."""
         name = "bw_s3_" + hashlib.sha256(self.url.encode()).hexdigest()[:16]
-        options = [("KEY_ID", self.key_id), ("SECRET", self.secret), ("REGION", self.region),
-                   ("URL_STYLE", self.url_style), ("SCOPE", self.url)]
-        if self.session_token:
-            options.append(("SESSION_TOKEN", self.session_token))
+        if self.chain is None:
+            provider = "config"
+            options = [("KEY_ID", self.key_id), ("SECRET", self.secret)]
+            if self.session_token:
+                options.append(("SESSION_TOKEN", self.session_token))
+        else:  # looked up again when the store refuses them: rotated instance-role credentials
+            provider = "credential_chain"
+            options = [("CHAIN", self.chain)] if self.chain else []
+            options.append(("REFRESH", "auto"))
+        if self.region:
+            options.append(("REGION", self.region))
+        options += [("URL_STYLE", self.url_style), ("SCOPE", self.url)]
         if self.endpoint:
             options.append(("ENDPOINT", self.endpoint))
         body = ", ".join(f"{k} {_sql_text(v)}" for k, v in options)
-        return (f"CREATE OR REPLACE TEMPORARY SECRET {name} (TYPE s3, PROVIDER config, {body}, "
+        return (f"CREATE OR REPLACE TEMPORARY SECRET {name} (TYPE s3, PROVIDER {provider}, {body}, "
                 f"USE_SSL {'true' if self.use_ssl else 'false'})")
 
     def configure(self, con) -> None:
-        """Load httpfs into ``con`` and give it this bucket's credentials."""
+        """Load httpfs (and aws, for the credential chain) into ``con`` and give it this bucket's credentials."""
+        import duckdb
+
         from borderwatch.store import load_extension
 
         load_extension(con, "httpfs")
-        con.execute(self.secret_sql())
+        if self.chain is None:
+            con.execute(self.secret_sql())
+            return
+        load_extension(con, "aws")
+        try:
+            con.execute(self.secret_sql())
+        except duckdb.Error as exc:
+            reason = " ".join(str(exc).split())
+            if "validation" in reason.lower():
+                where = f"the providers {self.chain}" if self.chain else "any provider"
+                raise _error(f"the AWS credential chain found no credentials for the object store in {where} "
+                             "(environment, shared credentials and config files, AWS_PROFILE, instance role); "
+                             f"provide them or set {CREDENTIALS_ENV}=env with AWS_ACCESS_KEY_ID") from exc
+            raise
 
     def probe(self, con) -> None:
         """Write a small object under the prefix: the bucket exists, is reachable and writable."""
@@ -148,7 +194,9 @@ class S3DataPath:
         """One sentence for a failed request to the bucket (no secrets)."""
         text = self.scrub(" ".join(str(exc).split()))
         lowered = text.lower()
-        where, var = self.where(), "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+        where = self.where()
+        var = ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY" if self.chain is None
+               else "the credentials the AWS credential chain finds (shared credentials file, AWS_PROFILE, role)")
         if "nosuchbucket" in lowered:
             return (f"the bucket '{self.bucket}' does not exist at {where}; create it first "
                     f"or correct BORDERWATCH_DATA_PATH")
@@ -165,6 +213,23 @@ class S3DataPath:
                                       "timed out", "timeout", "failed to connect", "couldn't connect")):
             return f"cannot reach the object store at {where}; check {ENDPOINT_ENV} and that the server is running"
         return f"the data path {self.url} at {where} is not usable: {text}"
+
+
+def _chain(environ: Mapping[str, str]) -> str | None:
+    """None for credentials from the environment; else the credential chain's providers ("" = all)."""
+    mode = _env(environ, CREDENTIALS_ENV).lower() or "env"
+    if mode not in ("env", "chain"):
+        raise _error(f"{CREDENTIALS_ENV} must be 'env' or 'chain', not {mode!r}")
+    providers = [p.strip() for p in _env(environ, CHAIN_ENV).lower().replace(",", ";").split(";") if p.strip()]
+    if mode == "env":
+        if providers:
+            raise _error(f"{CHAIN_ENV} needs {CREDENTIALS_ENV}=chain")
+        return None
+    unknown = [p for p in providers if p not in CHAIN_PROVIDERS]
+    if unknown:
+        raise _error(f"{CHAIN_ENV} names unknown provider(s) {', '.join(map(repr, unknown))}; "
+                     f"choose from {', '.join(CHAIN_PROVIDERS)}, separated by ';'")
+    return ";".join(providers)
 
 
 def _endpoint(environ: Mapping[str, str]) -> tuple[str, bool]:

@@ -15,13 +15,16 @@ Two deployments, chosen by the environment:
   app replicas, feed services and imports on any number of machines.
 
 With either catalog, ``BORDERWATCH_DATA_PATH`` may instead be ``s3://bucket/prefix/`` on
-S3-compatible object storage (``borderwatch.objectstore``: httpfs, credentials from the environment).
+S3-compatible object storage (``borderwatch.objectstore``: httpfs, credentials from the environment
+or the AWS credential chain).
 
 Writers serialise on one lock: an advisory file lock (``write.lock``) in the embedded store, a
 PostgreSQL session advisory lock with the PostgreSQL catalog (it works across hosts and is
 released by the server if the holder dies). That makes "insert if the key is absent" race-free
 (DuckLake has no unique constraints) and keeps SQLite from answering "database is locked" to a
-concurrent committer. ``snapshot_id`` reads the catalog's latest snapshot: the result cache key,
+concurrent committer. A PostgreSQL writer checks after each commit that its lock session lived
+through the whole write, and repairs the write when it did not (``borderwatch.pglock``).
+``snapshot_id`` reads the catalog's latest snapshot: the result cache key,
 identical on every replica.
 
 History: every commit is a DuckLake snapshot. ``Store(as_of=TIME)`` opens the lake read-only as
@@ -45,9 +48,10 @@ from typing import Iterator
 
 import duckdb
 
-from borderwatch import objectstore
+from borderwatch import objectstore, pglock
 from borderwatch.connections import StoreError, load_extension, new_connection  # noqa: F401 (the store's API)
 from borderwatch.pgcatalog import CATALOG_ENV, PostgresCatalog, _pg_reason, _redact  # noqa: F401
+from borderwatch.pglock import ADVISORY_LOCK_KEY  # noqa: F401 (the writers' lock key)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO_ROOT / "var" / "store"
@@ -59,8 +63,6 @@ _SNAPSHOT_MEMO: dict[str, tuple[int, float]] = {}
 DATA_PATH_ENV = "BORDERWATCH_DATA_PATH"
 HISTORY_ENV = "BORDERWATCH_HISTORY_DAYS"
 DEFAULT_HISTORY_DAYS = 30
-# the writers' PostgreSQL advisory lock (one 64-bit key per catalog database)
-ADVISORY_LOCK_KEY = 0x426F72646577  # "Bordew"
 
 def store_path() -> pathlib.Path:
     return pathlib.Path(os.environ.get("BORDERWATCH_STORE", DEFAULT_STORE)).resolve()
@@ -144,6 +146,9 @@ class Store:
         self._thread_lock = threading.RLock()  # writers within this process
         self._lock_depth = 0
         self._lock_con = None  # PostgreSQL session holding the advisory lock
+        self._lock_token = None  # which session took it, and the snapshot then (borderwatch.pglock)
+        self._repairing = False
+        self._pending_table_con = None  # the lock session that has seen the marker table
         self._reader_con = None  # PostgreSQL session reading the latest snapshot id
         self._reader_lock = threading.Lock()
 
@@ -384,6 +389,8 @@ class Store:
             with (self._pg_lock(timeout) if self.postgres else self._file_lock(timeout)):
                 self._lock_depth = 1
                 try:
+                    if self.postgres:
+                        pglock.repair_abandoned(self)
                     yield
                 finally:
                     self._lock_depth = 0
@@ -408,50 +415,19 @@ class Store:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    @contextlib.contextmanager
-    def _pg_lock(self, timeout: float) -> Iterator[None]:
+    def _pg_lock(self, timeout: float):
         """A PostgreSQL session advisory lock: waits (with back-off while the server is away)."""
-        import psycopg
-
-        deadline = time.monotonic() + timeout
-        delay = 0.02
-        last_error = "another writer holds the lock"
-        while True:
-            try:
-                if self._lock_con is None or self._lock_con.closed:
-                    self._lock_con = self.postgres.connect()
-                if self._lock_con.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
-                    break
-                delay = 0.02
-            except (psycopg.Error, StoreError) as exc:
-                last_error = _pg_reason(exc) if isinstance(exc, psycopg.Error) else str(exc)
-                with contextlib.suppress(Exception):
-                    self._lock_con.close()
-                self._lock_con = None
-                delay = min(max(delay * 2, 0.2), 2.0)
-            if time.monotonic() + delay > deadline:
-                raise StoreError(f"the store's write lock on {self.postgres.display()} was not granted within "
-                                 f"{timeout:.0f} s ({last_error})")
-            time.sleep(delay)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                self._lock_con.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+        return pglock.hold(self, timeout)
 
     def _still_locked(self) -> None:
         """Before a commit: the advisory lock is still ours (a PostgreSQL restart drops it)."""
-        if self.postgres is None:
-            return
-        try:
-            # a session advisory lock lives as long as its session: a live session still holds it
-            self._lock_con.execute("SELECT 1")
-        except Exception as exc:
-            with contextlib.suppress(Exception):
-                self._lock_con.close()
-            self._lock_con = None
-            raise StoreError(f"the connection holding the store's write lock was lost ({self._scrub(exc)}); "
-                             "the write was not committed and can be retried") from exc
+        if self.postgres is not None:
+            pglock.before_commit(self)
+
+    def _confirm_lock(self) -> None:
+        """After a commit: the lock was ours throughout, or the write is repaired (``borderwatch.pglock``)."""
+        if self.postgres is not None:
+            pglock.after_commit(self)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -475,6 +451,7 @@ class Store:
                     with contextlib.suppress(duckdb.Error):
                         cur.execute("ROLLBACK")
                     raise
+                self._confirm_lock()
             finally:
                 self._local.writing = False
 

@@ -38,6 +38,9 @@ IDENTIFIERS: dict[str, tuple[str, ...]] = {
     "bucket": ("hour", "day", "week", "month"),
     "table": ("incidents", "sensors", "fortifications", "nations", "segments", "agreements",
               "agreement_members", "segment_agreements", "segment_coverage", "meta", "patrols"),
+    # a row's id and the column naming its owner when owner_nation is unset (borderwatch/pglock.py)
+    "id_column": ("incident_id", "sensor_id", "fortification_id"),
+    "owner_fallback": ("reporting_nation", "nation"),
 }
 
 

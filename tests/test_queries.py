@@ -23,7 +23,7 @@ VIEW = {"vw": -120.0, "vs": 20.0, "ve": -90.0, "vn": 40.0}
 SAMPLES = {
     **VIEW, "tolerance": 0.01, "grid": 0.0001, "max_rows": 100, "max_cells": 100, "res": 4, "limit": 10, "offset": 0,
     "since": NOW - dt.timedelta(days=365), "until": NOW, "before": NOW - dt.timedelta(days=400), "at": NOW,
-    "stamped_at": NOW, "win_start": NOW - dt.timedelta(days=7), "win_end": NOW, "prev_start": NOW - dt.timedelta(days=14),
+    "stamped_at": NOW, "after_snapshot": 0, "win_start": NOW - dt.timedelta(days=7), "win_end": NOW, "prev_start": NOW - dt.timedelta(days=14),
     "base_start": NOW - dt.timedelta(days=35), "cur_start": NOW - dt.timedelta(days=7), "cur_end": NOW,
     "origin": NOW - dt.timedelta(days=7), "bucket_width": dt.timedelta(days=1), "bucket_seconds": 86400,
     "incident_id": "t-3", "segment_id": "MEX-USA", "segment_ids": ["MEX-USA"], "ids": ["t-1", "t-2"],

@@ -198,3 +198,100 @@ def test_migrate_embedded_store_to_postgresql_and_a_bucket(tmp_path, postgres, s
     moved = Store(tmp_path / "store", catalog=url, data_path=f"s3://{bucket}/moved/")
     assert backup.row_counts(moved) == counts
     assert any(k.startswith("moved/") and k.endswith(".parquet") for k in server.keys(bucket))
+
+
+# -- credentials from the AWS credential chain (BORDERWATCH_S3_CREDENTIALS=chain) ----------------
+@pytest.fixture
+def chain_home(s3_lake, tmp_path, monkeypatch):
+    """No key in the environment: an AWS shared credentials file and config file in a fresh HOME
+    (as an instance's ~/.aws would be), named by AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE.
+    Yields (server, bucket, write the credentials file)."""
+    server, bucket = s3_lake
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / ".aws" / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / ".aws" / "config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance here: never ask 169.254.169.254
+    monkeypatch.setenv("BORDERWATCH_S3_CREDENTIALS", "chain")
+    (home / ".aws" / "config").write_text("[default]\nregion = us-east-1\n\n[profile site]\nregion = us-east-1\n")
+
+    def credentials(key_id: str, secret: str, profile: str = "default") -> None:
+        (home / ".aws" / "credentials").write_text(
+            f"[{profile}]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n")
+
+    yield server, bucket, credentials
+
+
+@pytest.mark.parametrize("profile", ["default", "site"])
+def test_credential_chain_reads_the_shared_credentials_file(chain_home, tmp_path, monkeypatch, profile):
+    server, bucket, credentials = chain_home
+    credentials(server.key_id, server.secret, profile)
+    if profile != "default":
+        monkeypatch.setenv("AWS_PROFILE", profile)
+    store = Store(tmp_path / "store", catalog="")
+    assert store.s3.chain == "" and store.s3.key_id == ""
+    assert add_incidents(store, "from-chain", 700) == 700
+    assert store.cursor().execute("SELECT count(*) FROM incidents WHERE dataset = 'from-chain'").fetchone()[0] == 700
+    store.close()
+    # another process, configured the same way, reads them; `store info` names the chain, not the key
+    proc = subprocess.run([sys.executable, "-c", SECOND_PROCESS.replace("from-s3", "from-chain"), str(store.path)],
+                          capture_output=True, text=True, timeout=180, env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "700"
+    info = cli("store", "info", env={"BORDERWATCH_STORE": str(store.path), "BORDERWATCH_CATALOG": ""})
+    assert info.returncode == 0, info.stderr
+    assert "credentials from the AWS credential chain" in info.stdout
+    assert server.secret not in info.stdout and server.key_id not in info.stdout
+    monkeypatch.delenv("AWS_PROFILE", raising=False)  # the test's own S3 client below uses its own key
+    assert any(k.startswith("lake/") and k.endswith(".parquet") for k in server.keys(bucket))
+
+
+@pytest.mark.parametrize("case", ["wrong secret in the file", "no credentials anywhere"])
+def test_credential_chain_problems_say_so_in_one_sentence(case, chain_home, tmp_path, monkeypatch):
+    server, bucket, credentials = chain_home
+    if case == "wrong secret in the file":
+        credentials(server.key_id, "not-the-" + server.secret)
+        expected = "refused the access key"
+    else:
+        monkeypatch.setenv("BORDERWATCH_S3_CREDENTIAL_CHAIN", "env;config")
+        expected = "the AWS credential chain found no credentials for the object store in the providers env;config"
+    store = Store(tmp_path / "store", catalog="")
+    with pytest.raises(StoreError) as err:
+        store.cursor()
+    text = str(err.value)
+    assert expected in text and "\n" not in text, text
+    assert server.secret not in text and "not-the-" not in text
+    if case == "wrong secret in the file":
+        assert "AWS credential chain finds" in text
+    _nothing_written(server, bucket, tmp_path / "store")
+    proc = cli("store", "info", env={"BORDERWATCH_STORE": str(tmp_path / "store"), "BORDERWATCH_CATALOG": ""})
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"BORDERWATCH_S3_CREDENTIALS": "vault"}, "must be 'env' or 'chain'"),
+    ({"BORDERWATCH_S3_CREDENTIALS": "chain", "BORDERWATCH_S3_CREDENTIAL_CHAIN": "config;magic"},
+     "unknown provider(s) 'magic'"),
+    ({"BORDERWATCH_S3_CREDENTIAL_CHAIN": "config"}, "needs BORDERWATCH_S3_CREDENTIALS=chain"),
+])
+def test_credential_settings_are_checked(env, words):
+    base = {"BORDERWATCH_DATA_PATH": "s3://bucket/lake/", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE0000",
+            "AWS_SECRET_ACCESS_KEY": "secret", **env}
+    with pytest.raises(StoreError) as err:
+        objectstore.S3DataPath.parse(base["BORDERWATCH_DATA_PATH"], base)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_chain_secret_names_its_providers_and_no_key():
+    s3 = objectstore.S3DataPath.parse("s3://bucket/lake/", {
+        "BORDERWATCH_S3_CREDENTIALS": "chain", "BORDERWATCH_S3_CREDENTIAL_CHAIN": "config; instance",
+        "AWS_ACCESS_KEY_ID": "AKIAIGNOREDKEY00", "AWS_SECRET_ACCESS_KEY": "ignored"})
+    sql = s3.secret_sql()
+    assert "PROVIDER credential_chain" in sql and "CHAIN 'config;instance'" in sql and "REFRESH 'auto'" in sql
+    assert "AKIAIGNOREDKEY00" not in sql and "ignored" not in sql and "REGION" not in sql
+    assert "credential chain (config;instance)" in s3.display() and "region from the AWS configuration" in s3.display()
