@@ -182,8 +182,12 @@ def locator(store: Store, max_age_s: float = 0.0) -> SegmentLocator:
 def derived(store: Store, lon: np.ndarray, lat: np.ndarray, *, max_age_s: float = 0.0) -> dict[str, pa.Array]:
     """What Borderwatch derives for incidents at these points: the H3 cell, the nearest border
     segment (within ``NEAREST_SEGMENT_MAX_DEG``), its nations and the agreements shared under it."""
+    return derived_with(locator(store, max_age_s=max_age_s), lon, lat)
+
+
+def derived_with(loc: SegmentLocator, lon: np.ndarray, lat: np.ndarray) -> dict[str, pa.Array]:
+    """``derived`` with a locator already at hand (no store query: usable from any thread)."""
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-    loc = locator(store, max_age_s=max_age_s)
     near = loc.nearest(lon, lat)
     has = near >= 0
     k = np.maximum(near, 0)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import pathlib
+import queue
 import tempfile
-from typing import Callable
+import threading
+from typing import Callable, Iterator
 
 import duckdb
 import numpy as np
@@ -127,35 +129,89 @@ def count_existing(store, plan) -> int:
 
 
 def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Complete the staged records batch by batch (``incident_store.derived``) into Parquet files of
-    at most INSERT_ROWS store rows, then write them in one store transaction, one statement per file."""
+    """Complete the staged records (``incident_store.derived``) into Arrow tables of at most
+    INSERT_ROWS store rows and write them in one store transaction, one statement per table. A
+    thread completes the next table while DuckDB inserts the current one (it releases the GIL)."""
     report = plan.report
     source = plan.staged.unique()
     stamps = {"dataset": report.dataset, "ingested_at": incident_store.utcnow(),
               **incident_store.release_columns(plan.owner, plan.release)}
-    parts = _complete(store, source, stamps, progress, max(report.records, 1))
+    loc = incident_store.locator(store)  # looked up here: the completing thread does not query the store
+    total, rows = max(report.records, 1), 0
     with store.transaction() as cur, _bounded_memory(cur):
         removed = 0
         if plan.replace:  # only the rows of the owners this import writes (an incident is owner + id)
             before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
-            cur.register("staged", pads.dataset([str(p) for p, _ in parts]))  # scanned by DuckDB, not loaded
+            cur.register("staged", _owners(source, plan.owner))
             try:
                 queries.execute("delete_incident_dataset", store=store, dataset=report.dataset)
             finally:
                 cur.unregister("staged")
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": "incidents"}))
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
-        # one statement per file keeps DuckDB's memory bounded; the ids are unique across files,
-        # and the transaction makes the files one write
-        for path, _ in parts:
-            cur.register("staged", pads.dataset(str(path)))
+        # one statement per table keeps DuckDB's memory bounded; the ids are unique across tables,
+        # and the transaction makes the tables one write
+        for table in ahead(_complete(loc, source, stamps)):
+            cur.register("staged", table)
             try:
                 queries.execute("insert_incidents", store=store)
             finally:
                 cur.unregister("staged")
+            rows += table.num_rows
+            del table
+            if progress:
+                progress(rows, max(total, rows))
         written = int(queries.scalar("count_rows", store=store, idents={"table": "incidents"}) - before)
-    rows = sum(n for _, n in parts)
     return {"written": written, "already_present": rows - written, "replaced": removed}
+
+
+def _owners(source: pathlib.Path, owner: str | None) -> pa.Table:
+    """The owners the staged rows will have (``owner``, else each reporting nation), as the
+    columns ``delete_incident_dataset.sql`` reads."""
+    nations = [owner] if owner is not None else \
+        pc.unique(pq.read_table(source, columns=["reporting_nation"])["reporting_nation"]).to_pylist()
+    return pa.table({"owner_nation": pa.array([owner] * len(nations), pa.string()),
+                     "reporting_nation": pa.array(nations, pa.string())})
+
+
+def ahead(items: Iterator, depth: int = 1) -> Iterator:
+    """``items`` produced by a thread, at most ``depth`` ahead of the consumer; an error of the
+    producer is raised to the consumer, and a consumer that stops stops the producer."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((done, None))
+        except BaseException as exc:  # handed to the consumer
+            box.put((done, exc))
+
+    worker = threading.Thread(target=produce, name="import-complete", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = box.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            with contextlib.suppress(queue.Empty):
+                box.get(timeout=0.1)
+        worker.join()
 
 
 COMMIT_MEMORY = "400MB"  # DuckDB memory while a commit's rows wait for the end of the transaction
@@ -173,40 +229,27 @@ def _bounded_memory(cur):
         cur.execute(f"SET GLOBAL memory_limit = '{before}'")
 
 
-def _complete(store, source: pathlib.Path, stamps: dict, progress, total: int) -> list[tuple[pathlib.Path, int]]:
+def _complete(loc, source: pathlib.Path, stamps: dict) -> Iterator[pa.Table]:
     """The staged rows as store rows (``incident_store.INCIDENT_SCHEMA``): what Borderwatch derives,
-    and the same ``stamps`` (dataset, ingest time, owner, releasability) on every row; in files of at
-    most INSERT_ROWS rows."""
-    parts: list[tuple[pathlib.Path, int]] = []
-    out, rows = None, 0
-    try:
-        for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):  # pre-buffering keeps every row group read
-            if out is None or parts[-1][1] >= INSERT_ROWS:
-                if out is not None:
-                    out.close()
-                path = source.with_name(f"complete-{len(parts)}.parquet")
-                parts.append((path, 0))
-                out = None
-            table = _store_rows(store, batch, stamps)
-            if out is None:
-                out = pq.ParquetWriter(parts[-1][0], table.schema)
-            out.write_table(table)
-            parts[-1] = (parts[-1][0], parts[-1][1] + table.num_rows)
-            rows += table.num_rows
-            del table, batch
-            pa.default_memory_pool().release_unused()  # the batch's Arrow buffers, back to the system
-            if progress:
-                progress(rows, max(total, rows))
-    finally:
-        if out is not None:
-            out.close()
-    return parts
+    and the same ``stamps`` (dataset, ingest time, owner, releasability) on every row; in tables of
+    at most INSERT_ROWS rows."""
+    parts: list[pa.Table] = []
+    count = 0
+    for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):  # pre-buffering keeps every row group read
+        parts.append(_store_rows(loc, batch, stamps))
+        count += batch.num_rows
+        del batch
+        if count >= INSERT_ROWS:
+            yield pa.concat_tables(parts)
+            parts, count = [], 0
+    if parts:
+        yield pa.concat_tables(parts)
 
 
-def _store_rows(store, batch: pa.RecordBatch, stamps: dict) -> pa.Table:
+def _store_rows(loc, batch: pa.RecordBatch, stamps: dict) -> pa.Table:
     n = batch.num_rows
     columns = {name: batch.column(name) for name in batch.schema.names}
-    columns.update(incident_store.derived(store, columns["lon"].to_numpy(), columns["lat"].to_numpy()))
+    columns.update(incident_store.derived_with(loc, columns["lon"].to_numpy(), columns["lat"].to_numpy()))
     columns["description"] = pc.fill_null(columns["description"], "")
     columns["synthetic"] = pa.array(np.zeros(n, bool))
     for name, value in stamps.items():
