@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import pathlib
-import queue
 import tempfile
-import threading
 from typing import Callable, Iterator
 
 import duckdb
@@ -20,11 +18,15 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from borderwatch import incident_store
+from borderwatch.importers import ahead
 import queries
 
 BATCH_ROWS = 100_000
 INSERT_ROWS = 500_000  # rows per INSERT statement of a commit
 MEMORY_LIMIT = "256MB"  # DuckDB's own work over the staged files spills to disk beyond this
+# staged files live minutes in a temporary directory: written plain (no compression, no
+# dictionary pages), 5x cheaper to write than pyarrow's default for ~40% more bytes
+STAGED_PARQUET = {"compression": "none", "use_dictionary": False}
 SCHEMA = pa.schema([
     ("incident_id", pa.string()), ("occurred_at", pa.timestamp("us")), ("time_precision", pa.string()),
     ("threat_type", pa.string()), ("severity", pa.int8()), ("confidence", pa.float32()),
@@ -40,7 +42,7 @@ class Writer:
     def __init__(self, path: pathlib.Path):
         self.path = path
         self.rows = 0
-        self._writer = pq.ParquetWriter(path, SCHEMA)
+        self._writer = pq.ParquetWriter(path, SCHEMA, **STAGED_PARQUET)
 
     def write(self, frame: pd.DataFrame) -> None:
         self._writer.write_table(pa.Table.from_pandas(frame[SCHEMA.names], schema=SCHEMA, preserve_index=False))
@@ -91,7 +93,7 @@ def keep_first(path: pathlib.Path) -> pathlib.Path:
     con = _duckdb(path.parent)
     try:
         reader = _query(con, "import_staged_unique", path=str(path)).to_arrow_reader(BATCH_ROWS)
-        with pq.ParquetWriter(target, reader.schema) as out:
+        with pq.ParquetWriter(target, reader.schema, **STAGED_PARQUET) as out:
             for batch in reader:
                 out.write_batch(batch)
     finally:
@@ -151,7 +153,7 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
         # one statement per table keeps DuckDB's memory bounded; the ids are unique across tables,
         # and the transaction makes the tables one write
-        for table in ahead(_complete(loc, source, stamps)):
+        for table in ahead.ahead(_complete(loc, source, stamps)):
             cur.register("staged", table)
             try:
                 queries.execute("insert_incidents", store=store)
@@ -172,46 +174,6 @@ def _owners(source: pathlib.Path, owner: str | None) -> pa.Table:
         pc.unique(pq.read_table(source, columns=["reporting_nation"])["reporting_nation"]).to_pylist()
     return pa.table({"owner_nation": pa.array([owner] * len(nations), pa.string()),
                      "reporting_nation": pa.array(nations, pa.string())})
-
-
-def ahead(items: Iterator, depth: int = 1) -> Iterator:
-    """``items`` produced by a thread, at most ``depth`` ahead of the consumer; an error of the
-    producer is raised to the consumer, and a consumer that stops stops the producer."""
-    box: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce():
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put((done, None))
-        except BaseException as exc:  # handed to the consumer
-            box.put((done, exc))
-
-    worker = threading.Thread(target=produce, name="import-complete", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item, exc = box.get()
-            if item is done:
-                if exc is not None:
-                    raise exc
-                return
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():
-            with contextlib.suppress(queue.Empty):
-                box.get(timeout=0.1)
-        worker.join()
 
 
 COMMIT_MEMORY = "400MB"  # DuckDB memory while a commit's rows wait for the end of the transaction
