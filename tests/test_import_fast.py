@@ -183,3 +183,19 @@ def test_a_failing_insert_leaves_the_store_as_it_was(stores, tmp_path, monkeypat
         pipeline.commit(plan, store)
     assert len(calls) == 3 and _stored(store) == []
     assert not any(t.name == "import-complete" and t.is_alive() for t in threading.enumerate())
+
+
+def test_timestamp_texts_at_once_equal_one_by_one():
+    import pandas as pd
+    from borderwatch.importers import sources
+
+    stamps = pa.array([dt.datetime(2025, 6, 1, 10, 0, 0), None, dt.datetime(2025, 6, 1, 10, 0, 0, 250_000),
+                       dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59), dt.datetime(1970, 1, 1)],
+                      pa.timestamp("us"))
+    columns = [stamps, stamps.cast(pa.timestamp("ms")), stamps.cast(pa.timestamp("s", tz="UTC"), safe=False),
+               pa.array([dt.date(2025, 6, 1), None, dt.date(1, 1, 1)], pa.date32()),
+               pa.array([0, 1_500, None, -86_400_000_000_001], pa.timestamp("ns"))]
+    for col in columns:
+        arr = col.to_numpy(zero_copy_only=False)
+        want = [None if np.isnat(v) else pd.Timestamp(v).isoformat() for v in arr]
+        assert sources._objects(arr).tolist() == want, col.type
