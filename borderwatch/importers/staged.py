@@ -131,9 +131,9 @@ def count_existing(store, plan) -> int:
 
 
 def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Complete the staged records (``incident_store.derived``) into Arrow tables of at most
-    INSERT_ROWS store rows and write them in one store transaction, one statement per table. A
-    thread completes the next table while DuckDB inserts the current one (it releases the GIL)."""
+    """Complete the staged records (``incident_store.derived``) into files of at most INSERT_ROWS
+    store rows and write them in one store transaction, one statement per file. A thread completes
+    the next file while DuckDB inserts the current one (DuckDB releases the GIL)."""
     report = plan.report
     source = plan.staged.unique()
     stamps = {"dataset": report.dataset, "ingested_at": incident_store.utcnow(),
@@ -151,16 +151,16 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
                 cur.unregister("staged")
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": "incidents"}))
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
-        # one statement per table keeps DuckDB's memory bounded; the ids are unique across tables,
-        # and the transaction makes the tables one write
-        for table in ahead.ahead(_complete(loc, source, stamps)):
-            cur.register("staged", table)
+        # one statement per file keeps DuckDB's memory bounded; the ids are unique across files,
+        # and the transaction makes the files one write
+        for path, count in ahead.ahead(_complete(loc, source, stamps)):
+            cur.register("staged", pads.dataset(str(path)))  # scanned by DuckDB, not loaded
             try:
                 queries.execute("insert_incidents", store=store)
             finally:
                 cur.unregister("staged")
-            rows += table.num_rows
-            del table
+            path.unlink()
+            rows += count
             if progress:
                 progress(rows, max(total, rows))
         written = int(queries.scalar("count_rows", store=store, idents={"table": "incidents"}) - before)
@@ -191,21 +191,33 @@ def _bounded_memory(cur):
         cur.execute(f"SET GLOBAL memory_limit = '{before}'")
 
 
-def _complete(loc, source: pathlib.Path, stamps: dict) -> Iterator[pa.Table]:
+def _complete(loc, source: pathlib.Path, stamps: dict) -> Iterator[tuple[pathlib.Path, int]]:
     """The staged rows as store rows (``incident_store.INCIDENT_SCHEMA``): what Borderwatch derives,
-    and the same ``stamps`` (dataset, ingest time, owner, releasability) on every row; in tables of
-    at most INSERT_ROWS rows."""
-    parts: list[pa.Table] = []
-    count = 0
-    for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):  # pre-buffering keeps every row group read
-        parts.append(_store_rows(loc, batch, stamps))
-        count += batch.num_rows
-        del batch
-        if count >= INSERT_ROWS:
-            yield pa.concat_tables(parts)
-            parts, count = [], 0
-    if parts:
-        yield pa.concat_tables(parts)
+    and the same ``stamps`` (dataset, ingest time, owner, releasability) on every row; in Parquet
+    files of at most INSERT_ROWS rows (DuckDB reads them into its own buffers, which spill under its
+    memory limit: an Arrow table handed to DuckDB stays in memory until the transaction ends)."""
+    out, path, count, part = None, None, 0, 0
+    try:
+        for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):  # pre-buffering keeps every row group read
+            table = _store_rows(loc, batch, stamps)
+            if out is None:
+                path = source.with_name(f"complete-{part}.parquet")
+                out, count, part = pq.ParquetWriter(path, table.schema, **STAGED_PARQUET), 0, part + 1
+            out.write_table(table)
+            count += table.num_rows
+            del table, batch
+            pa.default_memory_pool().release_unused()  # the batch's Arrow buffers, back to the system
+            if count >= INSERT_ROWS:
+                out.close()
+                out = None
+                yield path, count
+        if out is not None:
+            out.close()
+            out = None
+            yield path, count
+    finally:
+        if out is not None:
+            out.close()
 
 
 def _store_rows(loc, batch: pa.RecordBatch, stamps: dict) -> pa.Table:
