@@ -151,12 +151,13 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
                 cur.unregister("staged")
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": "incidents"}))
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
+        insert = "insert_incidents" if _any_stored(store, cur, source) else "insert_incidents_unseen"
         # one statement per file keeps DuckDB's memory bounded; the ids are unique across files,
         # and the transaction makes the files one write
         for path, count in ahead.ahead(_complete(loc, source, stamps)):
             cur.register("staged", pads.dataset(str(path)))  # scanned by DuckDB, not loaded
             try:
-                queries.execute("insert_incidents", store=store)
+                queries.execute(insert, store=store)
             finally:
                 cur.unregister("staged")
             path.unlink()
@@ -165,6 +166,16 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
                 progress(rows, max(total, rows))
         written = int(queries.scalar("count_rows", store=store, idents={"table": "incidents"}) - before)
     return {"written": written, "already_present": rows - written, "replaced": removed}
+
+
+def _any_stored(store, cur, source: pathlib.Path) -> bool:
+    """Whether the store holds any of the staged ids (under any owner): when it holds none, every
+    staged row is new and is inserted without comparing it with stored rows."""
+    cur.register("staged", pads.dataset(str(source)))  # scanned by DuckDB, not loaded
+    try:
+        return bool(queries.scalar("import_staged_stored_ids", store=store))
+    finally:
+        cur.unregister("staged")
 
 
 def _owners(source: pathlib.Path, owner: str | None) -> pa.Table:
