@@ -5,12 +5,26 @@ from __future__ import annotations
 import h3
 import h3.api.numpy_int as h3i
 import numpy as np
+import pyarrow as pa
+from h3ronpy.vector import coordinates_to_cells
 
 H3_RES = 9  # ~0.1 km2 cells: fine enough for any zoom we draw density at
 
 
 def cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """H3 cells (as unsigned 64-bit ints) at ``H3_RES`` for arrays of lon/lat."""
+    """H3 cells (as unsigned 64-bit ints) at ``H3_RES`` for arrays of lon/lat, computed for the whole
+    array at once (h3ronpy: the same cells as h3's one-point ``latlng_to_cell``, tested so). A
+    coordinate that is not finite raises, as it does point by point."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    if len(lon) == 0:
+        return np.array([], dtype=np.uint64)
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        return cells_one_by_one(lon, lat)  # h3's own error for the point that is not a number
+    return pa.array(coordinates_to_cells(lat, lon, H3_RES)).to_numpy(zero_copy_only=False).astype(np.uint64)
+
+
+def cells_one_by_one(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """``cells`` one point at a time with h3 (the reference the vectorised cells are tested against)."""
     return np.fromiter((h3i.latlng_to_cell(la, lo, H3_RES) for lo, la in zip(np.asarray(lon, float).tolist(), np.asarray(lat, float).tolist())),
                        dtype=np.uint64, count=len(lon))
 

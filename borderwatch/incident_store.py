@@ -55,6 +55,9 @@ class SegmentLocator:
         self.ids = np.array(segs.segment_id, dtype=object)
         self.nation_a = np.array(segs.nation_a, dtype=object)
         self.nation_b = np.array(segs.nation_b, dtype=object)
+        # the same as Arrow columns, taken from by index for a batch of points
+        self.ids_arrow, self.nation_a_arrow, self.nation_b_arrow = (
+            pa.array(list(v), pa.string()) for v in (self.ids, self.nation_a, self.nation_b))
         # the tree holds short pieces of each segment (at most PIECE_VERTICES vertices): the nearest
         # piece belongs to the nearest segment, and distances to short pieces are cheap to compute
         pieces, owner = _pieces(np.asarray(segs.geometry.values))
@@ -182,20 +185,23 @@ def locator(store: Store, max_age_s: float = 0.0) -> SegmentLocator:
 def derived(store: Store, lon: np.ndarray, lat: np.ndarray, *, max_age_s: float = 0.0) -> dict[str, pa.Array]:
     """What Borderwatch derives for incidents at these points: the H3 cell, the nearest border
     segment (within ``NEAREST_SEGMENT_MAX_DEG``), its nations and the agreements shared under it."""
-    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-    loc = locator(store, max_age_s=max_age_s)
-    near = loc.nearest(lon, lat)
-    has = near >= 0
-    k = np.maximum(near, 0)
+    return derived_with(locator(store, max_age_s=max_age_s), lon, lat)
 
-    def pick(values: np.ndarray) -> pa.Array:
-        return pa.array(np.where(has, values[k], None) if len(values) else [None] * len(lon), pa.string())
+
+def derived_with(loc: SegmentLocator, lon: np.ndarray, lat: np.ndarray) -> dict[str, pa.Array]:
+    """``derived`` with a locator already at hand (no store query: usable from any thread)."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    near = loc.nearest(lon, lat)
+    index = pa.array(near, pa.int64(), mask=near < 0)  # null where no segment is near
+
+    def pick(values: pa.Array) -> pa.Array:
+        return values.take(index) if len(values) else pa.nulls(len(lon), pa.string())
 
     return {
         "h3": pa.array(hexgrid.cells(lon, lat) if len(lon) else np.array([], np.uint64), pa.uint64()),
-        "segment_id": pick(loc.ids),
-        "nation_a": pick(loc.nation_a),
-        "nation_b": pick(loc.nation_b),
+        "segment_id": pick(loc.ids_arrow),
+        "nation_a": pick(loc.nation_a_arrow),
+        "nation_b": pick(loc.nation_b_arrow),
         "shared_under": loc.shared_under(near),
     }
 

@@ -9,6 +9,7 @@ and row numbers as before. GeoParquet is read one batch of rows at a time.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyproj
 
-from borderwatch.importers import delimited, safety, sources
+from borderwatch.importers import ahead, delimited, safety, sources
 from borderwatch.importers.report import FileRefused
 
 CHUNK_ROWS = 100_000  # default rows per chunk (the pipeline passes its own)
@@ -183,9 +184,15 @@ class ParquetChunks:
         return self.geo is None or self.wkb
 
     def __iter__(self) -> Iterator[Chunk]:
-        done = 0
         wanted = self.columns + ([self.primary] if self.primary else [])
-        for batch in self.file.iter_batches(batch_size=self.chunk_rows, columns=wanted):
+        # the next batch is read by a thread (pyarrow decodes pages without the GIL) while this one is validated
+        batches = ahead.ahead(self.file.iter_batches(batch_size=self.chunk_rows, columns=wanted))
+        with contextlib.closing(batches):
+            yield from self._chunks(batches)
+
+    def _chunks(self, batches) -> Iterator[Chunk]:
+        done = 0
+        for batch in batches:
             n = batch.num_rows
             attrs = pd.DataFrame({c: pd.Series(sources._objects(batch.column(c).to_numpy(zero_copy_only=False)),
                                                dtype=object) for c in self.columns})

@@ -162,10 +162,24 @@ def _gdal_read(path: pathlib.Path | str, layer: str | None = None, *, read_geome
 def _objects(col) -> np.ndarray:
     arr = np.asarray(col)
     if arr.dtype.kind == "M":
-        return np.array([None if np.isnat(v) else pd.Timestamp(v).isoformat() for v in arr], dtype=object)
+        return _stamp_texts(arr)
     out = arr.astype(object)
     if arr.dtype.kind == "f":
         out[np.isnan(arr)] = None
+    return out
+
+
+def _stamp_texts(arr: np.ndarray) -> np.ndarray:
+    """Each datetime64 as ``pd.Timestamp.isoformat`` writes it (None for NaT): whole seconds of
+    years 1-9999 for the whole array at once, any other value one by one."""
+    out = np.full(len(arr), None, dtype=object)
+    nat = np.isnat(arr)
+    seconds = arr.astype("datetime64[s]")
+    whole = ~nat & (seconds == arr) & (seconds >= np.datetime64("0001-01-01T00:00:00")) \
+        & (seconds <= np.datetime64("9999-12-31T23:59:59"))
+    out[whole] = np.datetime_as_string(seconds[whole], unit="s").astype(object)
+    for i in np.flatnonzero(~nat & ~whole):
+        out[i] = pd.Timestamp(arr[i]).isoformat()
     return out
 
 
@@ -175,7 +189,7 @@ def _decode(wkb: np.ndarray | None, n: int) -> tuple[np.ndarray, list[tuple[int,
         return np.full(n, None, dtype=object), []
     geoms = shapely.from_wkb(wkb, on_invalid="ignore")
     errors = []
-    bad = np.flatnonzero(pd.isna(geoms) & np.array([w is not None for w in wkb], dtype=bool))
+    bad = [i for i in np.flatnonzero(pd.isna(geoms)) if wkb[i] is not None]  # a blob, not a missing value
     for i in bad:
         try:
             shapely.from_wkb(wkb[i])

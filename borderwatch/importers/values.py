@@ -244,8 +244,9 @@ def parse_dates(values: list[Any], *, date_format: str | None = None, now: dt.da
         fast &= (values_fast >= early) & (values_fast <= np.datetime64(latest, "us"))
         out.values[fast] = values_fast[fast]
         out.precision[fast] = precision_fast[fast]
-    for i, s in enumerate(strings):
-        if s is None or fast[i]:
+    for i in np.flatnonzero(~fast).tolist():  # the rows the vectorised ISO parse left
+        s = strings[i]
+        if s is None:
             continue
         if date_format:
             try:
