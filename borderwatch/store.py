@@ -292,6 +292,10 @@ class Store:
             text = text.replace(self.postgres.password, "***")
         return self.s3.scrub(text) if self.s3 else text
 
+    def set_threads(self, n: int) -> None:
+        """DuckDB worker threads of this process's connection to the store (every cursor shares them)."""
+        self.cursor().execute(f"SET threads = {int(n)}")
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """The calling thread's cursor (DuckDB connections are not shared across threads)."""
         cur = getattr(self._local, "cursor", None)

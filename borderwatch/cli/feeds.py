@@ -103,6 +103,9 @@ def configure(p) -> None:
     p.add_argument("--listener-processes", type=int, default=1, metavar="N",
                    help="processes that read and parse CoT TCP connections (the service hands each new one to "
                         "the least busy); 2 uses a second core for parsing (default 1)")
+    p.add_argument("--store-threads", type=int, default=1, metavar="N",
+                   help="DuckDB threads of the service's store writes (default 1: a feed batch gains little from "
+                        "more, and each costs CPU that parsing needs)")
     p.add_argument("--cot-out", metavar="URL",
                    help="publish new incidents and segment impact-level changes as CoT to a TAK endpoint: "
                         "tcp://HOST:PORT or tls://HOST:PORT")
@@ -154,7 +157,8 @@ def run(args) -> int:
                         cot_out_release=args.cot_out_release, json_open=args.json_open,
                         open_remote=args.open_remote, cot_out_segments=not args.cot_out_no_segments,
                         cot_out_segment_every_s=max(1.0, args.cot_out_segment_every),
-                        listener_processes=max(1, min(args.listener_processes, 8)))
+                        listener_processes=max(1, min(args.listener_processes, 8)),
+                        store_threads=max(1, min(args.store_threads, 64)))
     stop = threading.Event()
 
     def on_signal(signum, frame):
