@@ -64,6 +64,9 @@ class SegmentLocator:
         self.shared = np.array([shared.get(s, []) for s in self.ids], dtype=object)
         # the same as an Arrow list column, with an empty list after the last segment for "none near"
         self.shared_arrow = pa.array([list(x) for x in self.shared] + [[]], pa.list_(pa.string()))
+        # segment id and nations as Arrow columns, with a null after the last segment for "none near"
+        self.names_arrow = {name: pa.array(list(values) + [None], pa.string()) for name, values in (
+            ("segment_id", self.ids), ("nation_a", self.nation_a), ("nation_b", self.nation_b))}
         self._cells: dict[int, int] = {}  # cell key -> segment index, NO_SEGMENT or UNSETTLED
 
     def shared_under(self, near: np.ndarray) -> pa.Array:
@@ -185,17 +188,11 @@ def derived(store: Store, lon: np.ndarray, lat: np.ndarray, *, max_age_s: float 
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     loc = locator(store, max_age_s=max_age_s)
     near = loc.nearest(lon, lat)
-    has = near >= 0
-    k = np.maximum(near, 0)
-
-    def pick(values: np.ndarray) -> pa.Array:
-        return pa.array(np.where(has, values[k], None) if len(values) else [None] * len(lon), pa.string())
-
+    # taken in Arrow (index len(ids): the null of "none near"), not element by element in Python
+    take = pa.array(np.where(near >= 0, near, len(loc.ids)), pa.int64())
     return {
         "h3": pa.array(hexgrid.cells(lon, lat) if len(lon) else np.array([], np.uint64), pa.uint64()),
-        "segment_id": pick(loc.ids),
-        "nation_a": pick(loc.nation_a),
-        "nation_b": pick(loc.nation_b),
+        **{name: values.take(take) for name, values in loc.names_arrow.items()},
         "shared_under": loc.shared_under(near),
     }
 

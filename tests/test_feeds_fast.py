@@ -135,3 +135,20 @@ def test_the_first_point_and_detail_are_read_and_unknown_errors_are_none():
     rec = cot.to_incident(ev)
     assert rec["occurred_at"] == cot.parse_event(msg).time.isoformat(timespec="microseconds")
     assert rec["location_error_m"] == 12.5 and "reported by A" in rec["description"]
+
+
+def test_segments_and_nations_are_taken_in_arrow_as_picked_one_by_one(feed_store):
+    import numpy as np
+
+    from borderwatch import incident_store
+
+    lon = np.array([-106.40, -30.0, -106.41, 23.65])
+    lat = np.array([31.70, 40.0, 31.71, 52.10])
+    got = incident_store.derived(feed_store, lon, lat)
+    loc = incident_store.locator(feed_store)
+    near = loc.nearest(lon, lat)
+    for name, values in (("segment_id", loc.ids), ("nation_a", loc.nation_a), ("nation_b", loc.nation_b)):
+        assert got[name].type == "string"
+        assert got[name].to_pylist() == [values[i] if i >= 0 else None for i in near]
+    assert got["segment_id"][0].as_py() == "MEX-USA" and got["segment_id"][1].as_py() is None
+    assert got["shared_under"].to_pylist()[1] == []
