@@ -152,3 +152,20 @@ def test_segments_and_nations_are_taken_in_arrow_as_picked_one_by_one(feed_store
         assert got[name].to_pylist() == [values[i] if i >= 0 else None for i in near]
     assert got["segment_id"][0].as_py() == "MEX-USA" and got["segment_id"][1].as_py() is None
     assert got["shared_under"].to_pylist()[1] == []
+
+
+def test_the_batch_window_grows_while_events_arrive_at_thousands_a_second(feed_store, tmp_path):
+    from borderwatch.feeds import writer as writer_mod
+    from borderwatch.feeds.status import FeedStats
+
+    w = writer_mod.StoreWriter(feed_store, journal_mod.Journal(tmp_path / "journal"), FeedStats(), batch_ms=250)
+    assert w.window() == 0.25  # nothing committed yet
+    w.last_batch, w.last_commit_s = writer_mod.BUSY_BATCH - 1, 0.05
+    assert w.window() == 0.25  # a few hundred a second: the latency stays at --batch-ms
+    w.last_batch = writer_mod.BUSY_BATCH
+    assert w.window() == writer_mod.BUSY_WINDOW_S
+    w.last_commit_s = 3.0
+    assert w.window() == writer_mod.MAX_WINDOW_S
+    slow = writer_mod.StoreWriter(feed_store, journal_mod.Journal(tmp_path / "j2"), FeedStats(), batch_ms=2000)
+    slow.last_batch = 50_000
+    assert slow.window() == 2.0

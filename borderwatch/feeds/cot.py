@@ -67,7 +67,7 @@ class CotEvent:
 
 
 # -- parsing ---------------------------------------------------------------------------------
-_PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
+_PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, collect_ids=False,
                           dtd_validation=False, remove_comments=True, remove_pis=True)
 
 
