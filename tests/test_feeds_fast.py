@@ -169,3 +169,16 @@ def test_the_batch_window_grows_while_events_arrive_at_thousands_a_second(feed_s
     slow = writer_mod.StoreWriter(feed_store, journal_mod.Journal(tmp_path / "j2"), FeedStats(), batch_ms=2000)
     slow.last_batch = 50_000
     assert slow.window() == 2.0
+
+
+def test_the_store_opens_with_the_duckdb_threads_asked_before_it_opens(tmp_path):
+    from borderwatch.store import Store
+
+    store = Store(tmp_path / "store")
+    try:
+        assert store.use_threads(1) is True
+        assert store.cursor().execute("SELECT current_setting('threads')").fetchone()[0] == 1
+        assert store.use_threads(2) is False  # already open: not changed under running queries
+        assert store.cursor().execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    finally:
+        store.close()

