@@ -51,12 +51,7 @@ def encode(record: dict) -> bytes:
 def decode(line: bytes) -> dict | None:
     """A journal line's record, or None when the line is torn or corrupt."""
     payload = checked(line)
-    if payload is None:
-        return None
-    try:
-        return orjson.loads(payload)
-    except ValueError:
-        return None
+    return None if payload is None else _loads(payload)
 
 
 def _loads(payload: bytes) -> dict | None:
