@@ -69,12 +69,14 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
             raise StoreError(f"DuckDB extension '{name}' could not be loaded from its package: {exc}") from exc
 
 
-def new_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with spatial, sqlite, postgres and ducklake loaded offline."""
+def new_connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with spatial, sqlite, postgres and ducklake loaded offline;
+    ``threads``: its worker threads (DuckDB's default: one per core)."""
     ext_dir = extension_directory()
     ext_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(
         config={
+            **({"threads": int(threads)} if threads else {}),
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
             "extension_directory": str(ext_dir),

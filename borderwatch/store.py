@@ -141,6 +141,7 @@ class Store:
         self.as_of = as_of if as_of is not None else _AS_OF
         self.pinned_snapshot: int | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
+        self.threads: int | None = None  # DuckDB worker threads of the connection (use_threads)
         self._local = threading.local()
         self._open_lock = threading.Lock()
         self._thread_lock = threading.RLock()  # writers within this process
@@ -185,7 +186,7 @@ class Store:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A new DuckDB connection ready to attach this lake."""
-        con = new_connection()
+        con = new_connection(self.threads)
         try:
             self.configure(con)
         except BaseException:
@@ -298,6 +299,13 @@ class Store:
         if self.postgres and self.postgres.password:
             text = text.replace(self.postgres.password, "***")
         return self.s3.scrub(text) if self.s3 else text
+
+    def use_threads(self, n: int | None) -> bool:
+        """DuckDB worker threads of this process's connection to the store (every cursor shares
+        them), set when it opens: False once it is open (``SET threads`` while other threads query
+        the same connection can wait on them for ever)."""
+        self.threads = n
+        return self._con is None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """The calling thread's cursor (DuckDB connections are not shared across threads)."""

@@ -310,6 +310,7 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
             acc0 = status(store)["counts"]["accepted"]
             pids = service_pids(store, svc)
             cpu0 = cpu_seconds(pids)
+            own0 = cpu_seconds([svc.pid])  # the service process alone (journal, store writer)
             r0 = len(reruns)
             probe.start()
             sent, send_s = send_at_rate(port, rate, args.seconds, args.connections, index)
@@ -326,6 +327,7 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
                 time.sleep(0.05)
             drain_s = time.monotonic() - t_end
             cpu_us = (cpu_seconds(pids) - cpu0) / max(sent, 1) * 1e6  # service CPU per event, all processes
+            own_us = (cpu_seconds([svc.pid]) - own0) / max(sent, 1) * 1e6
             probe.join(75)
             expected = sent_total + sent + len(probe.ids)
             settle_by = time.monotonic() + 30
@@ -354,13 +356,16 @@ def run_rates(label: str, root: pathlib.Path, store, store_path: pathlib.Path, a
                    "app_rerun_p50_s": round(statistics.median(runs), 3) if runs else None,
                    "app_rerun_max_s": round(max(runs), 3) if runs else None, "lost": lost, "duplicates": dup,
                    "service_cpu_us_per_event": round(cpu_us, 1),
+                   "service_process_cpu_us_per_event": round(own_us, 1),
+                   "listener_processes_cpu_us_per_event": round(cpu_us - own_us, 1),
                    "load": load_during, "sustained": sustained}
             results.append(row)
             print(f"{rate:7.0f} {sent:8d} {send_s:7.1f} {row['accepted_per_s']:9.0f} {drain_s:8.1f} "
                   f"{row['stored_per_s']:9.0f} {p50:8.2f} {pct(0.95):6.2f} {pct(0.99):6.2f} "
                   f"{(row['app_rerun_p50_s'] or float('nan')):8.2f} {(row['app_rerun_max_s'] or float('nan')):8.2f} "
                   f"{lost:5d} {dup:4d}  {load_during}  {'sustained' if sustained else 'NOT sustained'}  "
-                  f"service CPU {cpu_us:.0f} µs/event", flush=True)
+                  f"service CPU {cpu_us:.0f} µs/event (service process {own_us:.0f}, "
+                  f"listener processes {cpu_us - own_us:.0f})", flush=True)
             if lost:
                 print("LOSS DETECTED", flush=True)
             if not sustained and drain_s > args.seconds:

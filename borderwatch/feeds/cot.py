@@ -67,7 +67,7 @@ class CotEvent:
 
 
 # -- parsing ---------------------------------------------------------------------------------
-_PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
+_PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, collect_ids=False,
                           dtd_validation=False, remove_comments=True, remove_pis=True)
 
 
@@ -100,7 +100,11 @@ def parse_event(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> CotEvent:
         return takv1.parse_event(data)
     if not data.strip():
         raise Rejected("empty message")
-    root = _safe_xml(data)
+    return event_from_root(_safe_xml(data))
+
+
+def event_from_root(root) -> CotEvent:
+    """The ``CotEvent`` of a parsed ``<event>`` element (``Rejected`` when it is not a valid one)."""
     if root.tag != "event":
         raise Rejected(f"root element is <{records.clip(root.tag, 30)}>, not a CoT <event>")
     a = root.attrib
@@ -122,23 +126,25 @@ def parse_event(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> CotEvent:
     if start and stale and stale < start:
         raise Rejected("event stale time precedes its start time")
 
-    kids = _children(root)
-    point = kids.get("point")
-    fields: dict = {}
-    if point is not None:
-        p = fields["raw_point"] = dict(point.attrib)  # read from the dict: lxml's attribute lookups cost more
-        fields["has_point"] = True
-        for name in ("lat", "lon", "hae", "ce", "le"):
-            fields[name] = _num(p.get(name))
-        for name in ("hae", "ce", "le"):
-            if fields[name] is not None and fields[name] >= records.UNKNOWN_ERROR_M:
-                fields[name] = None
-
-    detail = kids.get("detail")
-    if detail is not None:
-        fields.update(detail_fields(detail))
-    return CotEvent(uid=uid, type=cot_type, time=time, start=start, stale=stale, how=a.get("how"),
-                    version=a.get("version"), **fields)
+    point = detail = None
+    for child in root:  # the first <point> and <detail> in one pass: find() costs about 2 µs a call
+        tag = child.tag
+        if tag == "point":
+            if point is None:
+                point = child
+        elif tag == "detail" and detail is None:
+            detail = child
+    details = detail_fields(detail) if detail is not None else {}
+    if point is None:
+        return CotEvent(uid, cot_type, time, start, stale, a.get("how"), a.get("version"), **details)
+    p = dict(point.attrib)  # read from the dict: lxml's attribute lookups cost more
+    hae, ce, le = _num(p.get("hae")), _num(p.get("ce")), _num(p.get("le"))
+    unknown = records.UNKNOWN_ERROR_M
+    # positional up to has_point: a dataclass built from 20 keywords costs twice as much
+    return CotEvent(uid, cot_type, time, start, stale, a.get("how"), a.get("version"),
+                    _num(p.get("lat")), _num(p.get("lon")), None if hae is not None and hae >= unknown else hae,
+                    None if ce is not None and ce >= unknown else ce, None if le is not None and le >= unknown else le,
+                    True, raw_point=p, **details)
 
 
 def _children(element) -> dict:
@@ -257,6 +263,10 @@ KEYWORDS: tuple[tuple[str, str], ...] = (
 _KEYWORDS = tuple((threat, re.compile(r"\b(?:" + rx + r")\b", re.IGNORECASE)) for threat, rx in KEYWORDS)
 # one pass over the text tells whether any keyword occurs (most remarks have none)
 _ANY_KEYWORD = re.compile(r"\b(?:" + "|".join(rx for _, rx in KEYWORDS) + r")\b", re.IGNORECASE)
+# the same patterns matched case-sensitively against ASCII text in lower case: the same answers
+# for ASCII text (the keywords are lower-case ASCII), 3-4 times faster than IGNORECASE
+_KEYWORDS_LOWER = tuple((threat, re.compile(rx.pattern)) for threat, rx in _KEYWORDS)
+_ANY_KEYWORD_LOWER = re.compile(_ANY_KEYWORD.pattern)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -271,9 +281,15 @@ def rule_for(cot_type: str) -> Rule | None:
 
 
 def refine(threat: str, text: str) -> str:
-    if threat not in ("other", "illegal_crossing") or not text or not _ANY_KEYWORD.search(text):
+    if threat not in ("other", "illegal_crossing") or not text:
         return threat
-    for candidate, rx in _KEYWORDS:
+    if text.isascii():
+        text, any_keyword, keywords = text.lower(), _ANY_KEYWORD_LOWER, _KEYWORDS_LOWER
+    else:  # Unicode case folding (e.g. the Kelvin sign as k) as IGNORECASE does it
+        any_keyword, keywords = _ANY_KEYWORD, _KEYWORDS
+    if not any_keyword.search(text):
+        return threat
+    for candidate, rx in keywords:
         if rx.search(text):
             return candidate
     return threat
@@ -333,12 +349,12 @@ def to_incident(ev: CotEvent, *, nation: str | None = None, now: dt.datetime | N
     elif ev.has_sensor and ev.type.startswith("a-") and "-A" in ev.type:
         source = "uav"
     description = description_override or _describe(ev, label)
-    time_iso = _iso(ev.time)
+    time_iso = ev.time.isoformat()
     extra = {"uid": ev.uid, "type": ev.type, "how": ev.how, "callsign": ev.callsign, "wire": ev.wire,
              "time": time_iso, "start": time_iso if ev.start is ev.time else _iso(ev.start),
              "stale": time_iso if ev.stale is ev.time else _iso(ev.stale)}
     return records.make_record(
-        incident_id=f"cot:{ev.uid}", occurred_at=occurred, threat_type=threat, severity=severity,
+        incident_id=f"cot:{ev.uid}", occurred_at=occurred, occurred_iso=time_iso, threat_type=threat, severity=severity,
         lat=lat, lon=lon, location_error_m=ce, source=source, confidence=confidence,
         reporting_nation=reporting_nation, description=description, dataset=DATASET, extra=extra,
     )

@@ -51,8 +51,10 @@ def encode(record: dict) -> bytes:
 def decode(line: bytes) -> dict | None:
     """A journal line's record, or None when the line is torn or corrupt."""
     payload = checked(line)
-    if payload is None:
-        return None
+    return None if payload is None else _loads(payload)
+
+
+def _loads(payload: bytes) -> dict | None:
     try:
         return orjson.loads(payload)
     except ValueError:
@@ -109,7 +111,10 @@ class Journal:
         self.on_failed = on_failed or (lambda recs, reason: None)
         self.max_queue = max_queue
         self.cond = threading.Condition()
+        # entries (last sequence number, journal line(s), record, how many lines): a listener
+        # process's read is one entry of many lines; ``queued`` counts the lines
         self.queue: collections.deque = collections.deque()
+        self.queued = 0
         self.next_seq = 1
         self.durable_seq = 0
         self.failed_seqs: set[int] = set()
@@ -162,13 +167,14 @@ class Journal:
         Blocks while the queue is full: a TCP sender then slows down instead of losing data."""
         line = encode(record)
         with self.cond:
-            while len(self.queue) >= self.max_queue and not self.closing:
+            while self.queued >= self.max_queue and not self.closing:
                 self.cond.wait(0.5)
             if self.closing:
                 raise RuntimeError("the journal is closed")
             seq = self.next_seq
             self.next_seq += 1
-            self.queue.append((seq, line, record))
+            self.queue.append((seq, line, record, 1))
+            self.queued += 1
             self.cond.notify_all()
             return seq
 
@@ -186,7 +192,7 @@ class Journal:
         if not lines:
             return out
         with self.cond:
-            while len(self.queue) >= self.max_queue and not self.closing:
+            while self.queued >= self.max_queue and not self.closing:
                 self.cond.wait(0.5)
             if self.closing:
                 raise RuntimeError("the journal is closed")
@@ -198,24 +204,31 @@ class Journal:
                     seq = next(seqs)
                     line, rec = lines[k]
                     k += 1
-                    self.queue.append((seq, line, rec))
+                    self.queue.append((seq, line, rec, 1))
                     out[i] = seq
+            self.queued += len(lines)
             self.cond.notify_all()
         return out
 
-    def submit_lines(self, lines: list[tuple[bytes, dict]]) -> list[int]:
-        """Queue journal lines already encoded (``encode``) by a listener process, each with the
-        record the durability callbacks see (its ``extra`` channel and peer); blocks like ``submit``."""
+    def submit_block(self, data: bytes, count: int, record: dict) -> int:
+        """Queue ``count`` journal lines already encoded (``encode``) by a listener process, back to
+        back in ``data``, as one entry: one lock round trip and one piece to write, however many
+        events. The durability callbacks see ``record`` (its ``extra`` channel and peer) once per
+        line. Returns the last line's sequence number; blocks like ``submit``."""
+        ends = data.count(b"\n")
+        if count < 1 or ends != count or not data.endswith(b"\n"):
+            raise ValueError(f"a block of {count} journal line(s) holds {ends} line end(s)")
         with self.cond:
-            while len(self.queue) >= self.max_queue and not self.closing:
+            while self.queued >= self.max_queue and not self.closing:
                 self.cond.wait(0.5)
             if self.closing:
                 raise RuntimeError("the journal is closed")
-            first = self.next_seq
-            self.next_seq += len(lines)
-            self.queue.extend((first + k, line, rec) for k, (line, rec) in enumerate(lines))
+            self.next_seq += count
+            last = self.next_seq - 1
+            self.queue.append((last, data, record, count))
+            self.queued += count
             self.cond.notify_all()
-        return list(range(first, first + len(lines)))
+        return last
 
     def wait(self, seq: int, timeout: float = 30.0) -> bool:
         """True once record ``seq`` is durable (False if it failed or the wait timed out)."""
@@ -253,9 +266,15 @@ class Journal:
                     return
                 batch = list(self.queue)
                 self.queue.clear()
+                self.queued = 0
                 self.cond.notify_all()  # room in the queue again
-            data = b"".join(line for _, line, _ in batch)
-            records = [rec for _, _, rec in batch]
+            data = b"".join([line for _, line, _, _ in batch])
+            records: list[dict] = []
+            for _, _, rec, n in batch:  # each line's record (a block's lines share one)
+                if n == 1:
+                    records.append(rec)
+                else:
+                    records.extend([rec] * n)
             try:
                 if self.offset and self.offset + len(data) > self.segment_bytes:
                     self._open_segment(self.segment + 1)
@@ -269,7 +288,7 @@ class Journal:
                 log.error("%s; %d event(s) not accepted", reason, len(batch))
                 self._recover_after_failure()
                 with self.cond:
-                    self.failed_seqs.update(seq for seq, _, _ in batch)
+                    self.failed_seqs.update(s for seq, _, _, n in batch for s in range(seq - n + 1, seq + 1))
                     self.durable_seq = batch[-1][0]
                     self.cond.notify_all()
                 self.on_failed(records, reason)
@@ -334,7 +353,6 @@ class JournalReader:
              raw: bool = False) -> tuple[list[tuple[int, dict]], Position]:
         """Records from ``start`` up to at most ``end``: ([(segment, record)], new position); with
         ``raw``, each record's checked JSON payload (bytes) instead of the record."""
-        take = checked if raw else decode
         out: list[tuple[int, dict]] = []
         seg, off = start
         while len(out) < max_records and (seg, off) < tuple(end):
@@ -353,17 +371,21 @@ class JournalReader:
                 f.seek(off)
                 data = f.read(min(self.CHUNK, limit - off))
             pos = 0
-            while len(out) < max_records:
-                j = data.find(b"\n", pos)
-                if j < 0:
-                    break
-                rec = take(data[pos:j + 1])
+            whole = data.rfind(b"\n") + 1  # the chunk's complete lines, split at once
+            for line in data[:whole - 1].split(b"\n")[:max_records - len(out)] if whole else ():
+                # checked(), inline: this loop runs for every event the store writer commits
+                payload = line[9:]
+                try:
+                    ok = line[8:9] == b" " and int(line[:8], 16) == zlib.crc32(payload)
+                except ValueError:
+                    ok = False
+                rec = (payload if raw else _loads(payload)) if ok else None
                 if rec is None:
                     self.corrupt += 1
                     log.error("journal %s: corrupt line at byte %d skipped", path.name, off + pos)
                 else:
                     out.append((seg, rec))
-                pos = j + 1
+                pos += len(line) + 1
             if pos == 0:
                 if len(data) < limit - off:
                     # no line end within a whole chunk: not a record this service wrote

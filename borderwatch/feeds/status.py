@@ -108,8 +108,8 @@ class FeedStats:
             minute = int(now // 60)
             n = len(channels)
             self.counts["accepted"] += n
-            for ch in channels:
-                self.channels[ch]["accepted"] += 1
+            for ch, k in collections.Counter(channels).items():  # counted in C: thousands a second
+                self.channels[ch]["accepted"] += k
                 self.last_event[ch] = now
             self.last_event_at = now
             if self.buckets and self.buckets[-1][0] == minute:

@@ -49,7 +49,12 @@ def cot_record(message: bytes, *, max_message: int, nation: str | None, keep_pat
     """The journal record of one CoT message (an incident, or a patrol position when kept);
     ``Ignored`` / ``Rejected`` otherwise. Shared by the service and its listener processes.
     ``now``: the wall clock read once for all the messages of one read."""
-    ev = cot.parse_event(message, max_bytes=max_message)
+    return event_record(cot.parse_event(message, max_bytes=max_message), nation=nation,
+                        keep_patrols=keep_patrols, client=client, now=now)
+
+
+def event_record(ev: cot.CotEvent, *, nation: str | None, keep_patrols: bool, client=None, now=None) -> dict:
+    """The journal record of a parsed CoT event (see ``cot_record``)."""
     nation = client.nation if client and client.nation else nation
     if keep_patrols and patrols.is_position(ev):
         return patrols.to_record(ev, nation=nation, now=now)
@@ -64,7 +69,7 @@ def _send(parent: socket.socket, header: dict, blob: bytes = b"") -> None:
 
 def _messages(peer: str, items, args, received_at: str) -> tuple[dict, bytes]:
     """Validate and encode one read's messages: (frame header, journal lines)."""
-    lines, lens, rejected, ignored = [], [], [], []
+    lines, rejected, ignored = [], [], []
     now = records.wall_clock()
     for message, reason in items:
         if message is None:
@@ -88,8 +93,8 @@ def _messages(peer: str, items, args, received_at: str) -> tuple[dict, bytes]:
             rejected.append((f"internal error: {type(exc).__name__}: {exc}", records.excerpt(message, 200)))
             continue
         lines.append(line)
-        lens.append(len(line))
-    return {"peer": peer, "received": len(items), "lens": lens, "rejected": rejected, "ignored": ignored}, b"".join(lines)
+    return {"peer": peer, "received": len(items), "lines": len(lines), "rejected": rejected,
+            "ignored": ignored}, b"".join(lines)
 
 
 def child_main(argv: list[str] | None = None) -> int:
@@ -269,20 +274,21 @@ class ListenerProcess:
             svc._ignore(CHANNEL, peer, reason)
         self.counts["rejected"] += len(header["rejected"])
         self.counts["ignored"] += len(header["ignored"])
-        if not header["lens"]:
+        count = header["lines"]
+        if not count:
             return
         stub = {"extra": {"channel": CHANNEL, "peer": peer}}
-        lines, at = [], 0
-        for n in header["lens"]:
-            lines.append((blob[at:at + n], stub))
-            at += n
-        try:
-            svc.journal.submit_lines(lines)
+        try:  # the read's journal lines as they came, one entry: no line is cut out or copied here
+            svc.journal.submit_block(blob, count, stub)
         except RuntimeError as exc:  # the journal closed: shutting down
-            for _ in lines:
+            for _ in range(count):
                 svc._reject(CHANNEL, peer, f"not accepted: {exc}", "")
             return
-        self.counts["submitted"] += len(lines)  # handed to the journal; "accepted" once durable
+        except ValueError as exc:  # not whole journal lines: a fault of the listener process
+            for _ in range(count):
+                svc._reject(CHANNEL, peer, f"internal error: {exc}", "")
+            return
+        self.counts["submitted"] += count  # handed to the journal; "accepted" once durable
 
     def _reap(self, timeout: float = 10.0) -> int | None:
         if self.proc is None:
