@@ -154,20 +154,23 @@ def test_segments_and_nations_are_taken_in_arrow_as_picked_one_by_one(feed_store
     assert got["shared_under"].to_pylist()[1] == []
 
 
-def test_the_batch_window_grows_while_events_arrive_at_thousands_a_second(feed_store, tmp_path):
+def test_the_batch_window_follows_the_last_commit_and_is_bounded(feed_store, tmp_path):
+    """The window is --batch-ms, longer while commits take long, never over MAX_WINDOW_S (unless
+    --batch-ms itself is longer). A fixed longer window under load was tried and dropped: at 20,000
+    events a second it pushed the send → queryable p99 from under 2 s to 3.1 s on a quiet machine."""
     from borderwatch.feeds import writer as writer_mod
     from borderwatch.feeds.status import FeedStats
 
     w = writer_mod.StoreWriter(feed_store, journal_mod.Journal(tmp_path / "journal"), FeedStats(), batch_ms=250)
     assert w.window() == 0.25  # nothing committed yet
-    w.last_batch, w.last_commit_s = writer_mod.BUSY_BATCH - 1, 0.05
-    assert w.window() == 0.25  # a few hundred a second: the latency stays at --batch-ms
-    w.last_batch = writer_mod.BUSY_BATCH
-    assert w.window() == writer_mod.BUSY_WINDOW_S
+    w.last_commit_s = 0.05
+    assert w.window() == 0.25  # quick commits: the latency stays at --batch-ms
+    w.last_commit_s = 0.6
+    assert w.window() == 0.6 * writer_mod.COMMIT_SHARE
     w.last_commit_s = 3.0
     assert w.window() == writer_mod.MAX_WINDOW_S
     slow = writer_mod.StoreWriter(feed_store, journal_mod.Journal(tmp_path / "j2"), FeedStats(), batch_ms=2000)
-    slow.last_batch = 50_000
+    slow.last_commit_s = 0.1
     assert slow.window() == 2.0
 
 

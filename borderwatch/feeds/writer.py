@@ -27,13 +27,6 @@ MAX_BATCH = 20_000
 # longer). At low rates the window stays at --batch-ms.
 COMMIT_SHARE = 1.0
 MAX_WINDOW_S = 1.0
-# While events arrive at well over 10,000 a second (the last batch held BUSY_BATCH or more), the
-# window is at least BUSY_WINDOW_S: a commit costs about 25 ms of CPU plus 4.5 µs per event, so
-# batches of 10,000 instead of 4,000 cut the writer's CPU per event by a third. Below that rate the
-# window stays at --batch-ms (or the last commit's duration), and so does the latency: with 2,000
-# here, 5,000 events/s already drew 0.5 s windows and doubled the send → queryable p99 (2.9 s).
-BUSY_BATCH = 4_000
-BUSY_WINDOW_S = 0.5
 COMPACT_EVERY_S = 600.0
 ALERTS_EVERY_S = 5.0  # alert rules are evaluated at most this often after feed commits
 ALERTS_IDLE_S = 60.0  # and this often while nothing arrives
@@ -110,7 +103,6 @@ class StoreWriter:
         self.alerts_due = False  # a commit since the last evaluation
         self.last_commit_s = 0.0  # how long the last batch took to commit
         self.full_batch = False  # the last read stopped at max_batch: more is waiting, no pause
-        self.last_batch = 0  # events in the last batch read
 
     def start(self) -> None:
         saved = self.checkpoint.load()
@@ -149,8 +141,7 @@ class StoreWriter:
 
     def window(self) -> float:
         """Seconds to gather the next batch: ``batch_ms``, longer while commits take long."""
-        busy = BUSY_WINDOW_S if self.last_batch >= BUSY_BATCH else 0.0
-        return min(max(self.batch_s, COMMIT_SHARE * self.last_commit_s, busy), max(self.batch_s, MAX_WINDOW_S))
+        return min(max(self.batch_s, COMMIT_SHARE * self.last_commit_s), max(self.batch_s, MAX_WINDOW_S))
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -177,7 +168,6 @@ class StoreWriter:
         end = self.journal.durable_position()
         items, new_pos = self.reader.read(self.position, end, self.max_batch, raw=True)
         self.full_batch = len(items) >= self.max_batch
-        self.last_batch = len(items)
         if items:
             first = self.journal.first_segment  # records of an earlier run (none once it is replayed)
             replayed = sum(1 for seg, _ in items if seg < first) if items[0][0] < first else 0
