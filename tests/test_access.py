@@ -252,6 +252,7 @@ def test_queries_over_layer_tables_all_pass_the_access_rule():
         "feed_incidents": "feed service's check that accepted events are stored exactly once",
         "import_fortifications": "writer", "import_sensors": "writer", "insert_incidents": "writer",
         "delete_incident_dataset": "writer (an import's replace: only the owners it writes, its own nation for an account)",
+        "import_staged_stored_ids": "writer (an import's choice of insert query, under the writer lock; never shown)",
         "refresh_segment_coverage": "derived table for unrestricted use; viewers get segment_coverage",
     }
     reads = re.compile(r"(from|join)\s+(incidents|sensors|fortifications)\b", re.I)

@@ -34,6 +34,17 @@ def click_first_row(page) -> None:
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
 
 
+def drawn_paths(page) -> int:
+    """Shapes on the page's map; 0 while a rerun replaces its frame (the map reports its first view
+    and may be drawn again just after the frame was found)."""
+    try:
+        return browser.map_frame(page).locator("path.leaflet-interactive").count()
+    except Exception as exc:  # the frame went away between finding it and reading it
+        if "detached" not in str(exc):
+            raise
+        return 0
+
+
 def test_filter_table_drill_down_export(streamlit_app, small_store_env, page_factory, small_store):
     base = streamlit_app(ROOT / "app.py", env=small_store_env)
     session = page_factory(f"{base}/analysis?window=365d&nations=USA", viewport=(1400, 1600))
@@ -51,8 +62,7 @@ def test_filter_table_drill_down_export(streamlit_app, small_store_env, page_fac
     # select a row: the incident's small map draws, with its details
     click_first_row(page)
     browser.wait_for_app(page)
-    frame = browser.map_frame(page)
-    assert frame.locator("path.leaflet-interactive").count() >= 1
+    browser.wait_until(lambda: drawn_paths(page) >= 1, what="the incident's map drawn")
     drill = page.get_by_role("button", name="Drill down to segment")
     drill.wait_for()
     segment = drill.inner_text().rsplit(" ", 1)[-1].strip()
