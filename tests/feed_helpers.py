@@ -216,3 +216,23 @@ def refusals(store) -> list[str]:
 
     frame = audit.entries(store, action="feed-refused", limit=100)
     return list(frame.detail)
+
+
+def journal_failing_once(journal_mod, path, monkeypatch):
+    """A journal whose first fsync fails with a full disk; returns (journal, failed, durable): what
+    its callbacks were told."""
+    failed, durable = [], []
+    j = journal_mod.Journal(path, on_durable=durable.extend,
+                            on_failed=lambda recs, reason: failed.append((len(recs), reason)))
+    j.open()
+    real = journal_mod.os.fdatasync
+    calls = {"n": 0}
+
+    def flaky(fd):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(28, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", flaky)
+    return j, failed, durable

@@ -26,7 +26,7 @@ from borderwatch.feeds.service import FeedConfig, FeedService
 from borderwatch.filters import Filter
 
 from conftest import REALDATA, ROOT
-from feed_helpers import DECL, EL_PASO, _certs, iso, now_utc, event, uid, wait_until, stored, rows_by_id, send_tcp, send_udp, split_randomly  # noqa: F401
+from feed_helpers import DECL, EL_PASO, _certs, iso, now_utc, event, uid, wait_until, stored, rows_by_id, send_tcp, send_udp, split_randomly, journal_failing_once  # noqa: F401
 
 COT_DIR = REALDATA / "cot"
 
@@ -828,20 +828,7 @@ def test_crash_and_restart_loses_and_duplicates_nothing(feed_store, service):
 
 
 def test_journal_write_failure_rejects_those_events_and_recovers(tmp_path, monkeypatch):
-    failed, durable = [], []
-    j = journal_mod.Journal(tmp_path / "journal", on_durable=durable.extend,
-                            on_failed=lambda recs, reason: failed.append((len(recs), reason)))
-    j.open()
-    real = journal_mod.os.fdatasync
-    calls = {"n": 0}
-
-    def flaky(fd):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise OSError(28, "No space left on device")
-        return real(fd)
-
-    monkeypatch.setattr(journal_mod.os, "fdatasync", flaky)
+    j, failed, durable = journal_failing_once(journal_mod, tmp_path / "journal", monkeypatch)
     first = j.submit({"n": 1})
     assert j.wait(first, 5) is False
     second = j.submit({"n": 2})

@@ -10,7 +10,7 @@ import pytest
 
 from borderwatch.feeds import cot, records, worker
 from borderwatch.feeds import journal as journal_mod
-from feed_helpers import event, uid
+from feed_helpers import event, journal_failing_once, uid
 
 
 def _lines(n: int) -> list[bytes]:
@@ -54,20 +54,7 @@ def test_a_block_that_is_not_whole_lines_is_refused_and_nothing_is_written(tmp_p
 
 
 def test_a_failed_write_of_a_block_fails_every_line_of_it(tmp_path, monkeypatch):
-    failed, durable = [], []
-    j = journal_mod.Journal(tmp_path / "journal", on_durable=durable.extend,
-                            on_failed=lambda recs, reason: failed.append((len(recs), reason)))
-    j.open()
-    real = journal_mod.os.fdatasync
-    calls = {"n": 0}
-
-    def flaky(fd):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise OSError(28, "No space left on device")
-        return real(fd)
-
-    monkeypatch.setattr(journal_mod.os, "fdatasync", flaky)
+    j, failed, durable = journal_failing_once(journal_mod, tmp_path / "journal", monkeypatch)
     last = j.submit_block(b"".join(_lines(3)), 3, {"extra": {"channel": "cot-tcp"}})
     assert j.wait(last, 5) is False
     assert all(j.wait(seq, 1) is False for seq in (last - 2, last - 1, last))
