@@ -53,7 +53,7 @@ def live() -> None:
     top = st.columns([2.3, 1.1, 1.1, 1.1, 0.9, 1.0, 1.0], vertical_alignment="top")
     flt = playback.controls(st.session_state["bw_filter"], live_map.utcnow(), top[6])  # the step narrows the window
     st.session_state["bw_filter"] = flt
-    ui.write_url(flt)
+    ui.write_url(flt, symbols=symbols)  # the symbol mode this page chose: a rerun may bring the URL from before it
     fly = st.session_state.pop("bw_fly", None)  # the search box's target replaces the map's own view
     ctx, center, zoom = live_map.context(flt, None if fly else st.session_state.get("live_map"),
                                         (fly.lat, fly.lon, fly.zoom) if fly else ui.url_view(),
