@@ -100,36 +100,37 @@ def take_token(con, *, table_ready: bool = False) -> LockToken:
                      tuple((int(m[0]), m[1], int(m[2])) for m in abandoned))
 
 
+def _vouch(con, token: LockToken | None, sql: str, params: dict):
+    """One row of ``sql`` on the lock session, or None when that session cannot answer (gone,
+    closed, never taken): a session that cannot answer cannot vouch for the lock."""
+    if con is None or token is None or con.closed:
+        return None
+    try:
+        return con.execute(sql, params).fetchone()
+    except Exception:  # noqa: BLE001 - any failure to answer means the session cannot vouch for the lock
+        return None
+
+
 def mark(con, token: LockToken | None, key: int) -> bool:
     """Before a commit: leave this session's marker, only if it still holds the lock; says whether it does."""
-    if con is None or token is None or con.closed:
-        return False
-    try:
-        row = con.execute(
-            f"INSERT INTO {PENDING} AS p (pid, backend_start, after_snapshot) "
-            f"SELECT pg_backend_pid(), {_ME}, %(after)s WHERE pg_backend_pid() = %(pid)s AND {_LOCKED} "
-            "ON CONFLICT (pid, backend_start) DO UPDATE SET after_snapshot = least(p.after_snapshot, "
-            "excluded.after_snapshot), marked_at = now() RETURNING 1",
-            {"after": token.snapshot, "pid": token.pid, **_key(key)}).fetchone()
-    except Exception:  # noqa: BLE001 - any failure to answer means the session cannot vouch for the lock
-        return False
+    row = _vouch(con, token,
+                 f"INSERT INTO {PENDING} AS p (pid, backend_start, after_snapshot) "
+                 f"SELECT pg_backend_pid(), {_ME}, %(after)s WHERE pg_backend_pid() = %(pid)s AND {_LOCKED} "
+                 "ON CONFLICT (pid, backend_start) DO UPDATE SET after_snapshot = least(p.after_snapshot, "
+                 "excluded.after_snapshot), marked_at = now() RETURNING 1",
+                 {"after": token.snapshot if token else None, "pid": token.pid if token else None, **_key(key)})
     return row is not None
 
 
 def held(con, token: LockToken | None, key: int) -> bool:
     """The lock session that produced ``token`` is alive and still holds advisory lock ``key``; if
     so, its marker (a commit confirmed) is removed in the same statement."""
-    if con is None or token is None or con.closed:
-        return False
-    try:
-        row = con.execute(
-            f"WITH mine AS (SELECT pg_backend_pid() AS pid, {_LOCKED} AS locked), "
-            f"confirmed AS (DELETE FROM {PENDING} p USING mine WHERE mine.locked AND p.pid = mine.pid "
-            f"AND p.backend_start = {_ME} RETURNING 1) "
-            "SELECT pid, locked, (SELECT count(*) FROM confirmed) FROM mine", _key(key)).fetchone()
-    except Exception:  # noqa: BLE001 - any failure to answer means the session cannot vouch for the lock
-        return False
-    return int(row[0]) == token.pid and bool(row[1])
+    row = _vouch(con, token,
+                 f"WITH mine AS (SELECT pg_backend_pid() AS pid, {_LOCKED} AS locked), "
+                 f"confirmed AS (DELETE FROM {PENDING} p USING mine WHERE mine.locked AND p.pid = mine.pid "
+                 f"AND p.backend_start = {_ME} RETURNING 1) "
+                 "SELECT pid, locked, (SELECT count(*) FROM confirmed) FROM mine", _key(key))
+    return row is not None and int(row[0]) == token.pid and bool(row[1])
 
 
 def forget(con, markers) -> None:
