@@ -27,6 +27,7 @@ MAX_HEX_CELLS = 3000
 MAX_POINTS = 1500
 MAX_SENSORS = 1200
 MAX_FORTIFICATIONS = 2000
+LINE_MARGIN = 0.25  # lines (segments, coverage gaps) are fetched this share beyond the drawn extent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +75,23 @@ class View:
 
 @dataclasses.dataclass
 class MapContext:
-    """One map drawing: the Filter, the view, "now", what counts as new, and the store."""
+    """One map drawing: the Filter, the view, "now", what counts as new, and the store.
+
+    ``view`` is what the screen shows; the layers draw for ``extent`` (by default the view). The
+    live map draws for the view with a margin around it, so that a small pan shows what was already
+    drawn instead of a redraw (see ``borderwatch.views.live_map.Drawn``)."""
     filter: Filter
     view: View = dataclasses.field(default_factory=View)
     now: dt.datetime = dataclasses.field(default_factory=utcnow)
     since: dt.datetime | None = None  # incidents ingested after this are "new"
     store: Store = dataclasses.field(default_factory=default_store)
     symbols: str = "plain"  # "military": points as MIL-STD-2525 symbols (layers.milsym)
+    drawn_extent: View | None = None  # the area the layers are drawn for, when larger than the view
+
+    @property
+    def extent(self) -> View:
+        """The area the layers draw for: the view, or the larger drawn extent that holds it."""
+        return self.drawn_extent or self.view
 
     @property
     def military(self) -> bool:
@@ -107,7 +118,7 @@ class MapContext:
         """Coverage per segment with its gaps near the view, simplified for drawing."""
         name = "segment_coverage_all" if access.current().unrestricted else "segment_coverage"  # see access.py
         return queries.df(name, store=self.store, cache=True, tolerance=round(self.view.tolerance, 4),
-                          **self.view.padded().params())
+                          **self.extent.padded(LINE_MARGIN).params())
 
 
 @dataclasses.dataclass

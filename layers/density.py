@@ -18,7 +18,7 @@ def cells(ctx: MapContext):
     """Cells for the view; if the chosen resolution overflows the cap, step to a coarser one."""
     res = hexgrid.resolution_for_zoom(ctx.view.zoom)
     while True:
-        df = ctx.q("incident_density", res=res, max_cells=MAX_HEX_CELLS + 1, **ctx.view.params())
+        df = ctx.q("incident_density", res=res, max_cells=MAX_HEX_CELLS + 1, **ctx.extent.params())
         if len(df) <= MAX_HEX_CELLS or res <= 1:
             return res, df.head(MAX_HEX_CELLS)
         res -= 1

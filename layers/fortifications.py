@@ -18,7 +18,7 @@ POINT_MIN_ZOOM = 5  # towers and other point works are drawn from this zoom in; 
 
 def rows(ctx: MapContext):
     return ctx.q("fortifications_in_view", tolerance=round(ctx.view.tolerance, 4), max_rows=MAX_FORTIFICATIONS,
-                 **ctx.view.params())
+                 **ctx.extent.params())
 
 
 def build(ctx: MapContext) -> Built:

@@ -33,11 +33,12 @@ def popup_html(r) -> str:
 
 def build(ctx: MapContext) -> Built:
     fg = folium.FeatureGroup(name=TITLE, show=True)
-    count = int(ctx.q("incident_count_in_view", **ctx.view.params()).iloc[0, 0])
-    notes = {"incidents_in_view": count}
+    count = int(ctx.q("incident_count_in_view", **ctx.extent.params()).iloc[0, 0])  # what would be drawn
+    in_view = count if ctx.extent == ctx.view else int(ctx.q("incident_count_in_view", **ctx.view.params()).iloc[0, 0])
+    notes = {"incidents_in_view": in_view}
     if 0 < count <= MAX_POINTS:
         cluster = MarkerCluster(options={"disableClusteringAtZoom": 11, "maxClusterRadius": 45}).add_to(fg)
-        rows = ctx.q("incidents_in_view", max_rows=MAX_POINTS, **ctx.view.params())
+        rows = ctx.q("incidents_in_view", max_rows=MAX_POINTS, **ctx.extent.params())
         if ctx.military:
             cluster.add_child(milsym.points_element(
                 [(r.lat, r.lon, milsym.threat_sidc(r.threat_type), text(THREAT_LABELS.get(r.threat_type, r.threat_type)),

@@ -45,7 +45,7 @@ def positions(ctx: MapContext):
         # a store that has never had a patrol report (no TAK network): DuckLake scans a table that
         # never held a row slowly (about 3 ms per column, 60 ms here), the count is cached per snapshot
         return pd.DataFrame(), {}
-    latest = ctx.q("patrols_latest", since=since, until=ctx.now, max_rows=MAX_PATROLS, **ctx.view.padded(0.2).params())
+    latest = ctx.q("patrols_latest", since=since, until=ctx.now, max_rows=MAX_PATROLS, **ctx.extent.padded(0.2).params())
     tracks: dict[str, list] = {}
     if len(latest):
         df = ctx.q("patrol_tracks", since=since, until=ctx.now, uids=list(latest.uid), track_points=TRACK_POINTS)

@@ -11,7 +11,7 @@ import folium
 import queries
 from borderwatch.words import plural
 from layers import style
-from layers.base import Built, MapContext, feature_collection, text
+from layers.base import LINE_MARGIN, Built, MapContext, feature_collection, text
 from layers.elements import GeoJsonLayer
 
 KEY = "segments"
@@ -23,7 +23,7 @@ ANALYSIS_URL = "../../analysis"
 
 def shapes(ctx: MapContext) -> dict[str, dict]:
     tol = round(ctx.view.tolerance, 4)
-    df = queries.df("segment_shapes", store=ctx.store, cache=True, tolerance=tol, **ctx.view.padded().params())
+    df = queries.df("segment_shapes", store=ctx.store, cache=True, tolerance=tol, **ctx.extent.padded(LINE_MARGIN).params())
     return {sid: json.loads(g) for sid, g in zip(df.segment_id, df.geojson)}
 
 

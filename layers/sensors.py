@@ -20,7 +20,7 @@ SYMBOL_MIN_ZOOM = 6  # military symbols for sensor sites from this zoom in (a bo
 def build(ctx: MapContext) -> Built:
     fg = folium.FeatureGroup(name=TITLE, show=True)
     tol = ctx.view.tolerance
-    df = ctx.q("sensors_in_view", max_rows=MAX_SENSORS, grid=round(tol / 4, 6), tolerance=round(tol, 6), **ctx.view.params())
+    df = ctx.q("sensors_in_view", max_rows=MAX_SENSORS, grid=round(tol / 4, 6), tolerance=round(tol, 6), **ctx.extent.params())
     feats, sites = [], []
     stale_after, stale_n = age.stale_after(), 0
     for r in df.itertuples(index=False):

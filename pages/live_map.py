@@ -61,7 +61,7 @@ def live() -> None:
     drawn = st.session_state.get("bw_drawn")
     reuse = drawn is not None and drawn.covers(ctx, refresh)
     if reuse:  # the frame reported the view it already shows: same layers, same figures
-        ctx = dataclasses.replace(ctx, view=drawn.view, now=drawn.now, since=drawn.since)
+        ctx = dataclasses.replace(ctx, drawn_extent=drawn.extent, now=drawn.now, since=drawn.since)
     head = ctx.situation.headline()
     cols = top
     cols[0].markdown(live_map.title_html(bool(ui.scenario_summary())), unsafe_allow_html=True,
@@ -80,8 +80,10 @@ def live() -> None:
     m = live_map.base_map(ctx, st.session_state["bw_initial_view"])
     built = live_map.layers_for(ctx)
     if not reuse:
-        st.session_state["bw_drawn"] = live_map.Drawn(flt, ctx.view, ctx.now, ctx.since, symbols)
-    out = st_folium(m, key="live_map", height=live_map.MAP_HEIGHT, width="stretch", center=center, zoom=zoom,
+        st.session_state["bw_drawn"] = live_map.Drawn(flt, ctx.extent, ctx.now, ctx.since, symbols)
+    told = st.session_state["bw_frame_view"] = live_map.frame_view(st.session_state.get("bw_frame_view"), center, zoom,
+                                                                   move=fly is not None)
+    out = st_folium(m, key="live_map", height=live_map.MAP_HEIGHT, width="stretch", center=told[0], zoom=told[1],
                     feature_group_to_add=[b.group for b in built], layer_control=live_map.layer_control(),
                     returned_objects=["bounds", "zoom", "center"])
     st.caption(ui.md(live_map.caption(ctx, built)))

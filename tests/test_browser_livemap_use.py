@@ -224,3 +224,73 @@ def test_full_screen_shows_the_map_alone(streamlit_app, page_factory, el_paso_st
     frame.click(".bw-fullscreen a") if frame.evaluate("!!document.fullscreenElement") else None
     browser.wait_until(lambda: not frame.evaluate("!!document.fullscreenElement"), what="full screen left")
     assert s.console_errors == [], s.console_errors
+
+
+MARK_SEGMENTS = """() => { const ps = map_div.getPane('bwSegments').querySelectorAll('path');
+  ps.forEach(p => { p.bwMarked = true; }); return ps.length; }"""
+MARKED_SEGMENTS = """() => [...map_div.getPane('bwSegments').querySelectorAll('path')].filter(p => p.bwMarked).length"""
+COUNT_MOVES = "(() => { window.bwMoves = 0; map_div.on('moveend', () => { window.bwMoves += 1; }); return true; })()"
+
+
+def test_pans_keep_what_is_drawn_and_never_jump_back(streamlit_app, page_factory, el_paso_store, tmp_path):
+    """A small pan shows what was drawn around the view (no redraw: the same line elements stay) and
+    the map is not moved again when the rerun comes back; two quick pans end where the user left the
+    map; a pan far beyond what was drawn draws the new area."""
+    url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
+                                              "BORDERWATCH_NOW": NOW.isoformat(),
+                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
+    s = page_factory(f"{url}/?window=30d&lat=31.5&lon=-106&z=6", viewport=VIEWPORT)
+    page = s.page
+    browser.sign_in(page, COMMANDER, PASSWORD)
+    frame = browser.live_map(page)
+    time.sleep(1.5)  # the frame's first view report and its rerun
+    browser.wait_for_app(page, 120_000)
+    frame.evaluate(COUNT_MOVES)
+    marked = frame.evaluate(MARK_SEGMENTS)
+    assert marked > 0
+
+    def centre():
+        return frame.evaluate("[map_div.getCenter().lat, map_div.getCenter().lng]")
+
+    def come_to_rest():
+        """The map after a drag (Leaflet glides on a little), once it stands still, and the app idle
+        with the view it reported in the URL."""
+        last = centre()
+        while True:
+            time.sleep(0.5)
+            now = centre()
+            if now == last:
+                break
+            last = now
+        # the address bar itself (Playwright's page.url can miss a same-document URL replacement)
+        browser.wait_until(lambda: f"lon={now[1]:.4f}" in page.evaluate("location.search"),
+                           what=f"the view {now} in the URL ({page.evaluate('location.search')})")
+        browser.wait_for_app(page, 120_000)
+        time.sleep(1.0)  # anything the rerun would do to the map has happened by now
+        return now
+
+    def pan(dx, dy):
+        before = frame.evaluate("window.bwMoves")
+        drag(page, dx, dy)
+        at_rest = come_to_rest()
+        assert centre() == pytest.approx(at_rest, abs=1e-9), "the map moved after the user left it"
+        return frame.evaluate("window.bwMoves") - before
+
+    moves = pan(-150, 60)
+    assert moves == 1, f"the map moved {moves} times for one pan"
+    assert frame.evaluate(MARKED_SEGMENTS) == marked, "a small pan redrew the segments"
+
+    # two pans in quick succession: the map stays where the second one left it
+    drag(page, 120, 0)
+    drag(page, 120, -40)
+    at_rest = come_to_rest()
+    assert centre() == pytest.approx(at_rest, abs=1e-9)
+
+    # far beyond what was drawn: the new area is drawn (new line elements), still one move per pan
+    for _ in range(3):
+        assert pan(-700, 0) == 1
+    assert frame.evaluate(MARKED_SEGMENTS) == 0, "the layers were not drawn again for the new area"
+    page.screenshot(path=str(tmp_path / "panned-far.png"))
+    assert browser.app_exceptions(page) == []
+    assert s.console_errors == [], s.console_errors
+    assert s.blocked == [] and s.failed == []

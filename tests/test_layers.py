@@ -277,3 +277,27 @@ def test_map_elements_are_named_without_a_system_call(monkeypatch):
     names = {folium.FeatureGroup().get_name() for _ in range(5000)}
     assert len(names) == 5000
     assert all(re.fullmatch(r"feature_group_[0-9a-f]{32}", n) for n in names)
+
+
+def test_the_same_drawing_gives_the_same_script_and_the_extent_decides_what_is_drawn(small_store):
+    """streamlit-folium leaves the drawn layers alone when their script is unchanged: drawing the same
+    extent again (a small pan on the live map) must give the same script byte for byte. The layers
+    draw for the extent; the caption counts the view."""
+    view = View.around(31.5, -108.0, 7, 1000, 600)
+    extent = view.padded(0.25)
+    ctx = lambda v: MapContext(Filter(window="30d"), v, NOW, since=NOW - dt.timedelta(hours=1), store=small_store,
+                               drawn_extent=extent)
+
+    def scripts(c):
+        m = basemap.base_map(small_store)
+        built = registry.build_all(c)
+        return [adapter.feature_group_script(b.group, m, idx=i) for i, b in enumerate(built)], built
+
+    first, built1 = scripts(ctx(view))
+    panned = View(view.west + 0.3, view.south, view.east + 0.3, view.north, view.zoom)
+    again, built2 = scripts(ctx(panned))
+    assert first == again
+    whole = registry.build_all(MapContext(Filter(window="30d"), extent, NOW, store=small_store))
+    in_extent = next(b.notes for b in whole if "incidents_in_view" in b.notes)["incidents_in_view"]
+    in_view = next(b.notes for b in built1 if "incidents_in_view" in b.notes)["incidents_in_view"]
+    assert 0 < in_view < in_extent

@@ -105,10 +105,11 @@ def test_headline_follows_the_window_with_its_comparison_period(app_env, small_s
         assert shown.count("<tr>") == len(table) + 1 and f"<th>{words}</th>" in shown
 
 
-def test_a_view_report_inside_the_drawn_view_draws_the_same_again():
-    """The map frame reports its view right after the first draw: inside the drawn view, at the
-    same zoom and moments later, the same view and time are drawn again (cached queries); outside
-    it, later, or filtered otherwise, the map is drawn for the new view and time."""
+def test_a_view_inside_the_drawn_extent_draws_the_same_again():
+    """The layers are drawn for the view plus a margin. The map frame reports its view right after
+    the first draw, and again after each pan: inside the drawn extent, at the same zoom and moments
+    later, the same extent and time are drawn again (cached queries, identical layers: nothing to
+    redraw in the browser); outside it, later, or filtered otherwise, the map is drawn anew."""
     import datetime as dt
 
     from borderwatch.views import live_map
@@ -116,17 +117,64 @@ def test_a_view_report_inside_the_drawn_view_draws_the_same_again():
     from layers.base import MapContext, View
 
     flt, now = Filter(window="30d"), NOW
-    view, _, _ = live_map.view_from_state(None, (30.0, 20.0, 4))
-    drawn = live_map.Drawn(flt, view, now, None)
-    inside = View.around(30.0, 20.0, 4, 1140, 820)
+    first, _, _ = live_map.context(flt, None, (30.0, 20.0, 4), None)
+    assert first.view == live_map.View.around(30.0, 20.0, 4, *live_map.FIRST_VIEW_PX)
+    assert first.extent == first.view.padded(live_map.DRAW_MARGIN)  # the margin is drawn, the view counted
+    drawn = live_map.Drawn(flt, first.extent, now, None)
+    screen = (1140, 820)
+    inside = View.around(30.0, 20.0, 4, *screen)
     ctx = lambda **kw: MapContext(kw.get("flt", flt), kw.get("view", inside), kw.get("now", now + dt.timedelta(seconds=2)),
                                   store=None)
     assert drawn.covers(ctx(), refresh_s=30) and drawn.covers(ctx(), refresh_s=0)
     assert not drawn.covers(ctx(now=now + dt.timedelta(seconds=20)), refresh_s=30)  # time to refresh
     assert not drawn.covers(ctx(), refresh_s=3)  # a 3 s refresh must redraw on every tick
     assert not drawn.covers(ctx(flt=Filter(window="7d")), refresh_s=30)
-    assert not drawn.covers(ctx(view=View.around(30.0, 60.0, 4, 1140, 820)), refresh_s=30)
-    assert not drawn.covers(ctx(view=View.around(30.0, 20.0, 5, 1140, 820)), refresh_s=30)
+    assert not drawn.covers(ctx(view=View.around(30.0, 110.0, 4, *screen)), refresh_s=30)
+    assert not drawn.covers(ctx(view=View.around(30.0, 20.0, 5, *screen)), refresh_s=30)
+    # after a pan, the map is drawn for the view it reports, with the margin around it
+    view, _, _ = live_map.view_from_state(
+        {"bounds": {"_southWest": {"lat": inside.south, "lng": inside.west},
+                    "_northEast": {"lat": inside.north, "lng": inside.east}}, "zoom": 4, "center": {"lat": 30, "lng": 20}},
+        (0, 0, 2))
+    panned = live_map.context(flt, {"bounds": {"_southWest": {"lat": view.south, "lng": view.west},
+                                               "_northEast": {"lat": view.north, "lng": view.east}},
+                                    "zoom": 4, "center": {"lat": 30, "lng": 20}}, (0, 0, 2), None)[0]
+    drawn = live_map.Drawn(flt, panned.extent, now, None)
+    width, height = view.east - view.west, view.north - view.south
+    shifted = lambda dx, dy: View(view.west + dx * width, view.south + dy * height, view.east + dx * width,
+                                  view.north + dy * height, view.zoom)
+    assert drawn.covers(ctx(view=shifted(0.2, -0.2)), refresh_s=30)  # a small pan: nothing is redrawn
+    assert not drawn.covers(ctx(view=shifted(0.3, 0)), refresh_s=30)  # beyond the margin: drawn anew
+    assert not drawn.covers(ctx(view=shifted(0, -0.3)), refresh_s=30)
+
+
+def test_the_map_frame_is_moved_only_when_the_page_means_to_move_it():
+    """Handing the frame back the view it reported would move the map again: a second redraw of every
+    line after each pan, and a jump back if the user panned on meanwhile. The frame keeps the centre
+    and zoom it was told until the page moves the map (search box); a move to the same place again
+    still happens."""
+    from borderwatch.views import live_map
+
+    first = live_map.frame_view(None, (48.0, 20.0), 5, move=False)
+    assert first == ((48.0, 20.0), 5)
+    assert live_map.frame_view(first, (48.7, 21.3), 6, move=False) == first  # the frame's own report
+    flown = live_map.frame_view(first, (31.7, -106.4), 11, move=True)
+    assert flown == ((31.7, -106.4), 11)
+    again = live_map.frame_view(flown, (31.7, -106.4), 11, move=True)
+    assert again != flown and again[0] == pytest.approx(flown[0]) and again[1] == 11
+
+
+def test_a_pan_reported_by_the_frame_does_not_move_it_back(app_env):
+    at = run_app(window="7d", lat="48", lon="20", z="5")
+    told = folium_args(at)
+    assert told["center"] == [48.0, 20.0] and told["zoom"] == 5
+    at.session_state["live_map"] = {"bounds": {"_southWest": {"lat": 44.0, "lng": 14.0},
+                                               "_northEast": {"lat": 54.0, "lng": 32.0}},
+                                    "center": {"lat": 49.0, "lng": 23.0}, "zoom": 5}
+    at.run()
+    assert not at.exception
+    args = folium_args(at)
+    assert args["center"] == told["center"] and args["zoom"] == told["zoom"]
 
 
 def go(at):

@@ -25,8 +25,9 @@ REFRESH_ENV = "BORDERWATCH_REFRESH_SECONDS"
 DEFAULT_REFRESH = 30
 NEW_MARGIN = dt.timedelta(seconds=5)
 MAP_HEIGHT = 640  # the map frame's height before the page's CSS fits it to the window
-FIRST_VIEW_PX = (1920, 1200)  # the map size assumed before the frame reports its view
+FIRST_VIEW_PX = (1600, 1000)  # the map size assumed before the frame reports its view (drawn with DRAW_MARGIN)
 REUSE_SECONDS = 10  # a view report this soon after a draw, inside it, reuses the drawn layers
+DRAW_MARGIN = 0.25  # the layers are drawn this share of the view beyond each edge: a small pan needs no redraw
 HEADER_PX = 180  # where the map starts, until the map frame has measured it (layers.basemap.FullScreen)
 
 
@@ -61,25 +62,46 @@ def context(flt: Filter, state: dict | None, url_view: tuple[float, float, int],
     # first draw: nothing is "new" yet; later, look back a little before the last refresh, since
     # a feed stamps ingested_at just before its commit becomes visible
     since = last_refresh - NEW_MARGIN if last_refresh else None
-    return MapContext(flt, view, now, since=since, store=default_store(), symbols=symbols), center, zoom
+    return (MapContext(flt, view, now, since=since, store=default_store(), symbols=symbols,
+                       drawn_extent=view.padded(DRAW_MARGIN)), center, zoom)
+
+
+def frame_view(told: tuple[tuple[float, float], int] | None, center: tuple[float, float], zoom: int,
+               move: bool) -> tuple[tuple[float, float], int]:
+    """The centre and zoom to hand the map frame on this rerun.
+
+    streamlit-folium moves the map whenever the centre or zoom it is given differs from the last
+    one given. Handing back the view the frame itself reported moves it once more: a second full
+    redraw of every line after each pan, and a jump back to the reported view if the user has
+    panned on meanwhile. So the frame is told the same centre and zoom as before unless the page
+    means to move the map (``move``: the search box, or the first draw); a move to the very
+    centre told last time is nudged by a hair so that it is still carried out."""
+    if told is None or move:
+        if told is not None and told == (center, zoom):
+            center = (center[0] + 1e-9, center[1])
+        return center, zoom
+    return told
 
 
 @dataclasses.dataclass(frozen=True)
 class Drawn:
-    """What the map frame shows: the layers drawn for a filter, a view and a time. Drawing the
-    same again costs no query (results are cached by their parameters), only formatting."""
+    """What the map frame shows: the layers drawn for a filter, an extent and a time.
+
+    The layers are drawn for the view plus a margin (``DRAW_MARGIN``). When the map frame then
+    reports a view inside that extent (right after the first draw, or after a small pan), the page
+    draws the same extent and time again: every query hits the cache and the layers' script is
+    identical, so streamlit-folium leaves the drawn layers in place and the browser redraws
+    nothing."""
     filter: Filter
-    view: View
+    extent: View
     now: dt.datetime
     since: dt.datetime | None
     symbols: str = "plain"
 
     def covers(self, ctx: MapContext, refresh_s: int) -> bool:
         """True when ``ctx`` may show what was drawn: same filter and zoom, a view inside the
-        drawn one, drawn moments ago (well within a refresh interval). The map frame reports its
-        view right after the first draw; drawing the same view and time again then hits the
-        query cache instead of running every query for a new "now" and a slightly other view."""
-        v, d = ctx.view, self.view
+        drawn extent, drawn moments ago (well within a refresh interval)."""
+        v, d = ctx.view, self.extent
         fresh = (ctx.now - self.now).total_seconds() < (min(REUSE_SECONDS, refresh_s / 2) if refresh_s else REUSE_SECONDS)
         return (fresh and ctx.filter == self.filter and ctx.symbols == self.symbols and v.zoom == d.zoom and v.west >= d.west and v.east <= d.east
                 and v.south >= d.south and v.north <= d.north)
