@@ -126,6 +126,7 @@ class Work:
     derived: Any = None  # what a preset derived (precision per row, notes)
     source: str = ""
     geoms: np.ndarray | None = None  # WGS 84, None where unusable
+    coords: np.ndarray | None = None  # points kept as lon/lat (``lonlat``; NaN where unusable), else None
     records: pd.DataFrame | None = None
     outlines: list[pd.DataFrame] = dataclasses.field(default_factory=list)
     preset: Any = None  # the preset applied (chosen once, for every chunk of a streamed file)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from borderwatch.importers import chunks, pipeline, safety, sources, staged
+from borderwatch.importers import chunks, lonlat, pipeline, safety, sources, staged
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
 from borderwatch.importers.report import FileRefused, RowError
@@ -46,6 +46,7 @@ def read_streamed(plan, path: pathlib.Path, opts) -> bool:
             if not src.streamable:
                 tmp.cleanup()
                 return False
+            src.points_as_coords = lonlat.lonlat_crs(src.crs, opts.crs)
         else:
             src, fmt = chunks.CsvChunks(path, opts.encoding, workdir, pipeline.CHUNK), "CSV"
         report = plan.report
@@ -137,14 +138,16 @@ class Scan:
         else:
             work.source, work.preset, work.columns = self.first.source, self.first.preset, self.first.columns
             pipeline.apply_fields(work, work.preset, work.columns)
-        if not pipeline.reproject_geometries(work):
+        if chunk.coords is not None:
+            lonlat.check(work, chunk.coords, self.src.crs_label, GEOMETRY_SAMPLE - sum(len(g) for g in self.geoms))
+        elif not pipeline.reproject_geometries(work):
             return False
         self._geometry_summary(work)
         dates = self._date_order(work)
         ctx = Context(LAYER, n, work.values, work.labels, work.geoms, work.attrs, nations,
                       precision=work.derived.precision if work.derived and work.derived.precision else None,
                       threat_map=self.opts.threat_map, date_format=self.opts.date_format, date_order=dates, now=now,
-                      source=work.source)
+                      source=work.source, coords=work.coords)
         frame = TARGETS[LAYER].build(ctx)
         for w in ctx.warnings:
             self.report.warn(w)
