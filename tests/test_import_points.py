@@ -120,3 +120,68 @@ def test_a_file_in_another_crs_takes_the_object_path(tmp_path):
     assert not stream.lonlat.lonlat_crs(None, None)
     import pyproj
     assert not stream.lonlat.lonlat_crs(pyproj.CRS.from_epsg(3857), None)
+
+
+def _completed_plan(store, path, complete):
+    return pipeline.read_file("incidents", path, store=store, now=NOW, source_name="fast-test", skip_invalid=True,
+                              complete=complete)
+
+
+def test_rows_completed_while_reading_are_stored_as_those_completed_at_commit(stores, tmp_path, monkeypatch):
+    early, late = stores
+    path = tmp_path / "points.parquet"
+    _geoparquet(path)
+    monkeypatch.setattr(pipeline, "CHUNK", 100)
+    monkeypatch.setattr(staged, "INSERT_ROWS", 250)
+    monkeypatch.setattr(staged, "BATCH_ROWS", 100)
+    plan = _completed_plan(early, path, True)
+    assert plan.staged.locator is not None
+    assert pq.read_schema(plan.staged.path).names[-2:] == ["_near", "_h3"]
+    derived = []
+    real = staged.incident_store.derived_with
+    monkeypatch.setattr(staged.incident_store, "derived_with", lambda *a: derived.append(1) or real(*a))
+    got = pipeline.commit(plan, early)
+    assert derived == []  # nothing left to derive at commit
+    plain = _completed_plan(late, path, False)
+    assert plain.staged.locator is None and "_near" not in pq.read_schema(plain.staged.path).names
+    want = pipeline.commit(plain, late)
+    assert derived and got.written == want.written == ROWS - len(_bad_rows())
+    assert _stored(early) == _stored(late)
+
+
+def test_segments_changed_since_reading_are_derived_again_at_commit(stores, tmp_path, monkeypatch):
+    store = stores[0]
+    path = tmp_path / "points.parquet"
+    _geoparquet(path)
+    plan = _completed_plan(store, path, True)
+    stale = plan.staged.locator
+    # the border segments change between reading and commit (the one most rows are near is removed):
+    # the store's locator is rebuilt
+    staged_rows = pq.read_table(plan.staged.path, columns=["_near"])["_near"].to_numpy()
+    gone = stale.ids[np.bincount(staged_rows[staged_rows >= 0]).argmax()]
+    store.cursor().execute("DELETE FROM segments WHERE segment_id = ?", [gone])
+    assert staged.incident_store.locator(store) is not stale
+    derived = []
+    real = staged.incident_store.derived_with
+    monkeypatch.setattr(staged.incident_store, "derived_with", lambda *a: derived.append(1) or real(*a))
+    pipeline.commit(plan, store)
+    assert derived
+    rows = store.cursor().execute("SELECT lon, lat, segment_id, nation_a, nation_b FROM incidents "
+                                  "WHERE dataset = 'import:fast-test' ORDER BY incident_id").fetchall()
+    loc = staged.incident_store.locator(store)
+    near = loc.nearest(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]))
+    assert [r[2:] for r in rows] == [(loc.ids[k], loc.nation_a[k], loc.nation_b[k]) if k >= 0 else (None, None, None)
+                                     for k in near]
+    assert gone not in {r[2] for r in rows}
+
+
+def test_a_dry_run_does_not_complete_the_rows(stores, tmp_path, monkeypatch):
+    store = stores[0]
+    path = tmp_path / "points.parquet"
+    _geoparquet(path)
+    seen = []
+    real = pipeline.read_file
+    monkeypatch.setattr(pipeline, "read_file", lambda *a, **kw: seen.append(kw["complete"]) or real(*a, **kw))
+    pipeline.import_file("incidents", path, store, dry_run=True, now=NOW, skip_invalid=True)
+    pipeline.import_file("incidents", path, store, now=NOW, skip_invalid=True)
+    assert seen == [False, True]
