@@ -3,6 +3,7 @@ give the geometries, the report and the stored rows of the one-object-per-row pa
 from __future__ import annotations
 
 import json
+import pathlib
 
 import numpy as np
 import pyarrow as pa
@@ -10,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from borderwatch.importers import chunks, pipeline, sources, staged, stream, wkbpoints
+from borderwatch.importers import chunks, lakefiles, pipeline, sources, staged, stream, wkbpoints
 from test_import_fast import NOW, _report, _stored, stores  # noqa: F401  (fixture)
 
 ROWS = 600
@@ -185,3 +186,35 @@ def test_a_dry_run_does_not_complete_the_rows(stores, tmp_path, monkeypatch):
     pipeline.import_file("incidents", path, store, dry_run=True, now=NOW, skip_invalid=True)
     pipeline.import_file("incidents", path, store, now=NOW, skip_invalid=True)
     assert seen == [False, True]
+
+
+def test_new_rows_are_registered_as_data_files_and_read_back_like_inserted_ones(stores, tmp_path, monkeypatch):
+    files, inserted = stores
+    path = tmp_path / "points.parquet"
+    _geoparquet(path)
+    monkeypatch.setattr(staged, "INSERT_ROWS", 250)
+    monkeypatch.setattr(staged, "BATCH_ROWS", 100)
+    kw = dict(now=NOW, source_name="fast-test", skip_invalid=True)
+    got = pipeline.import_file("incidents", path, files, **kw)
+    adopted = sorted(p.name for p in pathlib.Path(files.data_path).rglob("import-*.parquet"))
+    assert len(adopted) == 2  # batches of 100 up to 250 rows or more: parts of 300 and 291 rows
+    listed = {pathlib.Path(f).name for (f,) in files.cursor().execute(
+        "SELECT data_file FROM ducklake_list_files('bw', 'incidents')").fetchall()}
+    assert set(adopted) <= listed
+    monkeypatch.setattr(lakefiles, "usable", lambda store, cur: False)  # the insert path
+    want = pipeline.import_file("incidents", path, inserted, **kw)
+    assert not list(pathlib.Path(inserted.data_path).rglob("import-*.parquet"))
+    assert _report(got) == _report(want) and _stored(files) == _stored(inserted)
+    # the same file again: every id is stored, so rows are compared and inserted (none new)
+    again = pipeline.import_file("incidents", path, files, **kw)
+    assert again.written == 0 and again.already_present == got.written
+    files.compact()  # the lake's own maintenance merges the registered files with its own
+    assert _stored(files) == _stored(inserted)
+
+
+def test_files_are_registered_only_into_an_incidents_table_of_the_schema(stores):
+    store = stores[0]
+    cur = store.cursor()
+    assert lakefiles.usable(store, cur)
+    cur.execute("ALTER TABLE incidents ADD COLUMN extra VARCHAR")
+    assert not lakefiles.usable(store, cur)

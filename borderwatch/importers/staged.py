@@ -19,7 +19,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from borderwatch import hexgrid, incident_store
-from borderwatch.importers import ahead
+from borderwatch.importers import ahead, lakefiles
 import queries
 
 BATCH_ROWS = 100_000
@@ -176,6 +176,18 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
     # rows completed while the file was read are used as they are if the store's segments have not
     # changed since (the locator is rebuilt when they change)
     done = plan.staged.locator is loc
+    adopted = lakefiles.Adopted(store)
+    try:
+        return _write(store, plan, source, progress, adopted, _complete_parts(loc, source, stamps, done))
+    except BaseException:
+        adopted.discard(store)  # the transaction rolled back: files moved into the data directory go too
+        raise
+
+
+def _write(store, plan, source: pathlib.Path, progress, adopted, parts) -> dict[str, int]:
+    """The transaction of ``commit``: "replace" removals, then each completed part registered as a
+    data file (no staged id stored yet, ``lakefiles``) or inserted."""
+    report = plan.report
     total, rows = max(report.records, 1), 0
     with store.transaction() as cur, _bounded_memory(cur):
         removed = 0
@@ -189,15 +201,19 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": "incidents"}))
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
         insert = "insert_incidents" if _any_stored(store, cur, source) else "insert_incidents_unseen"
+        direct = insert == "insert_incidents_unseen" and lakefiles.usable(store, cur)
         # one statement per file keeps DuckDB's memory bounded; the ids are unique across files,
         # and the transaction makes the files one write
-        for path, count in ahead.ahead(_complete(loc, source, stamps, done)):
-            cur.register("staged", pads.dataset(str(path)))  # scanned by DuckDB, not loaded
-            try:
-                queries.execute(insert, store=store)
-            finally:
-                cur.unregister("staged")
-            path.unlink()
+        for path, count in ahead.ahead(parts(lakefiles.LAKE_PARQUET if direct else STAGED_PARQUET)):
+            if direct:
+                adopted.add(store, path)
+            else:
+                cur.register("staged", pads.dataset(str(path)))  # scanned by DuckDB, not loaded
+                try:
+                    queries.execute(insert, store=store)
+                finally:
+                    cur.unregister("staged")
+                path.unlink()
             rows += count
             if progress:
                 progress(rows, max(total, rows))
@@ -239,7 +255,13 @@ def _bounded_memory(cur):
         cur.execute(f"SET GLOBAL memory_limit = '{before}'")
 
 
-def _complete(loc, source: pathlib.Path, stamps: dict, done: bool) -> Iterator[tuple[pathlib.Path, int]]:
+def _complete_parts(loc, source: pathlib.Path, stamps: dict, done: bool):
+    """``_complete`` of these rows, written with the Parquet options it is given."""
+    return lambda options: _complete(loc, source, stamps, done, options)
+
+
+def _complete(loc, source: pathlib.Path, stamps: dict, done: bool,
+              options: dict = STAGED_PARQUET) -> Iterator[tuple[pathlib.Path, int]]:
     """The staged rows as store rows (``incident_store.INCIDENT_SCHEMA``): what Borderwatch derives,
     and the same ``stamps`` (dataset, ingest time, owner, releasability) on every row; in Parquet
     files of at most INSERT_ROWS rows (DuckDB reads them into its own buffers, which spill under its
@@ -250,7 +272,7 @@ def _complete(loc, source: pathlib.Path, stamps: dict, done: bool) -> Iterator[t
             table = _store_rows(loc, batch, stamps, done)
             if out is None:
                 path = source.with_name(f"complete-{part}.parquet")
-                out, count, part = pq.ParquetWriter(path, table.schema, **STAGED_PARQUET), 0, part + 1
+                out, count, part = pq.ParquetWriter(path, table.schema, **options), 0, part + 1
             out.write_table(table)
             count += table.num_rows
             del table, batch
