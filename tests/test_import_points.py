@@ -218,3 +218,23 @@ def test_files_are_registered_only_into_an_incidents_table_of_the_schema(stores)
     assert lakefiles.usable(store, cur)
     cur.execute("ALTER TABLE incidents ADD COLUMN extra VARCHAR")
     assert not lakefiles.usable(store, cur)
+
+
+def test_an_error_of_the_completing_thread_reaches_the_reader_and_stops_the_thread(stores, tmp_path, monkeypatch):
+    import threading
+
+    store = stores[0]
+    path = tmp_path / "points.parquet"
+    _geoparquet(path)
+    monkeypatch.setattr(pipeline, "CHUNK", 100)
+    calls = []
+
+    def broken(self, lon, lat):
+        calls.append(len(lon))
+        raise RuntimeError("segment index broken")
+
+    monkeypatch.setattr(staged.incident_store.SegmentLocator, "nearest", broken)
+    with pytest.raises(RuntimeError, match="segment index broken"):
+        _completed_plan(store, path, True)
+    assert calls and len(calls) <= 2  # the reader stopped at the next chunk
+    assert not any(t.name.startswith("import-stage") and t.is_alive() for t in threading.enumerate())

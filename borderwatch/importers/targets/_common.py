@@ -93,6 +93,8 @@ def nation_codes(ctx: Context, target: str) -> list[str | None]:
 
 
 def texts(ctx: Context, target: str, default: str | None = None) -> list[str | None]:
+    if not ctx.has(target):  # no column, no fixed value: every row takes the default
+        return [default] * ctx.n
     return [t or default for t in vals.texts(ctx.get(target))]
 
 
