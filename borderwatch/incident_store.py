@@ -191,14 +191,20 @@ def derived(store: Store, lon: np.ndarray, lat: np.ndarray, *, max_age_s: float 
 def derived_with(loc: SegmentLocator, lon: np.ndarray, lat: np.ndarray) -> dict[str, pa.Array]:
     """``derived`` with a locator already at hand (no store query: usable from any thread)."""
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-    near = loc.nearest(lon, lat)
+    cells = hexgrid.cells(lon, lat) if len(lon) else np.array([], np.uint64)
+    return derived_from(loc, loc.nearest(lon, lat), pa.array(cells, pa.uint64()))
+
+
+def derived_from(loc: SegmentLocator, near: np.ndarray, h3: pa.Array) -> dict[str, pa.Array]:
+    """``derived_with`` from each point's nearest segment (``loc.nearest``) and H3 cell, already known."""
+    near = np.asarray(near, dtype=np.int64)
     index = pa.array(near, pa.int64(), mask=near < 0)  # null where no segment is near
 
     def pick(values: pa.Array) -> pa.Array:
-        return values.take(index) if len(values) else pa.nulls(len(lon), pa.string())
+        return values.take(index) if len(values) else pa.nulls(len(near), pa.string())
 
     return {
-        "h3": pa.array(hexgrid.cells(lon, lat) if len(lon) else np.array([], np.uint64), pa.uint64()),
+        "h3": h3.cast(pa.uint64()),
         "segment_id": pick(loc.ids_arrow),
         "nation_a": pick(loc.nation_a_arrow),
         "nation_b": pick(loc.nation_b_arrow),

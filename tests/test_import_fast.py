@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pathlib
 import threading
 
 import numpy as np
@@ -180,7 +181,7 @@ def test_a_failing_insert_leaves_the_store_as_it_was(stores, tmp_path, monkeypat
     real, calls = queries.execute, []
 
     def insert_then_fail(name, *a, **kw):
-        if name.startswith("insert_incidents"):
+        if name.startswith(("insert_incidents", "import_add_incident_file")):  # an insert, or a file registered
             calls.append(name)
             if len(calls) == 3:
                 raise RuntimeError("disk full")
@@ -190,6 +191,9 @@ def test_a_failing_insert_leaves_the_store_as_it_was(stores, tmp_path, monkeypat
     with pytest.raises(RuntimeError, match="disk full"):
         pipeline.commit(plan, store)
     assert len(calls) == 3 and _stored(store) == []
+    assert calls == ["import_add_incident_file"] * 3  # a new import's parts are registered as files
+    # the files moved into the data directory before the failure are gone with the transaction
+    assert not list(pathlib.Path(store.data_path).rglob("import-*.parquet"))
     assert not any(t.name == "import-complete" and t.is_alive() for t in threading.enumerate())
 
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyproj
 
-from borderwatch.importers import ahead, delimited, safety, sources
+from borderwatch.importers import ahead, delimited, safety, sources, wkbpoints
 from borderwatch.importers.report import FileRefused
 
 CHUNK_ROWS = 100_000  # default rows per chunk (the pipeline passes its own)
@@ -35,6 +35,8 @@ class Chunk:
     geoms: np.ndarray | None  # file CRS; None for a table (CSV, plain Parquet)
     row_errors: list[tuple[int, str | None, str]]  # chunk position -> (field, reason)
     fraction: float  # of the file read so far (bytes or rows)
+    # every row a finite 2D point: their x/y (``geoms`` is then all None; see ``lonlat``)
+    coords: np.ndarray | None = None
 
 
 class CsvChunks:
@@ -154,6 +156,7 @@ class ParquetChunks:
         self.geo = geo_meta = (schema.metadata or {}).get(b"geo")
         self.driver = "Parquet" if geo_meta is None else "GeoParquet"
         self.crs = self.crs_label = self.primary = None
+        self.points_as_coords = False  # set by the reader when chunks of finite points may come as coordinates
         self.columns = list(schema.names)
         if geo_meta is not None:
             self._geo(json.loads(geo_meta) if _is_json(geo_meta) else None, schema)
@@ -198,12 +201,16 @@ class ParquetChunks:
                                                dtype=object) for c in self.columns})
             if not self.columns:
                 attrs = pd.DataFrame(index=range(n))
-            geoms, errors = None, []
+            geoms, errors, coords = None, [], None
             if self.primary:
-                wkb = batch.column(self.primary).to_numpy(zero_copy_only=False).astype(object)
-                geoms, errors = sources._decode(wkb, n)
+                column = batch.column(self.primary)
+                found = wkbpoints.coordinates(column) if self.points_as_coords else None
+                if found is not None and not found[1].any() and np.isfinite(found[0]).all():
+                    geoms, coords = np.full(n, None, dtype=object), found[0]
+                else:
+                    geoms, errors = sources.decode_column(column, n)
             done += n
-            yield Chunk(attrs, geoms, errors, done / max(self.rows, 1))
+            yield Chunk(attrs, geoms, errors, done / max(self.rows, 1), coords)
 
     def warnings(self) -> list[str]:
         return []

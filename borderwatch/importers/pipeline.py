@@ -107,6 +107,7 @@ class Options:
     store: Store | None = None
     progress: Progress | None = None
     now: dt.datetime | None = None
+    complete: bool = False  # work out what the commit derives while reading (streamed incidents, with a store)
 
 
 @dataclasses.dataclass
@@ -126,6 +127,7 @@ class Work:
     derived: Any = None  # what a preset derived (precision per row, notes)
     source: str = ""
     geoms: np.ndarray | None = None  # WGS 84, None where unusable
+    coords: np.ndarray | None = None  # points kept as lon/lat (``lonlat``; NaN where unusable), else None
     records: pd.DataFrame | None = None
     outlines: list[pd.DataFrame] = dataclasses.field(default_factory=list)
     preset: Any = None  # the preset applied (chosen once, for every chunk of a streamed file)
@@ -150,7 +152,7 @@ def read_file(layer: str, path: str | pathlib.Path, *, mapping: dict[str, str] |
               layer_name: str | None = None, encoding: str | None = None, crs: str | None = None,
               skip_invalid: bool = False, date_format: str | None = None,
               threat_map: dict[str, str] | None = None, replace: bool = False, store: Store | None = None,
-              progress: Progress | None = None, now: dt.datetime | None = None) -> ImportPlan:
+              progress: Progress | None = None, now: dt.datetime | None = None, complete: bool = False) -> ImportPlan:
     """Read and validate ``path`` as Borderwatch ``layer``; writes nothing.
 
     mapping: {field: column} overriding the automatic mapping ("" unmaps a field);
@@ -166,7 +168,10 @@ def read_file(layer: str, path: str | pathlib.Path, *, mapping: dict[str, str] |
     threat_map: {value in the file: Borderwatch threat type};
     replace: on commit, first remove what earlier imports from the same source wrote;
     store: when given, nation codes of the store count as known;
-    progress: called as progress(rows_done, rows_total)."""
+    progress: called as progress(rows_done, rows_total);
+    complete: with ``store``, work out what the commit derives for incidents (nearest border segment,
+        H3 cell) while reading, on a second thread, so that ``commit`` mostly inserts (a plan that
+        will not be committed, e.g. a dry run, need not)."""
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {', '.join(LAYERS)}, not {layer!r}")
     t0 = time.monotonic()
@@ -175,7 +180,7 @@ def read_file(layer: str, path: str | pathlib.Path, *, mapping: dict[str, str] |
                           policy=SKIP_INVALID if skip_invalid else ALL_OR_NOTHING)
     plan = ImportPlan(layer, report, pd.DataFrame(), replace=replace)
     opts = Options(mapping, preset, source_name, defaults, layer_name, encoding, crs, date_format, threat_map,
-                   store, progress, now)
+                   store, progress, now, complete)
     try:
         if not (stream.streams(layer, p) and stream.read_streamed(plan, p, opts)):
             work = read(plan, p, opts)
@@ -228,7 +233,7 @@ def import_file(layer: str, path: str | pathlib.Path, store: Store, *, dry_run: 
     """``read_file`` then ``commit`` (or, with ``dry_run``, the report of what would be written).
 
     Never raises for a bad file: a refused file comes back as a report with status "refused"."""
-    plan = read_file(layer, path, store=store, **options)
+    plan = read_file(layer, path, store=store, complete=not dry_run, **options)
     plan.owner, plan.release = owner, release
     if dry_run:
         report = plan.report

@@ -20,7 +20,7 @@ import pyogrio.raw
 import pyproj
 import shapely
 
-from borderwatch.importers import delimited, safety
+from borderwatch.importers import delimited, safety, wkbpoints
 from borderwatch.importers.report import FileRefused
 
 FORMATS = {
@@ -181,6 +181,19 @@ def _stamp_texts(arr: np.ndarray) -> np.ndarray:
     for i in np.flatnonzero(~nat & ~whole):
         out[i] = pd.Timestamp(arr[i]).isoformat()
     return out
+
+
+def decode_column(column, n: int) -> tuple[np.ndarray, list[tuple[int, str | None, str]]]:
+    """``_decode`` of an Arrow column of WKB: plain 2D points in bulk (``wkbpoints``), else one
+    Python bytes object per row."""
+    geoms = wkbpoints.decode(column)
+    if geoms is None:
+        return _decode(np.array(column.to_pylist(), dtype=object), n)
+    lost = np.flatnonzero(pd.isna(geoms) & ~np.asarray(column.is_null()))  # from_wkb refused a NaN point
+    if not len(lost):
+        return geoms, []
+    _, errors = _decode(np.array(column.take(lost).to_pylist(), dtype=object), len(lost))
+    return geoms, [(int(lost[i]), field, reason) for i, field, reason in errors]
 
 
 def _decode(wkb: np.ndarray | None, n: int) -> tuple[np.ndarray, list[tuple[int, str | None, str]]]:
@@ -360,8 +373,7 @@ def _read_parquet(path: pathlib.Path) -> list[Source]:
     if primary not in table.column_names:
         raise FileRefused(f"the GeoParquet primary geometry column {primary!r} is missing")
     if encoding == "WKB":
-        wkb = np.array(table.column(primary).to_pylist(), dtype=object)
-        geoms, errors = _decode(wkb, len(wkb))
+        geoms, errors = decode_column(table.column(primary), table.num_rows)
     else:
         import geopandas as gpd
 

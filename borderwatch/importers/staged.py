@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 import pathlib
 import tempfile
 from typing import Callable, Iterator
@@ -17,8 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from borderwatch import incident_store
-from borderwatch.importers import ahead
+from borderwatch import hexgrid, incident_store
+from borderwatch.importers import ahead, lakefiles
 import queries
 
 BATCH_ROWS = 100_000
@@ -36,22 +37,54 @@ SCHEMA = pa.schema([
 ])
 
 
-class Writer:
-    """Appends chunks of records to one Parquet file."""
+# with a locator (``Writer(loc=...)``): each row's nearest segment (index into the locator, -1: none)
+# and H3 cell, worked out while the file is read so that the commit only inserts
+COMPLETED = SCHEMA.append(pa.field("_near", pa.int32())).append(pa.field("_h3", pa.uint64()))
 
-    def __init__(self, path: pathlib.Path):
-        self.path = path
+
+class Writer:
+    """Appends chunks of records to one Parquet file. Given a segment locator, a thread completes
+    each chunk (nearest segment, H3 cell: shapely, NumPy and h3ronpy, mostly without the GIL) and
+    writes it while the reader validates the next one; at most one chunk waits for it."""
+
+    def __init__(self, path: pathlib.Path, loc=None):
+        self.path, self.loc = path, loc
         self.rows = 0
-        self._writer = pq.ParquetWriter(path, SCHEMA, **STAGED_PARQUET)
+        self._writer = pq.ParquetWriter(path, SCHEMA if loc is None else COMPLETED, **STAGED_PARQUET)
+        self._pool = None if loc is None else ThreadPoolExecutor(1, thread_name_prefix="import-stage")
+        self._pending: list = []
 
     def write(self, frame: pd.DataFrame) -> None:
-        self._writer.write_table(pa.Table.from_pandas(frame[SCHEMA.names], schema=SCHEMA, preserve_index=False))
+        table = pa.Table.from_pandas(frame[SCHEMA.names], schema=SCHEMA, preserve_index=False)
         self.rows += len(frame)
+        if self._pool is None:
+            self._writer.write_table(table)
+            return
+        self._wait(1)
+        self._pending.append(self._pool.submit(self._complete, table))
+
+    def _complete(self, table: pa.Table) -> None:
+        lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
+        near = self.loc.nearest(lon, lat).astype(np.int32)
+        table = table.append_column("_near", pa.array(near, pa.int32()))
+        self._writer.write_table(table.append_column("_h3", pa.array(hexgrid.cells(lon, lat), pa.uint64())))
+
+    def _wait(self, keep: int) -> None:
+        while len(self._pending) > keep:
+            self._pending.pop(0).result()  # the thread's error, raised here
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        try:
+            self._wait(0)
+        finally:
+            for job in self._pending:
+                job.cancel()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
 
 @dataclasses.dataclass
@@ -109,6 +142,7 @@ class Staged:
     rows: int
     repeats: int = 0  # rows whose id an earlier row has
     unique_path: pathlib.Path | None = None
+    locator: object = None  # the segment locator the rows were completed with (None: not completed)
 
     def unique(self) -> pathlib.Path:
         if self.unique_path is None:
@@ -139,6 +173,21 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
     stamps = {"dataset": report.dataset, "ingested_at": incident_store.utcnow(),
               **incident_store.release_columns(plan.owner, plan.release)}
     loc = incident_store.locator(store)  # looked up here: the completing thread does not query the store
+    # rows completed while the file was read are used as they are if the store's segments have not
+    # changed since (the locator is rebuilt when they change)
+    done = plan.staged.locator is loc
+    adopted = lakefiles.Adopted(store)
+    try:
+        return _write(store, plan, source, progress, adopted, _complete_parts(loc, source, stamps, done))
+    except BaseException:
+        adopted.discard(store)  # the transaction rolled back: files moved into the data directory go too
+        raise
+
+
+def _write(store, plan, source: pathlib.Path, progress, adopted, parts) -> dict[str, int]:
+    """The transaction of ``commit``: "replace" removals, then each completed part registered as a
+    data file (no staged id stored yet, ``lakefiles``) or inserted."""
+    report = plan.report
     total, rows = max(report.records, 1), 0
     with store.transaction() as cur, _bounded_memory(cur):
         removed = 0
@@ -152,15 +201,19 @@ def commit(store, plan, progress: Callable[[int, int], None] | None = None) -> d
             removed = int(before - queries.scalar("count_rows", store=store, idents={"table": "incidents"}))
         before = queries.scalar("count_rows", store=store, idents={"table": "incidents"})
         insert = "insert_incidents" if _any_stored(store, cur, source) else "insert_incidents_unseen"
+        direct = insert == "insert_incidents_unseen" and lakefiles.usable(store, cur)
         # one statement per file keeps DuckDB's memory bounded; the ids are unique across files,
         # and the transaction makes the files one write
-        for path, count in ahead.ahead(_complete(loc, source, stamps)):
-            cur.register("staged", pads.dataset(str(path)))  # scanned by DuckDB, not loaded
-            try:
-                queries.execute(insert, store=store)
-            finally:
-                cur.unregister("staged")
-            path.unlink()
+        for path, count in ahead.ahead(parts(lakefiles.LAKE_PARQUET if direct else STAGED_PARQUET)):
+            if direct:
+                adopted.add(store, path)
+            else:
+                cur.register("staged", pads.dataset(str(path)))  # scanned by DuckDB, not loaded
+                try:
+                    queries.execute(insert, store=store)
+                finally:
+                    cur.unregister("staged")
+                path.unlink()
             rows += count
             if progress:
                 progress(rows, max(total, rows))
@@ -202,7 +255,13 @@ def _bounded_memory(cur):
         cur.execute(f"SET GLOBAL memory_limit = '{before}'")
 
 
-def _complete(loc, source: pathlib.Path, stamps: dict) -> Iterator[tuple[pathlib.Path, int]]:
+def _complete_parts(loc, source: pathlib.Path, stamps: dict, done: bool):
+    """``_complete`` of these rows, written with the Parquet options it is given."""
+    return lambda options: _complete(loc, source, stamps, done, options)
+
+
+def _complete(loc, source: pathlib.Path, stamps: dict, done: bool,
+              options: dict = STAGED_PARQUET) -> Iterator[tuple[pathlib.Path, int]]:
     """The staged rows as store rows (``incident_store.INCIDENT_SCHEMA``): what Borderwatch derives,
     and the same ``stamps`` (dataset, ingest time, owner, releasability) on every row; in Parquet
     files of at most INSERT_ROWS rows (DuckDB reads them into its own buffers, which spill under its
@@ -210,10 +269,10 @@ def _complete(loc, source: pathlib.Path, stamps: dict) -> Iterator[tuple[pathlib
     out, path, count, part = None, None, 0, 0
     try:
         for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):  # pre-buffering keeps every row group read
-            table = _store_rows(loc, batch, stamps)
+            table = _store_rows(loc, batch, stamps, done)
             if out is None:
                 path = source.with_name(f"complete-{part}.parquet")
-                out, count, part = pq.ParquetWriter(path, table.schema, **STAGED_PARQUET), 0, part + 1
+                out, count, part = pq.ParquetWriter(path, table.schema, **options), 0, part + 1
             out.write_table(table)
             count += table.num_rows
             del table, batch
@@ -231,10 +290,13 @@ def _complete(loc, source: pathlib.Path, stamps: dict) -> Iterator[tuple[pathlib
             out.close()
 
 
-def _store_rows(loc, batch: pa.RecordBatch, stamps: dict) -> pa.Table:
+def _store_rows(loc, batch: pa.RecordBatch, stamps: dict, done: bool = False) -> pa.Table:
     n = batch.num_rows
     columns = {name: batch.column(name) for name in batch.schema.names}
-    columns.update(incident_store.derived_with(loc, columns["lon"].to_numpy(), columns["lat"].to_numpy()))
+    if done:  # nearest segment and cell worked out while reading, with this locator
+        columns.update(incident_store.derived_from(loc, columns["_near"].to_numpy(), columns["_h3"]))
+    else:
+        columns.update(incident_store.derived_with(loc, columns["lon"].to_numpy(), columns["lat"].to_numpy()))
     columns["description"] = pc.fill_null(columns["description"], "")
     columns["synthetic"] = pa.array(np.zeros(n, bool))
     for name, value in stamps.items():

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from borderwatch.importers import chunks, pipeline, safety, sources, staged
+from borderwatch import incident_store
+from borderwatch.importers import chunks, lonlat, pipeline, safety, sources, staged
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
 from borderwatch.importers.report import FileRefused, RowError
@@ -46,6 +47,7 @@ def read_streamed(plan, path: pathlib.Path, opts) -> bool:
             if not src.streamable:
                 tmp.cleanup()
                 return False
+            src.points_as_coords = lonlat.lonlat_crs(src.crs, opts.crs)
         else:
             src, fmt = chunks.CsvChunks(path, opts.encoding, workdir, pipeline.CHUNK), "CSV"
         report = plan.report
@@ -60,7 +62,8 @@ def read_streamed(plan, path: pathlib.Path, opts) -> bool:
                 break
             order = scan.final_order  # a later chunk settled the day/month order: read again with it
         scan.finish()
-        plan.staged = staged.Staged(tmp, scan.writer.path, report.records, scan.repeat_count)
+        plan.staged = staged.Staged(tmp, scan.writer.path, report.records, scan.repeat_count,
+                                    locator=scan.writer.loc)
         if not report.ok:
             plan.staged.close()
     except BaseException:
@@ -79,7 +82,9 @@ class Scan:
         self.final_order = order
         self.flags = [False, False]  # some a/b date has a > 12; some has b > 12
         self.slashed = False
-        self.writer = staged.Writer(workdir / "records.parquet")
+        store = opts.store if opts.complete else None
+        self.writer = staged.Writer(workdir / "records.parquet",
+                                    incident_store.locator(store) if store is not None else None)
         self.rows = self.bad_rows = self.id_seen = self.hashed = 0
         self.tally: dict[str, int] = {}
         self.samples: dict[str, set] = {}
@@ -102,17 +107,19 @@ class Scan:
         self.reported = 0
         if self.opts.progress:
             self.opts.progress(0, total if total is not None else self.src.estimate_rows())
-        for chunk in self.src:
-            n = len(chunk.attrs)
-            if n == 0:
-                continue
-            if not self._chunk(chunk, n, nations, now):
-                break
-            pa.default_memory_pool().release_unused()  # the chunk's Arrow buffers, back to the system
-            if self.opts.progress:
-                done = self.reported = self.rows
-                self.opts.progress(done, total or max(int(done / max(chunk.fraction, 1e-9)), done))
-        self.writer.close()
+        try:
+            for chunk in self.src:
+                n = len(chunk.attrs)
+                if n == 0:
+                    continue
+                if not self._chunk(chunk, n, nations, now):
+                    break
+                pa.default_memory_pool().release_unused()  # the chunk's Arrow buffers, back to the system
+                if self.opts.progress:
+                    done = self.reported = self.rows
+                    self.opts.progress(done, total or max(int(done / max(chunk.fraction, 1e-9)), done))
+        finally:
+            self.writer.close()  # waits for the thread completing the last chunk
         if self.rows == 0 and not report.file_errors:
             raise FileRefused("the file has no records")
         for w in self.src.warnings() if isinstance(self.src, chunks.CsvChunks) else []:
@@ -137,14 +144,16 @@ class Scan:
         else:
             work.source, work.preset, work.columns = self.first.source, self.first.preset, self.first.columns
             pipeline.apply_fields(work, work.preset, work.columns)
-        if not pipeline.reproject_geometries(work):
+        if chunk.coords is not None:
+            lonlat.check(work, chunk.coords, self.src.crs_label, GEOMETRY_SAMPLE - sum(len(g) for g in self.geoms))
+        elif not pipeline.reproject_geometries(work):
             return False
         self._geometry_summary(work)
         dates = self._date_order(work)
         ctx = Context(LAYER, n, work.values, work.labels, work.geoms, work.attrs, nations,
                       precision=work.derived.precision if work.derived and work.derived.precision else None,
                       threat_map=self.opts.threat_map, date_format=self.opts.date_format, date_order=dates, now=now,
-                      source=work.source)
+                      source=work.source, coords=work.coords)
         frame = TARGETS[LAYER].build(ctx)
         for w in ctx.warnings:
             self.report.warn(w)

@@ -44,6 +44,7 @@ class Context:
     samples: dict[str, set] = dataclasses.field(default_factory=dict)
     outlines: pd.DataFrame | None = None  # borders: the nation outlines of this chunk
     segments: tuple[np.ndarray, Any] | None = None  # borders: reference segment ids and their STRtree
+    coords: np.ndarray | None = None  # points as lon/lat (NaN where rejected) instead of ``geoms``
 
     def count(self, key: str, n: int, values: Iterable[Any] = ()) -> None:
         if n:
@@ -92,11 +93,15 @@ def nation_codes(ctx: Context, target: str) -> list[str | None]:
 
 
 def texts(ctx: Context, target: str, default: str | None = None) -> list[str | None]:
+    if not ctx.has(target):  # no column, no fixed value: every row takes the default
+        return [default] * ctx.n
     return [t or default for t in vals.texts(ctx.get(target))]
 
 
 def points(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """lon / lat of point rows; other geometry types are rejected."""
+    if ctx.coords is not None:  # every row a point already (``lonlat``)
+        return ctx.coords[:, 0].copy(), ctx.coords[:, 1].copy()
     lon = np.full(ctx.n, np.nan)
     lat = np.full(ctx.n, np.nan)
     geoms = np.asarray(ctx.geoms, dtype=object)

@@ -59,7 +59,8 @@ def build(ctx: Context) -> pd.DataFrame:
         threats = found.tolist()
     severity = _severity(ctx)
     confidence = _confidence(ctx)
-    err_m, errs = vals.parse_numbers(ctx.get("location_error_m"), what="distance in metres")
+    err_m, errs = (vals.parse_numbers(ctx.get("location_error_m"), what="distance in metres")
+                   if ctx.has("location_error_m") else (np.full(n, np.nan), {}))
     for i, r in errs.items():
         ctx.fail(i, "location_error_m", r, ctx.get("location_error_m")[i])
     for i in np.flatnonzero(err_m < 0):
