@@ -16,7 +16,7 @@ import shapely
 
 import queries
 from borderwatch import hexgrid, incident_store, reference
-from borderwatch.importers import ahead, chunks, pipeline, staged, stream
+from borderwatch.importers import ahead, pipeline, staged, stream
 from borderwatch.store import Store
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0)
