@@ -149,8 +149,23 @@ def test_queries_reading_staged_rows_run_through_their_writers(tmp_path, monkeyp
     assert importer.import_file("incidents", csv, store, dry_run=True).accepted == 3  # rows read and valid
     assert importer.import_file("incidents", csv, store).written == 2
     assert importer.import_file("incidents", csv, store, dry_run=True).already_present == 2
+    # a file with stored and new ids: the new rows are inserted beside the stored ones
+    # (a file of new ids only is registered with the lake as a data file instead)
+    (tmp_path / "later").mkdir()
+    more = tmp_path / "later" / "incidents.csv"  # the same file name: ids are named after the file
+    more.write_text("incident_id,occurred_at,threat_type,lon,lat\ncsv-1,2026-10-30T10:00:00Z,smuggling,-104.2,32.02\n"
+                    "csv-3,2026-10-30T12:00:00Z,smuggling,-104.4,32.04\n")
+    assert importer.import_file("incidents", more, store).written == 1
+    from borderwatch.importers import lakefiles
+
+    with monkeypatch.context() as m:  # as with a shared catalog or a bucket: new rows inserted, not registered
+        m.setattr(lakefiles, "usable", lambda store, cur: False)
+        (tmp_path / "newer").mkdir()
+        newer = tmp_path / "newer" / "incidents.csv"
+        newer.write_text("incident_id,occurred_at,threat_type,lon,lat\ncsv-4,2026-10-30T13:00:00Z,smuggling,-104.5,32.05\n")
+        assert importer.import_file("incidents", newer, store).written == 1
     # replacing them (an import's "replace": the rows of the owners it writes, see delete_incident_dataset)
-    assert importer.import_file("incidents", csv, store, replace=True).replaced == 2
+    assert importer.import_file("incidents", csv, store, replace=True).replaced == 4
     assert importer.import_file("incidents", tmp_path / "incidents.geojson", store, replace=True).replaced == 1
     position = {"uid": "unit-1", "callsign": "Alpha", "nation": "USA", "team": None, "role": None,
                 "cot_type": "a-f-G-U-C", "platform": None, "lon": -105.0, "lat": 32.1, "speed_mps": 1.0,
