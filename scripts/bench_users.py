@@ -12,7 +12,13 @@ growth while the sessions are open, divided by N.
     .venv/bin/python scripts/bench_users.py --store var/bench1m --users 1,5,10,20 --replicas 1,2
 
 The store may be embedded or on a PostgreSQL catalog (BORDERWATCH_CATALOG/DATA_PATH are passed
-through to the replicas). The live refresh is switched off so only the users' actions cause reruns.
+through to the replicas). With ``--urls`` the sessions run against replicas already running
+elsewhere (started with ``BORDERWATCH_REFRESH_SECONDS=0`` on a store with the bench account, see
+``--prepare``), so the browsers do not share the replicas' cores; server CPU is then not measured
+here.
+
+    .venv/bin/python scripts/bench_users.py --store var/bench1m --prepare       # on the app machine
+    .venv/bin/python scripts/bench_users.py --urls http://app-1:8501,http://app-2:8501 --users 10 The live refresh is switched off so only the users' actions cause reruns.
 Baseline in the same run: one session alone on one replica (N = 1).
 """
 from __future__ import annotations
@@ -258,7 +264,11 @@ def main() -> int:
     parser.add_argument("--users", default="1,5,10,20")
     parser.add_argument("--replicas", default="1,2")
     parser.add_argument("--seconds", type=float, default=45.0, help="measured period per run")
+    parser.add_argument("--urls", help="comma-separated URLs of replicas running elsewhere (no replica is started)")
+    parser.add_argument("--prepare", action="store_true", help="only build the store and the bench account")
     args = parser.parse_args()
+    if args.urls:
+        return remote(args)
     tmp = None
     if args.store:
         store_dir = pathlib.Path(args.store).resolve()
@@ -266,6 +276,8 @@ def main() -> int:
         tmp = tempfile.TemporaryDirectory(prefix="bench-users-")
         store_dir = pathlib.Path(tmp.name) / "store"
     ensure_store(store_dir, args.incidents)
+    if args.prepare:
+        return 0
     print(f"load before: {uptime()}", flush=True)
     rows = []
     for replicas in [int(r) for r in args.replicas.split(",")]:
@@ -289,15 +301,41 @@ def main() -> int:
                       f"load {result['load']}", flush=True)
                 for e in result["errors"][:5]:
                     print("   ", e, flush=True)
+    table(rows)
+    if tmp:
+        tmp.cleanup()
+    return 0
+
+
+def remote(args) -> int:
+    """Sessions against replicas running elsewhere: browser figures only."""
+    urls = [u.strip().rstrip("/") for u in args.urls.split(",") if u.strip()]
+    print(f"load before: {uptime()}", flush=True)
+    rows = []
+    asyncio.run(run_sessions(urls, len(urls), 5.0, []))  # warm-up, not reported
+    for n in [int(u) for u in args.users.split(",")]:
+        result = asyncio.run(run_sessions(urls, n, args.seconds, []))
+        result.update(replicas=len(urls), load=uptime().split("load average:")[1].strip())
+        rows.append(result)
+        print(f"replicas {len(urls)} (elsewhere) sessions {n:>2}: {result['actions']:>4} actions, "
+              f"p50 {result['p50']:.2f} s, p95 {result['p95']:.2f} s, "
+              f"browsers {result['browser_per_action']:.2f} s/action ({result['browser_share']:.2f} cores), "
+              f"errors {len(result['errors'])}; load here {result['load']}", flush=True)
+        for e in result["errors"][:5]:
+            print("   ", e, flush=True)
+    table(rows, server=False)
+    return 0
+
+
+def table(rows: list[dict], server: bool = True) -> None:
     print("\n| replicas | sessions | actions | p50 filter/pan → map | p95 | server CPU per rerun | "
           "browser CPU per action | memory per session | failed | load (1/5/15 min) |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
+        cpu = f"{r['cpu_per_rerun']:.2f} s" if server else "not measured"
+        mem = f"{r['mem_per_session']:.0f} MB" if server else "not measured"
         print(f"| {r['replicas']} | {r['n']} | {r['actions']} | {r['p50']:.2f} s | {r['p95']:.2f} s | "
-              f"{r['cpu_per_rerun']:.2f} s | {r['browser_per_action']:.2f} s | {r['mem_per_session']:.0f} MB | {len(r['errors'])} | {r['load']} |")
-    if tmp:
-        tmp.cleanup()
-    return 0
+              f"{cpu} | {r['browser_per_action']:.2f} s | {mem} | {len(r['errors'])} | {r['load']} |")
 
 
 if __name__ == "__main__":
