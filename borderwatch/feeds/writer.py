@@ -12,6 +12,7 @@ import pyarrow as pa
 import queries
 from borderwatch import incident_store
 from borderwatch.feeds import journal as journal_mod
+from borderwatch.feeds import knownids
 from borderwatch.feeds import rows
 from borderwatch.feeds.rows import records_table
 from borderwatch.feeds.status import FeedStats
@@ -39,14 +40,15 @@ def store_records(store: Store, recs: "list[dict] | rows.RawBatch") -> int:
     harmless. A ``RawBatch`` of plain incident records goes into the store without being decoded."""
     from borderwatch.feeds import patrols
 
+    known = knownids.for_store(store)
     if isinstance(recs, rows.RawBatch):
         table = rows.json_table(store, recs.payloads)
         if table is not None:
-            return incident_store.insert_incidents(store, table)
+            return incident_store.insert_incidents(store, table, known)
         recs = recs.records()
     positions = [r for r in recs if r.get("kind") == patrols.KIND]
     incidents = [r for r in recs if r.get("kind") != patrols.KIND] if positions else recs
-    new = incident_store.insert_incidents(store, records_table(store, incidents)) if incidents else 0
+    new = incident_store.insert_incidents(store, records_table(store, incidents), known) if incidents else 0
     heard_from(store, incidents)
     return new + (patrols.insert(store, positions) if positions else 0)
 
