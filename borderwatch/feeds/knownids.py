@@ -16,7 +16,8 @@ The set never misses a stored identity, so a batch is never wrongly taken as new
 
 * it is read whole (``feed_known_ids.sql``) at the writer's first commit, so after every restart;
 * each commit of the writer adds its batch's hashes, and notes the snapshot the commit made (read
-  while it still holds the write lock, so no other writer's commit comes between);
+  while it still holds the write lock, so no other writer's commit comes between; should one have
+  come all the same, the snapshots since the one before the commit are read next time);
 * whatever other snapshots were committed since (an import, a form entry, another writer, this
   writer's patrol positions) are read from the lake's own record of inserted rows
   (``feed_known_ids_since.sql``, ``ducklake_table_insertions``); when that record cannot be read
@@ -128,7 +129,10 @@ class KnownIds:
             self.reset()
             return
         self._add(staged)
-        self.snapshot = now
+        if now <= self.snapshot + 1:  # the commit's own snapshot (or none: nothing changed)
+            self.snapshot = now
+        # else another writer's snapshot came in between (a catalog lock lost during the write):
+        # the next check reads the insertions from the snapshot before this commit on
 
     def abandoned(self) -> None:
         """The transaction did not commit: its batch is not stored."""
