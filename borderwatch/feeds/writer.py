@@ -21,8 +21,8 @@ from borderwatch.store import Store
 log = logging.getLogger("borderwatch.feeds")
 
 MAX_BATCH = 20_000
-# A commit has a fixed cost (tens of ms: the duplicate check reads the store's ids, DuckLake writes a
-# file and a catalog entry) beside its cost per row, so under a high rate the writer gathers for
+# A commit has a fixed cost (tens of ms: DuckLake writes a file and a catalog entry; a batch with a
+# re-sent id also compares it with the store's ids, borderwatch/feeds/knownids.py) beside its cost per row, so under a high rate the writer gathers for
 # longer: each batch window is at least COMMIT_SHARE times the last commit's duration (the fixed
 # cost then takes at most about half the writer's time), up to MAX_WINDOW_S (or --batch-ms if
 # longer). At low rates the window stays at --batch-ms.
