@@ -282,6 +282,7 @@ def insert_incidents(store: Store, table: pa.Table, known=None) -> int:
             if known is not None:
                 known.abandoned()
             raise
+        new = int(inserted[0][0]) if inserted else 0
         if known is not None:
-            known.committed(store)
-    return int(inserted[0][0]) if inserted else 0
+            known.committed(store, new)
+    return new

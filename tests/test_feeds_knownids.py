@@ -144,7 +144,7 @@ def test_folding_keeps_every_hash(monkeypatch):
     assert not knownids.KnownIds()._any_known(pd.Series([1], dtype="uint64").to_numpy())
 
 
-def test_a_snapshot_of_another_writer_between_check_and_note_is_read_next_time(feed_store, query_log):
+def test_a_snapshot_of_another_writer_between_check_and_note_is_read_next_time(feed_store, query_log, monkeypatch):
     """Should other commits come between a batch's check and the note of its commit's snapshot (a
     catalog lock lost during the write), the set does not skip them: the next batch reads them."""
     import numpy as np
@@ -160,9 +160,22 @@ def test_a_snapshot_of_another_writer_between_check_and_note_is_read_next_time(f
     finally:
         other.close()
     known.pending = np.array([1, 2], np.uint64)  # as if this writer's commit had just ended
-    known.committed(feed_store)
+    monkeypatch.setattr(feed_store, "postgres", object())  # a catalog whose lock can be lost: asked
+    known.committed(feed_store, 2)
+    monkeypatch.setattr(feed_store, "postgres", None)
     assert known.snapshot == before
     query_log.clear()
     assert writer.store_records(feed_store, _batch(theirs + _records(1))) == 1
     assert "insert_incidents" in query_log
     assert stored(feed_store, [r["incident_id"] for r in theirs]) == {r["incident_id"]: 1 for r in theirs}
+
+
+def test_the_commits_own_snapshot_is_the_next_one(feed_store):
+    known = knownids.for_store(feed_store)
+    writer.store_records(feed_store, _batch(_records(2)))
+    assert known.snapshot == feed_store.snapshot_id()
+    recs = _records(2)
+    writer.store_records(feed_store, _batch(recs))
+    assert known.snapshot == feed_store.snapshot_id()
+    writer.store_records(feed_store, _batch(recs))  # nothing new: no snapshot assumed
+    assert known.snapshot <= feed_store.snapshot_id()

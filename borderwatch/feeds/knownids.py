@@ -15,9 +15,11 @@ replay after a restart, or a collision of hashes) takes the full comparison as b
 The set never misses a stored identity, so a batch is never wrongly taken as new:
 
 * it is read whole (``feed_known_ids.sql``) at the writer's first commit, so after every restart;
-* each commit of the writer adds its batch's hashes, and notes the snapshot the commit made (read
-  while it still holds the write lock, so no other writer's commit comes between; should one have
-  come all the same, the snapshots since the one before the commit are read next time);
+* each commit of the writer adds its batch's hashes, and notes the snapshot the commit made: the
+  next one, as no other writer commits while it holds the write lock (with a PostgreSQL catalog,
+  whose lock can be lost during a write, it is read back, and should another writer's snapshot
+  have come in between, the snapshots since the one before the commit are read next time); a
+  commit that inserted nothing notes none;
 * whatever other snapshots were committed since (an import, a form entry, another writer, this
   writer's patrol positions) are read from the lake's own record of inserted rows
   (``feed_known_ids_since.sql``, ``ducklake_table_insertions``); when that record cannot be read
@@ -116,23 +118,30 @@ class KnownIds:
             self.recent = set()
 
     # -- after the commit ---------------------------------------------------------------------
-    def committed(self, store: Store) -> None:
+    def committed(self, store: Store, inserted: int) -> None:
         """The staged batch is stored (new or already there): add it, and note the snapshot the
         commit made. Call still holding the store's write lock."""
         staged, self.pending = self.pending, None
         if staged is None or self.snapshot is None:
             return
-        try:
+        self._add(staged)
+        if not inserted:
+            return  # perhaps no snapshot: the next check reads whatever came after the last one
+        if store.postgres is None:
+            # under the embedded store's file lock nobody else commits between the check and the
+            # commit: its snapshot is the next one (reading it back costs a catalog transaction)
+            self.snapshot += 1
+            return
+        try:  # a PostgreSQL lock may be lost during the write (borderwatch.pglock): ask
             now = int(queries.execute("lake_snapshot", store=store, lake=LAKE).fetchone()[0])
         except duckdb.Error as exc:
             log.warning("store snapshot not read after a commit (%s): known incident ids read again", exc)
             self.reset()
             return
-        self._add(staged)
-        if now <= self.snapshot + 1:  # the commit's own snapshot (or none: nothing changed)
+        if now == self.snapshot + 1:
             self.snapshot = now
-        # else another writer's snapshot came in between (a catalog lock lost during the write):
-        # the next check reads the insertions from the snapshot before this commit on
+        # else another writer's snapshot came in between: the next check reads the insertions from
+        # the snapshot before this commit on
 
     def abandoned(self) -> None:
         """The transaction did not commit: its batch is not stored."""
