@@ -109,3 +109,17 @@ def test_refusals_keep_their_reasons():
         worker.cot_record(_event("b-t-f"), max_message=cot.MAX_MESSAGE_BYTES, nation=None, keep_patrols=True, now=NOW)
     with pytest.raises(records.Rejected, match="oversized"):
         worker.cot_record(_event(), max_message=50, nation=None, keep_patrols=True, now=NOW)
+
+
+def test_real_client_captures_give_the_same_record_both_ways():
+    """Extra check on real clients' messages (../shared/realdata/cot), when present."""
+    from conftest import realdata
+
+    files = sorted(realdata("cot").glob("*.xml"))
+    if not files:
+        pytest.skip("no real CoT captures in ../shared/realdata/cot")
+    for path in files:
+        message = path.read_bytes()
+        for client, nation, patrols in ((None, None, True), (CLIENTS[1], "USA", False)):
+            kw = dict(nation=nation, keep_patrols=patrols, client=client, now=NOW)
+            assert _now_way(message, **kw) == _general(message, **kw), path.name
