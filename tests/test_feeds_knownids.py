@@ -179,3 +179,30 @@ def test_the_commits_own_snapshot_is_the_next_one(feed_store):
     assert known.snapshot == feed_store.snapshot_id()
     writer.store_records(feed_store, _batch(recs))  # nothing new: no snapshot assumed
     assert known.snapshot <= feed_store.snapshot_id()
+
+
+def test_with_a_postgresql_catalog_another_writers_insert_is_seen(pg_lake, tmp_path, query_log):
+    """The set's snapshot bookkeeping on a PostgreSQL catalog (the snapshot is read back after a
+    commit there): a feed batch repeating an id another writer stored in between is compared."""
+    from borderwatch import reference
+
+    store = Store(tmp_path / "host")
+    try:
+        reference.load_into(store)
+        known = knownids.for_store(store)
+        assert writer.store_records(store, _batch(_records(2))) == 2
+        assert known.snapshot == store.snapshot_id()  # read back, and no other writer came between
+        recs = _records(3)
+        other = Store(tmp_path / "other")
+        try:
+            assert incident_store.insert_incidents(other, rows.records_table(other, recs[:1])) == 1
+        finally:
+            other.close()
+        query_log.clear()
+        assert writer.store_records(store, _batch(recs)) == 2
+        assert "feed_known_ids_since" in query_log and "insert_incidents" in query_log
+        assert stored(store, [r["incident_id"] for r in recs]) == {r["incident_id"]: 1 for r in recs}
+        assert writer.store_records(store, _batch(_records(2))) == 2
+        assert [n for n in query_log if n.startswith("insert_incidents")][-1] == "insert_incidents_unseen"
+    finally:
+        store.close()
