@@ -267,15 +267,28 @@ def first_per_identity(table: pa.Table) -> pa.Table:
     return table if len(first) == n else table.take(first.take(pc.sort_indices(first)))
 
 
-def insert_incidents(store: Store, table: pa.Table) -> int:
-    """Commit incidents not yet in the store (by owner and ``incident_id``); returns how many were new."""
+def insert_incidents(store: Store, table: pa.Table, known=None) -> int:
+    """Commit incidents not yet in the store (by owner and ``incident_id``); returns how many were new.
+    ``known``: the feed store writer's set of stored identities (``borderwatch.feeds.knownids``): a
+    batch it shows to be all new skips the comparison with the stored rows."""
     if table.num_rows == 0:
         return 0
     table = first_per_identity(table)
-    with store.transaction() as cur:
-        cur.register("staged", table)
+    with store.write_lock():  # held past the commit: ``known`` notes the snapshot the commit made
         try:
-            inserted = queries.execute("insert_incidents", store=store).fetchall()  # DuckDB: [(rows inserted,)]
-        finally:
-            cur.unregister("staged")
-    return int(inserted[0][0]) if inserted else 0
+            with store.transaction() as cur:
+                cur.register("staged", table)
+                try:
+                    name = "insert_incidents_unseen" if known is not None and known.staged_unseen(store) else \
+                        "insert_incidents"
+                    inserted = queries.execute(name, store=store).fetchall()  # DuckDB: [(rows inserted,)]
+                finally:
+                    cur.unregister("staged")
+        except BaseException:
+            if known is not None:
+                known.abandoned()
+            raise
+        new = int(inserted[0][0]) if inserted else 0
+        if known is not None:
+            known.committed(store, new)
+    return new

@@ -250,6 +250,7 @@ def test_queries_over_layer_tables_all_pass_the_access_rule():
     internal = {
         "feed_incident_count": "feed service's own count of what it stored (status, tests)",
         "feed_incidents": "feed service's check that accepted events are stored exactly once",
+        "feed_known_ids": "feed store writer's in-memory set of stored identities (hashes; never shown)",
         "import_fortifications": "writer", "import_sensors": "writer", "insert_incidents": "writer",
         "delete_incident_dataset": "writer (an import's replace: only the owners it writes, its own nation for an account)",
         "import_staged_stored_ids": "writer (an import's choice of insert query, under the writer lock; never shown)",

@@ -34,7 +34,7 @@ import time
 
 import orjson
 
-from borderwatch.feeds import cot, cotstream, patrols, records
+from borderwatch.feeds import cot, cotfast, cotstream, patrols, records
 from borderwatch.feeds.journal import encode
 from borderwatch.feeds.records import FeedError, Ignored
 from borderwatch.feeds.status import now_iso
@@ -48,9 +48,17 @@ def cot_record(message: bytes, *, max_message: int, nation: str | None, keep_pat
                now=None) -> dict:
     """The journal record of one CoT message (an incident, or a patrol position when kept);
     ``Ignored`` / ``Rejected`` otherwise. Shared by the service and its listener processes.
-    ``now``: the wall clock read once for all the messages of one read."""
-    return event_record(cot.parse_event(message, max_bytes=max_message), nation=nation,
-                        keep_patrols=keep_patrols, client=client, now=now)
+    ``now``: the wall clock read once for all the messages of one read. A plain incident report is
+    read straight into its record (``cotfast``), any other event the general way."""
+    root = cot.parse_root(message, max_bytes=max_message)
+    if root is None:  # TAK protocol
+        return event_record(cot.parse_event(message, max_bytes=max_message), nation=nation,
+                            keep_patrols=keep_patrols, client=client, now=now)
+    rec = cotfast.plain_record(root, nation=client.nation if client and client.nation else nation,
+                               source=client.source if client else None, now=now)
+    if rec is not None:
+        return rec
+    return event_record(cot.event_from_root(root), nation=nation, keep_patrols=keep_patrols, client=client, now=now)
 
 
 def event_record(ev: cot.CotEvent, *, nation: str | None, keep_patrols: bool, client=None, now=None) -> dict:
@@ -78,7 +86,10 @@ def _messages(peer: str, items, args, received_at: str) -> tuple[dict, bytes]:
         try:
             rec = cot_record(message, max_message=args.max_message, nation=args.nation, keep_patrols=args.patrols,
                              now=now)
-            rec["extra"].update(channel=CHANNEL, peer=peer, received_at=received_at)
+            extra = rec["extra"]
+            extra["channel"] = CHANNEL
+            extra["peer"] = peer
+            extra["received_at"] = received_at
             line = encode(rec)
         except Ignored as exc:
             ignored.append(exc.reason)
@@ -246,9 +257,16 @@ class ListenerProcess:
             raise RuntimeError(f"listener process {self.proc.pid} exited (code {rc})")
 
     def _recv(self, n: int) -> bytes | None:
-        buf = bytearray()
+        """``n`` bytes from the child (None once it closed): in one call, without the copies of
+        gathering chunks, unless a signal cuts the wait short."""
+        if n == 0:
+            return b""
+        data = self.sock.recv(n, socket.MSG_WAITALL)
+        if len(data) == n or not data:
+            return data or None
+        buf = bytearray(data)
         while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
+            chunk = self.sock.recv(n - len(buf), socket.MSG_WAITALL)
             if not chunk:
                 return None
             buf += chunk

@@ -12,6 +12,7 @@ import pyarrow as pa
 import queries
 from borderwatch import incident_store
 from borderwatch.feeds import journal as journal_mod
+from borderwatch.feeds import knownids
 from borderwatch.feeds import rows
 from borderwatch.feeds.rows import records_table
 from borderwatch.feeds.status import FeedStats
@@ -20,8 +21,8 @@ from borderwatch.store import Store
 log = logging.getLogger("borderwatch.feeds")
 
 MAX_BATCH = 20_000
-# A commit has a fixed cost (tens of ms: the duplicate check reads the store's ids, DuckLake writes a
-# file and a catalog entry) beside its cost per row, so under a high rate the writer gathers for
+# A commit has a fixed cost (tens of ms: DuckLake writes a file and a catalog entry; a batch with a
+# re-sent id also compares it with the store's ids, borderwatch/feeds/knownids.py) beside its cost per row, so under a high rate the writer gathers for
 # longer: each batch window is at least COMMIT_SHARE times the last commit's duration (the fixed
 # cost then takes at most about half the writer's time), up to MAX_WINDOW_S (or --batch-ms if
 # longer). At low rates the window stays at --batch-ms.
@@ -39,14 +40,15 @@ def store_records(store: Store, recs: "list[dict] | rows.RawBatch") -> int:
     harmless. A ``RawBatch`` of plain incident records goes into the store without being decoded."""
     from borderwatch.feeds import patrols
 
+    known = knownids.for_store(store)
     if isinstance(recs, rows.RawBatch):
         table = rows.json_table(store, recs.payloads)
         if table is not None:
-            return incident_store.insert_incidents(store, table)
+            return incident_store.insert_incidents(store, table, known)
         recs = recs.records()
     positions = [r for r in recs if r.get("kind") == patrols.KIND]
     incidents = [r for r in recs if r.get("kind") != patrols.KIND] if positions else recs
-    new = incident_store.insert_incidents(store, records_table(store, incidents)) if incidents else 0
+    new = incident_store.insert_incidents(store, records_table(store, incidents), known) if incidents else 0
     heard_from(store, incidents)
     return new + (patrols.insert(store, positions) if positions else 0)
 
