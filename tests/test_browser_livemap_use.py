@@ -62,6 +62,12 @@ def el_paso_store(tmp_path_factory):
 COMMANDER, PASSWORD = "usa-commander", "commander test password"
 
 
+def app_url(streamlit_app, store) -> str:
+    """The app on ``store`` at the fixed time, with the live refresh off (only the user acts)."""
+    return streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(store.path), "BORDERWATCH_NOW": NOW.isoformat(),
+                                               "BORDERWATCH_REFRESH_SECONDS": "0"})
+
+
 def zoom_into(page, frame, latlon, target_zoom):
     """Wheel-zoom with the mouse over a place, as a person does."""
     box = page.locator(browser.FOLIUM_IFRAME).bounding_box()
@@ -98,10 +104,7 @@ def density_switch(frame):
 
 def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path, monkeypatch):
     monkeypatch.setenv("BORDERWATCH_NOW", NOW.isoformat())
-    url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
-                                              "BORDERWATCH_NOW": NOW.isoformat(),
-                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
-    s = page_factory(f"{url}/", viewport=VIEWPORT)
+    s = page_factory(f"{app_url(streamlit_app, el_paso_store)}/", viewport=VIEWPORT)
     page = s.page
     browser.sign_in(page, COMMANDER, PASSWORD)
     frame = browser.live_map(page)
@@ -207,10 +210,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
 
 
 def test_full_screen_shows_the_map_alone(streamlit_app, page_factory, el_paso_store, tmp_path):
-    url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
-                                              "BORDERWATCH_NOW": NOW.isoformat(),
-                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
-    s = page_factory(f"{url}/", viewport=VIEWPORT)
+    s = page_factory(f"{app_url(streamlit_app, el_paso_store)}/", viewport=VIEWPORT)
     page = s.page
     browser.sign_in(page, COMMANDER, PASSWORD)
     frame = browser.live_map(page)
@@ -236,10 +236,7 @@ def test_pans_keep_what_is_drawn_and_never_jump_back(streamlit_app, page_factory
     """A small pan shows what was drawn around the view (no redraw: the same line elements stay) and
     the map is not moved again when the rerun comes back; two quick pans end where the user left the
     map; a pan far beyond what was drawn draws the new area."""
-    url = streamlit_app(ROOT / "app.py", env={"BORDERWATCH_STORE": str(el_paso_store.path),
-                                              "BORDERWATCH_NOW": NOW.isoformat(),
-                                              "BORDERWATCH_REFRESH_SECONDS": "0"})
-    s = page_factory(f"{url}/?window=30d&lat=31.5&lon=-106&z=6", viewport=VIEWPORT)
+    s = page_factory(f"{app_url(streamlit_app, el_paso_store)}/?window=30d&lat=31.5&lon=-106&z=6", viewport=VIEWPORT)
     page = s.page
     browser.sign_in(page, COMMANDER, PASSWORD)
     frame = browser.live_map(page)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 
 from borderwatch.feeds import records
-from borderwatch.feeds.cot import _TYPE, _MAX_UID, DATASET, DEFAULT_SOURCE, _confidence, refine, rule_for
+from borderwatch.feeds.cot import (_TYPE, _MAX_UID, DATASET, DEFAULT_SOURCE, _confidence, point_and_detail, refine,
+                                   rule_for)
 from borderwatch.feeds.records import FeedError
 
 # <detail> children that change the record and are read only by the general way
@@ -38,14 +39,7 @@ def plain_record(root, *, nation: str | None, source: str | None, now: dt.dateti
     if rule is None or rule.threat is None:
         return None  # not an incident report (or a patrol position): the general way says which
     start_text, stale_text = get("start"), get("stale")
-    point = detail = None
-    for child in root:
-        tag = child.tag
-        if tag == "point":
-            if point is None:
-                point = child
-        elif tag == "detail" and detail is None:
-            detail = child
+    point, detail = point_and_detail(root)
     if point is None:
         return None
     callsign = remarks = None
