@@ -17,6 +17,7 @@ import pytest
 import queries
 import tiny_store as tiny
 from borderwatch.filters import Filter
+from borderwatch.store import LAKE
 
 NOW = tiny.NOW
 VIEW = {"vw": -120.0, "vs": 20.0, "ve": -90.0, "vn": 40.0}
@@ -35,6 +36,7 @@ SAMPLES = {
     "disabled": False, "action": "sign_in", "actor": "tiny-user", "address": "127.0.0.1", "detail": "",
     "filter_text": "", "outcome": "ok", "row_count": 0, "seq": 1, "logged_at": NOW, "prev_hash": "", "hash": "h",
     "source": "tiny_radar", "token_hash": "0" * 64, "cert_sha256": None,
+    "lake": LAKE, "first": 0, "last": 1,  # DuckLake's table functions (the feed writer's known ids)
     # app sessions (borderwatch/sessions.py)
     "id_hash": "1" * 64, "idle_until": NOW + dt.timedelta(minutes=30), "expires_at": NOW + dt.timedelta(hours=12),
     # alerts (borderwatch/alerts/)
@@ -172,6 +174,13 @@ def test_queries_reading_staged_rows_run_through_their_writers(tmp_path, monkeyp
                 "course_deg": 90.0, "reported_at": (NOW - dt.timedelta(minutes=5)).isoformat(),
                 "stale_at": (NOW + dt.timedelta(minutes=5)).isoformat(), "dataset": "feed:cot"}
     assert patrols.insert(store, [position]) == 1
+    from borderwatch import incident_store
+    from borderwatch.feeds import knownids
+
+    report = {"incident_id": "feed-1", "occurred_at": NOW - dt.timedelta(hours=1), "threat_type": "smuggling",
+              "severity": 2, "lon": -104.6, "lat": 32.06, "description": "", "source": "patrol"}
+    table = incident_store.prepare_incidents(pd.DataFrame([report]), store, dataset="feed:test", owner="USA")
+    assert incident_store.insert_incidents(store, table, known=knownids.for_store(store)) == 1  # the feed writer's way
     demo.build_demo(store, seed=1, incidents=200, now=NOW, chunk=100, show_progress=False)
     missing = sorted(n for n in queries.names() if _staged(n) and n not in ran)
     assert missing == []
