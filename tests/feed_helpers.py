@@ -236,3 +236,17 @@ def journal_failing_once(journal_mod, path, monkeypatch):
 
     monkeypatch.setattr(journal_mod.os, "fdatasync", flaky)
     return j, failed, durable
+
+
+def listener_records(n: int, prefix: str = "rec", **fields) -> list[dict]:
+    """``n`` incident records as a CoT listener journals them (a line of points near El Paso),
+    with ``fields`` set on each."""
+    from borderwatch.feeds import cot
+
+    out = []
+    for k in range(n):
+        rec = cot.parse_incident(event(uid(prefix), lat=31.70 + k / 1000, lon=-106.40))
+        rec["extra"].update(channel="cot-tcp", peer="127.0.0.1:1 (pid 1)", received_at="2026-11-01T12:00:00Z")
+        rec.update(fields)
+        out.append(rec)
+    return out

@@ -8,19 +8,13 @@ import pytest
 
 import queries
 from borderwatch import incident_store
-from borderwatch.feeds import cot, journal, knownids, rows, writer
+from borderwatch.feeds import journal, knownids, rows, writer
 from borderwatch.store import Store
-from feed_helpers import event, stored, uid
+from feed_helpers import listener_records, stored
 
 
 def _records(n: int, **fields) -> list[dict]:
-    out = []
-    for k in range(n):
-        rec = cot.parse_incident(event(uid("known"), lat=31.70 + k / 1000, lon=-106.40))
-        rec["extra"].update(channel="cot-tcp", peer="127.0.0.1:1 (pid 1)", received_at="2026-11-01T12:00:00Z")
-        rec.update(fields)
-        out.append(rec)
-    return out
+    return listener_records(n, "known", **fields)
 
 
 def _batch(recs: list[dict]) -> rows.RawBatch:

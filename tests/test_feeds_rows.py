@@ -5,18 +5,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from borderwatch.feeds import cot, journal, patrols, rows, writer
-from feed_helpers import event, stored, uid
+from borderwatch.feeds import journal, patrols, rows, writer
+from feed_helpers import listener_records, stored
 
 
 def _records(n: int, **extra_fields) -> list[dict]:
-    out = []
-    for k in range(n):
-        rec = cot.parse_incident(event(uid("rows"), lat=31.70 + k / 1000, lon=-106.40))
-        rec["extra"].update(channel="cot-tcp", peer="127.0.0.1:1 (pid 1)", received_at="2026-11-01T12:00:00Z")
-        rec.update(extra_fields)
-        out.append(rec)
-    return out
+    return listener_records(n, "rows", **extra_fields)
 
 
 def _payloads(recs: list[dict]) -> list[bytes]:
