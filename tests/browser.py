@@ -377,6 +377,12 @@ def count_by_colour(frame, colours) -> int:
     return frame.evaluate(_COUNT_BY_COLOUR, list(colours))
 
 
+def address(page) -> str:
+    """The address bar as the page itself has it. The app rewrites its URL in place (the filter,
+    the map view); Playwright's ``page.url`` can miss such a same-document change."""
+    return page.evaluate("location.href")
+
+
 def wait_until(fn, timeout: float = 90.0, every: float = 0.25, what: str = "condition"):
     """Call ``fn`` until it returns something true (returned), failing after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -54,14 +54,14 @@ def test_reload_and_new_tab_stay_signed_in_until_sign_out(streamlit_app, page_fa
     stored = sessions.get(sid, store)
     assert stored is not None and stored.account == NAME and stored.revoked_at is None
     # the id is in no address the user could share
-    link = page.url
+    link = browser.address(page)
     assert sid not in link and "bw_session" not in link
 
     # reload: still signed in, on the same page with the same filter, no password asked
     page.reload()
     _signed_in(page)
     page.get_by_role("heading", name="Incident analysis").wait_for(timeout=120_000)
-    assert "nations=USA" in page.url
+    assert "nations=USA" in browser.address(page)
     entry = audit.entries(store, action="sign-in", limit=1).iloc[0]
     assert (entry.actor, entry.outcome, entry.detail) == (NAME, "ok", "local (session resumed)")
 
@@ -122,7 +122,7 @@ def test_behind_a_single_sign_on_proxy_a_reload_and_a_new_tab_stay_signed_in(str
     page.reload()
     _signed_in(page)
     tab = page.context.new_page()
-    tab.goto(page.url)
+    tab.goto(browser.address(page))
     _signed_in(tab)
     assert _session_cookie(page.context) is None
     assert browser.app_exceptions(page) == [] and session.blocked == []

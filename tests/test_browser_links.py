@@ -37,7 +37,7 @@ def test_link_reopens_same_window_nav_links_keep_filters_and_back_restores(
 
     for _ in range(3):  # copy the address, open it again: the same window each time
         assert params(page) == link
-        page.goto(page.url)
+        page.goto(browser.address(page))
         browser.wait_for_app(page)
         page.get_by_role("heading", name="Incident analysis").wait_for()
     assert params(page) == link

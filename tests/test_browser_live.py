@@ -72,7 +72,7 @@ def test_live_map_draws_updates_and_stays_offline(streamlit_app, page_factory, l
     browser.choose_in_multiselect(page, box, "Poland", "Poland")
     browser.wait_for_app(page, 120_000)
     browser.wait_until(lambda: browser.count_by_colour(frame, SEGMENT_COLOURS) != segments, timeout=90)
-    assert "nations=POL" in page.url
+    browser.wait_until(lambda: "nations=POL" in browser.address(page), timeout=30, what="the filter in the URL")
     page.screenshot(path=str(tmp_path / "live-3.png"))
     assert browser.app_exceptions(page) == []
     assert s.blocked == [], f"requests left localhost: {s.blocked}"

@@ -154,13 +154,13 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
     time.sleep(1.5)
     browser.wait_for_app(page, 120_000)
     page.screenshot(path=str(tmp_path / "2b-panned-back.png"))
-    browser.wait_until(lambda: f"lon={frame.evaluate('map_div.getCenter().lng'):.2f}"[:9] in page.url,
-               what=f"the view in the URL ({page.url})")
+    browser.wait_until(lambda: f"lon={frame.evaluate('map_div.getCenter().lng'):.2f}"[:9] in browser.address(page),
+               what=f"the view in the URL ({browser.address(page)})")
     nations = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
     browser.choose_in_multiselect(page, nations, "United States", "United States of America")
     page.locator(".bw-title").click()  # done choosing: click away
     page.screenshot(path=str(tmp_path / "2c-filter.png"))
-    browser.wait_until(lambda: "nations=USA" in page.url, what="filter in the URL")
+    browser.wait_until(lambda: "nations=USA" in browser.address(page), what="filter in the URL")
     browser.wait_for_app(page, 120_000)
     browser.wait_until(lambda: browser.count_by_colour(frame, style.IMPACT_COLORS.values()) > 0, what="segments redrawn")
     assert frame.locator(".leaflet-control-layers").count() == 1
@@ -199,7 +199,7 @@ def test_commander_session(streamlit_app, page_factory, el_paso_store, tmp_path,
     # a new tab of the same browser keeps the sign-in (the session cookie): no password asked
     browser.wait_for_app(analysis, 120_000)
     analysis.get_by_text(f"Signed in as {COMMANDER}").wait_for(timeout=120_000)
-    assert "/analysis?" in analysis.url and "nations=USA" in analysis.url
+    assert "/analysis?" in browser.address(analysis) and "nations=USA" in browser.address(analysis)
     analysis.locator('[data-testid="stAlert"]').filter(has_text=f"segment(s) {segment}").first.wait_for(timeout=120_000)
     assert browser.app_exceptions(analysis) == []
 
@@ -259,7 +259,7 @@ def test_pans_keep_what_is_drawn_and_never_jump_back(streamlit_app, page_factory
             if now == last:
                 break
             last = now
-        # the address bar itself (Playwright's page.url can miss a same-document URL replacement)
+        # the address bar itself (Playwright's browser.address(page) can miss a same-document URL replacement)
         browser.wait_until(lambda: f"lon={now[1]:.4f}" in page.evaluate("location.search"),
                            what=f"the view {now} in the URL ({page.evaluate('location.search')})")
         browser.wait_for_app(page, 120_000)

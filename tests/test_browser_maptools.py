@@ -79,9 +79,9 @@ def test_draw_area_and_measure(streamlit_app, small_store_env, page_factory, sma
     page.mouse.up()
     page.get_by_text("area of interest: the box", exact=False).first.wait_for(timeout=90_000)
     shot(page, "1-drawn")
-    browser.wait_until(lambda: "area" in parse_qs(urlsplit(page.url).query), timeout=90)
+    browser.wait_until(lambda: "area" in parse_qs(urlsplit(browser.address(page)).query), timeout=90)
     browser.wait_for_app(page)
-    area = parse_qs(urlsplit(page.url).query)["area"][0]
+    area = parse_qs(urlsplit(browser.address(page)).query)["area"][0]
     flt = Filter(window="365d", nations=("USA",), area_wkt=area)
     w, s_, e, n = shapely.from_wkt(area).bounds
     assert abs(w - corners[0][1]) < 0.05 and abs(e - corners[1][1]) < 0.05, (area, corners)
@@ -153,7 +153,7 @@ def test_draw_area_and_measure(streamlit_app, small_store_env, page_factory, sma
     km = float(text.replace(",", "").split()[0])
     expected = haversine_km(*ends)
     assert 50 < expected < 3000 and abs(km - expected) / expected < 0.01, (text, expected)
-    assert "area" in parse_qs(urlsplit(page.url).query)  # measuring changes no filter
+    assert "area" in parse_qs(urlsplit(browser.address(page)).query)  # measuring changes no filter
     shot(page, "3-measured")
     assert not s.blocked, s.blocked
 
@@ -167,7 +167,7 @@ def test_military_symbols_toggle(streamlit_app, small_store_env, page_factory):
     assert frame.locator(".bw-mil svg").count() == 0
     page.get_by_text("Military symbols (MIL-STD-2525)").click()
     browser.wait_for_app(page)
-    browser.wait_until(lambda: parse_qs(urlsplit(page.url).query).get("symbols") == ["2525"])
+    browser.wait_until(lambda: parse_qs(urlsplit(browser.address(page)).query).get("symbols") == ["2525"])
     browser.wait_until(lambda: browser.map_frame(page).locator(".bw-mil svg").count() > 0)  # the map may redraw in a new frame
     frame = browser.map_frame(page)
     legend = frame.locator(".bw-mil-legend")
@@ -182,7 +182,7 @@ def test_military_symbols_toggle(streamlit_app, small_store_env, page_factory):
     browser.wait_until(lambda: frame.locator(".bw-mil svg").count() > 0)
     page.get_by_text("Military symbols (MIL-STD-2525)").click()
     browser.wait_for_app(page)
-    browser.wait_until(lambda: "symbols" not in parse_qs(urlsplit(page.url).query))
+    browser.wait_until(lambda: "symbols" not in parse_qs(urlsplit(browser.address(page)).query))
     browser.wait_until(lambda: (lambda f: f.locator(".bw-mil svg").count() == 0 and f.locator(".bw-mil-legend").count() == 0)(
         browser.map_frame(page)))
     shot(page, "5-plain")

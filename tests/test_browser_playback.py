@@ -5,6 +5,7 @@ the dark display darkens the page and the map without a reload."""
 from __future__ import annotations
 
 import os
+import urllib.parse
 
 import pytest
 
@@ -69,7 +70,8 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     choose(page, "Time step", "per day")
     latest = settled(page, frame, whole)
     assert step_label(page).startswith("Step shown (UTC): 2026-11-01 00:00")
-    assert "step=1d" in page.url and "at=2026-11-01T00%3A00" in page.url or "at=2026-11-01T00:00" in page.url
+    link = urllib.parse.unquote(browser.address(page))
+    assert "step=1d" in link and "at=2026-11-01T00:00" in link, link
 
     # step back through time: every day draws its own hexagons, in the same frame
     seen = {latest}
@@ -84,7 +86,7 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     figures = headline(page)
 
     # the copied link reopens the same step, with the same hexagons
-    link = page.url
+    link = browser.address(page)
     assert "at=2026-10-29T00" in link
     other = page_factory(link, viewport=(1500, 1000)).page
     browser.wait_for_app(other, 120_000)
@@ -107,7 +109,7 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     # the operations-room display: dark page, dark map, large figures, no reload
     page.get_by_text("Operations room (dark, large figures)").click()
     browser.wait_for_app(page, 60_000)
-    assert "theme=dark" in page.url
+    assert "theme=dark" in browser.address(page)
     browser.wait_until(lambda: frame.evaluate("document.documentElement.classList.contains('bw-dark')"), timeout=10)
     sea = frame.evaluate("getComputedStyle(document.querySelector('.leaflet-container')).backgroundColor")
     land = frame.evaluate("getComputedStyle(document.querySelector('path.bw-land')).fill")
@@ -122,7 +124,7 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     assert browser.app_exceptions(page) == []
 
     # the wall screen's bookmark: the dark link opens dark, and full screen shows the dark map alone
-    wall = page_factory(page.url, viewport=(1500, 1000)).page
+    wall = page_factory(browser.address(page), viewport=(1500, 1000)).page
     browser.wait_for_app(wall, 120_000)
     wall_frame = browser.map_frame(wall, 120_000)
     browser.wait_until(lambda: wall_frame.evaluate("document.documentElement.classList.contains('bw-dark')"), timeout=10)
