@@ -42,11 +42,13 @@ NEAREST_SEGMENT_MAX_DEG = 1.0  # ~100 km: farther incidents keep no segment
 class SegmentLocator:
     """Nearest border segment for points (planar nearest in degrees, within a bound).
 
-    Most points lie in a grid cell (CELL_DEG square) where only one segment can be the nearest:
-    each cell is settled once, from its centre, and its points take that segment without a tree
-    search. A cell is settled when every piece that could be nearest to some point of it belongs
-    to one segment and the bound holds (or fails) for the whole cell; points of other cells are
-    searched one by one. The answer is the exact nearest either way."""
+    Most points lie in a grid cell where only one segment can be the nearest: each cell is settled
+    once, from its centre, and its points take that segment without a tree search. A cell is
+    settled when every piece that could be nearest to some point of it belongs to one segment and
+    the bound holds (or fails) for the whole cell. Cells are tried from coarse to fine (LEVELS: a
+    cell of CELL_DEG * 2**level degrees), the points of a cell left unsettled going on to the
+    finer cells inside it; points still unsettled at CELL_DEG are searched one by one. The answer
+    is the exact nearest either way: coarse cells only spare the searches of fine ones."""
 
     def __init__(self, store: Store):
         from borderwatch.reference import segments_frame
@@ -79,16 +81,19 @@ class SegmentLocator:
         out = np.full(len(lon), -1, dtype=int)
         if len(lon) == 0 or len(self.ids) == 0:
             return out
-        ok = np.isfinite(lon) & np.isfinite(lat)
-        keys = np.full(len(lon), -1, dtype=np.int64)
-        keys[ok] = _cell_keys(lon[ok], lat[ok])
-        unique, inverse = np.unique(keys, return_inverse=True)
-        settled = np.array([self._cells.get(int(k), UNKNOWN) for k in unique], dtype=int)
-        new = (settled == UNKNOWN) & (unique >= 0)
-        if new.any():
-            settled[new] = self._settle(unique[new])
-        settled[unique < 0] = NO_SEGMENT  # a coordinate that is not a number is near nothing
-        out[:] = settled[inverse]
+        todo = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))  # a coordinate that is not a number is near nothing
+        for level in LEVELS:
+            if len(todo) == 0:
+                break
+            keys = _cell_keys(lon[todo], lat[todo], level)
+            unique, inverse = np.unique(keys, return_inverse=True)
+            settled = np.array([self._cells.get(k, UNKNOWN) for k in unique.tolist()], dtype=int)
+            new = settled == UNKNOWN
+            if new.any():
+                settled[new] = self._settle(unique[new], level)
+            found = settled[inverse]
+            out[todo] = found
+            todo = todo[found == UNSETTLED]
         search = np.flatnonzero(out == UNSETTLED)
         out[search] = -1
         if len(search):
@@ -97,14 +102,14 @@ class SegmentLocator:
             out[search[idx[0]]] = self.owner[idx[1]]
         return out
 
-    def _settle(self, keys: np.ndarray) -> np.ndarray:
+    def _settle(self, keys: np.ndarray, level: int) -> np.ndarray:
         """The segment every point of each cell is nearest to, NO_SEGMENT, or UNSETTLED."""
         if len(self._cells) > MAX_CELLS:
             self._cells.clear()
-        cx, cy = _cell_centres(keys)
+        cx, cy = _cell_centres(keys, level)
         centres = shapely.points(cx, cy)
         (_, near), dist = self.tree.query_nearest(centres, all_matches=False, return_distance=True)
-        reach = CELL_DEG * np.sqrt(2) / 2  # centre to corner
+        reach = CELL_DEG * 2 ** level * np.sqrt(2) / 2  # centre to corner
         # a piece nearest to some point of the cell is within dist + 2 * reach of the centre
         cell, piece = self.tree.query(centres, predicate="dwithin", distance=dist + 2 * reach)
         owners = self.owner[piece]
@@ -120,21 +125,26 @@ class SegmentLocator:
         return result
 
 
-CELL_DEG = 0.1  # ~10 km: a cell is settled once for all of its points
+CELL_DEG = 0.1  # ~10 km: the finest cell settled once for all of its points
+LEVELS = (3, 2, 1, 0)  # cells of 0.8, 0.4, 0.2 and 0.1 degrees, coarse first (1.6 settled none near borders)
 MAX_CELLS = 2_000_000  # settled cells kept (~200 MB at most); beyond, the memo starts again
 UNKNOWN, UNSETTLED, NO_SEGMENT = -3, -2, -1
 _ROWS = 10_000  # cell rows in a key (latitude index + offset < _ROWS)
+_COLUMNS = 1_000_000  # cell columns in a key (longitude index + offset < _COLUMNS)
 
 
-def _cell_keys(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    ix = np.floor(lon / CELL_DEG).astype(np.int64) + 100_000
-    iy = np.floor(lat / CELL_DEG).astype(np.int64) + 5_000
-    return ix * _ROWS + iy
+def _cell_keys(lon: np.ndarray, lat: np.ndarray, level: int = 0) -> np.ndarray:
+    """The key of each point's cell of CELL_DEG * 2**level degrees (keys of different levels differ)."""
+    size = CELL_DEG * 2 ** level
+    ix = np.floor(lon / size).astype(np.int64) + 100_000
+    iy = np.floor(lat / size).astype(np.int64) + 5_000
+    return (level * _COLUMNS + ix) * _ROWS + iy
 
 
-def _cell_centres(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ix, iy = keys // _ROWS - 100_000, keys % _ROWS - 5_000
-    return (ix + 0.5) * CELL_DEG, (iy + 0.5) * CELL_DEG
+def _cell_centres(keys: np.ndarray, level: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    size = CELL_DEG * 2 ** level
+    ix, iy = keys // _ROWS % _COLUMNS - 100_000, keys % _ROWS - 5_000
+    return (ix + 0.5) * size, (iy + 0.5) * size
 
 
 PIECE_VERTICES = 8  # shorter pieces: fewer vertices to measure per candidate (half the time of 16 near borders)

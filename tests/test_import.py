@@ -1204,6 +1204,10 @@ def test_nearest_segment_by_grid_cell_equals_a_search_point_by_point(store):
     assert (exact >= 0).sum() > 3000 and (exact == -1).sum() > 1000  # both kinds of answer were asked
     settled = np.array(list(loc._cells.values()))
     assert (settled >= 0).any() and (settled == incident_store.UNSETTLED).any()
+    # coarse cells settle points wholesale; only what they leave unsettled reaches the finer ones
+    level = {key: key // (incident_store._COLUMNS * incident_store._ROWS) for key in loc._cells}
+    coarse = [v for key, v in loc._cells.items() if level[key] > 0]
+    assert set(level.values()) == set(incident_store.LEVELS) and any(v >= 0 for v in coarse)
     nan = loc.nearest(np.array([np.nan, 10.0]), np.array([45.0, np.inf]))
     assert nan.tolist() == [-1, -1]
 
