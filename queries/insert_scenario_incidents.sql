@@ -9,11 +9,11 @@ SELECT
     CASE WHEN c.reporting_side THEN s.nation_a ELSE s.nation_b END,
     c.source,
     CASE c.threat_type
-        WHEN 'illegal_crossing' THEN 'Group of ' || c.group_size || ' persons crossing detected by ' || replace(c.source, '_', ' ') || ' near ' || s.segment_id
+        WHEN 'illegal_crossing' THEN 'Group of ' || c.group_size || CASE WHEN c.group_size = 1 THEN ' person' ELSE ' persons' END || ' crossing detected by ' || replace(c.source, '_', ' ') || ' near ' || s.segment_id
         WHEN 'smuggling' THEN 'Vehicle with undeclared goods intercepted (' || replace(c.source, '_', ' ') || ') on ' || s.segment_id
         WHEN 'drug_trafficking' THEN 'Drug consignment, ' || c.group_size || ' kg, seized after ' || replace(c.source, '_', ' ') || ' report near ' || s.segment_id
-        WHEN 'human_trafficking' THEN 'Suspected trafficking of ' || c.group_size || ' persons reported by ' || replace(c.source, '_', ' ') || ' on ' || s.segment_id
-        WHEN 'weapons_trafficking' THEN 'Weapons cache (' || c.group_size || ' items) found by ' || replace(c.source, '_', ' ') || ' near ' || s.segment_id
+        WHEN 'human_trafficking' THEN 'Suspected trafficking of ' || c.group_size || CASE WHEN c.group_size = 1 THEN ' person' ELSE ' persons' END || ' reported by ' || replace(c.source, '_', ' ') || ' on ' || s.segment_id
+        WHEN 'weapons_trafficking' THEN 'Weapons cache (' || c.group_size || CASE WHEN c.group_size = 1 THEN ' item' ELSE ' items' END || ') found by ' || replace(c.source, '_', ' ') || ' near ' || s.segment_id
         WHEN 'document_fraud' THEN 'Forged travel documents (' || c.group_size || ') detected at crossing on ' || s.segment_id
         WHEN 'armed_incursion' THEN 'Armed group of ' || c.group_size || ' crossed the line, reported by ' || replace(c.source, '_', ' ') || ' on ' || s.segment_id
         WHEN 'drone_incursion' THEN 'Unidentified drone crossed the border, tracked by ' || replace(c.source, '_', ' ') || ' on ' || s.segment_id

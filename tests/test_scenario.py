@@ -28,6 +28,13 @@ def test_every_scenario_row_is_labelled_synthetic(small_store, incidents):
         assert cur.execute(f"SELECT bool_and(synthetic), count(*) FROM {table}").fetchone()[0] is True
 
 
+def test_descriptions_count_people_and_items_in_good_english(incidents):
+    text = incidents.description
+    assert text.str.contains(r"\b1 persons\b|\b1 items\b").sum() == 0
+    assert text.str.contains(r"Group of 1 person crossing").any()  # group sizes start at one
+    assert text.str.contains(r"Group of (?:[2-9]|\d\d) persons crossing").any()
+
+
 def test_times_are_utc_and_never_in_the_future(incidents):
     assert incidents.occurred_at.max() <= NOW
     assert incidents.occurred_at.min() >= NOW - dt.timedelta(days=scenario.HISTORY_DAYS + 1)
