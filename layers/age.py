@@ -48,11 +48,14 @@ def caption(store, now: dt.datetime) -> str:
     parts = []
     for layer, words in LAYER_WORDS:
         when, sources = fresh.get(layer, (None, []))
-        if when is None:
+        if not sources:
             parts.append(f"no {layer}")
             continue
         shown = ", ".join(dataset_label(d) for d in sources[:MAX_SOURCES])
         more = f" and {len(sources) - MAX_SOURCES} more" if len(sources) > MAX_SOURCES else ""
+        if when is None:  # rows without any time (e.g. a store from before sensors had a last-heard time)
+            parts.append(f"{layer} from {shown}{more} (time not recorded)")
+            continue
         stamp = f"{when:%H:%M} UTC" if now - when < dt.timedelta(hours=20) else f"{when:%Y-%m-%d %H:%M} UTC"
         parts.append(f"{words} {stamp} ({age_words((now - when).total_seconds())} ago) from {shown}{more}")
     _, segment_sources = fresh.get("segments", (None, []))

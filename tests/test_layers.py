@@ -227,6 +227,19 @@ def test_one_caption_for_page_and_exports(small_store):
     assert "1 incident in view" in one and "1 new incident since" in one
 
 
+def test_data_age_names_layers_that_have_rows_but_no_time(monkeypatch):
+    """A layer with rows but no recorded time (a store from before sensors had a last-heard time)
+    is not "no sensors": its source is named and the missing time said."""
+    from layers import age
+
+    fresh = {"incidents": (NOW, ["scenario"]), "sensors": (None, ["scenario"]), "fortifications": (None, [])}
+    monkeypatch.setattr(age, "freshness", lambda store: fresh)
+    text = age.caption(None, NOW)
+    assert "sensors from synthetic scenario (time not recorded)" in text
+    assert "no sensors" not in text and "no fortifications" in text and "no patrols" in text
+    assert "incidents ingested 12:00 UTC (0 s ago) from synthetic scenario" in text
+
+
 def test_plugins_come_with_the_first_render_whatever_the_view(small_store):
     """streamlit-folium loads scripts once, with the base map: the clustering plugin must be among
     them even when the first view has no points (a later zoom brings them in a partial update)."""
