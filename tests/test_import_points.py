@@ -238,3 +238,40 @@ def test_an_error_of_the_completing_thread_reaches_the_reader_and_stops_the_thre
         _completed_plan(store, path, True)
     assert calls and len(calls) <= 2  # the reader stopped at the next chunk
     assert not any(t.name.startswith("import-stage") and t.is_alive() for t in threading.enumerate())
+
+
+def test_table_lon_lat_columns_as_coordinates_give_the_report_and_rows_of_the_whole_file_path(
+        stores, tmp_path, monkeypatch):
+    """A CSV's lon/lat columns (no --crs) are checked as a coordinate array, with the errors,
+    report and stored rows of the path that makes a shapely point per row."""
+    fast, whole = stores
+    rng = np.random.default_rng(13)
+    lon, lat = np.round(22 + rng.uniform(0, 8, ROWS), 5).astype(str), np.round(41 + rng.uniform(0, 8, ROWS), 5).astype(str)
+    bad = {4: ("26", "95"), 40: ("-190", "41"), 77: ("0", "0"), 120: ("abc", "41"), 150: ("26", ""),
+           200: ("inf", "41"), 250: (" 26.5 ", "41.25")}
+    for pos, (x, y) in bad.items():
+        lon[pos], lat[pos] = x, y
+    lines = ["id,occurred_at,threat,severity,Longitude,Latitude"]
+    lines += [f"C{i},2025-07-{1 + i % 28:02d}T08:{i % 60:02d}:00Z,smuggling,{1 + i % 4},\"{lon[i]}\",\"{lat[i]}\""
+              for i in range(ROWS)]
+    path = tmp_path / "points.csv"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(pipeline, "CHUNK", 100)
+    taken = []
+    table_points = stream.lonlat.table_points
+    monkeypatch.setattr(stream.lonlat, "table_points", lambda work: taken.append(work.n) or table_points(work))
+    kw = dict(now=NOW, source_name="fast-test", skip_invalid=True)
+    got = pipeline.import_file("incidents", path, fast, **kw)
+    assert taken == [100] * 6
+    monkeypatch.setattr(stream, "streams", lambda layer, p: False)
+    want = pipeline.import_file("incidents", path, whole, **kw)
+    assert got.status == want.status == "imported" and got.written == ROWS - 6
+    assert _report(got) == _report(want)
+    assert (got.geometry_types, got.bounds, got.crs) == (want.geometry_types, want.bounds, want.crs)
+    reasons = {e.row: (e.field, e.reason) for e in got.rejected}
+    assert reasons[5] == ("Latitude", "latitude 95 is outside -90..90")
+    assert reasons[41] == ("Longitude", "longitude -190 is outside -180..180")
+    assert reasons[78][1].startswith("a coordinate is exactly 0, 0")
+    assert reasons[121] == ("Longitude", "'abc' is not a longitude") and reasons[151] == ("Latitude", "no coordinates")
+    assert reasons[201][0] == "Longitude"
+    assert _stored(fast) == _stored(whole)

@@ -28,7 +28,7 @@ import shapely
 from borderwatch import reference
 from borderwatch.importers import assemble
 from borderwatch.importers import mapping as mp
-from borderwatch.importers import reproject, safety, sources, staged, stream
+from borderwatch.importers import lonlat, reproject, safety, sources, staged, stream
 from borderwatch.importers import values as vals
 from borderwatch.importers.report import ALL_OR_NOTHING, SKIP_INVALID, FileRefused, ImportReport, RowError
 from borderwatch.importers.targets import TARGETS, Context, borders, messages, short
@@ -379,7 +379,7 @@ def reproject_geometries(work: Work) -> bool:
             coord_fields = (labels["lon"], labels["lat"])
         else:
             coord_fields = (labels.get("location") or labels.get("wkt"),) * 2
-        label = f"{user_crs.to_string()} (as given)" if user_crs else "WGS 84 longitude/latitude (table columns)"
+        label = f"{user_crs.to_string()} (as given)" if user_crs else lonlat.TABLE_LABEL
         geoms = reproject.to_wgs84([(0, n, geoms, user_crs or reproject.WGS84, label, None)], user_crs=None,
                                    coord_fields=coord_fields, errors=work.errors, report=report)
     else:

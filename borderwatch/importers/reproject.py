@@ -21,6 +21,22 @@ from borderwatch.importers.report import FileRefused, ImportReport
 WGS84 = pyproj.CRS.from_epsg(4326)
 
 
+def lonlat_columns(values, labels, errors) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude from their columns (NaN where unusable); ``errors`` gets each row's
+    reason: a value that is not a number, or no coordinates."""
+    lon, e1 = vals.parse_numbers(values["lon"], what="longitude")
+    lat, e2 = vals.parse_numbers(values["lat"], what="latitude")
+    for i, r in e1.items():
+        errors.append((i, labels["lon"], r, values["lon"][i]))
+    for i, r in e2.items():
+        errors.append((i, labels["lat"], r, values["lat"][i]))
+    for i in np.flatnonzero(np.isnan(lon) | np.isnan(lat)):
+        if i in e1 or i in e2:
+            continue
+        errors.append((int(i), labels["lon"] if np.isnan(lon[i]) else labels["lat"], "no coordinates", None))
+    return lon, lat
+
+
 def tabular_geometries(values, labels, n, errors, report) -> np.ndarray | None:
     """Points (or WKT geometries) from lon/lat columns, a 'lat, lon' text column or a WKT column."""
     geoms = np.full(n, None, dtype=object)
@@ -30,16 +46,7 @@ def tabular_geometries(values, labels, n, errors, report) -> np.ndarray | None:
             report.refuse(f"the file gives {have} ({labels[have]}) but not {'lat' if have == 'lon' else 'lon'}",
                           field="lat" if have == "lon" else "lon")
             return None
-        lon, e1 = vals.parse_numbers(values["lon"], what="longitude")
-        lat, e2 = vals.parse_numbers(values["lat"], what="latitude")
-        for i, r in e1.items():
-            errors.append((i, labels["lon"], r, values["lon"][i]))
-        for i, r in e2.items():
-            errors.append((i, labels["lat"], r, values["lat"][i]))
-        for i in np.flatnonzero(np.isnan(lon) | np.isnan(lat)):
-            if i in e1 or i in e2:
-                continue
-            errors.append((int(i), labels["lon"] if np.isnan(lon[i]) else labels["lat"], "no coordinates", None))
+        lon, lat = lonlat_columns(values, labels, errors)
         ok = ~(np.isnan(lon) | np.isnan(lat))
         geoms[ok] = shapely.points(lon[ok], lat[ok])
         return geoms

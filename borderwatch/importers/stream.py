@@ -144,8 +144,11 @@ class Scan:
         else:
             work.source, work.preset, work.columns = self.first.source, self.first.preset, self.first.columns
             pipeline.apply_fields(work, work.preset, work.columns)
+        sample = GEOMETRY_SAMPLE - sum(len(g) for g in self.geoms)
         if chunk.coords is not None:
-            lonlat.check(work, chunk.coords, self.src.crs_label, GEOMETRY_SAMPLE - sum(len(g) for g in self.geoms))
+            lonlat.check(work, chunk.coords, self.src.crs_label, sample)
+        elif (table := lonlat.table_points(work)) is not None:
+            lonlat.check(work, table, lonlat.TABLE_LABEL, sample, (work.labels["lon"], work.labels["lat"]))
         elif not pipeline.reproject_geometries(work):
             return False
         self._geometry_summary(work)
