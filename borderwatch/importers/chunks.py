@@ -72,6 +72,20 @@ class CsvChunks:
 
     def __iter__(self) -> Iterator[Chunk]:
         self.tally = delimited.Tally()
+        # the next block is read and parsed by a thread (pyarrow parses without the GIL) while this one is validated
+        blocks = ahead.ahead(self._blocks())
+        with contextlib.closing(blocks):
+            for offset, end, line, table in blocks:
+                if table is None:  # from here on, the strict reader
+                    with open(self.readable, "rb") as fh:
+                        fh.seek(offset)
+                        yield from self._strict(fh, line)
+                    return
+                yield from self._split(table, offset, end)
+
+    def _blocks(self) -> Iterator[tuple[int, int, int, pa.Table | None]]:
+        """(byte offset, end offset, first line number, pyarrow's table or None) of each block of
+        whole lines, up to the first block that pyarrow must not read."""
         with open(self.readable, "rb") as fh:
             self._data_start(fh)
             line = self.header_lines + 1
@@ -82,12 +96,10 @@ class CsvChunks:
                     return
                 block += fh.readline()
                 table = self._fast(block)
+                yield offset, fh.tell(), line, table
                 if table is None:
-                    fh.seek(offset)
-                    yield from self._strict(fh, line)
                     return
                 line += block.count(b"\n")
-                yield from self._split(table, offset, fh.tell())
 
     def _fast(self, block: bytes) -> pa.Table | None:
         """The block parsed by pyarrow, or None when the strict reader must read it."""
