@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import time
 
 import pytest
 
 from borderwatch.feeds import cot, records, worker
 from borderwatch.feeds import journal as journal_mod
-from feed_helpers import event, journal_failing_once, uid
+from feed_helpers import event, journal_failing_once, uid, wait_until
 
 
 def _lines(n: int) -> list[bytes]:
@@ -159,6 +160,66 @@ def test_the_batch_window_follows_the_last_commit_and_is_bounded(feed_store, tmp
     slow = writer_mod.StoreWriter(feed_store, journal_mod.Journal(tmp_path / "j2"), FeedStats(), batch_ms=2000)
     slow.last_commit_s = 0.1
     assert slow.window() == 2.0
+
+
+def test_the_window_counts_from_the_last_read(feed_store, tmp_path):
+    """Events that came during a commit have waited for it already: the writer waits only what is
+    left of the window since its last read, and none after a commit longer than the window."""
+    from borderwatch.feeds import writer as writer_mod
+    from borderwatch.feeds.status import FeedStats
+
+    w = writer_mod.StoreWriter(feed_store, journal_mod.Journal(tmp_path / "journal"), FeedStats(), batch_ms=250)
+    w.gather_from = 100.0
+    w.last_commit_s = 0.05  # a quick commit: the rest of --batch-ms
+    assert w.gather_left(100.05) == pytest.approx(0.20)
+    assert w.gather_left(100.30) == 0.0
+    w.last_commit_s = 0.6  # a long one: the window is as long, and the commit has used it up
+    assert w.gather_left(100.6) == pytest.approx(0.0)
+    assert w.gather_left(101.5) == 0.0
+    assert w.gather_left(100.2) == pytest.approx(0.4)
+
+
+def test_a_slow_commit_is_not_followed_by_a_whole_window_more(feed_store, tmp_path, monkeypatch):
+    """With commits of 0.4 s under a steady feed, the writer reads about every 0.4 s (the window
+    follows the commit and counts from the last read), not every 0.8 s (a whole window after each
+    commit); every event is stored once."""
+    from borderwatch.feeds import writer as writer_mod
+    from borderwatch.feeds.status import FeedStats
+    from feed_helpers import listener_records, stored
+
+    real = writer_mod.store_records
+
+    def slow(store, recs):
+        time.sleep(0.4)
+        return real(store, recs)
+
+    monkeypatch.setattr(writer_mod, "store_records", slow)
+    j = journal_mod.Journal(tmp_path / "journal")
+    j.open()
+    stats = FeedStats()
+    w = writer_mod.StoreWriter(feed_store, j, stats, batch_ms=250)
+    reads: list[float] = []
+    read = w.reader.read
+
+    def timed(*a, **kw):
+        reads.append(time.monotonic())
+        return read(*a, **kw)
+
+    w.reader.read = timed
+    recs = listener_records(120, "cycle")
+    w.start()
+    try:
+        for rec in recs:  # 40 events a second for 3 s
+            j.submit(rec)
+            time.sleep(0.025)
+        assert wait_until(lambda: not w.behind() and stats.counts["stored"] == len(recs), 20)
+    finally:
+        w.stop()
+        j.close()
+    gaps = sorted(b - a for a, b in zip(reads, reads[1:]))
+    assert len(gaps) >= 4 and gaps[len(gaps) // 2] < 0.6, gaps
+    ids = [r["incident_id"] for r in recs]
+    assert stored(feed_store, ids) == {i: 1 for i in ids}
 
 
 def test_the_store_opens_with_the_duckdb_threads_asked_before_it_opens(tmp_path):

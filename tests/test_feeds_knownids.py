@@ -200,3 +200,56 @@ def test_with_a_postgresql_catalog_another_writers_insert_is_seen(pg_lake, tmp_p
         assert [n for n in query_log if n.startswith("insert_incidents")][-1] == "insert_incidents_unseen"
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("stored, added", [
+    ([], [5, 3, 5]),
+    ([1, 4, 9], []),
+    ([1, 4, 9], [9, 4, 1]),  # all known already: unchanged
+    ([1, 4, 9], [0, 2, 10, 4, 2]),  # before, between, after, known, repeated
+    ([0, 2**64 - 1], [2**64 - 2, 1]),  # the ends of the hash range
+])
+def test_merging_added_hashes_keeps_the_array_sorted_and_without_repeats(stored, added):
+    import numpy as np
+
+    ordered = np.array(stored, np.uint64)
+    out = knownids.merged(ordered, np.array(added, np.uint64))
+    assert out.dtype == np.uint64
+    assert out.tolist() == sorted(set(stored) | set(added))
+
+
+def test_merging_matches_a_full_union_on_random_hashes():
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    ordered = np.unique(rng.integers(0, 2**64 - 1, 50_000, dtype=np.uint64))
+    added = np.concatenate([rng.integers(0, 2**64 - 1, 8_000, dtype=np.uint64),
+                            ordered[rng.integers(0, len(ordered), 2_000)]])  # some already known
+    assert np.array_equal(knownids.merged(ordered, added), np.union1d(ordered, added))
+
+
+def test_folding_a_large_set_is_not_a_full_sort():
+    """The fold runs in the commit path: it sorts only what was added. Folding 200,000 hashes into
+    1.5 million takes about 0.06 s of CPU (``np.union1d`` took 1.3 s, NumPy 2.4)."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    ordered = knownids.sorted_unique(rng.integers(0, 2**64 - 1, 1_500_000, dtype=np.uint64))
+    added = rng.integers(0, 2**64 - 1, 200_000, dtype=np.uint64)
+    took = []
+    for _ in range(2):
+        t = time.process_time()
+        knownids.merged(ordered, added)
+        took.append(time.process_time() - t)
+    assert min(took) < 0.4, took
+
+
+def test_sorted_unique_is_np_unique():
+    import numpy as np
+
+    values = np.random.default_rng(5).integers(0, 1000, 5_000, dtype=np.uint64)
+    assert np.array_equal(knownids.sorted_unique(values), np.unique(values))
+    assert knownids.sorted_unique(np.empty(0, np.uint64)).tolist() == []
+    assert knownids.sorted_unique(np.array([3], np.uint64)).tolist() == [3]

@@ -95,7 +95,7 @@ class KnownIds:
         self.snapshot = now
 
     def _read_whole(self, store: Store, now: int) -> None:
-        self.sorted = np.unique(_hashes(queries.execute("feed_known_ids", store=store)))
+        self.sorted = sorted_unique(_hashes(queries.execute("feed_known_ids", store=store)))
         self.recent = set()
         self.snapshot = now
         self.full_reads += 1
@@ -113,8 +113,7 @@ class KnownIds:
     def _add(self, hashes: np.ndarray) -> None:
         self.recent.update(hashes.tolist())
         if len(self.recent) >= max(FOLD_AT, len(self.sorted) // 4):
-            folded = np.fromiter(self.recent, np.uint64, len(self.recent))
-            self.sorted = np.union1d(self.sorted, folded)
+            self.sorted = merged(self.sorted, np.fromiter(self.recent, np.uint64, len(self.recent)))
             self.recent = set()
 
     # -- after the commit ---------------------------------------------------------------------
@@ -146,6 +145,36 @@ class KnownIds:
     def abandoned(self) -> None:
         """The transaction did not commit: its batch is not stored."""
         self.pending = None
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted: ``np.sort`` and a look at the neighbours (NumPy 2.4's
+    ``np.unique`` takes 1.5 s of CPU for 1.5 million 64-bit values where sorting them takes 0.08 s)."""
+    out = np.sort(np.asarray(values, np.uint64))
+    if len(out) > 1:
+        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
+    return out
+
+
+def merged(ordered: np.ndarray, added: np.ndarray) -> np.ndarray:
+    """``ordered`` (sorted, no repeats) with ``added``'s values not yet in it, still sorted and
+    without repeats. Only ``added`` is sorted; the rest is one pass of copying. (``np.union1d``
+    takes both through ``np.unique`` again: with a million stored identities that took over a
+    second of CPU in the commit path, every ~200,000 rows at 20,000 events/s, and was the slowest
+    commit of the feed benchmark.)"""
+    added = sorted_unique(added)
+    if len(ordered) and len(added):
+        at = np.searchsorted(ordered, added)
+        added = added[ordered[np.minimum(at, len(ordered) - 1)] != added]
+    if not len(added):
+        return ordered
+    out = np.empty(len(ordered) + len(added), np.uint64)
+    where = np.searchsorted(ordered, added) + np.arange(len(added))  # each added value's place in out
+    keep = np.ones(len(out), bool)
+    keep[where] = False
+    out[where] = added
+    out[keep] = ordered
+    return out
 
 
 def _hashes(cursor) -> np.ndarray:

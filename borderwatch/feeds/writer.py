@@ -23,9 +23,11 @@ log = logging.getLogger("borderwatch.feeds")
 MAX_BATCH = 20_000
 # A commit has a fixed cost (tens of ms: DuckLake writes a file and a catalog entry; a batch with a
 # re-sent id also compares it with the store's ids, borderwatch/feeds/knownids.py) beside its cost per row, so under a high rate the writer gathers for
-# longer: each batch window is at least COMMIT_SHARE times the last commit's duration (the fixed
-# cost then takes at most about half the writer's time), up to MAX_WINDOW_S (or --batch-ms if
-# longer). At low rates the window stays at --batch-ms.
+# longer: each batch window is at least COMMIT_SHARE times the last commit's duration, up to
+# MAX_WINDOW_S (or --batch-ms if longer). At low rates the window stays at --batch-ms. The window
+# counts from the previous batch's read (or, after an idle spell, from when data came): events
+# that arrived during a commit have waited for it already, so a long commit is followed by a
+# shorter wait or none (``gather_left``), and the writer reads at most once a window.
 COMMIT_SHARE = 1.0
 MAX_WINDOW_S = 1.0
 COMPACT_EVERY_S = 600.0
@@ -104,6 +106,7 @@ class StoreWriter:
         self.last_alerts = 0.0
         self.alerts_due = False  # a commit since the last evaluation
         self.last_commit_s = 0.0  # how long the last batch took to commit
+        self.gather_from = time.monotonic()  # the last read, or when data came after an idle spell
         self.full_batch = False  # the last read stopped at max_batch: more is waiting, no pause
 
     def start(self) -> None:
@@ -145,6 +148,11 @@ class StoreWriter:
         """Seconds to gather the next batch: ``batch_ms``, longer while commits take long."""
         return min(max(self.batch_s, COMMIT_SHARE * self.last_commit_s), max(self.batch_s, MAX_WINDOW_S))
 
+    def gather_left(self, now: float) -> float:
+        """Seconds still to wait before reading the next batch: the window less the time since the
+        last read (or since data came after an idle spell)."""
+        return max(0.0, self.window() - (now - self.gather_from))
+
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -154,12 +162,14 @@ class StoreWriter:
         while not self.stop_event.is_set():
             if not self.behind():
                 self.stats.caught_up = True
-                self.journal.wait_for_data(self.position, timeout=0.5)
+                if self.journal.wait_for_data(self.position, timeout=0.5):
+                    self.gather_from = time.monotonic()  # the first event after an idle spell
                 self._maybe_evaluate()
                 continue
             self.stats.caught_up = False
-            if not self.full_batch:
-                self.flushing.wait(self.window())  # gather a batch (cut short when stopping)
+            if not self.full_batch:  # gather a batch (cut short when stopping)
+                self.flushing.wait(self.gather_left(time.monotonic()))
+            self.gather_from = time.monotonic()
             self._step()
             self._maybe_evaluate()
             self._maybe_prune()
