@@ -9,6 +9,8 @@ What a user may type, tried in this order:
 - an MGRS reference (``13RCR 5800 1400``), converted by the maintained ``mgrs`` package; the map
   zooms to its precision;
 - a border segment (``MEX-USA``, ``usa–mex``): the map fits the segment;
+- a nation, by name or ISO 3166 alpha-3 code (``Mexico``, ``MEX``): the map fits its largest part
+  (its mainland); places of the same name follow as other matches;
 - an incident id (``SCN-7-000124619``): through the query gateway, so a viewer finds only what
   it may see;
 - a place name from the gazetteer ``data/reference/places.csv`` (GeoNames populated places with
@@ -45,7 +47,7 @@ class LocateError(ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    kind: str  # coordinate | mgrs | segment | incident | place
+    kind: str  # coordinate | mgrs | segment | nation | incident | place
     label: str
     lat: float
     lon: float
@@ -76,14 +78,15 @@ def candidates(text: str, *, store=None, limit: int = 8) -> list[Target]:
     seg = _segment(query, store)
     if seg:
         return [seg]
-    inc = _incident(query, store)
+    nation = _nation(query, store)
+    inc = None if nation else _incident(query, store)
     if inc:
         return [inc]
-    places = _places(query, limit)
-    if places:
-        return places
+    places = _places(query, limit - (nation is not None))
+    if nation or places:
+        return ([nation] if nation else []) + places
     raise LocateError(f"Nothing matches “{query}”: not a coordinate, an MGRS reference, a border segment, "
-                      "an incident id or a place in the gazetteer (populated places of 15,000 or more).")
+                      "a nation, an incident id or a place in the gazetteer (populated places of 15,000 or more).")
 
 
 # --- coordinates -------------------------------------------------------------------------------
@@ -218,10 +221,30 @@ def _segment(query: str, store) -> Target | None:
     if row is None:
         raise LocateError(f"There is no land border segment between {a} and {b}.")
     seg_id, west, south, east, north = row
+    return Target("segment", f"border segment {seg_id}", (south + north) / 2, (west + east) / 2,
+                  _fit_zoom(west, south, east, north), (west, south, east, north))
+
+
+def _nation(query: str, store) -> Target | None:
+    """A nation typed by name or alpha-3 code (not a two-letter code: too easily the start of a name)."""
+    if len(query.strip()) <= 2:
+        return None
+    key = _fold(query)
+    code = _nation_names().get(key) or {_fold(name): iso3 for iso3, name in queries.rows(
+        "nation_names", store=store)}.get(key)  # the store's own names too ("Russia", not only "Russian Federation")
+    if code is None:
+        return None
+    row = queries.execute("locate_nation", store=store, iso3=code).fetchone()
+    if row is None:
+        return None
+    name, west, south, east, north = row
+    return Target("nation", f"{name or code} ({code})", (south + north) / 2, (west + east) / 2,
+                  _fit_zoom(west, south, east, north), (west, south, east, north))
+
+
+def _fit_zoom(west: float, south: float, east: float, north: float) -> int:
     span = max(east - west, (north - south) * 1.5, 1e-3)
-    zoom = int(max(2, min(12, math.floor(math.log2(360 / span)) + 1)))
-    return Target("segment", f"border segment {seg_id}", (south + north) / 2, (west + east) / 2, zoom,
-                  (west, south, east, north))
+    return int(max(2, min(12, math.floor(math.log2(360 / span)) + 1)))
 
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{2,79}$")

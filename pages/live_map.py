@@ -29,9 +29,10 @@ symbols = "military" if st.session_state.bw_milsym and maptools.available("milsy
 ui.write_symbols(symbols)
 st.session_state["bw_milsym_url"] = symbols
 with st.sidebar.form("bw_go", border=False):
-    st.text_input("Go to", key="bw_go_text", placeholder="place, 31.76 -106.44, MGRS, MEX-USA, incident id",
-                  help="A place (populated places of 15,000 or more), a coordinate in decimal degrees or "
-                       "degrees-minutes-seconds, an MGRS reference, a border segment or an incident id.")
+    st.text_input("Go to", key="bw_go_text", placeholder="place, nation, 31.76 -106.44, MGRS, MEX-USA, incident id",
+                  help="A place (populated places of 15,000 or more), a nation (name or ISO code: the map fits its "
+                       "mainland), a coordinate in decimal degrees or degrees-minutes-seconds, an MGRS reference, "
+                       "a border segment or an incident id.")
     if st.form_submit_button("Go", icon=":material/travel_explore:"):
         target, message = live_map.fly_to(st.session_state.bw_go_text)
         st.session_state["bw_go_message"] = (target is not None, message)

@@ -83,6 +83,20 @@ def test_segment_that_does_not_exist(small_store):
         locate.locate("USA-FRA", store=small_store)
 
 
+def test_nation_by_name_or_code_fits_its_mainland_and_places_follow(small_store):
+    mexico = locate.candidates("Mexico", store=small_store)
+    assert mexico[0].kind == "nation" and mexico[0].label == "Mexico (MEX)"
+    west, south, east, north = mexico[0].bounds
+    assert -118 < west < -116 and -88 < east < -86 and 14 < south < 15 and 32 < north < 33
+    assert 3 <= mexico[0].zoom <= 5 and all(t.kind == "place" for t in mexico[1:])
+    assert locate.locate("mex", store=small_store) == mexico[0]
+    assert locate.locate("United States", store=small_store).label == "United States of America (USA)"
+    russia = locate.locate("russia", store=small_store)  # the store's name ("Russian Federation" in ISO 3166)
+    assert russia.kind == "nation" and russia.bounds[0] > 20  # its mainland, not a box across the antimeridian
+    assert locate.locate("Luxembourg", store=small_store).zoom > locate.locate("Brazil", store=small_store).zoom
+    assert locate.locate("in", store=small_store).kind == "place"  # a two-letter code is not read as a nation
+
+
 def test_incident_id_through_the_gateway(small_store):
     incident_id, lat, lon = small_store.cursor().execute(
         "SELECT incident_id, lat, lon FROM incidents ORDER BY incident_id LIMIT 1").fetchone()

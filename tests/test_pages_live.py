@@ -191,9 +191,19 @@ def test_search_box_flies_the_map_and_the_link_follows(app_env):
     assert any(c.value.startswith("Showing Ciudad Juárez") and "MEX" in c.value for c in at.sidebar.caption)
     assert [at.query_params[k] for k in ("lat", "lon", "z")] in (["31.7202", "-106.4608", "11"],
                                                                  [["31.7202"], ["-106.4608"], ["11"]])
+    # a nation: the map fits its mainland, and places of that name are offered
+    at.sidebar.text_input(key="bw_go_text").input("Mexico")
+    go(at)
+    assert not at.exception
+    args = folium_args(at)
+    assert args["center"][0] == pytest.approx(23.6, abs=0.5) and args["center"][1] == pytest.approx(-101.9, abs=0.5)
+    assert args["zoom"] == 4 and at.query_params["z"] in ("4", ["4"])
+    assert any(c.value.replace("\\", "").startswith("Showing Mexico (MEX). Other matches: Mexico,")
+               for c in at.sidebar.caption), \
+        [c.value for c in at.sidebar.caption]
     # something that is nowhere: a reason, and the map stays where it was
     at.sidebar.text_input(key="bw_go_text").input("95, 10")
     go(at)
     assert not at.exception
     assert any("Latitude 95" in e.value for e in at.sidebar.error)
-    assert folium_args(at)["zoom"] == 11
+    assert folium_args(at)["zoom"] == 4
