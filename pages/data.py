@@ -74,8 +74,8 @@ with st.expander("File details (only when the file does not say)"):
                                   help="VALUE=TYPE, one per line: read a value of the file as a Borderwatch threat type.")
 
 
-def pairs(text: str, box: str) -> dict[str, str]:
-    """NAME=VALUE lines of a box; a line without '=' stops the page with a message naming it."""
+def pairs(text: str, box: str) -> dict[str, str] | None:
+    """NAME=VALUE lines of a box; None, with a message naming the line, when a line has no '='."""
     out = {}
     for k, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -83,28 +83,12 @@ def pairs(text: str, box: str) -> dict[str, str]:
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
             st.error(ui.md(f'"{box}" line {k} must look like NAME=VALUE, not {line.strip()!r}'))
-            st.stop()
+            return None
         out[key.strip()] = value.strip()
     return out
 
 
-mapping, defaults, threat_map = (pairs(mapping_text, "Column mapping"), pairs(defaults_text, "Fixed values"),
-                                 pairs(threats_text, "Threat values"))
-
-upload = st.file_uploader("File to import", type=EXTENSIONS, key="imp_file")
-if upload is None:
-    state.pop("imp_plan", None)
-    st.stop()
-
-options = dict(preset=None if preset == "auto" or layer != "incidents" else preset, source_name=source.strip() or None,
-               skip_invalid=skip_invalid, replace=replace, encoding=encoding.strip() or None, crs=crs.strip() or None,
-               date_format=date_format.strip() or None, layer_name=layer_name.strip() or None,
-               mapping=mapping or None, defaults=defaults or None, threat_map=threat_map or None)
-signature = hashlib.sha256(repr((upload.file_id, upload.name, upload.size, layer,
-                                 sorted((k, repr(v)) for k, v in options.items()))).encode()).hexdigest()
-
-
-def read_upload() -> importer.ImportPlan:
+def read_upload(upload, options: dict) -> importer.ImportPlan:
     """Copy the upload to a temporary file (named like the upload: formats go by extension) and
     validate it, with a progress bar; the temporary file is removed afterwards."""
     bar = st.progress(0.0, text=ui.md(f"Reading {upload.name}…"))
@@ -125,42 +109,6 @@ def read_upload() -> importer.ImportPlan:
         bar.empty()
 
 
-if state.get("imp_signature") != signature:
-    state.imp_plan, state.imp_signature, state.imp_done = read_upload(), signature, None
-plan: importer.ImportPlan = state.imp_plan
-report = plan.report
-
-if state.get("imp_done") is not None:
-    done = state.imp_done
-    st.success(ui.md(f"{done.headline()}: {done.written:,} written, {done.already_present:,} already present"
-               + (f", {done.replaced:,} replaced" if done.replaced else "") + "."), icon=":material/check_circle:")
-    st.stop()
-
-(st.success if report.ok else st.error)(ui.md(report.headline()))
-m = st.columns(4)
-m[0].metric("Rows read", f"{report.rows_read:,}")
-m[1].metric("Accepted", f"{report.accepted:,}")
-m[2].metric("Rejected rows", f"{report.rejected_rows:,}")
-m[3].metric("Warnings", f"{len(report.warnings):,}")
-for problem in report.file_errors:
-    st.error(ui.md(for_page(f"Whole file: {problem.reason}" + (f" (field {problem.field})" if problem.field else ""))))
-for warning in report.warnings:
-    st.warning(ui.md(for_page(warning)))
-if report.row_errors:
-    st.subheader(f"Rejected rows ({report.rejected_rows:,})")
-    errors = pd.DataFrame([e.to_dict() for e in report.row_errors])
-    errors["reason"] = errors["reason"].map(for_page)
-    st.dataframe(errors, hide_index=True, width="stretch",
-                 column_order=["row", "field", "reason", "value"] + (["layer"] if errors.layer.notna().any() else []),
-                 column_config={"row": st.column_config.NumberColumn("Row", help="data rows counted from 1"),
-                                "reason": st.column_config.TextColumn("Reason", width="large")})
-if len(plan.preview):
-    st.subheader("Preview of accepted rows, as they will be stored")
-    st.dataframe(plan.preview, hide_index=True, width="stretch")
-with st.expander("Full report"):
-    st.code(for_page(report.format_text(max_rows=None)), language=None)
-
-
 def confirm() -> None:
     try:  # checked before anything is written
         owner, release = access.release_options(store, owner_text.strip() or None, release_text.strip() or None)
@@ -179,14 +127,67 @@ def confirm() -> None:
                         + (f" {release.describe()}" if release else ""))
 
 
-if state.get("imp_release_error"):
-    st.error(ui.md(state.imp_release_error))
+def main() -> None:
+    """The page below the options; it returns early (never st.stop: the frame adds the page links
+    after the page has run) while something is missing."""
+    mapping, defaults, threat_map = (pairs(mapping_text, "Column mapping"), pairs(defaults_text, "Fixed values"),
+                                     pairs(threats_text, "Threat values"))
+    if mapping is None or defaults is None or threat_map is None:
+        return
+    upload = st.file_uploader("File to import", type=EXTENSIONS, key="imp_file")
+    if upload is None:
+        state.pop("imp_plan", None)
+        return
+    options = dict(preset=None if preset == "auto" or layer != "incidents" else preset,
+                   source_name=source.strip() or None, skip_invalid=skip_invalid, replace=replace,
+                   encoding=encoding.strip() or None, crs=crs.strip() or None,
+                   date_format=date_format.strip() or None, layer_name=layer_name.strip() or None,
+                   mapping=mapping or None, defaults=defaults or None, threat_map=threat_map or None)
+    signature = hashlib.sha256(repr((upload.file_id, upload.name, upload.size, layer,
+                                     sorted((k, repr(v)) for k, v in options.items()))).encode()).hexdigest()
+    if state.get("imp_signature") != signature:
+        state.imp_plan, state.imp_signature, state.imp_done = read_upload(upload, options), signature, None
+    plan: importer.ImportPlan = state.imp_plan
+    report = plan.report
+    if state.get("imp_done") is not None:
+        done = state.imp_done
+        st.success(ui.md(f"{done.headline()}: {done.written:,} written, {done.already_present:,} already present"
+                   + (f", {done.replaced:,} replaced" if done.replaced else "") + "."), icon=":material/check_circle:")
+        return
+    (st.success if report.ok else st.error)(ui.md(report.headline()))
+    m = st.columns(4)
+    m[0].metric("Rows read", f"{report.rows_read:,}")
+    m[1].metric("Accepted", f"{report.accepted:,}")
+    m[2].metric("Rejected rows", f"{report.rejected_rows:,}")
+    m[3].metric("Warnings", f"{len(report.warnings):,}")
+    for problem in report.file_errors:
+        field = f" (field {problem.field})" if problem.field else ""
+        st.error(ui.md(for_page(f"Whole file: {problem.reason}{field}")))
+    for warning in report.warnings:
+        st.warning(ui.md(for_page(warning)))
+    if report.row_errors:
+        st.subheader(f"Rejected rows ({report.rejected_rows:,})")
+        errors = pd.DataFrame([e.to_dict() for e in report.row_errors])
+        errors["reason"] = errors["reason"].map(for_page)
+        st.dataframe(errors, hide_index=True, width="stretch",
+                     column_order=["row", "field", "reason", "value"]
+                     + (["layer"] if errors.layer.notna().any() else []),
+                     column_config={"row": st.column_config.NumberColumn("Row", help="data rows counted from 1"),
+                                    "reason": st.column_config.TextColumn("Reason", width="large")})
+    if len(plan.preview):
+        st.subheader("Preview of accepted rows, as they will be stored")
+        st.dataframe(plan.preview, hide_index=True, width="stretch")
+    with st.expander("Full report"):
+        st.code(for_page(report.format_text(max_rows=None)), language=None)
+    if state.get("imp_release_error"):
+        st.error(ui.md(state.imp_release_error))
+    if st.button(f"Confirm: import {report.accepted:,} {layer} rows", type="primary", disabled=not report.ok,
+                 key="imp_confirm", icon=":material/upload:"):
+        confirm()
+        st.rerun()
+    if not report.ok:
+        st.caption("Nothing can be imported as it is: fix the file, change the options above, or tick "
+                   "'Import valid rows, skip rejected ones' when some rows were rejected.")
 
 
-if st.button(f"Confirm: import {report.accepted:,} {layer} rows", type="primary", disabled=not report.ok,
-             key="imp_confirm", icon=":material/upload:"):
-    confirm()
-    st.rerun()
-if not report.ok:
-    st.caption("Nothing can be imported as it is: fix the file, change the options above, or tick "
-               "'Import valid rows, skip rejected ones' when some rows were rejected.")
+main()

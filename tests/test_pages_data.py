@@ -44,6 +44,13 @@ def test_import_page_renders_without_a_file(import_store, monkeypatch):
     assert at.title[0].value == "Import data"
     assert at.selectbox(key="imp_layer").value == "incidents"
     assert not at.get("button") or all(b.key != "imp_confirm" for b in at.button)
+    # the page stops early while no file is chosen: the links to the other pages are there all the same
+    links = [el.proto.label for el in at.sidebar if getattr(el, "type", "") == "page_link"]
+    assert {"Live map", "Incident analysis", "Import data"} <= set(links), links
+    at.text_area(key="imp_map").input("occurred_at Date").run()  # a mapping line without '='
+    assert not at.exception
+    assert any('"Column mapping" line 1 must look like NAME=VALUE' in e.value.replace("\\", "") for e in at.error)
+    assert "Live map" in [el.proto.label for el in at.sidebar if getattr(el, "type", "") == "page_link"]
 
 
 @pytest.mark.browser
