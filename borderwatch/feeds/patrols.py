@@ -82,7 +82,7 @@ def table(store: Store, recs: list[dict]) -> pa.Table:
         lon=pa.array(lon), lat=pa.array(lat), segment_id=pa.array(seg, pa.string()),
         reported_at=pa.array([r["reported_at"] for r in recs]).cast(pa.timestamp("us")),
         stale_at=pa.array([r["stale_at"] for r in recs]).cast(pa.timestamp("us")),
-        ingested_at=pa.array([utcnow()] * n, pa.timestamp("us")),
+        ingested_at=pa.repeat(pa.scalar(utcnow(), pa.timestamp("us")), n),
     )
     return pa.Table.from_arrays([cols[f.name] for f in SCHEMA], schema=SCHEMA)
 

@@ -135,7 +135,7 @@ def complete(store: Store, columns: dict, lon: np.ndarray, lat: np.ndarray) -> p
         "lon": pa.array(lon, pa.float64()),
         "lat": pa.array(lat, pa.float64()),
         "synthetic": pa.array(np.zeros(n, bool), pa.bool_()),
-        "ingested_at": pa.array([utcnow()] * n, pa.timestamp("us")),
+        "ingested_at": pa.repeat(pa.scalar(utcnow(), pa.timestamp("us")), n),
     })
     schema = incident_store.INCIDENT_SCHEMA
     arrays = [columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in schema]
