@@ -54,7 +54,9 @@ def live() -> None:
     top = st.columns([2.3, 1.1, 1.1, 1.1, 0.9, 1.0, 1.0], vertical_alignment="top")
     flt = playback.controls(st.session_state["bw_filter"], live_map.utcnow(), top[6])  # the step narrows the window
     st.session_state["bw_filter"] = flt
-    ui.write_url(flt, symbols=symbols)  # the symbol mode this page chose: a rerun may bring the URL from before it
+    # the symbol mode and display this session shows: a rerun of this fragment may bring the URL from before them
+    theme = st.session_state.get("bw_theme_url")
+    ui.write_url(flt, symbols=symbols, theme=theme)
     fly = st.session_state.pop("bw_fly", None)  # the search box's target replaces the map's own view
     ctx, center, zoom = live_map.context(flt, None if fly else st.session_state.get("live_map"),
                                         (fly.lat, fly.lon, fly.zoom) if fly else ui.url_view(),
@@ -93,9 +95,9 @@ def live() -> None:
     with st.expander(f"Incidents by threat, {head.window} and {head.previous_window}"):
         st.html(live_map.threat_table_html(head))
     if fly:  # the link carries where the map flew (the frame reports its new view on the next move)
-        ui.write_url(flt, {"lat": fly.lat, "lon": fly.lon, "z": fly.zoom}, symbols)
+        ui.write_url(flt, {"lat": fly.lat, "lon": fly.lon, "z": fly.zoom}, symbols, theme)
     else:
-        live_map.remember_view(out, symbols)
+        live_map.remember_view(out, symbols, theme)
     st.session_state["bw_last_refresh"] = st.session_state["bw_drawn"].now
     st.session_state["bw_map_context"] = ctx
 

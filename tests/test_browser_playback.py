@@ -70,8 +70,8 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     choose(page, "Time step", "per day")
     latest = settled(page, frame, whole)
     assert step_label(page).startswith("Step shown (UTC): 2026-11-01 00:00")
-    link = urllib.parse.unquote(browser.address(page))
-    assert "step=1d" in link and "at=2026-11-01T00:00" in link, link
+    browser.wait_until(lambda: "step=1d" in (link := urllib.parse.unquote(browser.address(page)))
+                       and "at=2026-11-01T00:00" in link, timeout=30, what="the step in the URL")
 
     # step back through time: every day draws its own hexagons, in the same frame
     seen = {latest}
@@ -109,7 +109,7 @@ def test_stepping_playing_sharing_and_dark_display(streamlit_app, page_factory, 
     # the operations-room display: dark page, dark map, large figures, no reload
     page.get_by_text("Operations room (dark, large figures)").click()
     browser.wait_for_app(page, 60_000)
-    assert "theme=dark" in browser.address(page)
+    browser.wait_until(lambda: "theme=dark" in browser.address(page), timeout=30, what="the display in the URL")
     browser.wait_until(lambda: frame.evaluate("document.documentElement.classList.contains('bw-dark')"), timeout=10)
     sea = frame.evaluate("getComputedStyle(document.querySelector('.leaflet-container')).backgroundColor")
     land = frame.evaluate("getComputedStyle(document.querySelector('path.bw-land')).fill")

@@ -207,3 +207,37 @@ def test_search_box_flies_the_map_and_the_link_follows(app_env):
     assert not at.exception
     assert any("Latitude 95" in e.value for e in at.sidebar.error)
     assert folium_args(at)["zoom"] == 4
+
+
+def _write_url_script():
+    import streamlit as st
+
+    from borderwatch.filters import Filter
+    from borderwatch.views import ui
+
+    ui.write_url(Filter(window="7d"), {"lat": 31.5, "lon": -106.4, "z": 9},
+                 symbols=st.session_state.get("shown_symbols"), theme=st.session_state.get("shown_theme"))
+
+
+@pytest.mark.parametrize("theme, symbols", [("dark", "military"), ("light", "plain")])
+def test_a_map_rerun_with_the_url_from_before_keeps_the_display_and_symbols(theme, symbols):
+    """A rerun of the live map's fragment may carry the browser's URL from before the display or
+    symbol mode was written: the page passes what it shows, and the URL keeps that."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_write_url_script)
+    stale = {"window": "7d"} if theme == "dark" else {"window": "7d", "theme": "dark", "symbols": "2525"}
+    for key, value in stale.items():
+        at.query_params[key] = value
+    at.session_state["shown_theme"], at.session_state["shown_symbols"] = theme, symbols
+    at.run()
+    assert not at.exception
+    params = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert params.get("theme") == ("dark" if theme == "dark" else None)
+    assert params.get("symbols") == ("2525" if symbols == "military" else None)
+    assert params["lat"] == "31.5000" and params["window"] == "7d"
+    # a caller that does not know them keeps what the URL says
+    at.session_state["shown_theme"] = at.session_state["shown_symbols"] = None
+    at.run()
+    again = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert again.get("theme") == params.get("theme") and again.get("symbols") == params.get("symbols")

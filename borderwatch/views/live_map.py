@@ -236,8 +236,8 @@ def fly_to(text: str, store=None) -> tuple["locate.Target | None", str]:
     return target, f"Showing {target.label}." + (f" Other matches: {'; '.join(others)}." if others else "")
 
 
-def remember_view(out: dict | None, symbols: str | None = None) -> None:
-    """Keep the map view (and the symbol mode shown) in the URL so a copied link reopens it."""
+def remember_view(out: dict | None, symbols: str | None = None, theme: str | None = None) -> None:
+    """Keep the map view (and the symbol mode and display shown) in the URL so a copied link reopens it."""
     import streamlit as st
 
     from borderwatch.views import ui
@@ -245,4 +245,4 @@ def remember_view(out: dict | None, symbols: str | None = None) -> None:
     if not out or not out.get("center") or out.get("zoom") is None:
         return
     c = out["center"]
-    ui.write_url(st.session_state["bw_filter"], {"lat": c["lat"], "lon": c["lng"], "z": out["zoom"]}, symbols)
+    ui.write_url(st.session_state["bw_filter"], {"lat": c["lat"], "lon": c["lng"], "z": out["zoom"]}, symbols, theme)

@@ -192,11 +192,11 @@ def page_filter() -> Filter:
     return st.session_state["bw_filter"]
 
 
-def write_url(flt: Filter, view: dict | None = None, symbols: str | None = None) -> None:
+def write_url(flt: Filter, view: dict | None = None, symbols: str | None = None, theme: str | None = None) -> None:
     """Put the filter (and the map view, if given) in the URL, keeping the other's keys. A
     change of filter adds a browser history entry, so Back returns to the previous filter.
-    ``symbols``: the map's symbol mode, when the caller knows it (a rerun the map asked for may
-    bring the browser's URL from before the mode was written)."""
+    ``symbols``, ``theme``: the map's symbol mode and the display shown, when the caller knows
+    them (a rerun the map asked for may bring the browser's URL from before they were written)."""
     current = st.query_params.to_dict()
     wanted = flt.to_params()
     keep_view = {k: current[k] for k in VIEW_KEYS if k in current}
@@ -212,6 +212,8 @@ def write_url(flt: Filter, view: dict | None = None, symbols: str | None = None)
         wanted.update(symbols_param(symbols))
     elif SYMBOLS_KEY in current:
         wanted.update(symbols_param(symbols_from_url(current)[0]))
+    if theme is not None:
+        keep_display = {"theme": theme} if theme != "light" else {}
     wanted.update(keep_display)
     if wanted != current:
         st.query_params.from_dict(wanted)
