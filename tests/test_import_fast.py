@@ -211,3 +211,38 @@ def test_timestamp_texts_at_once_equal_one_by_one():
         arr = col.to_numpy(zero_copy_only=False)
         want = [None if np.isnat(v) else pd.Timestamp(v).isoformat() for v in arr]
         assert sources._objects(arr).tolist() == want, col.type
+
+
+def _staged_rows(first: int, n: int) -> pa.Table:
+    rows = {f.name: pa.nulls(n, f.type) for f in staged.SCHEMA}
+    rows["incident_id"] = pa.array([f"x:{first + i}" for i in range(n)])
+    rows["lon"], rows["lat"] = pa.array(np.full(n, 25.0)), pa.array(np.full(n, 45.0))
+    rows["_row"] = pa.array(np.arange(first, first + n, dtype=np.int64))
+    return pa.table(rows, schema=staged.SCHEMA)
+
+
+def test_chunks_completed_at_once_are_written_in_the_order_they_came(tmp_path):
+    import time
+
+    class Locator:  # the first chunk takes longest to complete
+        def nearest(self, lon, lat):
+            time.sleep(0.3 if lon[0] == 25.0 and not getattr(self, "slept", False) else 0.0)
+            self.slept = True
+            return np.full(len(lon), -1)
+
+    writer = staged.Writer(tmp_path / "records.parquet", Locator())
+    for k in range(6):
+        writer.write_table(_staged_rows(10 * k, 10))
+    writer.close()
+    got = pq.read_table(tmp_path / "records.parquet")
+    assert got["_row"].to_pylist() == list(range(60)) and writer.rows == 60
+    assert got["_near"].to_pylist() == [-1] * 60
+
+
+def test_commit_parts_are_runs_of_row_groups_of_at_least_insert_rows(tmp_path, monkeypatch):
+    path = tmp_path / "records.parquet"
+    pq.write_table(_staged_rows(0, 700), path, row_group_size=100)
+    monkeypatch.setattr(staged, "INSERT_ROWS", 250)
+    assert staged._row_group_parts(pq.ParquetFile(path).metadata) == [[0, 1, 2], [3, 4, 5], [6]]
+    monkeypatch.setattr(staged, "INSERT_ROWS", 1_000)
+    assert staged._row_group_parts(pq.ParquetFile(path).metadata) == [[0, 1, 2, 3, 4, 5, 6]]

@@ -31,12 +31,29 @@ BLOCK_BYTES = 8 * 1024 * 1024
 
 @dataclasses.dataclass
 class Chunk:
-    attrs: pd.DataFrame  # the chunk's columns, values as objects (None = missing)
+    frame: pd.DataFrame | None  # the chunk's columns, values as objects (None = missing); None: made from ``arrow``
     geoms: np.ndarray | None  # file CRS; None for a table (CSV, plain Parquet)
     row_errors: list[tuple[int, str | None, str]]  # chunk position -> (field, reason)
     fraction: float  # of the file read so far (bytes or rows)
     # every row a finite 2D point: their x/y (``geoms`` is then all None; see ``lonlat``)
     coords: np.ndarray | None = None
+    arrow: pa.Table | None = None  # the same columns as read (CSV: text), for ``columnar``
+    rows: int = 0
+
+    @property
+    def attrs(self) -> pd.DataFrame:
+        """The columns as objects, made from ``arrow`` when first asked for (a chunk ``columnar``
+        validates never needs them)."""
+        if self.frame is None:
+            self.frame = _objects_frame(self.arrow)
+        return self.frame
+
+
+def _objects_frame(table: pa.Table) -> pd.DataFrame:
+    if not table.num_columns:
+        return pd.DataFrame(index=range(table.num_rows))
+    return pd.DataFrame({c: pd.Series(sources._objects(table.column(c).to_numpy(zero_copy_only=False)), dtype=object)
+                         for c in table.column_names})
 
 
 class CsvChunks:
@@ -124,10 +141,7 @@ class CsvChunks:
             done = begin + (end - begin) * min(start + self.chunk_rows, table.num_rows) / table.num_rows
             part = table.slice(start, self.chunk_rows)
             self.tally.rows += part.num_rows
-            # object columns (None = missing), not pandas' inferred Arrow strings: the stages read values one by one
-            attrs = pd.DataFrame({h: pd.Series(part.column(h).to_numpy(zero_copy_only=False), dtype=object)
-                                  for h in self.header})
-            yield Chunk(attrs, None, [], min(done / self.size, 1.0))
+            yield Chunk(None, None, [], min(done / self.size, 1.0), arrow=part, rows=part.num_rows)
 
     def _strict(self, fh, first_line: int) -> Iterator[Chunk]:
         text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
@@ -135,7 +149,8 @@ class CsvChunks:
         for columns in delimited.read_rows(text, self.separator, self.header, first_line=first_line, tally=self.tally,
                                            chunk_rows=self.chunk_rows):
             attrs = pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in columns.items()})
-            yield Chunk(attrs, None, [], min((self.tally.rows - rows_before) / max(self.tally.rows, 1), 0.99))
+            yield Chunk(attrs, None, [], min((self.tally.rows - rows_before) / max(self.tally.rows, 1), 0.99),
+                        rows=len(attrs))
         text.detach()
 
     def warnings(self) -> list[str]:
@@ -209,10 +224,7 @@ class ParquetChunks:
         done = 0
         for batch in batches:
             n = batch.num_rows
-            attrs = pd.DataFrame({c: pd.Series(sources._objects(batch.column(c).to_numpy(zero_copy_only=False)),
-                                               dtype=object) for c in self.columns})
-            if not self.columns:
-                attrs = pd.DataFrame(index=range(n))
+            table = pa.Table.from_batches([batch]).select(self.columns)
             geoms, errors, coords = None, [], None
             if self.primary:
                 column = batch.column(self.primary)
@@ -222,7 +234,7 @@ class ParquetChunks:
                 else:
                     geoms, errors = sources.decode_column(column, n)
             done += n
-            yield Chunk(attrs, geoms, errors, done / max(self.rows, 1), coords)
+            yield Chunk(None, geoms, errors, done / max(self.rows, 1), coords, arrow=table, rows=n)
 
     def warnings(self) -> list[str]:
         return []

@@ -3,11 +3,13 @@ file and committing it: ids repeated across the whole file are found with DuckDB
 completes the rows batch by batch (``ingest``) and writes them in one store transaction."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 import pathlib
 import tempfile
+import threading
 from typing import Callable, Iterator
 
 import duckdb
@@ -33,7 +35,7 @@ SCHEMA = pa.schema([
     ("threat_type", pa.string()), ("severity", pa.int8()), ("confidence", pa.float32()),
     ("reporting_nation", pa.string()), ("source", pa.string()), ("description", pa.string()),
     ("lon", pa.float64()), ("lat", pa.float64()), ("location_error_m", pa.float64()),
-    ("_row", pa.int64()), ("_hash", pa.int64()),
+    ("_row", pa.int64()),
 ])
 
 
@@ -42,32 +44,54 @@ SCHEMA = pa.schema([
 COMPLETED = SCHEMA.append(pa.field("_near", pa.int32())).append(pa.field("_h3", pa.uint64()))
 
 
+STAGE_THREADS = 2  # chunks completed at once while the reader validates the next
+
+
 class Writer:
-    """Appends chunks of records to one Parquet file. Given a segment locator, a thread completes
-    each chunk (nearest segment, H3 cell: shapely, NumPy and h3ronpy, mostly without the GIL) and
-    writes it while the reader validates the next one; at most one chunk waits for it."""
+    """Appends chunks of records to one Parquet file. Given a segment locator, STAGE_THREADS
+    threads complete chunks (nearest segment, H3 cell: shapely, NumPy and h3ronpy, mostly without
+    the GIL) while the reader validates the next one, and write them in the order they came; at
+    most STAGE_THREADS chunks wait for them."""
 
     def __init__(self, path: pathlib.Path, loc=None):
         self.path, self.loc = path, loc
         self.rows = 0
         self._writer = pq.ParquetWriter(path, SCHEMA if loc is None else COMPLETED, **STAGED_PARQUET)
-        self._pool = None if loc is None else ThreadPoolExecutor(1, thread_name_prefix="import-stage")
+        self._pool = None if loc is None else ThreadPoolExecutor(STAGE_THREADS, thread_name_prefix="import-stage")
         self._pending: list = []
+        self._turn = threading.Condition()
+        self._submitted = self._written = 0  # chunks handed to the threads; written, in that order
 
     def write(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame[SCHEMA.names], schema=SCHEMA, preserve_index=False)
-        self.rows += len(frame)
+        self.write_table(pa.Table.from_pandas(frame[SCHEMA.names], schema=SCHEMA, preserve_index=False))
+
+    def write_table(self, table: pa.Table) -> None:
+        """Append rows of ``SCHEMA``."""
+        self.rows += table.num_rows
         if self._pool is None:
             self._writer.write_table(table)
             return
-        self._wait(1)
-        self._pending.append(self._pool.submit(self._complete, table))
+        self._wait(STAGE_THREADS)
+        self._pending.append(self._pool.submit(self._complete, table, self._submitted))
+        self._submitted += 1
 
-    def _complete(self, table: pa.Table) -> None:
-        lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
-        near = self.loc.nearest(lon, lat).astype(np.int32)
-        table = table.append_column("_near", pa.array(near, pa.int32()))
-        self._writer.write_table(table.append_column("_h3", pa.array(hexgrid.cells(lon, lat), pa.uint64())))
+    def _complete(self, table: pa.Table, k: int) -> None:
+        """Complete chunk ``k`` and write it once chunks 0..k-1 are written (or have failed)."""
+        done = None
+        try:
+            lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
+            near = self.loc.nearest(lon, lat).astype(np.int32)
+            table = table.append_column("_near", pa.array(near, pa.int32()))
+            done = table.append_column("_h3", pa.array(hexgrid.cells(lon, lat), pa.uint64()))
+        finally:
+            with self._turn:
+                self._turn.wait_for(lambda: self._written == k)
+                try:
+                    if done is not None:
+                        self._writer.write_table(done)
+                finally:
+                    self._written += 1
+                    self._turn.notify_all()
 
     def _wait(self, keep: int) -> None:
         while len(self._pending) > keep:
@@ -78,7 +102,10 @@ class Writer:
             self._wait(0)
         finally:
             for job in self._pending:
-                job.cancel()
+                if job.cancel():  # never started: its turn passes
+                    with self._turn:
+                        self._written += 1
+                        self._turn.notify_all()
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
@@ -260,34 +287,61 @@ def _complete_parts(loc, source: pathlib.Path, stamps: dict, done: bool):
     return lambda options: _complete(loc, source, stamps, done, options)
 
 
+COMMIT_THREADS = 2  # parts completed and written at once (pyarrow encodes and compresses without the GIL)
+
+
 def _complete(loc, source: pathlib.Path, stamps: dict, done: bool,
               options: dict = STAGED_PARQUET) -> Iterator[tuple[pathlib.Path, int]]:
     """The staged rows as store rows (``incident_store.INCIDENT_SCHEMA``): what Borderwatch derives,
     and the same ``stamps`` (dataset, ingest time, owner, releasability) on every row; in Parquet
-    files of at most INSERT_ROWS rows (DuckDB reads them into its own buffers, which spill under its
-    memory limit: an Arrow table handed to DuckDB stays in memory until the transaction ends)."""
-    out, path, count, part = None, None, 0, 0
-    try:
-        for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):  # pre-buffering keeps every row group read
-            table = _store_rows(loc, batch, stamps, done)
-            if out is None:
-                path = source.with_name(f"complete-{part}.parquet")
-                out, count, part = pq.ParquetWriter(path, table.schema, **options), 0, part + 1
-            out.write_table(table)
-            count += table.num_rows
-            del table, batch
-            pa.default_memory_pool().release_unused()  # the batch's Arrow buffers, back to the system
-            if count >= INSERT_ROWS:
+    files of about INSERT_ROWS rows (DuckDB reads them into its own buffers, which spill under its
+    memory limit: an Arrow table handed to DuckDB stays in memory until the transaction ends).
+    COMMIT_THREADS parts are written at once, each batch by batch; they come in file order."""
+    parts = _row_group_parts(pq.ParquetFile(source).metadata)
+
+    def write(k: int, groups: list[int]) -> tuple[pathlib.Path, int]:
+        path, out, count = source.with_name(f"complete-{k}.parquet"), None, 0
+        try:
+            # pre-buffering keeps every row group read
+            for batch in pq.ParquetFile(source, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS,
+                                                                              row_groups=groups):
+                table = _store_rows(loc, batch, stamps, done)
+                if out is None:
+                    out = pq.ParquetWriter(path, table.schema, **options)
+                out.write_table(table)
+                count += table.num_rows
+                del table, batch
+                pa.default_memory_pool().release_unused()  # the batch's Arrow buffers, back to the system
+        finally:
+            if out is not None:
                 out.close()
-                out = None
-                yield path, count
-        if out is not None:
-            out.close()
-            out = None
-            yield path, count
-    finally:
-        if out is not None:
-            out.close()
+        return path, count
+
+    pending: collections.deque = collections.deque()
+    with ThreadPoolExecutor(COMMIT_THREADS, thread_name_prefix="import-commit") as pool:
+        try:
+            for k, groups in enumerate(parts):
+                pending.append(pool.submit(write, k, groups))
+                if len(pending) >= COMMIT_THREADS:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for job in pending:
+                job.cancel()
+
+
+def _row_group_parts(meta) -> list[list[int]]:
+    """The staged file's row groups in consecutive runs of at least INSERT_ROWS rows (the last: the rest)."""
+    parts: list[list[int]] = []
+    rows = INSERT_ROWS
+    for k in range(meta.num_row_groups):
+        if rows >= INSERT_ROWS:
+            parts.append([])
+            rows = 0
+        parts[-1].append(k)
+        rows += meta.row_group(k).num_rows
+    return [p for p in parts if p]
 
 
 def _same(value, n: int, kind: pa.DataType) -> pa.Array:

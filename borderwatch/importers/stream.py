@@ -14,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import tempfile
+import types
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from borderwatch import incident_store
-from borderwatch.importers import chunks, lonlat, pipeline, safety, sources, staged
+from borderwatch.importers import chunks, columnar, lonlat, pipeline, safety, sources, staged
 from borderwatch.importers import mapping as mp
 from borderwatch.importers import values as vals
 from borderwatch.importers.report import FileRefused, RowError
@@ -93,6 +94,7 @@ class Scan:
         self.geoms: list[np.ndarray] = []
         self.preview: pd.DataFrame | None = None
         self.first: pipeline.Work | None = None
+        self.reading: columnar.Reading | None = None  # set from the first chunk when later ones may be clean
         self.repeat_count = 0
 
     def run(self) -> None:
@@ -109,7 +111,7 @@ class Scan:
             self.opts.progress(0, total if total is not None else self.src.estimate_rows())
         try:
             for chunk in self.src:
-                n = len(chunk.attrs)
+                n = chunk.rows
                 if n == 0:
                     continue
                 if not self._chunk(chunk, n, nations, now):
@@ -136,11 +138,14 @@ class Scan:
 
     def _chunk(self, chunk, n: int, nations, now) -> bool:
         """Validate and stage one chunk; False when the file is refused."""
+        if self._clean(chunk, n):
+            return True
         work = self._work(chunk, n)
         if self.first is None:
             if not pipeline.map_fields(work):
                 return False
             self.first = work
+            self.reading = columnar.reading(work, self.opts, nations, now)
         else:
             work.source, work.preset, work.columns = self.first.source, self.first.preset, self.first.columns
             pipeline.apply_fields(work, work.preset, work.columns)
@@ -168,6 +173,27 @@ class Scan:
         ok = self._stage(work, frame)
         self.rows += n
         return ok
+
+    def _clean(self, chunk, n: int) -> bool:
+        """Stage a chunk ``columnar`` finds clean (every row accepted); False: the row path must read it."""
+        if self.reading is None or chunk.arrow is None or chunk.row_errors or self.preview is None \
+                or len(self.preview) < pipeline.PREVIEW_ROWS:
+            return False
+        table = columnar.chunk(self.reading, chunk.arrow, chunk.coords, self.rows + 1)
+        if table is None:
+            return False
+        # the geometry summary and drawing sample, as ``lonlat.check`` gives them
+        work = types.SimpleNamespace(n=n, errors=[], report=self.report, coords=None, geoms=None)
+        coords = np.column_stack([table["lon"].to_numpy(), table["lat"].to_numpy()])
+        lonlat.check(work, coords, self._label(), GEOMETRY_SAMPLE - sum(len(g) for g in self.geoms))
+        self._geometry_summary(work)
+        self.id_seen += n
+        self.writer.write_table(table)
+        self.rows += n
+        return True
+
+    def _label(self) -> str | None:
+        return lonlat.TABLE_LABEL if self.reading.tabular else self.src.crs_label
 
     def _date_order(self, work: pipeline.Work):
         if self.opts.date_format or "occurred_at" not in work.values:
@@ -233,10 +259,8 @@ class Scan:
         out = records.drop(columns=["_pos"])
         out.insert(0, "incident_id", ident)
         out["_row"] = rows[pos].astype(np.int64)
-        # tells rows that share an id apart: same content or not
-        out["_hash"] = pd.util.hash_pandas_object(records[fields], index=False).to_numpy().view(np.int64)
         if self.preview is None or len(self.preview) < pipeline.PREVIEW_ROWS:
-            head = out.head(pipeline.PREVIEW_ROWS).drop(columns=["_row", "_hash"])
+            head = out.head(pipeline.PREVIEW_ROWS).drop(columns=["_row"])
             head = head if self.preview is None else pd.concat([self.preview, head])
             self.preview = head.drop_duplicates("incident_id").head(pipeline.PREVIEW_ROWS).reset_index(drop=True)
         self.writer.write(out)

@@ -417,15 +417,20 @@ def vocabulary(table: dict[str, Iterable[str]]) -> dict[str, str]:
     return out
 
 
-def lookup(values: list[Any], vocab: dict[str, str], explicit: dict[str, str] | None = None) -> list[str | None]:
-    """Canonical word per value (None where missing or not in the vocabulary)."""
+def word_reader(vocab: dict[str, str], explicit: dict[str, str] | None = None):
+    """The canonical word for one text (None when not in the vocabulary): ``explicit``
+    ({value: word}, as the user gave it) first."""
     exp = {norm_word(k): v for k, v in (explicit or {}).items()}
 
     def one(s: str) -> str | None:
         key = norm_word(s)
         return exp.get(key) or vocab.get(key)
+    return one
 
-    codes, found = by_value(values, one)
+
+def lookup(values: list[Any], vocab: dict[str, str], explicit: dict[str, str] | None = None) -> list[str | None]:
+    """Canonical word per value (None where missing or not in the vocabulary)."""
+    codes, found = by_value(values, word_reader(vocab, explicit))
     table = np.array(found + [None], dtype=object)  # code -1 (missing) -> None
     return table[codes].tolist()
 

@@ -105,42 +105,45 @@ def _by_value(ctx: Context, target: str, out: np.ndarray, one) -> np.ndarray:
     return out
 
 
-def _severity(ctx: Context) -> np.ndarray:
-    out = np.full(ctx.n, 2, dtype=np.int8)
-    if not ctx.has("severity"):
-        return out
+def severity_of(s: str):
+    """(severity 1-4, None) for one text, or (None, reason)."""
+    word = vals.norm_word(s)
+    if word in mp.SEVERITY_WORDS:
+        return mp.SEVERITY_WORDS[word], None
+    try:
+        x = float(s)
+    except ValueError:
+        x = None
+    if x is None or not x.is_integer() or not 1 <= x <= 4:
+        return None, f"severity {s!r} is not 1-4 or low / moderate / high / critical"
+    return int(x), None
 
-    def one(s: str):
-        word = vals.norm_word(s)
-        if word in mp.SEVERITY_WORDS:
-            return mp.SEVERITY_WORDS[word], None
-        try:
-            x = float(s)
-        except ValueError:
-            x = None
-        if x is None or not x.is_integer() or not 1 <= x <= 4:
-            return None, f"severity {s!r} is not 1-4 or low / moderate / high / critical"
-        return int(x), None
-    return _by_value(ctx, "severity", out, one)
+
+def confidence_of(s: str):
+    """(confidence 0-1, None) for one text, or (None, reason)."""
+    pct = s.endswith("%")
+    try:
+        x = float(s.rstrip("%").strip())
+    except ValueError:
+        x = float("nan")
+    if pct:
+        x /= 100
+    if not 0 <= x <= 1:
+        return None, f"confidence {s!r} is not between 0 and 1 (or a percentage such as 80%)"
+    return x, None
+
+
+DEFAULT_SEVERITY, DEFAULT_CONFIDENCE = 2, 0.5  # rows that give none
+
+
+def _severity(ctx: Context) -> np.ndarray:
+    out = np.full(ctx.n, DEFAULT_SEVERITY, dtype=np.int8)
+    return _by_value(ctx, "severity", out, severity_of) if ctx.has("severity") else out
 
 
 def _confidence(ctx: Context) -> np.ndarray:
-    out = np.full(ctx.n, 0.5, dtype=np.float32)
-    if not ctx.has("confidence"):
-        return out
-
-    def one(s: str):
-        pct = s.endswith("%")
-        try:
-            x = float(s.rstrip("%").strip())
-        except ValueError:
-            x = float("nan")
-        if pct:
-            x /= 100
-        if not 0 <= x <= 1:
-            return None, f"confidence {s!r} is not between 0 and 1 (or a percentage such as 80%)"
-        return x, None
-    return _by_value(ctx, "confidence", out, one)
+    out = np.full(ctx.n, DEFAULT_CONFIDENCE, dtype=np.float32)
+    return _by_value(ctx, "confidence", out, confidence_of) if ctx.has("confidence") else out
 
 
 def prepare(store, records: pd.DataFrame, dataset: str, owner: str | None = None, release=None) -> pa.Table:
