@@ -47,8 +47,9 @@ class SegmentLocator:
     settled when every piece that could be nearest to some point of it belongs to one segment and
     the bound holds (or fails) for the whole cell. Cells are tried from coarse to fine (LEVELS: a
     cell of CELL_DEG * 2**level degrees), the points of a cell left unsettled going on to the
-    finer cells inside it; points still unsettled at CELL_DEG are searched one by one. The answer
-    is the exact nearest either way: coarse cells only spare the searches of fine ones."""
+    finer cells inside it; points still unsettled at CELL_DEG are measured against the few pieces
+    that can be nearest to some point of their cell (``_search``). The answer is the exact nearest
+    either way: cells only spare tree searches."""
 
     def __init__(self, store: Store):
         from borderwatch.reference import segments_frame
@@ -70,6 +71,7 @@ class SegmentLocator:
         # the same as an Arrow list column, with an empty list after the last segment for "none near"
         self.shared_arrow = pa.array([list(x) for x in self.shared] + [[]], pa.list_(pa.string()))
         self._cells: dict[int, int] = {}  # cell key -> segment index, NO_SEGMENT or UNSETTLED
+        self._candidates: dict[int, np.ndarray] = {}  # unsettled finest cell key -> pieces that may be nearest
 
     def shared_under(self, near: np.ndarray) -> pa.Array:
         """The agreements shared under each point's segment (``nearest`` indexes; -1: none)."""
@@ -95,11 +97,50 @@ class SegmentLocator:
             out[todo] = found
             todo = todo[found == UNSETTLED]
         search = np.flatnonzero(out == UNSETTLED)
-        out[search] = -1
         if len(search):
-            pts = shapely.points(lon[search], lat[search])
-            idx = self.tree.query_nearest(pts, max_distance=NEAREST_SEGMENT_MAX_DEG, all_matches=False)
-            out[search[idx[0]]] = self.owner[idx[1]]
+            out[search] = self._search(lon[search], lat[search])
+        return out
+
+    def _search(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """``nearest`` for points whose cells are unsettled: each point's distance to every piece that
+        can be nearest to some point of its finest cell (those ``_settle`` finds, so the nearest is
+        among them), the owner of the closest; a point equally close to pieces of two segments is
+        searched in the tree, whose choice between them stands."""
+        n = len(lon)
+        unique, inverse = np.unique(_cell_keys(lon, lat), return_inverse=True)
+        found = [self._candidates.get(k) for k in unique.tolist()]
+        new = [i for i, c in enumerate(found) if c is None]
+        if new:
+            if len(self._candidates) > MAX_CELLS:
+                self._candidates.clear()
+            cx, cy = _cell_centres(unique[new])
+            centres = shapely.points(cx, cy)
+            _, dist = self.tree.query_nearest(centres, all_matches=False, return_distance=True)
+            cell, piece = self.tree.query(centres, predicate="dwithin", distance=dist + 2 * CELL_DEG * np.sqrt(2) / 2)
+            order = np.argsort(cell, kind="stable")
+            for i, pieces in zip(new, np.split(piece[order], np.cumsum(np.bincount(cell, minlength=len(new)))[:-1])):
+                found[i] = self._candidates[int(unique[i])] = pieces
+        sizes = np.array([len(c) for c in found])
+        starts = np.cumsum(sizes) - sizes
+        flat = np.concatenate(found)
+        first, count = starts[inverse], sizes[inverse]  # each point's cell's candidates in ``flat``
+        point = np.repeat(np.arange(n), count)  # (point, candidate piece) pairs
+        piece = flat[first[point] + np.arange(len(point)) - np.repeat(np.cumsum(count) - count, count)]
+        d = shapely.distance(shapely.points(lon, lat)[point], self.tree.geometries[piece])
+        best = np.full(n, np.inf)
+        np.minimum.at(best, point, d)
+        closest = d == best[point]
+        owners = self.owner[piece[closest]]
+        lo, hi = np.full(n, np.iinfo(int).max), np.full(n, -1)
+        np.minimum.at(lo, point[closest], owners)
+        np.maximum.at(hi, point[closest], owners)
+        near = best <= NEAREST_SEGMENT_MAX_DEG
+        out = np.where(near, lo, -1)
+        tie = np.flatnonzero(near & (lo != hi))
+        if len(tie):
+            hit = self.tree.query_nearest(shapely.points(lon[tie], lat[tie]), max_distance=NEAREST_SEGMENT_MAX_DEG,
+                                          all_matches=False)
+            out[tie[hit[0]]] = self.owner[hit[1]]
         return out
 
     def _settle(self, keys: np.ndarray, level: int) -> np.ndarray:

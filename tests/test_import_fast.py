@@ -246,3 +246,11 @@ def test_commit_parts_are_runs_of_row_groups_of_at_least_insert_rows(tmp_path, m
     assert staged._row_group_parts(pq.ParquetFile(path).metadata) == [[0, 1, 2], [3, 4, 5], [6]]
     monkeypatch.setattr(staged, "INSERT_ROWS", 1_000)
     assert staged._row_group_parts(pq.ParquetFile(path).metadata) == [[0, 1, 2, 3, 4, 5, 6]]
+
+
+def test_lake_files_keep_dictionary_pages_for_columns_the_store_has():
+    from borderwatch.importers import lakefiles
+
+    names = set(incident_store.INCIDENT_SCHEMA.names)
+    assert set(lakefiles.LAKE_PARQUET["use_dictionary"]) <= names
+    assert "incident_id" not in lakefiles.LAKE_PARQUET["use_dictionary"]
