@@ -126,7 +126,7 @@ def _duckdb(workdir: pathlib.Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute("SET temp_directory = $dir", {"dir": str(workdir / "spill")})
-    con.execute("SET threads = 1")
+    con.execute("SET threads = 2")
     con.execute("SET preserve_insertion_order = false")
     return con
 

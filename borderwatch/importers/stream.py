@@ -146,6 +146,8 @@ class Scan:
                 return False
             self.first = work
             self.reading = columnar.reading(work, self.opts, nations, now)
+            if self._clean(chunk, n):  # the first chunk too, once the file is mapped
+                return True
         else:
             work.source, work.preset, work.columns = self.first.source, self.first.preset, self.first.columns
             pipeline.apply_fields(work, work.preset, work.columns)
@@ -176,8 +178,7 @@ class Scan:
 
     def _clean(self, chunk, n: int) -> bool:
         """Stage a chunk ``columnar`` finds clean (every row accepted); False: the row path must read it."""
-        if self.reading is None or chunk.arrow is None or chunk.row_errors or self.preview is None \
-                or len(self.preview) < pipeline.PREVIEW_ROWS:
+        if self.reading is None or chunk.arrow is None or chunk.row_errors:
             return False
         table = columnar.chunk(self.reading, chunk.arrow, chunk.coords, self.rows + 1)
         if table is None:
@@ -188,6 +189,10 @@ class Scan:
         lonlat.check(work, coords, self._label(), GEOMETRY_SAMPLE - sum(len(g) for g in self.geoms))
         self._geometry_summary(work)
         self.id_seen += n
+        if self._preview_short():
+            head = table.slice(0, pipeline.PREVIEW_ROWS)
+            self._preview(pd.DataFrame({c: head[c].to_numpy(zero_copy_only=False) for c in head.column_names
+                                        if c != "_row"}))
         self.writer.write_table(table)
         self.rows += n
         return True
@@ -259,12 +264,18 @@ class Scan:
         out = records.drop(columns=["_pos"])
         out.insert(0, "incident_id", ident)
         out["_row"] = rows[pos].astype(np.int64)
-        if self.preview is None or len(self.preview) < pipeline.PREVIEW_ROWS:
-            head = out.head(pipeline.PREVIEW_ROWS).drop(columns=["_row"])
-            head = head if self.preview is None else pd.concat([self.preview, head])
-            self.preview = head.drop_duplicates("incident_id").head(pipeline.PREVIEW_ROWS).reset_index(drop=True)
+        if self._preview_short():
+            self._preview(out.head(pipeline.PREVIEW_ROWS).drop(columns=["_row"]))
         self.writer.write(out)
         return True
+
+    def _preview_short(self) -> bool:
+        return self.preview is None or len(self.preview) < pipeline.PREVIEW_ROWS
+
+    def _preview(self, head: pd.DataFrame) -> None:
+        """The first PREVIEW_ROWS records (one per id) of the file, from a chunk's first records."""
+        head = head if self.preview is None else pd.concat([self.preview, head])
+        self.preview = head.drop_duplicates("incident_id").head(pipeline.PREVIEW_ROWS).reset_index(drop=True)
 
     def finish(self) -> None:
         """Whole-file results: warnings worded once, ids repeated across chunks, the totals."""
