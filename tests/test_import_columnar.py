@@ -108,7 +108,7 @@ def test_typed_parquet_columns_stage_what_the_row_path_stages(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("field, value, rejected", [
-    ("occurred_at", "2025-03-04T10:00:00", False),  # no zone: read as UTC, with a warning
+    ("occurred_at", "2025-03-04T10:00", False),  # no seconds
     ("occurred_at", "2025-02-30T10:00:00Z", True),  # no such day
     ("occurred_at", "2025-03-04T10:00:00.1234567Z", False),  # finer than microseconds: cut to them
     ("occurred_at", "04/03/2025", True),
@@ -145,6 +145,28 @@ def test_a_chunk_with_one_unsettled_value_gets_the_row_paths_words(tmp_path, mon
         assert [e[0] for e in got[0][-1]] == [pos + 1]  # the row is rejected, with its line
     else:
         assert got[0][2] == ROWS
+
+
+def test_dates_without_a_zone_and_days_stage_what_the_row_path_stages(tmp_path, monkeypatch):
+    values = _values()
+    values["occurred_at"] = [d if i % 3 == 0 else d[:19] if i % 3 == 1 else d[:10]
+                             for i, d in enumerate(values["occurred_at"])]
+    path = tmp_path / "events.csv"
+    _csv(path, values)
+    want, got = _read(path, monkeypatch, clean=False), _read(path, monkeypatch, clean=True)
+    assert all(got[4]) and got[:4] == want[:4]
+    assert any("time zone" in w for w in got[0][10])  # the rows without a zone are counted and worded
+
+
+@pytest.mark.parametrize("zone", [None, "UTC", "Europe/Paris"])
+def test_timestamp_columns_stage_what_the_row_path_stages(tmp_path, monkeypatch, zone):
+    values = _values()
+    stamps = np.datetime64("2025-01-01T00:00:00", "us") + np.arange(ROWS) * np.timedelta64(3_600_500_001, "us")
+    path = tmp_path / "typed.parquet"
+    _geoparquet(path, {**values, "occurred_at": stamps}, occurred_at=pa.timestamp("us", tz=zone))
+    want, got = _read(path, monkeypatch, clean=False), _read(path, monkeypatch, clean=True)
+    assert all(got[4]) and got[:4] == want[:4]
+    assert any("time zone" in w for w in got[0][10]) == (zone is None)
 
 
 def test_a_file_mapped_with_a_preset_or_a_set_value_takes_the_row_path(tmp_path, monkeypatch):

@@ -52,7 +52,7 @@ class Chunk:
 def _objects_frame(table: pa.Table) -> pd.DataFrame:
     if not table.num_columns:
         return pd.DataFrame(index=range(table.num_rows))
-    return pd.DataFrame({c: pd.Series(sources._objects(table.column(c).to_numpy(zero_copy_only=False)), dtype=object)
+    return pd.DataFrame({c: pd.Series(sources.arrow_objects(table.column(c)), dtype=object)
                          for c in table.column_names})
 
 

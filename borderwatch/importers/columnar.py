@@ -1,14 +1,16 @@
 """Clean chunks of a streamed incident table, validated column by column on their Arrow arrays.
 
-Most chunks of a large file have nothing to say: every id given, every date in the zoned ISO form
-(``2026-02-09T12:46:59Z``), every threat type, severity, confidence and nation code one the rules
-accept, every point inside longitude / latitude. Such a chunk needs no per-row decision, so it is
-read here without Python objects per row: texts are trimmed by Arrow (with ``str.strip``'s
-whitespace, as ``values.texts``), dates are read by Arrow's ISO 8601 parser, and the words and
-numbers are read by the row path's own functions (``values.word_reader``,
-``incidents.severity_of``, ``incidents.confidence_of``, ``Nations.code``), once per distinct text.
+Most chunks of a large file have nothing to say: every id given, every date an ISO time (with or
+without a zone: ``2026-02-09T12:46:59Z``, ``2026-02-09 12:46:59``), an ISO day or a value of a
+timestamp column, every threat type, severity, confidence and nation code one the rules accept,
+every point inside longitude / latitude. Such a chunk needs no per-row decision, so it is read
+here without Python objects per row: texts are trimmed by Arrow (with ``str.strip``'s whitespace,
+as ``values.texts``), dates are read by Arrow's ISO 8601 parser (times without a zone are read as
+UTC and counted, as the row path counts them), and the words and numbers are read by the row
+path's own functions (``values.word_reader``, ``incidents.severity_of``,
+``incidents.confidence_of``, ``Nations.code``), once per distinct text.
 
-The first value of any other form (a date without a zone or in another layout, a missing value
+The first value of any other form (a date in another layout, a missing value
 where the rules require one, a word or number they refuse, a point out of range or at 0, 0, a
 column of a type other than text or whole numbers) sends the whole chunk through the row path
 (``stream.Scan._chunk``), so a chunk with any problem gets exactly the words it always got.
@@ -36,6 +38,8 @@ FIELDS = ("incident_id", "occurred_at", "threat_type", "severity", "confidence",
           "description", "lon", "lat")
 # the row path's first date form (``values._ISO_ZONED``) with at most microseconds, ASCII digits only
 ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})$"
+NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$"  # read as UTC, and counted
+DAY = r"^\d{4}-\d{2}-\d{2}$"
 # a plain decimal number (what ``values.parse_numbers`` reads the same way with Arrow)
 NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 EARLIEST = dt.datetime(vals.EARLIEST_YEAR, 1, 1)
@@ -70,9 +74,10 @@ def reading(work, opts, nations: vals.Nations, now: dt.datetime) -> Reading | No
     return Reading(dict(columns), work.source, vals.word_reader(mp.THREATS, opts.threat_map), nations, now, tabular)
 
 
-def chunk(r: Reading, table: pa.Table, coords: np.ndarray | None, first_row: int) -> pa.Table | None:
-    """The chunk's rows as ``staged.SCHEMA`` columns (``_row`` numbered from ``first_row``), or None
-    when some value needs the row path."""
+def chunk(r: Reading, table: pa.Table, coords: np.ndarray | None, first_row: int) -> tuple[pa.Table, int] | None:
+    """The chunk's rows as ``staged.SCHEMA`` columns (``_row`` numbered from ``first_row``) and how
+    many of its times had no zone (read as UTC, as the row path counts them); None when some value
+    needs the row path."""
     n = table.num_rows
     if n == 0:
         return None
@@ -84,9 +89,10 @@ def chunk(r: Reading, table: pa.Table, coords: np.ndarray | None, first_row: int
     ids = text("incident_id")
     if ids is None or ids.null_count:
         return None
-    occurred = _dates(text("occurred_at"), r.now)
-    if occurred is None:
+    dates = _dates(table.column(cols["occurred_at"]), r.now)
+    if dates is None:
         return None
+    occurred, precision, naive = dates
     threat = _words(text("threat_type"), r.threat, THREAT_TYPES)
     if threat is None:
         return None
@@ -113,7 +119,7 @@ def chunk(r: Reading, table: pa.Table, coords: np.ndarray | None, first_row: int
     return pa.table({
         "incident_id": pc.binary_join_element_wise(r.source, ids, ":"),
         "occurred_at": occurred,
-        "time_precision": pa.repeat(pa.scalar("second"), n),
+        "time_precision": precision,
         "threat_type": threat,
         "severity": severity,
         "confidence": confidence,
@@ -124,7 +130,7 @@ def chunk(r: Reading, table: pa.Table, coords: np.ndarray | None, first_row: int
         "lat": pa.array(coords[:, 1]),
         "location_error_m": pa.nulls(n, pa.float64()),
         "_row": pa.array(np.arange(first_row, first_row + n, dtype=np.int64)),
-    }, schema=staged.SCHEMA)
+    }, schema=staged.SCHEMA), naive
 
 
 def _texts(column) -> pa.Array | None:
@@ -140,18 +146,56 @@ def _texts(column) -> pa.Array | None:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
-def _dates(texts: pa.Array | None, now: dt.datetime) -> pa.Array | None:
-    """UTC timestamps of zoned ISO dates from 1900 to a day after ``now``; None otherwise."""
-    if texts is None or texts.null_count or not pc.all(pc.match_substring_regex(texts, ZONED)).as_py():
-        return None
-    try:
-        stamps = pc.cast(texts, pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
+def _dates(column, now: dt.datetime) -> tuple[pa.Array, pa.Array, int] | None:
+    """(UTC times, precision, how many had no zone) of a column of ISO dates or of a timestamp
+    column, from 1900 to a day after ``now``; None for anything else."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(arr)
+    if pa.types.is_timestamp(arr.type):  # as the row path reads their texts (``sources.arrow_objects``)
+        if arr.null_count:
+            return None
+        try:
+            stamps = arr.cast(pa.timestamp("us", tz=arr.type.tz)).cast(pa.timestamp("us"))
+        except pa.ArrowInvalid:  # finer than microseconds
+            return None
+        precision, naive = pa.repeat(pa.scalar("second"), n), 0 if arr.type.tz is not None else n
+    else:
+        texts = _texts(arr)
+        if texts is None or texts.null_count:
+            return None
+        zoned = pc.match_substring_regex(texts, ZONED)
+        if pc.all(zoned).as_py():
+            try:
+                stamps = pc.cast(texts, pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return None
+            precision, naive = pa.repeat(pa.scalar("second"), n), 0
+        else:
+            found = _mixed_dates(texts, zoned)
+            if found is None:
+                return None
+            stamps, precision, naive = found
     lo, hi = pc.min_max(stamps).values()
     if lo.as_py() < EARLIEST or hi.as_py() > now + dt.timedelta(days=1):
         return None
-    return stamps
+    return stamps, precision, naive
+
+
+def _mixed_dates(texts: pa.Array, zoned: pa.Array) -> tuple[pa.Array, pa.Array, int] | None:
+    """Zoned times, times without a zone (read as UTC) and days, in one column."""
+    timed, day = pc.match_substring_regex(texts, NAIVE), pc.match_substring_regex(texts, DAY)
+    if not pc.all(pc.or_(pc.or_(zoned, timed), day)).as_py():
+        return None
+    out = np.empty(len(texts), dtype="datetime64[us]")
+    try:
+        for mask, kind in ((zoned, pa.timestamp("us", tz="UTC")), (pc.invert(zoned), pa.timestamp("us"))):
+            rows = mask.to_numpy(zero_copy_only=False)
+            if rows.any():
+                out[rows] = pc.cast(texts.filter(mask), kind).cast(pa.timestamp("us")).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    precision = pc.if_else(day, pa.scalar("day"), pa.scalar("second"))
+    return pa.array(out), precision, int(pc.sum(timed).as_py() or 0)
 
 
 def _distinct(texts: pa.Array, read) -> tuple[pa.Array, list]:

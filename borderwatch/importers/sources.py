@@ -15,6 +15,7 @@ import zipfile
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import pyogrio.raw
 import pyproj
@@ -167,6 +168,16 @@ def _objects(col) -> np.ndarray:
     if arr.dtype.kind == "f":
         out[np.isnan(arr)] = None
     return out
+
+
+def arrow_objects(column) -> np.ndarray:
+    """``_objects`` of an Arrow column; the texts of a time-zone-aware timestamp column end with its
+    UTC offset (+00:00: Arrow keeps such times in UTC), so that they are not read as times without a zone."""
+    values = _objects(column.to_numpy(zero_copy_only=False))
+    if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+        given = pd.notna(values)
+        values[given] = values[given] + "+00:00"
+    return values
 
 
 def _stamp_texts(arr: np.ndarray) -> np.ndarray:
@@ -360,7 +371,7 @@ def _read_parquet(path: pathlib.Path) -> list[Source]:
     geo_meta = (schema.metadata or {}).get(b"geo")
     table = pf.read()
     if geo_meta is None:  # a plain table: geometry from lat/lon or WKT columns like a CSV
-        attrs = pd.DataFrame({n: pd.Series(_objects(table.column(n).to_numpy(zero_copy_only=False)), dtype=object)
+        attrs = pd.DataFrame({n: pd.Series(arrow_objects(table.column(n)), dtype=object)
                               for n in table.column_names})
         return [Source(path.stem, "Parquet", attrs, None, encoding="UTF-8")]
     try:
@@ -393,7 +404,7 @@ def _read_parquet(path: pathlib.Path) -> list[Source]:
     else:  # absent: the specification's default, OGC:CRS84 (longitude / latitude)
         crs, label = pyproj.CRS.from_user_input("OGC:CRS84"), "OGC:CRS84 (GeoParquet default)"
     rest = [n for n in table.column_names if n != primary and n not in (geo.get("columns") or {})]
-    attrs = pd.DataFrame({n: pd.Series(_objects(table.column(n).to_numpy(zero_copy_only=False)), dtype=object)
+    attrs = pd.DataFrame({n: pd.Series(arrow_objects(table.column(n)), dtype=object)
                           for n in rest})
     if not rest:
         attrs = pd.DataFrame(index=range(len(geoms)))

@@ -180,9 +180,12 @@ class Scan:
         """Stage a chunk ``columnar`` finds clean (every row accepted); False: the row path must read it."""
         if self.reading is None or chunk.arrow is None or chunk.row_errors:
             return False
-        table = columnar.chunk(self.reading, chunk.arrow, chunk.coords, self.rows + 1)
-        if table is None:
+        found = columnar.chunk(self.reading, chunk.arrow, chunk.coords, self.rows + 1)
+        if found is None:
             return False
+        table, naive = found
+        if naive:
+            self.tally["naive_times"] = self.tally.get("naive_times", 0) + naive
         # the geometry summary and drawing sample, as ``lonlat.check`` gives them
         work = types.SimpleNamespace(n=n, errors=[], report=self.report, coords=None, geoms=None)
         coords = np.column_stack([table["lon"].to_numpy(), table["lat"].to_numpy()])
