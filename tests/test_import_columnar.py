@@ -182,3 +182,56 @@ def test_arrow_texts_trim_as_python_does():
     raw = [" a ", "\u00a0b\u2003", "", "   ", None, "c\u200bd", "\x1ce\x1f"]
     got = columnar._texts(pa.array(raw, pa.string())).to_pylist()
     assert got == [None if v is None or not v.strip() else v.strip() for v in raw]
+
+
+@pytest.mark.parametrize("kind", ["geoparquet", "csv"])
+def test_a_chunk_with_a_few_bad_rows_reads_only_the_parts_around_them_row_by_row(tmp_path, monkeypatch, kind):
+    values = _values()
+    bad = {3: ("threat", "alien landing"), 57: ("occurred_at", "yesterday"), 58: ("country", "Atlantis"),
+           131: ("lat", 95.0), 250: ("id", None), 377: ("severity", "9")}
+    for pos, (field, value) in bad.items():
+        values[field][pos] = value
+    path = tmp_path / ("events.parquet" if kind == "geoparquet" else "events.csv")
+    if kind == "geoparquet":
+        _geoparquet(path, values)
+        bad[199] = ("geometry", None)  # a missing point: the chunk's other rows are still coordinates
+        table = pq.read_table(path)
+        geometry = table["geometry"].to_pylist()
+        geometry[199] = None
+        pq.write_table(table.set_column(table.schema.get_field_index("geometry"), "geometry",
+                                        pa.array(geometry, pa.binary())).replace_schema_metadata(table.schema.metadata),
+                       path, row_group_size=100)
+    else:
+        _csv(path, values)
+    monkeypatch.setattr(stream, "PARTS", 4)
+    monkeypatch.setattr(stream, "MIN_PART", 5)
+    by_rows = []
+    real = stream.Scan._rows
+    monkeypatch.setattr(stream.Scan, "_rows", lambda self, chunk, n, *a: by_rows.append(n) or real(self, chunk, n, *a))
+    got = _read(path, monkeypatch, clean=True, skip_invalid=True)
+    read_by_rows = list(by_rows)
+    want = _read(path, monkeypatch, clean=False, skip_invalid=True)
+    assert got[:4] == want[:4]
+    assert sorted(e[0] for e in got[0][-1]) == sorted(p + 1 for p in bad if p != 250)  # no id: accepted
+    # chunks of 40 -> parts of 10 -> parts of 5: only the parts holding a bad row were read row by row
+    parts = {p // 5 for p in bad}
+    assert read_by_rows == [5] * len(parts)
+
+
+def test_bad_rows_everywhere_stop_the_cutting_and_read_chunks_row_by_row(tmp_path, monkeypatch):
+    values = _values()
+    for pos in range(0, ROWS, 3):
+        values["threat"][pos] = "alien landing"
+    path = tmp_path / "events.csv"
+    _csv(path, values)
+    monkeypatch.setattr(stream, "PARTS", 4)
+    monkeypatch.setattr(stream, "MIN_PART", 5)
+    by_rows = []
+    real = stream.Scan._rows
+    monkeypatch.setattr(stream.Scan, "_rows", lambda self, chunk, n, *a: by_rows.append(n) or real(self, chunk, n, *a))
+    got = _read(path, monkeypatch, clean=True, skip_invalid=True)
+    sizes = list(by_rows)
+    want = _read(path, monkeypatch, clean=False, skip_invalid=True)
+    assert got[:4] == want[:4] and len(got[0][-1]) == len(range(0, ROWS, 3))
+    assert sizes[0] == 5 and sum(sizes) == ROWS  # the first chunk is cut down to its smallest parts, all bad
+    assert sizes[-(ROWS // CHUNK - 1):] == [CHUNK] * (ROWS // CHUNK - 1)  # later chunks: row by row at once

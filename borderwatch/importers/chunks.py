@@ -39,6 +39,18 @@ class Chunk:
     coords: np.ndarray | None = None
     arrow: pa.Table | None = None  # the same columns as read (CSV: text), for ``columnar``
     rows: int = 0
+    # a GeoParquet chunk's 2D points (NaN where a row has none) when it may come as coordinates
+    points: np.ndarray | None = None
+
+    def part(self, start: int, stop: int) -> Chunk:
+        """Rows ``start``..``stop`` as a chunk of their own (coordinates when they are all finite points)."""
+        points = None if self.points is None else self.points[start:stop]
+        coords = points if points is not None and np.isfinite(points).all() else None
+        geoms = np.full(stop - start, None, dtype=object) if coords is not None else \
+            None if self.geoms is None else self.geoms[start:stop]
+        return Chunk(None if self.frame is None else self.frame.iloc[start:stop].reset_index(drop=True), geoms,
+                     [(i - start, f, r) for i, f, r in self.row_errors if start <= i < stop], self.fraction, coords,
+                     None if self.arrow is None else self.arrow.slice(start, stop - start), stop - start, points)
 
     @property
     def attrs(self) -> pd.DataFrame:
@@ -225,16 +237,17 @@ class ParquetChunks:
         for batch in batches:
             n = batch.num_rows
             table = pa.Table.from_batches([batch]).select(self.columns)
-            geoms, errors, coords = None, [], None
+            geoms, errors, coords, points = None, [], None, None
             if self.primary:
                 column = batch.column(self.primary)
                 found = wkbpoints.coordinates(column) if self.points_as_coords else None
-                if found is not None and not found[1].any() and np.isfinite(found[0]).all():
-                    geoms, coords = np.full(n, None, dtype=object), found[0]
+                points = None if found is None else found[0]  # NaN where missing
+                if points is not None and np.isfinite(points).all():
+                    geoms, coords = np.full(n, None, dtype=object), points
                 else:
                     geoms, errors = sources.decode_column(column, n)
             done += n
-            yield Chunk(None, geoms, errors, done / max(self.rows, 1), coords, arrow=table, rows=n)
+            yield Chunk(None, geoms, errors, done / max(self.rows, 1), coords, arrow=table, rows=n, points=points)
 
     def warnings(self) -> list[str]:
         return []

@@ -44,6 +44,11 @@ SCHEMA = pa.schema([
 COMPLETED = SCHEMA.append(pa.field("_near", pa.int32())).append(pa.field("_h3", pa.uint64()))
 
 
+def table(frame: pd.DataFrame) -> pa.Table:
+    """Records of a frame as ``SCHEMA`` rows."""
+    return pa.Table.from_pandas(frame[SCHEMA.names], schema=SCHEMA, preserve_index=False)
+
+
 STAGE_THREADS = 2  # chunks completed at once while the reader validates the next
 
 
@@ -63,7 +68,7 @@ class Writer:
         self._submitted = self._written = 0  # chunks handed to the threads; written, in that order
 
     def write(self, frame: pd.DataFrame) -> None:
-        self.write_table(pa.Table.from_pandas(frame[SCHEMA.names], schema=SCHEMA, preserve_index=False))
+        self.write_table(table(frame))
 
     def write_table(self, table: pa.Table) -> None:
         """Append rows of ``SCHEMA``."""

@@ -30,6 +30,9 @@ from borderwatch.importers.targets import TARGETS, Context, content_hashes, mess
 SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".geoparquet")
 GEOMETRY_SAMPLE = 100_000  # rows whose geometry a plan keeps for drawing the file
 LAYER = "incidents"
+# a chunk that is not clean is cut into PARTS parts, and each part that is not into PARTS again, down
+# to MIN_PART rows: a few bad rows send only the rows around them through the row path
+PARTS, MIN_PART = 10, 1_000
 
 
 def streams(layer: str, path: pathlib.Path) -> bool:
@@ -95,6 +98,8 @@ class Scan:
         self.preview: pd.DataFrame | None = None
         self.first: pipeline.Work | None = None
         self.reading: columnar.Reading | None = None  # set from the first chunk when later ones may be clean
+        self.settled = self.unsettled = 0  # parts of MIN_PART rows read column by column; row by row
+        self.staged: list[pa.Table] = []  # the current chunk's records, in file order
         self.repeat_count = 0
 
     def run(self) -> None:
@@ -137,18 +142,48 @@ class Scan:
         return work
 
     def _chunk(self, chunk, n: int, nations, now) -> bool:
-        """Validate and stage one chunk; False when the file is refused."""
-        if self._clean(chunk, n):
-            return True
-        work = self._work(chunk, n)
-        if self.first is None:
+        """Validate and stage one chunk (its parts' records written at once); False when the file is refused."""
+        self.staged = []
+        ok = self._read_chunk(chunk, n, nations, now)
+        if ok and self.staged:
+            self.writer.write_table(pa.concat_tables(self.staged) if len(self.staged) > 1 else self.staged[0])
+        self.staged = []
+        return ok
+
+    def _read_chunk(self, chunk, n: int, nations, now) -> bool:
+        work = None
+        if self.first is None:  # the mapping and preset, settled on the first chunk
+            work = self._work(chunk, n)
             if not pipeline.map_fields(work):
                 return False
             self.first = work
             self.reading = columnar.reading(work, self.opts, nations, now)
-            if self._clean(chunk, n):  # the first chunk too, once the file is mapped
-                return True
-        else:
+        if self.reading is not None and chunk.arrow is not None:
+            return self._columns(chunk, n, nations, now)
+        return self._rows(chunk, n, nations, now, work)
+
+    def _columns(self, chunk, n: int, nations, now) -> bool:
+        """A chunk read column by column (``columnar``); one it does not settle is cut into PARTS
+        parts, each read the same way, down to MIN_PART rows, which are read row by row. Once more
+        of the smallest parts were read row by row than column by column (bad rows everywhere), a
+        chunk that is not clean is read row by row at once."""
+        if self._clean(chunk, n):
+            return True
+        small = n <= MIN_PART
+        if small or self.unsettled > max(self.settled, PARTS):  # bad rows are dense: no more cutting
+            self.unsettled += small
+            return self._rows(chunk, n, nations, now)
+        step = max(-(-n // PARTS), MIN_PART)
+        for start in range(0, n, step):
+            part = chunk.part(start, min(start + step, n))
+            if not self._columns(part, part.rows, nations, now):
+                return False
+        return True
+
+    def _rows(self, chunk, n: int, nations, now, work: pipeline.Work | None = None) -> bool:
+        """A chunk read row by row (the first chunk's ``work`` is already mapped)."""
+        if work is None:
+            work = self._work(chunk, n)
             work.source, work.preset, work.columns = self.first.source, self.first.preset, self.first.columns
             pipeline.apply_fields(work, work.preset, work.columns)
         sample = GEOMETRY_SAMPLE - sum(len(g) for g in self.geoms)
@@ -184,6 +219,7 @@ class Scan:
         if found is None:
             return False
         table, naive = found
+        self.settled += n <= MIN_PART
         if naive:
             self.tally["naive_times"] = self.tally.get("naive_times", 0) + naive
         # the geometry summary and drawing sample, as ``lonlat.check`` gives them
@@ -196,7 +232,7 @@ class Scan:
             head = table.slice(0, pipeline.PREVIEW_ROWS)
             self._preview(pd.DataFrame({c: head[c].to_numpy(zero_copy_only=False) for c in head.column_names
                                         if c != "_row"}))
-        self.writer.write_table(table)
+        self.staged.append(table)
         self.rows += n
         return True
 
@@ -269,7 +305,7 @@ class Scan:
         out["_row"] = rows[pos].astype(np.int64)
         if self._preview_short():
             self._preview(out.head(pipeline.PREVIEW_ROWS).drop(columns=["_row"]))
-        self.writer.write(out)
+        self.staged.append(staged.table(out))
         return True
 
     def _preview_short(self) -> bool:
