@@ -11,7 +11,11 @@ Each measurement runs in its own process (peak RSS is that process's high-water 
 * naive: read the whole file into memory (``pandas.read_csv`` / ``geopandas.read_parquet``), parse
   the dates and write it into a DuckDB table, with no validation at all: the floor a plain script
   would reach, and what its memory does with size;
-* dry run: ``import_file(..., dry_run=True)``, whose totals must equal the real import's.
+* dry run: ``import_file(..., dry_run=True)``, whose totals must equal the real import's;
+* rows: ``ours`` with every chunk read row by row (``columnar`` off): what clean chunks gain.
+
+``--bad-every N`` makes every Nth row's threat type unknown (a rejected row) and imports with
+``skip_invalid``: how the speed holds when some chunks are not clean.
 
 Files are synthetic incidents near real borders (uniform within ~20 km of segment vertices),
 written once into --workdir and reused.
@@ -32,8 +36,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 THREATS = ["smuggling", "illegal_crossing", "drug_trafficking", "human_trafficking", "drone_incursion"]
 
 
-def make_file(path: pathlib.Path, rows: int, fmt: str) -> None:
-    """Synthetic incidents: id, ISO time, threat, severity, lon, lat, nation, notes (written in chunks)."""
+def make_file(path: pathlib.Path, rows: int, fmt: str, bad_every: int = 0) -> None:
+    """Synthetic incidents: id, ISO time, threat, severity, lon, lat, nation, notes (written in
+    chunks); with ``bad_every``, every such row's threat type is one no rule knows."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -55,10 +60,13 @@ def make_file(path: pathlib.Path, rows: int, fmt: str) -> None:
         lat = np.round(np.clip(pick[:, 1] + rng.uniform(-0.2, 0.2, n), -89.9, 89.9), 6)
         seconds = rng.integers(0, 365 * 86400, n)
         when = (np.datetime64("2025-06-01T00:00:00") + seconds.astype("timedelta64[s]")).astype(str)
+        threat = np.array(THREATS, dtype=object)[rng.integers(0, len(THREATS), n)]
+        if bad_every:
+            threat[(start + np.arange(n)) % bad_every == bad_every - 1] = "alien landing"
         table = pa.table({
             "id": [f"E{start + i}" for i in range(n)],
             "occurred_at": [w + "Z" for w in when],
-            "threat": np.array(THREATS, dtype=object)[rng.integers(0, len(THREATS), n)],
+            "threat": threat,
             "severity": rng.integers(1, 5, n),
             "lon": lon, "lat": lat,
             "notes": np.array(["patrol report", "sensor alarm", "observed crossing"], dtype=object)[rng.integers(0, 3, n)],
@@ -80,14 +88,17 @@ def make_file(path: pathlib.Path, rows: int, fmt: str) -> None:
     tmp.rename(path)
 
 
-def run_ours(path: str, store_dir: str, dry_run: bool) -> dict:
+def run_ours(path: str, store_dir: str, dry_run: bool, by_rows: bool = False, skip_invalid: bool = False) -> dict:
     from borderwatch import importer, reference
+    from borderwatch.importers import columnar
     from borderwatch.store import Store
 
+    if by_rows:
+        columnar.reading = lambda *a: None  # every chunk through the row path
     store = Store(pathlib.Path(store_dir))
     reference.load_into(store)
     t0, c0 = time.perf_counter(), _cpu()
-    report = importer.import_file("incidents", path, store, dry_run=dry_run, now=None)
+    report = importer.import_file("incidents", path, store, dry_run=dry_run, now=None, skip_invalid=skip_invalid)
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "cpu_seconds": _cpu() - c0, "rows": report.rows_read, "accepted": report.accepted, "status": report.status,
             "new": report.written if not dry_run else report.records - (report.already_present or 0),
@@ -128,13 +139,14 @@ def child(args) -> None:
         if args.child == "naive":
             out = run_naive(args.file, store_dir)
         else:
-            out = run_ours(args.file, store_dir, dry_run=args.child == "dry")
+            out = run_ours(args.file, store_dir, dry_run=args.child == "dry", by_rows=args.child == "rows",
+                           skip_invalid=args.skip_invalid)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
 
-def measure(kind: str, path: pathlib.Path, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--file", str(path)]
+def measure(kind: str, path: pathlib.Path, timeout: float, skip_invalid: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--file", str(path)] + (["--skip-invalid"] if skip_invalid else [])
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -152,7 +164,9 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(ROOT / "var" / "bench-import"))
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--skip-naive", action="store_true")
-    parser.add_argument("--kinds", default="ours,dry,naive", help="which of ours, dry, naive to measure")
+    parser.add_argument("--kinds", default="ours,dry,naive", help="which of ours, dry, naive, rows to measure")
+    parser.add_argument("--bad-every", type=int, default=0, help="make every Nth row's threat type unknown")
+    parser.add_argument("--skip-invalid", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,28 +177,29 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores", flush=True)
-    print(f"{'file':<26} {'what':<8} {'rows':>11} {'seconds':>9} {'rows/s':>10} {'CPU s':>8} {'rows/CPU s':>11} "
+    print(f"{'file':<34} {'what':<8} {'rows':>11} {'seconds':>9} {'rows/s':>10} {'CPU s':>8} {'rows/CPU s':>11} "
           f"{'peak RSS':>10}  note")
     for size in [int(s) for s in args.sizes.split(",")]:
         for fmt in args.formats.split(","):
             ext = "csv" if fmt == "csv" else "parquet"
-            path = work / f"incidents_{size}.{ext}"
+            bad = f"_bad{args.bad_every}" if args.bad_every else ""
+            path = work / f"incidents_{size}{bad}.{ext}"
             if not path.exists():
-                make_file(path, size, fmt)
+                make_file(path, size, fmt, args.bad_every)
             kinds = [k for k in args.kinds.split(",") if not (args.skip_naive and k == "naive")]
-            results = {k: measure(k, path, args.timeout) for k in kinds}
+            results = {k: measure(k, path, args.timeout, bool(args.bad_every)) for k in kinds}
             for kind, r in results.items():
                 if "error" in r:
-                    print(f"{path.name:<26} {kind:<8} {'':>11} {'':>9} {'':>10} {'':>8} {'':>11} {'':>10}  {r['error']}")
+                    print(f"{path.name:<34} {kind:<8} {'':>11} {'':>9} {'':>10} {'':>8} {'':>11} {'':>10}  {r['error']}")
                     continue
                 note = r.get("refusal") or (f"{r['status']}, {r.get('new', 0):,} new" if "status" in r else "")
                 cpu = r.get("cpu_seconds", 0.0)
-                print(f"{path.name:<26} {kind:<8} {r['rows']:>11,} {r['seconds']:>9.1f} {r['rows'] / r['seconds']:>10,.0f} "
+                print(f"{path.name:<34} {kind:<8} {r['rows']:>11,} {r['seconds']:>9.1f} {r['rows'] / r['seconds']:>10,.0f} "
                       f"{cpu:>8.1f} {r['rows'] / max(cpu, 1e-9):>11,.0f} {r['peak_rss_mb']:>8,.0f} MB  {note}", flush=True)
             ours, dry = results.get("ours", {}), results.get("dry", {})
             if ours and dry and "error" not in ours and "error" not in dry:
                 same = (ours["rows"], ours["accepted"]) == (dry["rows"], dry["accepted"])
-                print(f"{'':<26} dry run totals {'equal' if same else 'DIFFER from'} the import's "
+                print(f"{'':<34} dry run totals {'equal' if same else 'DIFFER from'} the import's "
                       f"(rows read {dry['rows']:,}, accepted {dry['accepted']:,})")
     load = os.getloadavg()
     print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end")

@@ -196,3 +196,22 @@ def test_command_shows_rows_rate_and_time_left_on_a_terminal(tmp_path, monkeypat
     shown = captured.err.replace("\r\x1b[K", "\n").split("\n")
     assert any(s.strip().startswith("3,000 of 3,000 rows (") and "rows/s" in s for s in shown)
     assert any(s.strip().startswith("0 of 3,0") for s in shown)
+
+
+def test_the_import_benchmark_prints_its_figures_and_checks_its_dry_runs(tmp_path):
+    """``scripts/bench_import.py`` at a tiny size: every kind measured, bad rows rejected, dry runs agree."""
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "scripts" / "bench_import.py"), "--sizes", "2000",
+                           "--kinds", "ours,rows,dry", "--bad-every", "500", "--formats", "csv,geoparquet",
+                           "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=root)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for ext in ("csv", "parquet"):
+        rows = [line for line in lines if line.startswith(f"incidents_2000_bad500.{ext}")]
+        assert [line.split()[1] for line in rows] == ["ours", "rows", "dry"]
+        assert all("2,000" in line and "1,996 new" in line for line in rows)
+    assert sum("dry run totals equal the import's (rows read 2,000, accepted 1,996)" in line for line in lines) == 2
