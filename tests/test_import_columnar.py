@@ -135,11 +135,17 @@ def test_a_chunk_with_one_unsettled_value_gets_the_row_paths_words(tmp_path, mon
     path = tmp_path / ("events.parquet" if kind == "geoparquet" else "events.csv")
     (_geoparquet if kind == "geoparquet" else _csv)(path, values)
     want = _read(path, monkeypatch, clean=False, skip_invalid=True)
+    monkeypatch.setattr(stream, "BLOCK", 10)
+    by_rows = []
+    real = stream.Scan._rows
+    monkeypatch.setattr(stream.Scan, "_rows", lambda self, chunk, n, *a: by_rows.append(n) or real(self, chunk, n, *a))
     got = _read(path, monkeypatch, clean=True, skip_invalid=True)
     if (field, value) == ("id", "E5"):
-        assert all(got[4])  # each chunk is clean; the repeat is found in the staged rows
+        assert by_rows == []  # each chunk is clean; the repeat is found in the staged rows
+    elif (field, value) == ("occurred_at", "2025-02-30T10:00:00Z"):
+        assert by_rows == [CHUNK]  # a date Arrow's parser refuses: the whole chunk
     else:
-        assert got[4][5] is False and sum(got[4]) == len(got[4]) - 1  # only that chunk went the row path
+        assert by_rows == [10]  # only the block of that row went the row path
     assert got[:4] == want[:4]
     if rejected:
         assert [e[0] for e in got[0][-1]] == [pos + 1]  # the row is rejected, with its line
@@ -185,7 +191,7 @@ def test_arrow_texts_trim_as_python_does():
 
 
 @pytest.mark.parametrize("kind", ["geoparquet", "csv"])
-def test_a_chunk_with_a_few_bad_rows_reads_only_the_parts_around_them_row_by_row(tmp_path, monkeypatch, kind):
+def test_a_chunk_with_a_few_bad_rows_reads_only_the_blocks_around_them_row_by_row(tmp_path, monkeypatch, kind):
     values = _values()
     bad = {3: ("threat", "alien landing"), 57: ("occurred_at", "yesterday"), 58: ("country", "Atlantis"),
            131: ("lat", 95.0), 250: ("id", None), 377: ("severity", "9")}
@@ -203,8 +209,7 @@ def test_a_chunk_with_a_few_bad_rows_reads_only_the_parts_around_them_row_by_row
                        path, row_group_size=100)
     else:
         _csv(path, values)
-    monkeypatch.setattr(stream, "PARTS", 4)
-    monkeypatch.setattr(stream, "MIN_PART", 5)
+    monkeypatch.setattr(stream, "BLOCK", 5)
     by_rows = []
     real = stream.Scan._rows
     monkeypatch.setattr(stream.Scan, "_rows", lambda self, chunk, n, *a: by_rows.append(n) or real(self, chunk, n, *a))
@@ -213,19 +218,17 @@ def test_a_chunk_with_a_few_bad_rows_reads_only_the_parts_around_them_row_by_row
     want = _read(path, monkeypatch, clean=False, skip_invalid=True)
     assert got[:4] == want[:4]
     assert sorted(e[0] for e in got[0][-1]) == sorted(p + 1 for p in bad if p != 250)  # no id: accepted
-    # chunks of 40 -> parts of 10 -> parts of 5: only the parts holding a bad row were read row by row
-    parts = {p // 5 for p in bad}
-    assert read_by_rows == [5] * len(parts)
+    # chunks of 40 in blocks of 5: only the blocks holding a bad row were read row by row
+    assert read_by_rows == [5] * len({p // 5 for p in bad})
 
 
-def test_bad_rows_everywhere_stop_the_cutting_and_read_chunks_row_by_row(tmp_path, monkeypatch):
+def test_bad_rows_everywhere_send_whole_chunks_to_the_row_path(tmp_path, monkeypatch):
     values = _values()
     for pos in range(0, ROWS, 3):
         values["threat"][pos] = "alien landing"
     path = tmp_path / "events.csv"
     _csv(path, values)
-    monkeypatch.setattr(stream, "PARTS", 4)
-    monkeypatch.setattr(stream, "MIN_PART", 5)
+    monkeypatch.setattr(stream, "BLOCK", 5)
     by_rows = []
     real = stream.Scan._rows
     monkeypatch.setattr(stream.Scan, "_rows", lambda self, chunk, n, *a: by_rows.append(n) or real(self, chunk, n, *a))
@@ -233,5 +236,5 @@ def test_bad_rows_everywhere_stop_the_cutting_and_read_chunks_row_by_row(tmp_pat
     sizes = list(by_rows)
     want = _read(path, monkeypatch, clean=False, skip_invalid=True)
     assert got[:4] == want[:4] and len(got[0][-1]) == len(range(0, ROWS, 3))
-    assert sizes[0] == 5 and sum(sizes) == ROWS  # the first chunk is cut down to its smallest parts, all bad
-    assert sizes[-(ROWS // CHUNK - 1):] == [CHUNK] * (ROWS // CHUNK - 1)  # later chunks: row by row at once
+    assert sizes == [CHUNK] * (ROWS // CHUNK)  # every block has a bad row: each chunk row by row at once
+    assert len(got[4]) == 3  # read column by column first: chunks 1, 5 and 9 (after each, SKIP chunks are not)

@@ -74,63 +74,66 @@ def reading(work, opts, nations: vals.Nations, now: dt.datetime) -> Reading | No
     return Reading(dict(columns), work.source, vals.word_reader(mp.THREATS, opts.threat_map), nations, now, tabular)
 
 
-def chunk(r: Reading, table: pa.Table, coords: np.ndarray | None, first_row: int) -> tuple[pa.Table, int] | None:
-    """The chunk's rows as ``staged.SCHEMA`` columns (``_row`` numbered from ``first_row``) and how
-    many of its times had no zone (read as UTC, as the row path counts them); None when some value
-    needs the row path."""
+@dataclasses.dataclass
+class Rows:
+    """A chunk read column by column: ``table`` holds every row as ``staged.SCHEMA`` columns, of
+    which only the settled ones are meant to be staged."""
+    table: pa.Table
+    unsettled: np.ndarray  # rows the row path must read (their values in ``table`` mean nothing)
+    naive: np.ndarray  # times without a zone (read as UTC; the row path counts them)
+
+
+def chunk(r: Reading, table: pa.Table, coords: np.ndarray | None, first_row: int) -> Rows | None:
+    """The chunk's rows (``_row`` numbered from ``first_row``), with the rows whose values need the
+    row path marked; None when the whole chunk does (a column of another type, no point coordinates,
+    a date that Arrow's parser refuses)."""
     n = table.num_rows
+    cols = r.columns
     if n == 0:
         return None
-    cols = r.columns
 
     def text(field: str) -> pa.Array | None:
         return _texts(table.column(cols[field]))
 
     ids = text("incident_id")
-    if ids is None or ids.null_count:
-        return None
     dates = _dates(table.column(cols["occurred_at"]), r.now)
-    if dates is None:
-        return None
-    occurred, precision, naive = dates
     threat = _words(text("threat_type"), r.threat, THREAT_TYPES)
-    if threat is None:
-        return None
     severity = _numbers(table, cols.get("severity"), incidents.severity_of, incidents.DEFAULT_SEVERITY, pa.int8())
     confidence = _numbers(table, cols.get("confidence"), incidents.confidence_of, incidents.DEFAULT_CONFIDENCE,
                           pa.float32())
-    if severity is None or confidence is None:
-        return None
-    if "reporting_nation" in cols:
-        nation = _codes(text("reporting_nation"), r.nations.code)
-        if nation is None:
-            return None
-    else:
-        nation = pa.nulls(n, pa.string())
+    nation = _codes(text("reporting_nation"), r.nations.code) if "reporting_nation" in cols \
+        else (pa.nulls(n, pa.string()), np.zeros(n, bool))
     if r.tabular:
         coords = _lonlat(table.column(cols["lon"]), table.column(cols["lat"]))
-    if coords is None or not np.isfinite(coords).all():
+    if ids is None or any(x is None for x in (dates, threat, severity, confidence, nation, coords)):
         return None
+    occurred, precision, naive, bad = dates
+    bad = bad | _missing(ids) | threat[1] | severity[1] | confidence[1] | nation[1]
+    bad |= ~np.isfinite(coords).all(axis=1)
     rows = np.arange(n)
-    if reproject._out_of_range(coords, rows, rows, set(), ("lon", "lat")):
-        return None
+    for row, *_ in reproject._out_of_range(coords, rows, rows, set(), ("lon", "lat")):
+        bad[row] = True
     source = text("source") if "source" in cols else None
     description = text("description") if "description" in cols else None
-    return pa.table({
+    return Rows(pa.table({
         "incident_id": pc.binary_join_element_wise(r.source, ids, ":"),
         "occurred_at": occurred,
         "time_precision": precision,
-        "threat_type": threat,
-        "severity": severity,
-        "confidence": confidence,
-        "reporting_nation": nation,
+        "threat_type": threat[0],
+        "severity": severity[0],
+        "confidence": confidence[0],
+        "reporting_nation": nation[0],
         "source": pc.fill_null(source, r.source) if source is not None else pa.repeat(pa.scalar(r.source), n),
         "description": pc.fill_null(description, "") if description is not None else pa.repeat(pa.scalar(""), n),
         "lon": pa.array(coords[:, 0]),
         "lat": pa.array(coords[:, 1]),
         "location_error_m": pa.nulls(n, pa.float64()),
         "_row": pa.array(np.arange(first_row, first_row + n, dtype=np.int64)),
-    }, schema=staged.SCHEMA), naive
+    }, schema=staged.SCHEMA), bad, naive)
+
+
+def _missing(arr: pa.Array) -> np.ndarray:
+    return arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
 
 
 def _texts(column) -> pa.Array | None:
@@ -146,109 +149,114 @@ def _texts(column) -> pa.Array | None:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
-def _dates(column, now: dt.datetime) -> tuple[pa.Array, pa.Array, int] | None:
-    """(UTC times, precision, how many had no zone) of a column of ISO dates or of a timestamp
-    column, from 1900 to a day after ``now``; None for anything else."""
+def _dates(column, now: dt.datetime) -> tuple[pa.Array, pa.Array, np.ndarray, np.ndarray] | None:
+    """(UTC times, precision, no zone, unsettled) of a column of ISO dates or of a timestamp
+    column: a missing value, another form, or a time before 1900 or later than a day after ``now``
+    is unsettled. None for a column of another type, or a date Arrow's parser refuses."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     n = len(arr)
     if pa.types.is_timestamp(arr.type):  # as the row path reads their texts (``sources.arrow_objects``)
-        if arr.null_count:
-            return None
         try:
             stamps = arr.cast(pa.timestamp("us", tz=arr.type.tz)).cast(pa.timestamp("us"))
         except pa.ArrowInvalid:  # finer than microseconds
             return None
-        precision, naive = pa.repeat(pa.scalar("second"), n), 0 if arr.type.tz is not None else n
+        precision, naive, bad = pa.repeat(pa.scalar("second"), n), np.full(n, arr.type.tz is None), _missing(arr)
     else:
         texts = _texts(arr)
-        if texts is None or texts.null_count:
+        if texts is None:
             return None
-        zoned = pc.match_substring_regex(texts, ZONED)
+        zoned = pc.fill_null(pc.match_substring_regex(texts, ZONED), False)
         if pc.all(zoned).as_py():
             try:
                 stamps = pc.cast(texts, pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 return None
-            precision, naive = pa.repeat(pa.scalar("second"), n), 0
+            precision, naive, bad = pa.repeat(pa.scalar("second"), n), np.zeros(n, bool), np.zeros(n, bool)
         else:
             found = _mixed_dates(texts, zoned)
             if found is None:
                 return None
-            stamps, precision, naive = found
-    lo, hi = pc.min_max(stamps).values()
-    if lo.as_py() < EARLIEST or hi.as_py() > now + dt.timedelta(days=1):
-        return None
-    return stamps, precision, naive
+            stamps, precision, naive, bad = found
+    values = stamps.to_numpy(zero_copy_only=False)
+    bad = bad | ~np.isnat(values) & ((values < np.datetime64(EARLIEST, "us"))
+                                     | (values > np.datetime64(now + dt.timedelta(days=1), "us")))
+    return stamps, precision, naive & ~bad, bad
 
 
-def _mixed_dates(texts: pa.Array, zoned: pa.Array) -> tuple[pa.Array, pa.Array, int] | None:
-    """Zoned times, times without a zone (read as UTC) and days, in one column."""
-    timed, day = pc.match_substring_regex(texts, NAIVE), pc.match_substring_regex(texts, DAY)
-    if not pc.all(pc.or_(pc.or_(zoned, timed), day)).as_py():
-        return None
-    out = np.empty(len(texts), dtype="datetime64[us]")
+def _mixed_dates(texts: pa.Array, zoned: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray, np.ndarray] | None:
+    """Zoned times, times without a zone (read as UTC) and days, in one column (anything else unsettled)."""
+    timed = pc.fill_null(pc.match_substring_regex(texts, NAIVE), False)
+    day = pc.fill_null(pc.match_substring_regex(texts, DAY), False)
+    out = np.full(len(texts), np.datetime64("NaT"), dtype="datetime64[us]")
     try:
-        for mask, kind in ((zoned, pa.timestamp("us", tz="UTC")), (pc.invert(zoned), pa.timestamp("us"))):
+        for mask, kind in ((zoned, pa.timestamp("us", tz="UTC")), (pc.or_(timed, day), pa.timestamp("us"))):
             rows = mask.to_numpy(zero_copy_only=False)
             if rows.any():
                 out[rows] = pc.cast(texts.filter(mask), kind).cast(pa.timestamp("us")).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    settled = pc.or_(pc.or_(zoned, timed), day).to_numpy(zero_copy_only=False)
     precision = pc.if_else(day, pa.scalar("day"), pa.scalar("second"))
-    return pa.array(out), precision, int(pc.sum(timed).as_py() or 0)
+    return pa.array(out), precision, timed.to_numpy(zero_copy_only=False), ~settled
 
 
-def _distinct(texts: pa.Array, read) -> tuple[pa.Array, list]:
-    """(index of each row's distinct text, ``read`` of each distinct text)."""
+def _distinct(texts: pa.Array, read) -> tuple[np.ndarray, list]:
+    """(index of each row's distinct text, -1 where missing; ``read`` of each distinct text)."""
     encoded = texts.dictionary_encode()
-    return encoded.indices, [read(t) for t in encoded.dictionary.to_pylist()]
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    return codes, [read(t) for t in encoded.dictionary.to_pylist()]
 
 
-def _words(texts: pa.Array | None, read, allowed) -> pa.Array | None:
-    if texts is None or texts.null_count:
-        return None
-    codes, found = _distinct(texts, read)
-    if any(w not in allowed for w in found):
-        return None
-    return pa.array(found, pa.string()).take(codes)
+def _pick(codes: np.ndarray, values: list, kind: pa.DataType, missing=None) -> pa.Array:
+    """Each row's value from its code (``missing`` where -1)."""
+    return pa.array(values + [missing], kind).take(pa.array(np.where(codes < 0, len(values), codes)))
 
 
-def _codes(texts: pa.Array | None, read) -> pa.Array | None:
-    """Nation codes (null where none is given); None when a given one is not known."""
+def _words(texts: pa.Array | None, read, allowed) -> tuple[pa.Array, np.ndarray] | None:
+    """Each row's word, and the unsettled rows: missing, or not one of ``allowed``."""
     if texts is None:
         return None
     codes, found = _distinct(texts, read)
-    if any(c is None for c in found):
+    known = np.array([w in allowed for w in found] + [False])
+    return _pick(codes, [w if w in allowed else None for w in found], pa.string()), ~known[codes]
+
+
+def _codes(texts: pa.Array | None, read) -> tuple[pa.Array, np.ndarray] | None:
+    """Nation codes (null where none is given), and the unsettled rows: a code no nation has."""
+    if texts is None:
         return None
-    return pa.array(found, pa.string()).take(codes)
+    codes, found = _distinct(texts, read)
+    unknown = np.array([c is None for c in found] + [False])
+    return _pick(codes, found, pa.string()), unknown[codes]
 
 
-def _numbers(table: pa.Table, column: str | None, read, default, kind: pa.DataType) -> pa.Array | None:
-    """Each row's value read by ``read`` (``default`` where none is given); None when one is refused."""
+def _numbers(table: pa.Table, column: str | None, read, default, kind: pa.DataType) -> tuple[pa.Array, np.ndarray] | None:
+    """Each row's value read by ``read`` (``default`` where none is given), and the unsettled rows:
+    a value ``read`` refuses."""
     n = table.num_rows
     if column is None:
-        return pa.repeat(pa.scalar(default, kind), n)
+        return pa.repeat(pa.scalar(default, kind), n), np.zeros(n, bool)
     texts = _texts(table.column(column))
     if texts is None:
         return None
     codes, found = _distinct(texts, read)
-    if any(reason is not None for _, reason in found):
-        return None
-    return pc.fill_null(pa.array([v for v, _ in found], kind).take(codes), pa.scalar(default, kind))
+    refused = np.array([reason is not None for _, reason in found] + [False])
+    return _pick(codes, [v if reason is None else default for v, reason in found], kind, default), refused[codes]
 
 
 def _lonlat(lon, lat) -> np.ndarray | None:
-    """Coordinates from two columns of plain numbers (text or numeric); None when one is not."""
+    """Coordinates from two columns of plain numbers (text or numeric), NaN where a value is not
+    one; None for columns of another type."""
     out = []
     for column in (lon, lat):
         arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
-            if arr.null_count:
-                return None
-            out.append(arr.cast(pa.float64()).to_numpy(zero_copy_only=False))
+            out.append(arr.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(float))
             continue
         texts = _texts(arr)
-        if texts is None or texts.null_count or not pc.all(pc.match_substring_regex(texts, NUMBER)).as_py():
+        if texts is None:
             return None
-        out.append(pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False))
+        plain = pc.fill_null(pc.match_substring_regex(texts, NUMBER), False)
+        out.append(pc.cast(pc.if_else(plain, texts, pa.scalar(None, pa.string())), pa.float64())
+                   .to_numpy(zero_copy_only=False).astype(float))
     return np.column_stack(out)

@@ -12,6 +12,7 @@ settles the day/month order differently from the first, the file is read again w
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import pathlib
 import tempfile
 import types
@@ -30,9 +31,10 @@ from borderwatch.importers.targets import TARGETS, Context, content_hashes, mess
 SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".geoparquet")
 GEOMETRY_SAMPLE = 100_000  # rows whose geometry a plan keeps for drawing the file
 LAYER = "incidents"
-# a chunk that is not clean is cut into PARTS parts, and each part that is not into PARTS again, down
-# to MIN_PART rows: a few bad rows send only the rows around them through the row path
-PARTS, MIN_PART = 10, 1_000
+# rows read column by column are staged, or read again by the row path, in blocks of BLOCK rows: a
+# few bad rows send only the blocks around them through the row path; after a chunk with bad rows in
+# most of its blocks, the next SKIP chunks go straight to the row path
+BLOCK, SKIP = 1_000, 3
 
 
 def streams(layer: str, path: pathlib.Path) -> bool:
@@ -98,7 +100,7 @@ class Scan:
         self.preview: pd.DataFrame | None = None
         self.first: pipeline.Work | None = None
         self.reading: columnar.Reading | None = None  # set from the first chunk when later ones may be clean
-        self.settled = self.unsettled = 0  # parts of MIN_PART rows read column by column; row by row
+        self.skip = 0  # chunks still to read row by row at once (``_columns``)
         self.staged: list[pa.Table] = []  # the current chunk's records, in file order
         self.repeat_count = 0
 
@@ -163,21 +165,33 @@ class Scan:
         return self._rows(chunk, n, nations, now, work)
 
     def _columns(self, chunk, n: int, nations, now) -> bool:
-        """A chunk read column by column (``columnar``); one it does not settle is cut into PARTS
-        parts, each read the same way, down to MIN_PART rows, which are read row by row. Once more
-        of the smallest parts were read row by row than column by column (bad rows everywhere), a
-        chunk that is not clean is read row by row at once."""
-        if self._clean(chunk, n):
-            return True
-        small = n <= MIN_PART
-        if small or self.unsettled > max(self.settled, PARTS):  # bad rows are dense: no more cutting
-            self.unsettled += small
+        """A chunk read column by column (``columnar``). Its rows are taken in blocks of BLOCK rows:
+        a block without an unsettled row is staged as read, one with any is read by the row path.
+        When most blocks have one (bad rows everywhere) the whole chunk is read row by row, and so
+        are the next SKIP chunks, without a column reading first."""
+        if self.skip:
+            self.skip -= 1
             return self._rows(chunk, n, nations, now)
-        step = max(-(-n // PARTS), MIN_PART)
-        for start in range(0, n, step):
-            part = chunk.part(start, min(start + step, n))
-            if not self._columns(part, part.rows, nations, now):
-                return False
+        found = columnar.chunk(self.reading, chunk.arrow, chunk.points if chunk.points is not None else chunk.coords,
+                               self.rows + 1)
+        if found is None:
+            return self._rows(chunk, n, nations, now)
+        blocks = -(-n // BLOCK)
+        dirty = np.zeros(blocks, bool)
+        dirty[np.flatnonzero(found.unsettled) // BLOCK] = True
+        dirty[[i // BLOCK for i, *_ in chunk.row_errors]] = True  # a geometry that could not be decoded
+        if dirty.sum() * 2 > blocks:
+            self.skip = SKIP
+            return self._rows(chunk, n, nations, now)
+        start = 0
+        for bad, run in itertools.groupby(range(blocks), key=lambda k: dirty[k]):
+            stop = min((list(run)[-1] + 1) * BLOCK, n)
+            if bad:
+                if not self._rows(chunk.part(start, stop), stop - start, nations, now):
+                    return False
+            else:
+                self._settled(found.table.slice(start, stop - start), found.naive[start:stop])
+            start = stop
         return True
 
     def _rows(self, chunk, n: int, nations, now, work: pipeline.Work | None = None) -> bool:
@@ -211,17 +225,11 @@ class Scan:
         self.rows += n
         return ok
 
-    def _clean(self, chunk, n: int) -> bool:
-        """Stage a chunk ``columnar`` finds clean (every row accepted); False: the row path must read it."""
-        if self.reading is None or chunk.arrow is None or chunk.row_errors:
-            return False
-        found = columnar.chunk(self.reading, chunk.arrow, chunk.coords, self.rows + 1)
-        if found is None:
-            return False
-        table, naive = found
-        self.settled += n <= MIN_PART
-        if naive:
-            self.tally["naive_times"] = self.tally.get("naive_times", 0) + naive
+    def _settled(self, table: pa.Table, naive: np.ndarray) -> None:
+        """Stage rows ``columnar`` settled (every one accepted)."""
+        n = table.num_rows
+        if naive.any():
+            self.tally["naive_times"] = self.tally.get("naive_times", 0) + int(naive.sum())
         # the geometry summary and drawing sample, as ``lonlat.check`` gives them
         work = types.SimpleNamespace(n=n, errors=[], report=self.report, coords=None, geoms=None)
         coords = np.column_stack([table["lon"].to_numpy(), table["lat"].to_numpy()])
@@ -234,7 +242,6 @@ class Scan:
                                         if c != "_row"}))
         self.staged.append(table)
         self.rows += n
-        return True
 
     def _label(self) -> str | None:
         return lonlat.TABLE_LABEL if self.reading.tabular else self.src.crs_label
