@@ -1,9 +1,10 @@
 """Stages 1-5 for incident tables (CSV, TSV, (Geo)Parquet), chunk by chunk, in memory that does
 not grow with the file.
 
-Each chunk is read (``chunks``), mapped, reprojected and validated by the same functions as a
-whole file (``pipeline``), and its accepted records are appended, with their stable id, content
-hash and row, to a staged Parquet file in a temporary directory. Once every chunk is read,
+Each chunk is read (``chunks``), then read column by column (``columnar``) where its values need
+no per-row decision; the blocks of rows that do are mapped, reprojected and validated by the same
+functions as a whole file (``pipeline``). The accepted records are appended, with their stable id
+and row, to a staged Parquet file in a temporary directory. Once every chunk is read,
 DuckDB finds ids used by more than one row across the whole file (``staged``): identical rows are
 kept once, different content under one id is a rejected row. ``staged.commit`` writes the staged
 rows in one store transaction. A file-wide reading of a/b/yyyy dates is kept: when a later chunk
