@@ -238,3 +238,44 @@ def test_bad_rows_everywhere_send_whole_chunks_to_the_row_path(tmp_path, monkeyp
     assert got[:4] == want[:4] and len(got[0][-1]) == len(range(0, ROWS, 3))
     assert sizes == [CHUNK] * (ROWS // CHUNK)  # every block has a bad row: each chunk row by row at once
     assert len(got[4]) == 3  # read column by column first: chunks 1, 5 and 9 (after each, SKIP chunks are not)
+
+
+@pytest.mark.parametrize("column, kind, value", [("source", pa.float64(), 12.0), ("notes", pa.float64(), 1.5),
+                                                 ("source", pa.bool_(), False)])
+def test_text_fields_from_columns_of_other_types_stage_what_the_row_path_stages(tmp_path, monkeypatch, column,
+                                                                                kind, value):
+    values = _values()
+    values[column] = [value if i % 3 == 1 else None for i in range(ROWS)]
+    path = tmp_path / "typed.parquet"
+    _geoparquet(path, values, **{column: kind})
+    want, got = _read(path, monkeypatch, clean=False), _read(path, monkeypatch, clean=True)
+    assert got[:4] == want[:4]
+    field = "source" if column == "source" else "description"
+    assert {r[field] for r in got[1]} >= {"12" if value == 12.0 else "1.5" if value == 1.5 else "False"}
+
+
+def test_whole_number_ids_above_2_to_the_53_with_missing_ones_stay_exact(tmp_path, monkeypatch):
+    values = _values()
+    values["id"] = [2**53 + 1 + i for i in range(ROWS)]
+    values["id"][15] = None  # NumPy would read the column as floats
+    path = tmp_path / "big_ids.parquet"
+    _geoparquet(path, values, id=pa.int64())
+    want, got = _read(path, monkeypatch, clean=False), _read(path, monkeypatch, clean=True)
+    assert got[:4] == want[:4]
+    ids = {r["incident_id"] for r in got[1]}
+    assert f"col-test:{2**53 + 1}" in ids and len(ids) == ROWS and got[0][2] == ROWS
+
+
+def test_the_preview_is_the_first_records_of_the_file_one_per_id(tmp_path, monkeypatch):
+    values = _values(60)
+    for field in values:
+        values[field][4] = values[field][3]  # the same record twice
+    values["threat"][16] = "alien landing"
+    path = tmp_path / "events.csv"
+    _csv(path, values)
+    monkeypatch.setattr(stream, "BLOCK", 10)
+    want, got = _read(path, monkeypatch, clean=False), _read(path, monkeypatch, clean=True)
+    assert got[:4] == want[:4]
+    preview = json.loads(got[2])
+    expected = [f"col-test:E{i}" for i in range(22) if i not in (4, 16)]
+    assert [r["incident_id"] for r in preview] == expected

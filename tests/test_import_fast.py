@@ -254,3 +254,40 @@ def test_lake_files_keep_dictionary_pages_for_columns_the_store_has():
     names = set(incident_store.INCIDENT_SCHEMA.names)
     assert set(lakefiles.LAKE_PARQUET["use_dictionary"]) <= names
     assert "incident_id" not in lakefiles.LAKE_PARQUET["use_dictionary"]
+
+
+def test_a_failing_chunk_with_one_still_completing_and_one_queued_does_not_hang_the_writer(tmp_path):
+    """Chunk 0 fails while chunk 1 is being completed and chunk 2 waits in the queue: closing
+    cancels chunk 2 and chunk 1 still gets its turn (it used to wait for it forever)."""
+    import concurrent.futures
+    import time
+
+    class Locator:
+        def nearest(self, lon, lat):
+            if lon[0] < 25.5:  # chunk 0
+                time.sleep(0.1)
+                raise ValueError("segment index broken")
+            time.sleep(0.4)  # chunk 1
+            return np.full(len(lon), -1)
+
+    writer = staged.Writer(tmp_path / "records.parquet", Locator())
+    submit = writer._pool.submit
+    writer._pool.submit = lambda fn, table, k: concurrent.futures.Future() if k == 2 else submit(fn, table, k)
+    for k in range(3):
+        rows = _staged_rows(10 * k, 10)
+        rows = rows.set_column(rows.schema.get_field_index("lon"), "lon", pa.array(np.full(10, 25.0 + k)))
+        writer.write_table(rows)
+    outcome = []
+
+    def close():
+        try:
+            writer.close()
+        except ValueError as exc:
+            outcome.append(str(exc))
+
+    closing = threading.Thread(target=close, daemon=True)
+    closing.start()
+    closing.join(5)
+    assert not closing.is_alive(), "the writer hung"
+    assert outcome == ["segment index broken"]
+    assert pq.read_table(tmp_path / "records.parquet")["_row"].to_pylist() == list(range(10, 20))

@@ -10,13 +10,14 @@ UTC and counted, as the row path counts them), and the words and numbers are rea
 path's own functions (``values.word_reader``, ``incidents.severity_of``,
 ``incidents.confidence_of``, ``Nations.code``), once per distinct text.
 
-The first value of any other form (a date in another layout, a missing value
-where the rules require one, a word or number they refuse, a point out of range or at 0, 0, a
-column of a type other than text or whole numbers) sends the whole chunk through the row path
-(``stream.Scan._chunk``), so a chunk with any problem gets exactly the words it always got.
-Only files mapped without a preset, a --set value, --date-format, a time precision or location
-error column take this path; ``tests/test_import_columnar.py`` compares the staged rows of both
-paths on the same chunks.
+A value of any other form (a date in another layout, a missing value where the rules require
+one, a word or number they refuse, a point out of range or at 0, 0) marks its row unsettled, and
+the block of rows around it goes through the row path (``stream.Scan._columns``), so those rows
+get exactly the words they always got. A column of a type other than text or whole numbers (or
+timestamps, for the date), or a date in an ISO form that Arrow's parser refuses (31 February),
+sends the whole chunk through the row path. Only files mapped without a preset, a --set value,
+--date-format, --crs, a time precision or location error column take this path;
+``tests/test_import_columnar.py`` compares what both paths stage and report on the same files.
 """
 from __future__ import annotations
 
@@ -115,6 +116,8 @@ def chunk(r: Reading, table: pa.Table, coords: np.ndarray | None, first_row: int
         bad[row] = True
     source = text("source") if "source" in cols else None
     description = text("description") if "description" in cols else None
+    if ("source" in cols and source is None) or ("description" in cols and description is None):
+        return None  # a column of numbers or times: the row path writes them as text
     return Rows(pa.table({
         "incident_id": pc.binary_join_element_wise(r.source, ids, ":"),
         "occurred_at": occurred,

@@ -172,7 +172,11 @@ def _objects(col) -> np.ndarray:
 
 def arrow_objects(column) -> np.ndarray:
     """``_objects`` of an Arrow column; the texts of a time-zone-aware timestamp column end with its
-    UTC offset (+00:00: Arrow keeps such times in UTC), so that they are not read as times without a zone."""
+    UTC offset (+00:00: Arrow keeps such times in UTC), so that they are not read as times without
+    a zone; whole numbers with missing values stay whole numbers (NumPy would make them floats,
+    which cannot hold every integer above 2**53)."""
+    if pa.types.is_integer(column.type) and column.null_count:
+        return np.array(column.to_pylist(), dtype=object)
     values = _objects(column.to_numpy(zero_copy_only=False))
     if pa.types.is_timestamp(column.type) and column.type.tz is not None:
         given = pd.notna(values)

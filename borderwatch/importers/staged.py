@@ -63,9 +63,10 @@ class Writer:
         self.rows = 0
         self._writer = pq.ParquetWriter(path, SCHEMA if loc is None else COMPLETED, **STAGED_PARQUET)
         self._pool = None if loc is None else ThreadPoolExecutor(STAGE_THREADS, thread_name_prefix="import-stage")
-        self._pending: list = []
+        self._pending: list = []  # (chunk number, future)
         self._turn = threading.Condition()
-        self._submitted = self._written = 0  # chunks handed to the threads; written, in that order
+        self._submitted = self._written = 0  # chunks handed to the threads; written (or passed), in that order
+        self._passed: set[int] = set()  # chunks cancelled before they started: their turn is passed
 
     def write(self, frame: pd.DataFrame) -> None:
         self.write_table(table(frame))
@@ -77,7 +78,7 @@ class Writer:
             self._writer.write_table(table)
             return
         self._wait(STAGE_THREADS)
-        self._pending.append(self._pool.submit(self._complete, table, self._submitted))
+        self._pending.append((self._submitted, self._pool.submit(self._complete, table, self._submitted)))
         self._submitted += 1
 
     def _complete(self, table: pa.Table, k: int) -> None:
@@ -95,22 +96,33 @@ class Writer:
                     if done is not None:
                         self._writer.write_table(done)
                 finally:
-                    self._written += 1
-                    self._turn.notify_all()
+                    self._next()
+
+    def _next(self) -> None:
+        """The next chunk's turn (under ``_turn``)."""
+        self._written += 1
+        self._skip()
+
+    def _skip(self) -> None:
+        """Past the chunks that were cancelled (under ``_turn``)."""
+        while self._written in self._passed:
+            self._written += 1
+        self._turn.notify_all()
 
     def _wait(self, keep: int) -> None:
         while len(self._pending) > keep:
-            self._pending.pop(0).result()  # the thread's error, raised here
+            self._pending.pop(0)[1].result()  # the thread's error, raised here
 
     def close(self) -> None:
         try:
             self._wait(0)
         finally:
-            for job in self._pending:
-                if job.cancel():  # never started: its turn passes
+            for k, job in self._pending:  # after an error: the chunks not started yet are not completed
+                if job.cancel():
                     with self._turn:
-                        self._written += 1
-                        self._turn.notify_all()
+                        self._passed.add(k)  # its turn passes now if it has come, else when it comes
+                        self._skip()
+            self._pending.clear()
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None

@@ -238,9 +238,7 @@ class Scan:
         self._geometry_summary(work)
         self.id_seen += n
         if self._preview_short():
-            head = table.slice(0, pipeline.PREVIEW_ROWS)
-            self._preview(pd.DataFrame({c: head[c].to_numpy(zero_copy_only=False) for c in head.column_names
-                                        if c != "_row"}))
+            self._preview(lambda k: _frame(table.slice(0, k)), n)
         self.staged.append(table)
         self.rows += n
 
@@ -312,17 +310,24 @@ class Scan:
         out.insert(0, "incident_id", ident)
         out["_row"] = rows[pos].astype(np.int64)
         if self._preview_short():
-            self._preview(out.head(pipeline.PREVIEW_ROWS).drop(columns=["_row"]))
+            self._preview(lambda k: out.head(k).drop(columns=["_row"]), len(out))
         self.staged.append(staged.table(out))
         return True
 
     def _preview_short(self) -> bool:
         return self.preview is None or len(self.preview) < pipeline.PREVIEW_ROWS
 
-    def _preview(self, head: pd.DataFrame) -> None:
-        """The first PREVIEW_ROWS records (one per id) of the file, from a chunk's first records."""
-        head = head if self.preview is None else pd.concat([self.preview, head])
-        self.preview = head.drop_duplicates("incident_id").head(pipeline.PREVIEW_ROWS).reset_index(drop=True)
+    def _preview(self, first, n: int) -> None:
+        """The first PREVIEW_ROWS records of the file (one per id), topped up from the records staged
+        next (``first(k)``: their first k of ``n``, as a frame): as many as it takes, in file order."""
+        k = pipeline.PREVIEW_ROWS
+        while True:
+            head = first(k) if self.preview is None else pd.concat([self.preview, first(k)])
+            head = head.drop_duplicates("incident_id")
+            if len(head) >= pipeline.PREVIEW_ROWS or k >= n:
+                break
+            k *= 4  # repeated ids among them: look further
+        self.preview = head.head(pipeline.PREVIEW_ROWS).reset_index(drop=True)
 
     def finish(self) -> None:
         """Whole-file results: warnings worded once, ids repeated across chunks, the totals."""
@@ -357,6 +362,11 @@ class Scan:
         report.rejected.sort(key=lambda e: (e.row is not None, order.get(e.layer, -1), e.row or 0))
         if self.opts.progress and self.reported != self.rows:
             self.opts.progress(self.rows, self.rows)
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """Staged rows as the row path's records frame (``_row`` left out)."""
+    return pd.DataFrame({c: table[c].to_numpy(zero_copy_only=False) for c in table.column_names if c != "_row"})
 
 
 def _quiet(opts):
