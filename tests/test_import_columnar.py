@@ -58,9 +58,10 @@ def _csv(path, values: dict[str, list]) -> None:
 
 
 def _read(path, monkeypatch, *, clean: bool, **kw):
-    """(report facts, staged rows, preview, drawing sample) of a dry reading, with or without ``columnar``."""
-    used = []
-    real = columnar.chunk
+    """(report facts, staged rows, preview, drawing sample, column readings, sizes of the parts read
+    row by row) of a dry reading, with or without ``columnar``."""
+    used, by_rows = [], []
+    real, rows = columnar.chunk, stream.Scan._rows
 
     def counted(*a, **k):
         out = real(*a, **k)
@@ -70,18 +71,19 @@ def _read(path, monkeypatch, *, clean: bool, **kw):
     with monkeypatch.context() as m:
         m.setattr(pipeline, "CHUNK", CHUNK)
         m.setattr(columnar, "chunk", counted if clean else (lambda *a, **k: None))
+        m.setattr(stream.Scan, "_rows", lambda self, chunk, n, *a: by_rows.append(n) or rows(self, chunk, n, *a))
         m.setattr(stream.staged.Staged, "close", lambda self: None)  # kept to be read below
         plan = pipeline.read_file("incidents", path, now=NOW, source_name="col-test", **kw)
     r = plan.report
     facts = (r.status, r.rows_read, r.accepted, r.records, r.duplicates_in_file, r.format, r.mapping, r.crs,
              r.geometry_types, r.bounds, sorted(r.warnings), dict(r.details), r.file_errors,
              [(e.row, e.field, e.reason, e.value, e.record) for e in r.rejected])
-    rows = pq.read_table(plan.staged.path).to_pylist() if plan.staged is not None else None
+    staged_rows = pq.read_table(plan.staged.path).to_pylist() if plan.staged is not None else None
     sample = [None if g is None else g.wkt for g in plan.geometries]
     preview = plan.records.to_json(orient="records", date_format="iso")
     if plan.staged is not None:
         plan.staged.tmp.cleanup()
-    return facts, rows, preview, sample, used
+    return facts, staged_rows, preview, sample, used, by_rows
 
 
 @pytest.mark.parametrize("kind", ["geoparquet", "csv"])
@@ -136,10 +138,8 @@ def test_a_chunk_with_one_unsettled_value_gets_the_row_paths_words(tmp_path, mon
     (_geoparquet if kind == "geoparquet" else _csv)(path, values)
     want = _read(path, monkeypatch, clean=False, skip_invalid=True)
     monkeypatch.setattr(stream, "BLOCK", 10)
-    by_rows = []
-    real = stream.Scan._rows
-    monkeypatch.setattr(stream.Scan, "_rows", lambda self, chunk, n, *a: by_rows.append(n) or real(self, chunk, n, *a))
     got = _read(path, monkeypatch, clean=True, skip_invalid=True)
+    by_rows = got[5]
     if (field, value) == ("id", "E5"):
         assert by_rows == []  # each chunk is clean; the repeat is found in the staged rows
     elif (field, value) == ("occurred_at", "2025-02-30T10:00:00Z"):
@@ -178,9 +178,9 @@ def test_timestamp_columns_stage_what_the_row_path_stages(tmp_path, monkeypatch,
 def test_a_file_mapped_with_a_preset_or_a_set_value_takes_the_row_path(tmp_path, monkeypatch):
     path = tmp_path / "events.csv"
     _csv(path, _values())
-    _, _, _, _, used = _read(path, monkeypatch, clean=True, defaults={"reporting_nation": "FRA"})
+    used = _read(path, monkeypatch, clean=True, defaults={"reporting_nation": "FRA"})[4]
     assert used == []
-    _, _, _, _, used = _read(path, monkeypatch, clean=True, date_format="%Y-%m-%dT%H:%M:%S%z")
+    used = _read(path, monkeypatch, clean=True, date_format="%Y-%m-%dT%H:%M:%S%z")[4]
     assert used == []
 
 
@@ -210,11 +210,8 @@ def test_a_chunk_with_a_few_bad_rows_reads_only_the_blocks_around_them_row_by_ro
     else:
         _csv(path, values)
     monkeypatch.setattr(stream, "BLOCK", 5)
-    by_rows = []
-    real = stream.Scan._rows
-    monkeypatch.setattr(stream.Scan, "_rows", lambda self, chunk, n, *a: by_rows.append(n) or real(self, chunk, n, *a))
     got = _read(path, monkeypatch, clean=True, skip_invalid=True)
-    read_by_rows = list(by_rows)
+    read_by_rows = got[5]
     want = _read(path, monkeypatch, clean=False, skip_invalid=True)
     assert got[:4] == want[:4]
     assert sorted(e[0] for e in got[0][-1]) == sorted(p + 1 for p in bad if p != 250)  # no id: accepted
@@ -229,11 +226,8 @@ def test_bad_rows_everywhere_send_whole_chunks_to_the_row_path(tmp_path, monkeyp
     path = tmp_path / "events.csv"
     _csv(path, values)
     monkeypatch.setattr(stream, "BLOCK", 5)
-    by_rows = []
-    real = stream.Scan._rows
-    monkeypatch.setattr(stream.Scan, "_rows", lambda self, chunk, n, *a: by_rows.append(n) or real(self, chunk, n, *a))
     got = _read(path, monkeypatch, clean=True, skip_invalid=True)
-    sizes = list(by_rows)
+    sizes = got[5]
     want = _read(path, monkeypatch, clean=False, skip_invalid=True)
     assert got[:4] == want[:4] and len(got[0][-1]) == len(range(0, ROWS, 3))
     assert sizes == [CHUNK] * (ROWS // CHUNK)  # every block has a bad row: each chunk row by row at once
