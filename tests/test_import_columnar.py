@@ -186,7 +186,7 @@ def test_a_file_mapped_with_a_preset_or_a_set_value_takes_the_row_path(tmp_path,
 
 def test_arrow_texts_trim_as_python_does():
     raw = [" a ", "\u00a0b\u2003", "", "   ", None, "c\u200bd", "\x1ce\x1f"]
-    got = columnar._texts(pa.array(raw, pa.string())).to_pylist()
+    got = columnar.vals.arrow_texts(pa.array(raw, pa.string())).to_pylist()
     assert got == [None if v is None or not v.strip() else v.strip() for v in raw]
 
 

@@ -5,7 +5,7 @@ without a zone: ``2026-02-09T12:46:59Z``, ``2026-02-09 12:46:59``), an ISO day o
 timestamp column, every threat type, severity, confidence and nation code one the rules accept,
 every point inside longitude / latitude. Such a chunk needs no per-row decision, so it is read
 here without Python objects per row: texts are trimmed by Arrow (with ``str.strip``'s whitespace,
-as ``values.texts``), dates are read by Arrow's ISO 8601 parser (times without a zone are read as
+``values.arrow_texts``), dates are read by Arrow's ISO 8601 parser (times without a zone are read as
 UTC and counted, as the row path counts them), and the words and numbers are read by the row
 path's own functions (``values.word_reader``, ``incidents.severity_of``,
 ``incidents.confidence_of``, ``Nations.code``), once per distinct text.
@@ -94,7 +94,7 @@ def chunk(r: Reading, table: pa.Table, coords: np.ndarray | None, first_row: int
         return None
 
     def text(field: str) -> pa.Array | None:
-        return _texts(table.column(cols[field]))
+        return vals.arrow_texts(table.column(cols[field]))
 
     ids = text("incident_id")
     dates = _dates(table.column(cols["occurred_at"]), r.now)
@@ -139,19 +139,6 @@ def _missing(arr: pa.Array) -> np.ndarray:
     return arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
 
 
-def _texts(column) -> pa.Array | None:
-    """``values.texts`` of an Arrow column of text or whole numbers (None for any other type)."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    if pa.types.is_integer(arr.type):
-        return pc.cast(arr, pa.string())
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        return None
-    trimmed = pc.utf8_trim(arr.cast(pa.string()), characters=vals._SPACE)
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
-
-
 def _dates(column, now: dt.datetime) -> tuple[pa.Array, pa.Array, np.ndarray, np.ndarray] | None:
     """(UTC times, precision, no zone, unsettled) of a column of ISO dates or of a timestamp
     column: a missing value, another form, or a time before 1900 or later than a day after ``now``
@@ -165,7 +152,7 @@ def _dates(column, now: dt.datetime) -> tuple[pa.Array, pa.Array, np.ndarray, np
             return None
         precision, naive, bad = pa.repeat(pa.scalar("second"), n), np.full(n, arr.type.tz is None), _missing(arr)
     else:
-        texts = _texts(arr)
+        texts = vals.arrow_texts(arr)
         if texts is None:
             return None
         zoned = pc.fill_null(pc.match_substring_regex(texts, ZONED), False)
@@ -239,7 +226,7 @@ def _numbers(table: pa.Table, column: str | None, read, default, kind: pa.DataTy
     n = table.num_rows
     if column is None:
         return pa.repeat(pa.scalar(default, kind), n), np.zeros(n, bool)
-    texts = _texts(table.column(column))
+    texts = vals.arrow_texts(table.column(column))
     if texts is None:
         return None
     codes, found = _distinct(texts, read)
@@ -256,7 +243,7 @@ def _lonlat(lon, lat) -> np.ndarray | None:
         if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
             out.append(arr.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(float))
             continue
-        texts = _texts(arr)
+        texts = vals.arrow_texts(arr)
         if texts is None:
             return None
         plain = pc.fill_null(pc.match_substring_regex(texts, NUMBER), False)

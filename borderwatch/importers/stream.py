@@ -173,8 +173,7 @@ class Scan:
         if self.skip:
             self.skip -= 1
             return self._rows(chunk, n, nations, now)
-        found = columnar.chunk(self.reading, chunk.arrow, chunk.points if chunk.points is not None else chunk.coords,
-                               self.rows + 1)
+        found = columnar.chunk(self.reading, chunk.arrow, chunk.points, self.rows + 1)
         if found is None:
             return self._rows(chunk, n, nations, now)
         blocks = -(-n // BLOCK)

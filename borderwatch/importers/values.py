@@ -89,22 +89,31 @@ def _text(value: Any) -> str | None:
 _SPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())  # what str.strip() removes
 
 
+def arrow_texts(column) -> pa.Array | None:
+    """``_text`` of each value of an Arrow column of text (trimmed of str.strip's whitespace, empty =
+    missing) or of whole numbers; None for a column of any other type."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_integer(arr.type):
+        return pc.cast(arr, pa.string())
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    trimmed = pc.utf8_trim(arr.cast(pa.string()), characters=_SPACE)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
 def texts(values: Iterable[Any]) -> list[str | None]:
-    """``_text`` of each value (a column of text is done by pyarrow, with str.strip's whitespace)."""
+    """``_text`` of each value (a column of text or whole numbers is done by pyarrow: ``arrow_texts``)."""
     if isinstance(values, list) and len(values) > 64:
-        try:
-            arr = pa.array(values, type=pa.string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-            arr = None
-        if arr is not None:
-            trimmed = pc.utf8_trim(arr, characters=_SPACE)
-            return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed).to_pylist()
-        try:  # a column of whole numbers (e.g. from Parquet): written the way _text writes an int
-            ints = pa.array(values, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            ints = None
-        if ints is not None and pa.types.is_integer(ints.type):
-            return pc.cast(ints, pa.string()).to_pylist()
+        for kind in (pa.string(), None):  # text; else whole numbers (e.g. from Parquet)
+            try:
+                arr = pa.array(values, type=kind, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                continue
+            found = arrow_texts(arr)
+            if found is not None:
+                return found.to_pylist()
     return [_text(v) for v in values]
 
 
